@@ -1,0 +1,42 @@
+using System.Globalization;
+using Gateway.Grpc.Adapters;
+using Gateway.Grpc.Protocol;
+
+namespace Gateway.Grpc.Server.Dispatch;
+
+/// <summary>
+/// The one place a normalized provider error becomes a gRPC status. The error class travels in
+/// the <c>gateway-error-kind</c> trailer and a provider's retry-after in <c>retry-after-ms</c>.
+/// </summary>
+internal static class ErrorMapping
+{
+    public const string ErrorKindTrailer = "gateway-error-kind";
+    public const string RetryAfterTrailer = "retry-after-ms";
+
+    public static StatusCode ToStatusCode(ProviderErrorKind kind) => kind switch
+    {
+        ProviderErrorKind.RateLimited => StatusCode.ResourceExhausted,
+        ProviderErrorKind.Overloaded => StatusCode.Unavailable,
+        ProviderErrorKind.ServerError => StatusCode.Unavailable,
+        ProviderErrorKind.Timeout => StatusCode.DeadlineExceeded,
+        ProviderErrorKind.ConnectionFailure => StatusCode.Unavailable,
+        ProviderErrorKind.BadRequest => StatusCode.InvalidArgument,
+        ProviderErrorKind.ContextLengthExceeded => StatusCode.InvalidArgument,
+        ProviderErrorKind.AuthFailure => StatusCode.Internal,
+        ProviderErrorKind.ContentFiltered => StatusCode.InvalidArgument,
+        ProviderErrorKind.StreamInterrupted => StatusCode.Unavailable,
+        ProviderErrorKind.ModelNotFound => StatusCode.NotFound,
+        _ => StatusCode.Unknown,
+    };
+
+    public static RpcException ToRpcException(ProviderException error, string deployment)
+    {
+        var trailers = new Metadata { { ErrorKindTrailer, error.KindName } };
+        if (error.RetryAfter is { } retryAfter)
+        {
+            trailers.Add(RetryAfterTrailer, ((long)retryAfter.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
+        }
+
+        return new RpcException(new Status(ToStatusCode(error.Kind), $"Upstream '{deployment}' failed ({error.KindName}): {error.Message}"), trailers);
+    }
+}

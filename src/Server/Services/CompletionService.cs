@@ -1,0 +1,126 @@
+using System.Security.Cryptography;
+using Gateway.Grpc.Adapters;
+using Gateway.Grpc.Protocol;
+using Gateway.Grpc.Protocol.Server;
+using Gateway.Grpc.Server.Dispatch;
+using Gateway.V1;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Grpc.Server.Services;
+
+/// <summary>gateway.v1.Completion: validation, model resolution, dispatch, and the stream contract.</summary>
+internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher dispatcher, TimeProvider timeProvider, ILogger<CompletionService> logger)
+{
+    public const string RequestIdHeader = "x-request-id";
+
+    public ServerServiceDefinition CreateDefinition()
+        => ServerServiceDefinition.CreateBuilder(CompletionMethods.ServiceName, CompletionReflection.Descriptor)
+            .AddMethod(CompletionMethods.Complete, CompleteAsync)
+            .AddMethod(CompletionMethods.StreamComplete, StreamCompleteAsync)
+            .Build();
+
+    public async Task<CompletionResponse> CompleteAsync(CompletionRequest request, ServerCallContext context)
+    {
+        var group = Resolve(request);
+        var id = StartCall(context);
+        var (response, routing) = await dispatcher.CompleteAsync(group, request, context.CancellationToken).ConfigureAwait(false);
+        response.Id = id;
+        response.Created = timeProvider.GetUtcNow().ToUnixTimeSeconds();
+        response.Routing = routing;
+        return response;
+    }
+
+    /// <summary>
+    /// Streams events. The stream's contract: OK only after <c>finish</c>; an upstream stream
+    /// that ends without its terminal event becomes an <c>error</c> event and a non-OK status.
+    /// </summary>
+    public async Task StreamCompleteAsync(CompletionRequest request, IServerStreamWriter<CompletionChunk> stream, ServerCallContext context)
+    {
+        var group = Resolve(request);
+        var id = StartCall(context);
+        var token = context.CancellationToken;
+        await using var attempt = dispatcher.Stream(group, request, token);
+        var sentStart = false;
+        try
+        {
+            while (await attempt.Events.MoveNextAsync().ConfigureAwait(false))
+            {
+                var chunk = attempt.Events.Current;
+                if (!sentStart)
+                {
+                    sentStart = true;
+                    await stream.WriteAsync(new CompletionChunk
+                    {
+                        Start = new StreamStart
+                        {
+                            Id = id,
+                            Model = attempt.Deployment.Info.UpstreamModel,
+                            Provider = attempt.Deployment.Info.Provider,
+                            Deployment = attempt.Deployment.Info.Name,
+                            Created = timeProvider.GetUtcNow().ToUnixTimeSeconds(),
+                        },
+                    }, token).ConfigureAwait(false);
+                }
+
+                if (chunk.EventCase == CompletionChunk.EventOneofCase.Finish)
+                {
+                    chunk.Finish.Routing = attempt.Finish(AttemptOutcome.Success);
+                    await stream.WriteAsync(chunk, token).ConfigureAwait(false);
+                    return;
+                }
+
+                await stream.WriteAsync(chunk, token).ConfigureAwait(false);
+            }
+
+            throw new ProviderException(ProviderErrorKind.StreamInterrupted, "The upstream stream ended without its terminal event.");
+        }
+        catch (ProviderException ex)
+        {
+            var routing = attempt.Finish(AttemptOutcome.Failed, ex.KindName);
+            var rpc = ErrorMapping.ToRpcException(ex, attempt.Deployment.Info.Name);
+            if (sentStart)
+            {
+                // Output already reached the client: say why in-band, then fail the call.
+                await stream.WriteAsync(new CompletionChunk
+                {
+                    Error = new StreamError { Code = (int)rpc.StatusCode, Message = rpc.Status.Detail, Kind = ex.KindName, Routing = routing },
+                }, token).ConfigureAwait(false);
+            }
+
+            throw rpc;
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            attempt.Finish(AttemptOutcome.Cancelled);
+            Log.StreamCancelled(logger, id);
+            throw;
+        }
+    }
+
+    /// <summary>Takes the caller's x-request-id or makes one; it goes out with the response headers.</summary>
+    private static string StartCall(ServerCallContext context)
+    {
+        var id = context.RequestHeaders.GetValue(RequestIdHeader) is { Length: > 0 and <= 128 } callerId
+            ? callerId
+            : "cmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+        context.GetHttpContext().Response.Headers[RequestIdHeader] = id;
+        return id;
+    }
+
+    private ModelGroup Resolve(CompletionRequest request)
+    {
+        RequestValidator.Validate(request);
+        if (catalog.TryGet(request.Model, out var group))
+        {
+            return group;
+        }
+
+        throw new RpcException(new Status(StatusCode.NotFound, $"model: '{request.Model}' not found. Available models: {string.Join(", ", catalog.Names)}."));
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(100, LogLevel.Debug, "Stream {RequestId} cancelled by the caller.", EventName = "StreamCancelled")]
+        public static partial void StreamCancelled(ILogger logger, string requestId);
+    }
+}
