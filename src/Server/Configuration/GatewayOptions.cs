@@ -20,6 +20,9 @@ public sealed class GatewayOptions
     /// <summary>HTTP/2 streams per connection (Kestrel's default of 100 is low for load tools).</summary>
     public int MaxStreamsPerConnection { get; set; } = 1000;
 
+    /// <summary>Minimum log level: Trace, Debug, Information, Warning, Error.</summary>
+    public string LogLevel { get; set; } = "Information";
+
     /// <summary>Put handler exception messages in grpc-message (off in production).</summary>
     public bool DetailedErrors { get; set; }
 
@@ -38,6 +41,91 @@ public sealed class ModelOptions
     public int ContextWindow { get; set; }
 
     public List<DeploymentOptions> Deployments { get; set; } = [];
+
+    /// <summary>How a deployment is picked: weighted, round-robin, least-in-flight, lowest-latency, lowest-cost.</summary>
+    public string Strategy { get; set; } = "round-robin";
+
+    /// <summary>Models (by name) tried in order when this one fails with a rate limit, 5xx, overload, timeout or connection error.</summary>
+    public List<string> Fallbacks { get; set; } = [];
+
+    /// <summary>Models tried when the prompt exceeds this model's context window (larger-context models).</summary>
+    public List<string> ContextFallbacks { get; set; } = [];
+
+    /// <summary>Models tried when the provider's content filter refuses the request (empty: no fallback).</summary>
+    public List<string> ContentFilterFallbacks { get; set; } = [];
+
+    public RetryOptions Retry { get; set; } = new();
+
+    public CircuitBreakerOptions CircuitBreaker { get; set; } = new();
+
+    public HedgingOptions Hedging { get; set; } = new();
+
+    public TimeoutOptions Timeouts { get; set; } = new();
+}
+
+/// <summary>Retries within one model group (each retry may go to another deployment).</summary>
+public sealed class RetryOptions
+{
+    /// <summary>Attempts per model group, first one included (1 = no retry).</summary>
+    public int MaxAttempts { get; set; } = 3;
+
+    /// <summary>First backoff; doubles each retry, with jitter.</summary>
+    public int BaseDelayMs { get; set; } = 100;
+
+    public int MaxDelayMs { get; set; } = 2000;
+
+    /// <summary>A provider's Retry-After is honoured up to this cap; longer waits go to the fallback instead.</summary>
+    public int MaxRetryAfterMs { get; set; } = 5000;
+
+    /// <summary>Retry budget: retries allowed as a fraction of requests over the last 10 s (stops retry storms).</summary>
+    public double BudgetRatio { get; set; } = 0.2;
+
+    /// <summary>Retries always allowed per second regardless of the ratio.</summary>
+    public int BudgetMinPerSecond { get; set; } = 5;
+}
+
+/// <summary>Per-deployment circuit breaker (Polly).</summary>
+public sealed class CircuitBreakerOptions
+{
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Failure ratio over the sampling window that opens the circuit.</summary>
+    public double FailureRatio { get; set; } = 0.5;
+
+    /// <summary>Calls needed in the window before the ratio counts.</summary>
+    public int MinimumThroughput { get; set; } = 10;
+
+    public int SamplingDurationMs { get; set; } = 10_000;
+
+    /// <summary>How long the circuit stays open before a half-open probe.</summary>
+    public int BreakDurationMs { get; set; } = 5_000;
+}
+
+/// <summary>Hedging: a second attempt on another deployment when the first is slow.</summary>
+public sealed class HedgingOptions
+{
+    public bool Enabled { get; set; }
+
+    /// <summary>Fixed delay before a hedge (unary: whole answer; streams: first token).</summary>
+    public int DelayMs { get; set; } = 1000;
+
+    /// <summary>Use the deployment's observed p95 latency (unary) / time to first token (streams) as the delay, once it has 20 samples.</summary>
+    public bool Adaptive { get; set; }
+
+    /// <summary>Hedges per attempt at most.</summary>
+    public int MaxHedges { get; set; } = 1;
+}
+
+public sealed class TimeoutOptions
+{
+    /// <summary>Upper bound for one attempt (also capped by the caller's remaining deadline).</summary>
+    public int AttemptMs { get; set; } = 60_000;
+
+    /// <summary>Time to first token for streams, response headers included.</summary>
+    public int FirstTokenMs { get; set; } = 20_000;
+
+    /// <summary>No new attempt starts with less than this left of the caller's deadline.</summary>
+    public int MinAttemptBudgetMs { get; set; } = 20;
 }
 
 public sealed class DeploymentOptions
@@ -50,6 +138,15 @@ public sealed class DeploymentOptions
 
     /// <summary>The model name the provider knows; defaults to the public model name.</summary>
     public string? UpstreamModel { get; set; }
+
+    /// <summary>Relative weight for the weighted strategy.</summary>
+    public int Weight { get; set; } = 1;
+
+    /// <summary>US$ per million input tokens, for the lowest-cost strategy (0 = unknown).</summary>
+    public double InputCostPerMillion { get; set; }
+
+    /// <summary>US$ per million output tokens, for the lowest-cost strategy.</summary>
+    public double OutputCostPerMillion { get; set; }
 
     /// <summary>Provider-specific settings (for simulated: ttft_ms, tokens_per_second, output_tokens).</summary>
     public Dictionary<string, string> Settings { get; set; } = new(StringComparer.OrdinalIgnoreCase);

@@ -1,4 +1,5 @@
 using System.Net;
+using Gateway.Grpc.Server.Dispatch;
 
 namespace Gateway.Grpc.Server.Configuration;
 
@@ -18,9 +19,14 @@ internal static class GatewayOptionsValidator
             errors.Add($"httpAddress: '{options.HttpAddress}' is not a host:port address (for example 127.0.0.1:8080).");
         }
 
-        if (options.GrpcAddress == options.HttpAddress)
+        if (options.GrpcAddress == options.HttpAddress && !options.GrpcAddress.EndsWith(":0", StringComparison.Ordinal))
         {
             errors.Add("httpAddress: must differ from grpcAddress (gRPC needs an HTTP/2-only port).");
+        }
+
+        if (!Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(options.LogLevel, ignoreCase: true, out _))
+        {
+            errors.Add($"logLevel: '{options.LogLevel}' is not a level (Trace, Debug, Information, Warning, Error, Critical, None).");
         }
 
         if (options.MaxReceiveMessageSize <= 0)
@@ -53,6 +59,51 @@ internal static class GatewayOptionsValidator
                 errors.Add($"{key}:contextWindow: must not be negative.");
             }
 
+            if (!RoutingStrategies.IsKnown(model.Strategy))
+            {
+                errors.Add($"{key}:strategy: '{model.Strategy}' is not a strategy (use one of: {string.Join(", ", RoutingStrategies.All)}).");
+            }
+
+            if (model.Retry.MaxAttempts < 1)
+            {
+                errors.Add($"{key}:retry:maxAttempts: must be at least 1 (1 = no retry), got {model.Retry.MaxAttempts}.");
+            }
+
+            if (model.Retry.BaseDelayMs < 0 || model.Retry.MaxDelayMs < model.Retry.BaseDelayMs)
+            {
+                errors.Add($"{key}:retry: baseDelayMs must be >= 0 and maxDelayMs >= baseDelayMs.");
+            }
+
+            if (model.Retry.BudgetRatio < 0)
+            {
+                errors.Add($"{key}:retry:budgetRatio: must not be negative.");
+            }
+
+            if (model.CircuitBreaker.FailureRatio is <= 0 or > 1)
+            {
+                errors.Add($"{key}:circuitBreaker:failureRatio: must be in (0, 1], got {model.CircuitBreaker.FailureRatio}.");
+            }
+
+            if (model.CircuitBreaker.MinimumThroughput < 2)
+            {
+                errors.Add($"{key}:circuitBreaker:minimumThroughput: must be at least 2.");
+            }
+
+            if (model.CircuitBreaker.SamplingDurationMs < 500 || model.CircuitBreaker.BreakDurationMs < 500)
+            {
+                errors.Add($"{key}:circuitBreaker: samplingDurationMs and breakDurationMs must be at least 500.");
+            }
+
+            if (model.Hedging.Enabled && (model.Hedging.MaxHedges < 1 || model.Hedging.DelayMs < 1))
+            {
+                errors.Add($"{key}:hedging: maxHedges and delayMs must be at least 1 when hedging is enabled.");
+            }
+
+            if (model.Timeouts.AttemptMs < 1 || model.Timeouts.FirstTokenMs < 1 || model.Timeouts.MinAttemptBudgetMs < 0)
+            {
+                errors.Add($"{key}:timeouts: attemptMs and firstTokenMs must be positive, minAttemptBudgetMs not negative.");
+            }
+
             if (model.Deployments.Count == 0)
             {
                 errors.Add($"{key}:deployments: model '{model.Name}' needs at least one deployment.");
@@ -78,7 +129,37 @@ internal static class GatewayOptionsValidator
             }
         }
 
+        for (var i = 0; i < options.Models.Count; i++)
+        {
+            var model = options.Models[i];
+            CheckChain(errors, $"models:{i}:fallbacks", model.Name, model.Fallbacks, modelNames);
+            CheckChain(errors, $"models:{i}:contextFallbacks", model.Name, model.ContextFallbacks, modelNames);
+            CheckChain(errors, $"models:{i}:contentFilterFallbacks", model.Name, model.ContentFilterFallbacks, modelNames);
+            for (var j = 0; j < model.Deployments.Count; j++)
+            {
+                if (model.Deployments[j].Weight < 0)
+                {
+                    errors.Add($"models:{i}:deployments:{j}:weight: must not be negative.");
+                }
+            }
+        }
+
         return errors;
+    }
+
+    private static void CheckChain(List<string> errors, string key, string self, List<string> chain, HashSet<string> modelNames)
+    {
+        foreach (var name in chain)
+        {
+            if (name == self)
+            {
+                errors.Add($"{key}: model '{self}' cannot fall back to itself.");
+            }
+            else if (!modelNames.Contains(name))
+            {
+                errors.Add($"{key}: '{name}' is not a configured model.");
+            }
+        }
     }
 
     public static bool TryParseEndpoint(string value, out IPEndPoint endpoint)

@@ -1,86 +1,534 @@
-using System.Diagnostics;
 using Gateway.Grpc.Adapters;
+using Gateway.Grpc.Protocol;
 using Gateway.V1;
-using Google.Protobuf.WellKnownTypes;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.CircuitBreaker;
 
 namespace Gateway.Grpc.Server.Dispatch;
 
 /// <summary>
-/// Sends a request to one deployment of its model group and records the attempt. Retries,
-/// fallback, circuit breaking and hedging build on this (see docs/ROUTING.md when they land).
+/// Runs a call against its model group: picks deployments, retries (Polly, with backoff, jitter,
+/// Retry-After and a retry budget), falls back to other groups, hedges slow attempts, and keeps
+/// every attempt inside the caller's deadline and cancellation. Streams are dispatched up to
+/// their first event; after that they are committed to one deployment.
 /// </summary>
-internal sealed class Dispatcher(TimeProvider timeProvider)
+internal sealed partial class Dispatcher(ModelCatalog catalog, TimeProvider timeProvider, ILogger<Dispatcher> logger)
 {
-    public async Task<(CompletionResponse Response, RoutingInfo Routing)> CompleteAsync(ModelGroup group, CompletionRequest request, CancellationToken cancellationToken)
+    /// <summary>Unary completion with retries, fallbacks and hedging.</summary>
+    public async Task<(CompletionResponse Response, RoutingInfo Routing)> CompleteAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken)
     {
-        var deployment = Choose(group, request);
-        var attempt = NewAttempt(1, deployment);
-        var started = timeProvider.GetTimestamp();
+        var state = new CallState(request, deadline, timeProvider, cancellationToken);
+        var (response, served) = await RunAsync(group, state, UnaryOperation.Instance).ConfigureAwait(false);
+        return (response, state.Routing(served));
+    }
+
+    /// <summary>Opens a stream: retries, fallbacks and hedging apply until the first event.</summary>
+    public async Task<StreamHandle> OpenStreamAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken)
+    {
+        var state = new CallState(request, deadline, timeProvider, cancellationToken);
+        var (handle, _) = await RunAsync(group, state, StreamOperation.Instance).ConfigureAwait(false);
+        return handle;
+    }
+
+    private async Task<(T Result, DeploymentRuntime Served)> RunAsync<T>(ModelGroup group, CallState state, IAttemptOperation<T> operation)
+        where T : class
+    {
+        var visited = new HashSet<string>(StringComparer.Ordinal) { group.Name };
+        var chainPositions = new int[3];
+        var current = group;
+        while (true)
+        {
+            try
+            {
+                return await RunGroupAsync(current, state, operation).ConfigureAwait(false);
+            }
+            catch (ProviderException error)
+            {
+                var next = NextFallback(group, state, error.Kind, visited, chainPositions);
+                if (next is null)
+                {
+                    throw Fail(error, state);
+                }
+
+                EnsureBudget(next, state);
+                Log.FallingBack(logger, current.Name, next.Name, error.KindName);
+                visited.Add(next.Name);
+                state.InFallback = true;
+                current = next;
+            }
+        }
+    }
+
+    /// <summary>Chooses the next model for this error class from the requested group's chains.</summary>
+    private ModelGroup? NextFallback(ModelGroup origin, CallState state, ProviderErrorKind kind, HashSet<string> visited, int[] positions)
+    {
+        IReadOnlyList<string> chain;
+        int slot;
+        if (kind == ProviderErrorKind.ContextLengthExceeded)
+        {
+            chain = origin.Options.ContextFallbacks;
+            slot = 1;
+        }
+        else if (kind == ProviderErrorKind.ContentFiltered)
+        {
+            chain = origin.Options.ContentFilterFallbacks;
+            slot = 2;
+        }
+        else if (ModelGroup.IsRetryable(kind))
+        {
+            chain = state.Request.Routing is { FallbackModels.Count: > 0 } routing ? routing.FallbackModels : origin.Options.Fallbacks;
+            slot = 0;
+        }
+        else
+        {
+            return null;
+        }
+
+        while (positions[slot] < chain.Count)
+        {
+            var name = chain[positions[slot]++];
+            if (!visited.Contains(name) && catalog.TryGet(name, out var next))
+            {
+                return next;
+            }
+        }
+
+        return null;
+    }
+
+    private async Task<(T Result, DeploymentRuntime Served)> RunGroupAsync<T>(ModelGroup group, CallState state, IAttemptOperation<T> operation)
+        where T : class
+    {
+        group.RetryBudget.RecordRequest();
+        var context = ResilienceContextPool.Shared.Get(state.CancellationToken);
+        context.Properties.Set(CallState.Key, state);
         try
         {
-            var response = await deployment.Adapter.CompleteAsync(new ProviderCall(request, deployment.Info), cancellationToken).ConfigureAwait(false);
-            attempt.Outcome = AttemptOutcome.Success;
-            return (response, Routing(deployment, attempt, started));
+            return await group.RetryPipeline.ExecuteAsync(
+                static (ctx, s) => new ValueTask<(T, DeploymentRuntime)>(s.Self.AttemptAsync(s.Group, s.State, s.Operation, ctx.CancellationToken)),
+                context,
+                (Self: this, Group: group, State: state, Operation: operation)).ConfigureAwait(false);
         }
-        catch (ProviderException ex)
+        finally
         {
-            attempt.Outcome = AttemptOutcome.Failed;
-            attempt.Error = ex.KindName;
-            throw ErrorMapping.ToRpcException(ex, deployment.Info.Name);
+            ResilienceContextPool.Shared.Return(context);
         }
     }
 
-    /// <summary>Opens a stream; the returned enumerator has already produced its first event.</summary>
-    public StreamAttempt Stream(ModelGroup group, CompletionRequest request, CancellationToken cancellationToken)
+    /// <summary>One retry-level attempt: a deployment, plus hedges when the group hedges.</summary>
+    private async Task<(T Result, DeploymentRuntime Served)> AttemptAsync<T>(ModelGroup group, CallState state, IAttemptOperation<T> operation, CancellationToken cancellationToken)
+        where T : class
     {
-        var deployment = Choose(group, request);
-        return new StreamAttempt(deployment, NewAttempt(1, deployment), timeProvider, deployment.Adapter.StreamAsync(new ProviderCall(request, deployment.Info), cancellationToken).GetAsyncEnumerator(cancellationToken));
-    }
-
-    private static Deployment Choose(ModelGroup group, CompletionRequest request)
-    {
-        if (request.Routing is { Deployment.Length: > 0 } routing)
+        EnsureBudget(group, state);
+        var first = RouteSelector.Choose(group, state)
+            ?? throw new ProviderException(ProviderErrorKind.Overloaded, $"No deployment of '{group.Name}' is available (circuits open).");
+        var hedging = group.Options.Hedging;
+        if (!hedging.Enabled || state.Request.Routing is { DisableHedging: true } || group.Deployments.Count < 2)
         {
-            return group.Find(routing.Deployment)
-                ?? throw new Protocol.RpcException(new Protocol.Status(Protocol.StatusCode.InvalidArgument, $"routing.deployment: '{routing.Deployment}' is not a deployment of model '{group.Name}'."));
+            var control = new AttemptControl(first, CancellationTokenSource.CreateLinkedTokenSource(cancellationToken));
+            return (await RunOneAsync(group, state, operation, control, hedged: false, cancellationToken).ConfigureAwait(false), first);
         }
 
-        return group.Pick();
+        return await HedgeAsync(group, first, state, operation, cancellationToken).ConfigureAwait(false);
     }
 
-    private static Attempt NewAttempt(int number, Deployment deployment) => new()
+    private async Task<(T Result, DeploymentRuntime Served)> HedgeAsync<T>(ModelGroup group, DeploymentRuntime first, CallState state, IAttemptOperation<T> operation, CancellationToken cancellationToken)
+        where T : class
     {
-        Number = number,
-        Deployment = deployment.Info.Name,
-        Provider = deployment.Info.Provider,
-    };
-
-    private RoutingInfo Routing(Deployment deployment, Attempt attempt, long started)
-    {
-        attempt.Latency = Duration.FromTimeSpan(timeProvider.GetElapsedTime(started));
-        return new RoutingInfo { Deployment = deployment.Info.Name, Provider = deployment.Info.Provider, Attempts = { attempt } };
-    }
-
-    internal sealed class StreamAttempt(Deployment deployment, Attempt attempt, TimeProvider timeProvider, IAsyncEnumerator<CompletionChunk> events) : IAsyncDisposable
-    {
-        private readonly long _started = timeProvider.GetTimestamp();
-
-        public Deployment Deployment { get; } = deployment;
-
-        public IAsyncEnumerator<CompletionChunk> Events { get; } = events;
-
-        public RoutingInfo Finish(AttemptOutcome outcome, string? error = null)
+        var options = group.Options.Hedging;
+        var running = new List<(Task<T> Task, AttemptControl Control)>();
+        var deployments = new List<DeploymentRuntime>();
+        void Start(DeploymentRuntime deployment, bool hedged)
         {
-            attempt.Outcome = outcome;
-            if (error is not null)
+            var control = new AttemptControl(deployment, CancellationTokenSource.CreateLinkedTokenSource(cancellationToken));
+            deployments.Add(deployment);
+            running.Add((RunOneAsync(group, state, operation, control, hedged, cancellationToken), control));
+            if (hedged)
             {
-                attempt.Error = error;
+                Log.Hedging(logger, group.Name, deployment.Info.Name);
+            }
+        }
+
+        Start(first, hedged: false);
+        var hedges = 0;
+        Exception? lastError = null;
+        try
+        {
+            while (true)
+            {
+                using var delayCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                var canHedge = hedges < options.MaxHedges;
+                var delay = canHedge
+                    ? Task.Delay(HedgeDelay(options, first, operation), timeProvider, delayCts.Token)
+                    : Task.Delay(Timeout.InfiniteTimeSpan, delayCts.Token);
+                var tasks = new List<Task>(running.Count + 1);
+                foreach (var r in running)
+                {
+                    tasks.Add(r.Task);
+                }
+
+                tasks.Add(delay);
+                var done = await Task.WhenAny(tasks).ConfigureAwait(false);
+                await delayCts.CancelAsync().ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                if (done == delay)
+                {
+                    var next = RouteSelector.Choose(group, state, deployments);
+                    hedges++;
+                    if (next is not null)
+                    {
+                        Start(next, hedged: true);
+                    }
+
+                    continue;
+                }
+
+                var index = running.FindIndex(r => r.Task == done);
+                var finished = running[index];
+                running.RemoveAt(index);
+                if (finished.Task.IsCompletedSuccessfully)
+                {
+                    return (finished.Task.Result, finished.Control.Deployment);
+                }
+
+                lastError = finished.Task.Exception?.InnerException ?? lastError;
+                if (running.Count == 0)
+                {
+                    // Everything in flight failed: hedge at once if allowed, else report.
+                    var next = hedges < options.MaxHedges ? RouteSelector.Choose(group, state, deployments) : null;
+                    if (next is null)
+                    {
+                        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(lastError!);
+                    }
+
+                    hedges++;
+                    Start(next!, hedged: true);
+                }
+            }
+        }
+        finally
+        {
+            // Losers are cancelled (their upstream requests aborted) and their results discarded.
+            foreach (var (task, control) in running)
+            {
+                control.Abandon();
+                if (control.Attempt is { } abandoned)
+                {
+                    state.Complete(abandoned, AttemptOutcome.Cancelled, timeProvider.GetElapsedTime(control.Started));
+                }
+
+                _ = task.ContinueWith(
+                    static (t, op) =>
+                    {
+                        if (t.IsCompletedSuccessfully)
+                        {
+                            ((IAttemptOperation<T>)op!).Discard(t.Result);
+                        }
+                        else
+                        {
+                            _ = t.Exception;
+                        }
+                    },
+                    operation,
+                    CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously,
+                    TaskScheduler.Default);
+            }
+        }
+    }
+
+    private static TimeSpan HedgeDelay<T>(Configuration.HedgingOptions options, DeploymentRuntime first, IAttemptOperation<T> operation)
+        where T : class
+        => options.Adaptive && first.P95(operation.IsStream) is { } p95 ? p95 : TimeSpan.FromMilliseconds(options.DelayMs);
+
+    /// <summary>Runs one attempt on one deployment through its circuit breaker, with its own timeout.</summary>
+    private async Task<T> RunOneAsync<T>(ModelGroup group, CallState state, IAttemptOperation<T> operation, AttemptControl control, bool hedged, CancellationToken callerToken)
+        where T : class
+    {
+        var deployment = control.Deployment;
+        var attempt = state.NewAttempt(deployment, hedged);
+        control.Attempt = attempt;
+        control.Started = timeProvider.GetTimestamp();
+        var limit = TimeSpan.FromMilliseconds(operation.IsStream ? group.Options.Timeouts.FirstTokenMs : group.Options.Timeouts.AttemptMs);
+        var remaining = state.Remaining;
+        if (remaining != Timeout.InfiniteTimeSpan && remaining < limit)
+        {
+            limit = remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1);
+        }
+
+        control.Cts.CancelAfter(limit);
+        var call = new ProviderCall(state.Request, deployment.Info);
+        var started = timeProvider.GetTimestamp();
+        deployment.Enter();
+        var adopted = false;
+        try
+        {
+            var result = await deployment.Circuit.ExecuteAsync(
+                static async (s, token) =>
+                {
+                    try
+                    {
+                        return await s.Operation.StartAsync(s.Deployment, s.Call, token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (s.Control.TimedOut(s.CallerToken))
+                    {
+                        // Converted inside the breaker so that timeouts count against the deployment.
+                        throw new ProviderException(ProviderErrorKind.Timeout, $"No {(s.Operation.IsStream ? "first token" : "response")} from '{s.Deployment.Info.Name}' within {s.Limit.TotalMilliseconds:0} ms.");
+                    }
+                },
+                (Operation: operation, Deployment: deployment, Call: call, Control: control, CallerToken: callerToken, Limit: limit),
+                control.Cts.Token).ConfigureAwait(false);
+            var elapsed = timeProvider.GetElapsedTime(started);
+            if (control.Abandoned)
+            {
+                // A hedge won while this one was finishing: let the coordinator discard it.
+                state.Complete(attempt, AttemptOutcome.Cancelled, elapsed);
+                return result;
             }
 
-            attempt.Latency = Duration.FromTimeSpan(timeProvider.GetElapsedTime(_started));
-            return new RoutingInfo { Deployment = Deployment.Info.Name, Provider = Deployment.Info.Provider, Attempts = { attempt } };
+            state.Complete(attempt, AttemptOutcome.Success, elapsed);
+            if (operation.IsStream)
+            {
+                deployment.RecordFirstToken(elapsed);
+            }
+            else
+            {
+                deployment.RecordLatency(elapsed);
+            }
+
+            adopted = true;
+            return operation.Adopt(result, control, attempt, state);
+        }
+        catch (OperationCanceledException) when (control.Abandoned || callerToken.IsCancellationRequested)
+        {
+            state.Complete(attempt, AttemptOutcome.Cancelled, timeProvider.GetElapsedTime(started));
+            throw;
+        }
+        catch (BrokenCircuitException)
+        {
+            state.Complete(attempt, AttemptOutcome.Failed, timeProvider.GetElapsedTime(started), "circuit_open");
+            state.MarkFailed(deployment);
+            throw new ProviderException(ProviderErrorKind.Overloaded, $"Circuit of '{deployment.Info.Name}' is open.");
+        }
+        catch (ProviderException error)
+        {
+            state.Complete(attempt, AttemptOutcome.Failed, timeProvider.GetElapsedTime(started), error.KindName);
+            state.MarkFailed(deployment);
+            Log.AttemptFailed(logger, deployment.Info.Name, error.KindName, error.Message);
+            throw;
+        }
+        finally
+        {
+            // An adopted stream keeps its slot and cancellation until the handle is disposed.
+            if (!adopted || !operation.IsStream)
+            {
+                deployment.Exit();
+                control.Dispose();
+            }
+        }
+    }
+
+    private static void EnsureBudget(ModelGroup group, CallState state)
+    {
+        state.CancellationToken.ThrowIfCancellationRequested();
+        var minimum = TimeSpan.FromMilliseconds(group.Options.Timeouts.MinAttemptBudgetMs);
+        if (!state.HasBudgetFor(minimum))
+        {
+            throw new RpcException(
+                new Status(StatusCode.DeadlineExceeded, $"Deadline exceeded: {Math.Max(0, state.Remaining.TotalMilliseconds):0} ms left, below the {minimum.TotalMilliseconds:0} ms an attempt needs."),
+                new Metadata { { "gateway-attempts", state.AttemptsTrailer() } });
+        }
+    }
+
+    /// <summary>The final error of a call: the last provider error, with every attempt in the trailers.</summary>
+    private static RpcException Fail(ProviderException error, CallState state)
+    {
+        var rpc = ErrorMapping.ToRpcException(error, $"model '{state.Request.Model}'");
+        var attempts = state.AttemptsTrailer();
+        if (attempts.Length > 0)
+        {
+            rpc.Trailers.Add("gateway-attempts", attempts);
         }
 
-        public ValueTask DisposeAsync() => Events.DisposeAsync();
+        return rpc;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(210, LogLevel.Information, "Model {Model} failed ({Kind}); falling back to {Fallback}.", EventName = "FallingBack")]
+        public static partial void FallingBack(ILogger logger, string model, string fallback, string kind);
+
+        [LoggerMessage(211, LogLevel.Debug, "Hedging {Model} on {Deployment}.", EventName = "Hedging")]
+        public static partial void Hedging(ILogger logger, string model, string deployment);
+
+        [LoggerMessage(212, LogLevel.Information, "Attempt on {Deployment} failed ({Kind}): {Message}", EventName = "AttemptFailed")]
+        public static partial void AttemptFailed(ILogger logger, string deployment, string kind, string message);
+    }
+}
+
+/// <summary>One attempt's cancellation: the caller's token, its own timeout, and abandonment by a winning hedge.</summary>
+internal sealed class AttemptControl(DeploymentRuntime deployment, CancellationTokenSource cts) : IDisposable
+{
+    private volatile bool _abandoned;
+
+    public DeploymentRuntime Deployment { get; } = deployment;
+
+    public CancellationTokenSource Cts { get; } = cts;
+
+    public bool Abandoned => _abandoned;
+
+    public Attempt? Attempt { get; set; }
+
+    public long Started { get; set; }
+
+    public void Abandon()
+    {
+        _abandoned = true;
+        try
+        {
+            Cts.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>Cancelled by its own timer: not by the caller, not abandoned.</summary>
+    public bool TimedOut(CancellationToken callerToken) => Cts.IsCancellationRequested && !_abandoned && !callerToken.IsCancellationRequested;
+
+    public void Dispose() => Cts.Dispose();
+}
+
+/// <summary>What an attempt does: a unary call or opening a stream up to its first event.</summary>
+internal interface IAttemptOperation<T>
+    where T : class
+{
+    bool IsStream { get; }
+
+    Task<T> StartAsync(DeploymentRuntime deployment, ProviderCall call, CancellationToken cancellationToken);
+
+    /// <summary>The winner takes over the attempt (a stream keeps its cancellation alive).</summary>
+    T Adopt(T result, AttemptControl control, Attempt attempt, CallState state);
+
+    /// <summary>Releases a result nobody will use (a hedge that lost the race).</summary>
+    void Discard(T result);
+}
+
+internal sealed class UnaryOperation : IAttemptOperation<CompletionResponse>
+{
+    public static readonly UnaryOperation Instance = new();
+
+    public bool IsStream => false;
+
+    public Task<CompletionResponse> StartAsync(DeploymentRuntime deployment, ProviderCall call, CancellationToken cancellationToken)
+        => deployment.Adapter.CompleteAsync(call, cancellationToken);
+
+    public CompletionResponse Adopt(CompletionResponse result, AttemptControl control, Attempt attempt, CallState state) => result;
+
+    public void Discard(CompletionResponse result)
+    {
+    }
+}
+
+internal sealed class StreamOperation : IAttemptOperation<StreamHandle>
+{
+    public static readonly StreamOperation Instance = new();
+
+    public bool IsStream => true;
+
+    public async Task<StreamHandle> StartAsync(DeploymentRuntime deployment, ProviderCall call, CancellationToken cancellationToken)
+    {
+        var events = deployment.Adapter.StreamAsync(call, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        try
+        {
+            if (!await events.MoveNextAsync().ConfigureAwait(false))
+            {
+                throw new ProviderException(ProviderErrorKind.StreamInterrupted, "The upstream stream ended before its first event.");
+            }
+
+            return new StreamHandle(deployment, events, events.Current);
+        }
+        catch
+        {
+            await events.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public StreamHandle Adopt(StreamHandle result, AttemptControl control, Attempt attempt, CallState state)
+    {
+        // From here on only the caller's deadline bounds the stream.
+        control.Cts.CancelAfter(Timeout.InfiniteTimeSpan);
+        result.Attach(control, attempt, state);
+        return result;
+    }
+
+    public void Discard(StreamHandle result) => _ = result.DisposeAsync().AsTask();
+}
+
+/// <summary>A stream committed to one deployment, positioned after its first event.</summary>
+internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerator<CompletionChunk> events, CompletionChunk first) : IAsyncDisposable
+{
+    private AttemptControl? _control;
+    private Attempt? _attempt;
+    private CallState? _state;
+    private long _started;
+    private TimeProvider _timeProvider = TimeProvider.System;
+    private int _disposed;
+
+    public DeploymentRuntime Deployment { get; } = deployment;
+
+    public CompletionChunk First { get; } = first;
+
+    public IAsyncEnumerator<CompletionChunk> Events { get; } = events;
+
+    internal void Attach(AttemptControl control, Attempt attempt, CallState state)
+    {
+        _control = control;
+        _attempt = attempt;
+        _state = state;
+        _started = _timeProvider.GetTimestamp();
+    }
+
+    /// <summary>Ends the committed attempt and returns the routing of the whole call.</summary>
+    public RoutingInfo Finish(AttemptOutcome outcome, string? error = null)
+    {
+        if (_state is null || _attempt is null)
+        {
+            return new RoutingInfo { Deployment = Deployment.Info.Name, Provider = Deployment.Info.Provider };
+        }
+
+        // The attempt's latency becomes the whole stream's duration (first token + the rest).
+        _state.Complete(_attempt, outcome, _attempt.Latency.ToTimeSpan() + _timeProvider.GetElapsedTime(_started), error);
+        return _state.Routing(Deployment);
+    }
+
+    public string AttemptsTrailer() => _state?.AttemptsTrailer() ?? "";
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _control?.Abandon();
+            await Events.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ProviderException or IOException)
+        {
+            // Tearing down a stream whose upstream already failed or was cancelled.
+        }
+        finally
+        {
+            if (_control is not null)
+            {
+                Deployment.Exit();
+                _control.Dispose();
+            }
+        }
     }
 }

@@ -29,7 +29,7 @@ internal static class ErrorMapping
         _ => StatusCode.Unknown,
     };
 
-    public static RpcException ToRpcException(ProviderException error, string deployment)
+    public static RpcException ToRpcException(ProviderException error, string upstream)
     {
         var trailers = new Metadata { { ErrorKindTrailer, error.KindName } };
         if (error.RetryAfter is { } retryAfter)
@@ -37,6 +37,6 @@ internal static class ErrorMapping
             trailers.Add(RetryAfterTrailer, ((long)retryAfter.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
         }
 
-        return new RpcException(new Status(ToStatusCode(error.Kind), $"Upstream '{deployment}' failed ({error.KindName}): {error.Message}"), trailers);
+        return new RpcException(new Status(ToStatusCode(error.Kind), $"Upstream {upstream} failed ({error.KindName}): {error.Message}"), trailers);
     }
 }

@@ -1,36 +1,71 @@
 using Gateway.Grpc.Adapters;
+using Gateway.Grpc.Protocol.Server.Health;
 using Gateway.Grpc.Server.Configuration;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Retry;
+using ServingStatus = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus;
 
 namespace Gateway.Grpc.Server.Dispatch;
 
-/// <summary>A deployment ready to call: its description and the adapter that speaks to it.</summary>
-internal sealed record Deployment(DeploymentInfo Info, IProviderAdapter Adapter);
-
-/// <summary>A public model name and the deployments behind it.</summary>
-internal sealed class ModelGroup(string name, string ownedBy, int contextWindow, IReadOnlyList<Deployment> deployments)
+/// <summary>A public model name, its deployments, and its routing, retry, fallback and hedging policy.</summary>
+internal sealed class ModelGroup
 {
     private int _next = -1;
 
-    public string Name { get; } = name;
-
-    public string OwnedBy { get; } = ownedBy;
-
-    public int ContextWindow { get; } = contextWindow;
-
-    public IReadOnlyList<Deployment> Deployments { get; } = deployments;
-
-    /// <summary>Round-robin over the group's deployments.</summary>
-    public Deployment Pick()
+    public ModelGroup(ModelOptions options, IReadOnlyList<DeploymentRuntime> deployments, TimeProvider timeProvider)
     {
-        var index = (int)((uint)Interlocked.Increment(ref _next) % (uint)Deployments.Count);
-        return Deployments[index];
+        Options = options;
+        Name = options.Name;
+        OwnedBy = options.OwnedBy ?? options.Deployments[0].Provider;
+        ContextWindow = options.ContextWindow;
+        Deployments = deployments;
+        Strategy = options.Strategy.ToLowerInvariant();
+        RetryBudget = new RetryBudget(options.Retry.BudgetRatio, options.Retry.BudgetMinPerSecond, timeProvider);
+        var retry = options.Retry;
+        var builder = new ResiliencePipelineBuilder { TimeProvider = timeProvider, Name = "model:" + Name };
+        if (retry.MaxAttempts > 1)
+        {
+            builder.AddRetry(new RetryStrategyOptions
+            {
+                MaxRetryAttempts = retry.MaxAttempts - 1,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = TimeSpan.FromMilliseconds(retry.BaseDelayMs),
+                MaxDelay = TimeSpan.FromMilliseconds(retry.MaxDelayMs),
+                ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args.Outcome.Exception, args.Context, args.AttemptNumber)),
+                DelayGenerator = args => ValueTask.FromResult(RetryAfterDelay(args.Outcome.Exception)),
+            });
+        }
+
+        RetryPipeline = builder.Build();
     }
 
-    public Deployment? Find(string deploymentName)
+    public ModelOptions Options { get; }
+
+    public string Name { get; }
+
+    public string OwnedBy { get; }
+
+    public int ContextWindow { get; }
+
+    public string Strategy { get; }
+
+    public IReadOnlyList<DeploymentRuntime> Deployments { get; }
+
+    public RetryBudget RetryBudget { get; }
+
+    /// <summary>Polly retry over attempts; each attempt picks a deployment afresh.</summary>
+    public ResiliencePipeline RetryPipeline { get; }
+
+    public int NextRoundRobin() => Interlocked.Increment(ref _next);
+
+    public DeploymentRuntime? Find(string name)
     {
         foreach (var d in Deployments)
         {
-            if (d.Info.Name == deploymentName)
+            if (d.Info.Name == name)
             {
                 return d;
             }
@@ -38,25 +73,75 @@ internal sealed class ModelGroup(string name, string ownedBy, int contextWindow,
 
         return null;
     }
+
+    private bool ShouldRetry(Exception? exception, ResilienceContext context, int attemptNumber)
+    {
+        if (exception is not ProviderException error || !IsRetryable(error.Kind))
+        {
+            return false;
+        }
+
+        if (error.RetryAfter is { } retryAfter && retryAfter > TimeSpan.FromMilliseconds(Options.Retry.MaxRetryAfterMs))
+        {
+            // Waiting that long is worse than a fallback.
+            return false;
+        }
+
+        if (context.Properties.TryGetValue(CallState.Key, out var state))
+        {
+            var wait = error.RetryAfter ?? TimeSpan.FromMilliseconds(Options.Retry.BaseDelayMs * Math.Pow(2, attemptNumber));
+            if (!state.HasBudgetFor(wait + TimeSpan.FromMilliseconds(Options.Timeouts.MinAttemptBudgetMs)))
+            {
+                return false;
+            }
+        }
+
+        return RetryBudget.TryAcquireRetry();
+    }
+
+    private TimeSpan? RetryAfterDelay(Exception? exception)
+        => exception is ProviderException { RetryAfter: { } retryAfter }
+            ? TimeSpan.FromMilliseconds(Math.Min(retryAfter.TotalMilliseconds, Options.Retry.MaxRetryAfterMs))
+            : null;
+
+    /// <summary>Errors worth another attempt in the same group.</summary>
+    public static bool IsRetryable(ProviderErrorKind kind) => kind is ProviderErrorKind.RateLimited
+        or ProviderErrorKind.Overloaded
+        or ProviderErrorKind.ServerError
+        or ProviderErrorKind.Timeout
+        or ProviderErrorKind.ConnectionFailure
+        or ProviderErrorKind.StreamInterrupted;
 }
 
 /// <summary>The models the gateway serves, built once from configuration.</summary>
-internal sealed class ModelCatalog
+internal sealed partial class ModelCatalog
 {
     private readonly Dictionary<string, ModelGroup> _groups;
 
-    public ModelCatalog(GatewayOptions options, IEnumerable<IProviderAdapter> adapters)
+    public ModelCatalog(GatewayOptions options, IEnumerable<IProviderAdapter> adapters, TimeProvider timeProvider, HealthStatusRegistry health, ILogger<ModelCatalog> logger)
     {
         var byProvider = adapters.ToDictionary(a => a.Provider, StringComparer.Ordinal);
         _groups = new Dictionary<string, ModelGroup>(StringComparer.Ordinal);
+        void OnCircuitChange(DeploymentRuntime deployment, CircuitState state)
+        {
+            Log.CircuitChanged(logger, deployment.Info.Name, state);
+            health.SetStatus("deployment/" + deployment.Info.Name, state == CircuitState.Open ? ServingStatus.NotServing : ServingStatus.Serving);
+        }
+
         foreach (var model in options.Models)
         {
             var deployments = model.Deployments
-                .Select(d => new Deployment(
-                    new DeploymentInfo(d.Name, d.Provider, string.IsNullOrEmpty(d.UpstreamModel) ? model.Name : d.UpstreamModel) { Settings = new Dictionary<string, string>(d.Settings, StringComparer.OrdinalIgnoreCase) },
-                    byProvider[d.Provider]))
+                .Select(d =>
+                {
+                    var info = new DeploymentInfo(d.Name, d.Provider, string.IsNullOrEmpty(d.UpstreamModel) ? model.Name : d.UpstreamModel)
+                    {
+                        Settings = new Dictionary<string, string>(d.Settings, StringComparer.OrdinalIgnoreCase),
+                    };
+                    health.SetStatus("deployment/" + d.Name, ServingStatus.Serving);
+                    return new DeploymentRuntime(info, byProvider[d.Provider], d, model.CircuitBreaker, timeProvider, OnCircuitChange);
+                })
                 .ToArray();
-            _groups[model.Name] = new ModelGroup(model.Name, model.OwnedBy ?? model.Deployments[0].Provider, model.ContextWindow, deployments);
+            _groups[model.Name] = new ModelGroup(model, deployments, timeProvider);
         }
 
         Names = _groups.Keys.Order(StringComparer.Ordinal).ToArray();
@@ -67,4 +152,10 @@ internal sealed class ModelCatalog
     public IEnumerable<ModelGroup> Groups => Names.Select(n => _groups[n]);
 
     public bool TryGet(string name, out ModelGroup group) => _groups.TryGetValue(name, out group!);
+
+    private static partial class Log
+    {
+        [LoggerMessage(200, LogLevel.Warning, "Circuit of deployment {Deployment} is now {State}.", EventName = "CircuitChanged")]
+        public static partial void CircuitChanged(ILogger logger, string deployment, CircuitState state);
+    }
 }

@@ -38,7 +38,7 @@ public static class GatewayApp
     /// <c>--config PATH</c> or <c>GATEWAY_CONFIG</c> (.yaml/.yml/.json), <c>GATEWAY_*</c>
     /// environment variables, then <paramref name="overrides"/> (tests).
     /// </summary>
-    public static WebApplication Build(string[] args, IDictionary<string, string?>? overrides = null, Action<IServiceCollection>? configureServices = null)
+    public static WebApplication Build(string[] args, IDictionary<string, string?>? overrides = null, Action<IServiceCollection>? configureServices = null, IReadOnlyList<IProviderAdapter>? additionalAdapters = null)
     {
         var (configPath, rest) = ExtractConfigPath(args);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = rest, ApplicationName = "Gateway.Grpc.Server" });
@@ -69,14 +69,19 @@ public static class GatewayApp
         }
 
         var options = LoadOptions(configuration);
-        var providers = new[] { SimulatedProvider.ProviderName };
+        var providers = new List<string> { SimulatedProvider.ProviderName };
+        foreach (var adapter in additionalAdapters ?? [])
+        {
+            providers.Add(adapter.Provider);
+        }
+
         var errors = GatewayOptionsValidator.Validate(options, providers);
         if (errors.Count > 0)
         {
             throw new GatewayConfigurationException("Invalid gateway configuration:\n  " + string.Join("\n  ", errors));
         }
 
-        ConfigureLogging(builder.Logging, configuration);
+        ConfigureLogging(builder.Logging, options);
         GatewayOptionsValidator.TryParseEndpoint(options.GrpcAddress, out var grpcEndpoint);
         GatewayOptionsValidator.TryParseEndpoint(options.HttpAddress, out var httpEndpoint);
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -98,6 +103,11 @@ public static class GatewayApp
         });
         services.AddSingleton<SimulatedProvider>();
         services.AddSingleton<IProviderAdapter>(sp => sp.GetRequiredService<SimulatedProvider>());
+        foreach (var adapter in additionalAdapters ?? [])
+        {
+            services.AddSingleton(adapter);
+        }
+
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<Dispatcher>();
         services.AddSingleton<CompletionService>();
@@ -135,7 +145,7 @@ public static class GatewayApp
         return options;
     }
 
-    private static void ConfigureLogging(ILoggingBuilder logging, IConfiguration configuration)
+    private static void ConfigureLogging(ILoggingBuilder logging, GatewayOptions options)
     {
         logging.ClearProviders();
         logging.AddSimpleConsole(o =>
@@ -146,8 +156,7 @@ public static class GatewayApp
         logging.SetMinimumLevel(LogLevel.Information);
         logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
-        var level = Environment.GetEnvironmentVariable("GATEWAY_LOG_LEVEL");
-        if (Enum.TryParse<LogLevel>(level, ignoreCase: true, out var parsed))
+        if (Enum.TryParse<LogLevel>(options.LogLevel, ignoreCase: true, out var parsed))
         {
             logging.SetMinimumLevel(parsed);
         }

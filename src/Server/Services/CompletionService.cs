@@ -23,7 +23,7 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
     {
         var group = Resolve(request);
         var id = StartCall(context);
-        var (response, routing) = await dispatcher.CompleteAsync(group, request, context.CancellationToken).ConfigureAwait(false);
+        var (response, routing) = await dispatcher.CompleteAsync(group, request, context.Deadline, context.CancellationToken).ConfigureAwait(false);
         response.Id = id;
         response.Created = timeProvider.GetUtcNow().ToUnixTimeSeconds();
         response.Routing = routing;
@@ -31,67 +31,64 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
     }
 
     /// <summary>
-    /// Streams events. The stream's contract: OK only after <c>finish</c>; an upstream stream
-    /// that ends without its terminal event becomes an <c>error</c> event and a non-OK status.
+    /// Streams events. Retries, fallback and hedging are transparent until the first event; the
+    /// stream's contract: OK only after <c>finish</c>; an upstream failure after output began
+    /// becomes an <c>error</c> event and a non-OK status, never a finish.
     /// </summary>
     public async Task StreamCompleteAsync(CompletionRequest request, IServerStreamWriter<CompletionChunk> stream, ServerCallContext context)
     {
         var group = Resolve(request);
         var id = StartCall(context);
         var token = context.CancellationToken;
-        await using var attempt = dispatcher.Stream(group, request, token);
-        var sentStart = false;
+        await using var handle = await dispatcher.OpenStreamAsync(group, request, context.Deadline, token).ConfigureAwait(false);
+        var deployment = handle.Deployment.Info;
         try
         {
-            while (await attempt.Events.MoveNextAsync().ConfigureAwait(false))
+            await stream.WriteAsync(new CompletionChunk
             {
-                var chunk = attempt.Events.Current;
-                if (!sentStart)
+                Start = new StreamStart
                 {
-                    sentStart = true;
-                    await stream.WriteAsync(new CompletionChunk
-                    {
-                        Start = new StreamStart
-                        {
-                            Id = id,
-                            Model = attempt.Deployment.Info.UpstreamModel,
-                            Provider = attempt.Deployment.Info.Provider,
-                            Deployment = attempt.Deployment.Info.Name,
-                            Created = timeProvider.GetUtcNow().ToUnixTimeSeconds(),
-                        },
-                    }, token).ConfigureAwait(false);
-                }
-
+                    Id = id,
+                    Model = deployment.UpstreamModel,
+                    Provider = deployment.Provider,
+                    Deployment = deployment.Name,
+                    Created = timeProvider.GetUtcNow().ToUnixTimeSeconds(),
+                },
+            }, token).ConfigureAwait(false);
+            var chunk = handle.First;
+            while (true)
+            {
                 if (chunk.EventCase == CompletionChunk.EventOneofCase.Finish)
                 {
-                    chunk.Finish.Routing = attempt.Finish(AttemptOutcome.Success);
+                    chunk.Finish.Routing = handle.Finish(AttemptOutcome.Success);
                     await stream.WriteAsync(chunk, token).ConfigureAwait(false);
                     return;
                 }
 
                 await stream.WriteAsync(chunk, token).ConfigureAwait(false);
-            }
+                if (!await handle.Events.MoveNextAsync().ConfigureAwait(false))
+                {
+                    throw new ProviderException(ProviderErrorKind.StreamInterrupted, "The upstream stream ended without its terminal event.");
+                }
 
-            throw new ProviderException(ProviderErrorKind.StreamInterrupted, "The upstream stream ended without its terminal event.");
+                chunk = handle.Events.Current;
+            }
         }
         catch (ProviderException ex)
         {
-            var routing = attempt.Finish(AttemptOutcome.Failed, ex.KindName);
-            var rpc = ErrorMapping.ToRpcException(ex, attempt.Deployment.Info.Name);
-            if (sentStart)
+            // Output already reached the client: say why in-band, then fail the call.
+            var routing = handle.Finish(AttemptOutcome.Failed, ex.KindName);
+            var rpc = ErrorMapping.ToRpcException(ex, $"deployment '{deployment.Name}'");
+            rpc.Trailers.Add("gateway-attempts", handle.AttemptsTrailer());
+            await stream.WriteAsync(new CompletionChunk
             {
-                // Output already reached the client: say why in-band, then fail the call.
-                await stream.WriteAsync(new CompletionChunk
-                {
-                    Error = new StreamError { Code = (int)rpc.StatusCode, Message = rpc.Status.Detail, Kind = ex.KindName, Routing = routing },
-                }, token).ConfigureAwait(false);
-            }
-
+                Error = new StreamError { Code = (int)rpc.StatusCode, Message = rpc.Status.Detail, Kind = ex.KindName, Routing = routing },
+            }, token).ConfigureAwait(false);
             throw rpc;
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
-            attempt.Finish(AttemptOutcome.Cancelled);
+            handle.Finish(AttemptOutcome.Cancelled);
             Log.StreamCancelled(logger, id);
             throw;
         }

@@ -20,7 +20,7 @@ internal sealed class ModelsService(ModelCatalog catalog)
             var model = new Model { Id = group.Name, OwnedBy = group.OwnedBy, ContextWindow = group.ContextWindow };
             foreach (var deployment in group.Deployments)
             {
-                model.Deployments.Add(new DeploymentStatus { Name = deployment.Info.Name, Provider = deployment.Info.Provider, State = DeploymentState.Healthy });
+                model.Deployments.Add(new DeploymentStatus { Name = deployment.Info.Name, Provider = deployment.Info.Provider, State = deployment.CircuitState switch { Polly.CircuitBreaker.CircuitState.Open or Polly.CircuitBreaker.CircuitState.Isolated => DeploymentState.Open, Polly.CircuitBreaker.CircuitState.HalfOpen => DeploymentState.HalfOpen, _ => DeploymentState.Healthy } });
             }
 
             response.Models.Add(model);

@@ -1,0 +1,155 @@
+using Gateway.Grpc.Adapters;
+using Gateway.Grpc.Server.Configuration;
+using Polly;
+using Polly.CircuitBreaker;
+
+namespace Gateway.Grpc.Server.Dispatch;
+
+/// <summary>
+/// A deployment and its live state: in-flight count, latency statistics (EWMA and a window for
+/// p95), and a Polly circuit breaker that opens on a failure ratio over a sampling window.
+/// </summary>
+internal sealed class DeploymentRuntime
+{
+    private const double EwmaAlpha = 0.2;
+    private const int WindowSize = 128;
+
+    private readonly Lock _lock = new();
+    private readonly double[] _latencies = new double[WindowSize];
+    private readonly double[] _firstTokens = new double[WindowSize];
+    private readonly CircuitBreakerStateProvider? _circuitState;
+    private int _latencyCount;
+    private int _firstTokenCount;
+    private double _latencyEwma = double.NaN;
+    private double _firstTokenEwma = double.NaN;
+    private int _inFlight;
+    private long _openUntilTicks;
+    private readonly TimeProvider _timeProvider;
+
+    public DeploymentRuntime(DeploymentInfo info, IProviderAdapter adapter, DeploymentOptions options, CircuitBreakerOptions breaker, TimeProvider timeProvider, Action<DeploymentRuntime, CircuitState>? onCircuitChange)
+    {
+        Info = info;
+        Adapter = adapter;
+        _timeProvider = timeProvider;
+        Weight = options.Weight;
+        InputCostPerMillion = options.InputCostPerMillion;
+        OutputCostPerMillion = options.OutputCostPerMillion;
+        var builder = new ResiliencePipelineBuilder { TimeProvider = timeProvider, Name = "deployment:" + info.Name };
+        if (breaker.Enabled)
+        {
+            _circuitState = new CircuitBreakerStateProvider();
+            builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions
+            {
+                FailureRatio = breaker.FailureRatio,
+                MinimumThroughput = breaker.MinimumThroughput,
+                SamplingDuration = TimeSpan.FromMilliseconds(breaker.SamplingDurationMs),
+                BreakDuration = TimeSpan.FromMilliseconds(breaker.BreakDurationMs),
+                StateProvider = _circuitState,
+                ShouldHandle = static args => ValueTask.FromResult(args.Outcome.Exception is ProviderException p && CountsAgainstHealth(p.Kind)),
+                OnOpened = args =>
+                {
+                    Interlocked.Exchange(ref _openUntilTicks, (_timeProvider.GetUtcNow() + args.BreakDuration).UtcTicks);
+                    onCircuitChange?.Invoke(this, CircuitState.Open);
+                    return ValueTask.CompletedTask;
+                },
+                OnHalfOpened = args =>
+                {
+                    onCircuitChange?.Invoke(this, CircuitState.HalfOpen);
+                    return ValueTask.CompletedTask;
+                },
+                OnClosed = args =>
+                {
+                    onCircuitChange?.Invoke(this, CircuitState.Closed);
+                    return ValueTask.CompletedTask;
+                },
+            });
+        }
+
+        Circuit = builder.Build();
+    }
+
+    public DeploymentInfo Info { get; }
+
+    public IProviderAdapter Adapter { get; }
+
+    public int Weight { get; }
+
+    public double InputCostPerMillion { get; }
+
+    public double OutputCostPerMillion { get; }
+
+    /// <summary>Runs an attempt through this deployment's circuit breaker.</summary>
+    public ResiliencePipeline Circuit { get; }
+
+    public CircuitState CircuitState => _circuitState?.CircuitState ?? CircuitState.Closed;
+
+    /// <summary>
+    /// Open circuits are skipped until their break has elapsed; then the deployment is offered
+    /// again so that Polly can let a half-open probe through.
+    /// </summary>
+    public bool IsAvailable => CircuitState switch
+    {
+        CircuitState.Isolated => false,
+        CircuitState.Open => _timeProvider.GetUtcNow().UtcTicks >= Interlocked.Read(ref _openUntilTicks),
+        _ => true,
+    };
+
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    public void Enter() => Interlocked.Increment(ref _inFlight);
+
+    public void Exit() => Interlocked.Decrement(ref _inFlight);
+
+    /// <summary>EWMA of time to first token (streams), else of whole-call latency; NaN when untried.</summary>
+    public double LatencyScoreMs
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return double.IsNaN(_firstTokenEwma) ? _latencyEwma : _firstTokenEwma;
+            }
+        }
+    }
+
+    public void RecordLatency(TimeSpan latency) => Record(latency.TotalMilliseconds, _latencies, ref _latencyCount, ref _latencyEwma);
+
+    public void RecordFirstToken(TimeSpan ttft) => Record(ttft.TotalMilliseconds, _firstTokens, ref _firstTokenCount, ref _firstTokenEwma);
+
+    /// <summary>p95 of recent unary latencies or first-token times; null with fewer than 20 samples.</summary>
+    public TimeSpan? P95(bool firstToken)
+    {
+        double[] copy;
+        lock (_lock)
+        {
+            var count = Math.Min(firstToken ? _firstTokenCount : _latencyCount, WindowSize);
+            if (count < 20)
+            {
+                return null;
+            }
+
+            copy = (firstToken ? _firstTokens : _latencies)[..count];
+        }
+
+        Array.Sort(copy);
+        return TimeSpan.FromMilliseconds(copy[(int)Math.Ceiling(0.95 * copy.Length) - 1]);
+    }
+
+    private void Record(double ms, double[] window, ref int count, ref double ewma)
+    {
+        lock (_lock)
+        {
+            window[count % WindowSize] = ms;
+            count++;
+            ewma = double.IsNaN(ewma) ? ms : (EwmaAlpha * ms) + ((1 - EwmaAlpha) * ewma);
+        }
+    }
+
+    /// <summary>Failures that say the deployment is unwell (not the caller's fault).</summary>
+    public static bool CountsAgainstHealth(ProviderErrorKind kind) => kind is ProviderErrorKind.RateLimited
+        or ProviderErrorKind.Overloaded
+        or ProviderErrorKind.ServerError
+        or ProviderErrorKind.Timeout
+        or ProviderErrorKind.ConnectionFailure
+        or ProviderErrorKind.StreamInterrupted;
+}

@@ -1,0 +1,113 @@
+using Gateway.Grpc.Adapters;
+
+namespace Gateway.Grpc.Server.Dispatch;
+
+/// <summary>
+/// Picks a deployment of a group by the group's strategy. Skips open circuits and, while
+/// others remain, deployments that already failed this call or are already running it.
+/// </summary>
+internal static class RouteSelector
+{
+    public static DeploymentRuntime? Choose(ModelGroup group, CallState state, IReadOnlyCollection<DeploymentRuntime>? running = null)
+    {
+        if (state.Request.Routing is { Deployment.Length: > 0 } pinned)
+        {
+            var d = group.Find(pinned.Deployment);
+            return d is not null && d.IsAvailable && (running is null || !running.Contains(d)) ? d : null;
+        }
+
+        var deployments = group.Deployments;
+        Span<int> candidates = stackalloc int[deployments.Count];
+        var count = Collect(deployments, state, running, candidates, skipFailed: true);
+        if (count == 0 && running is null)
+        {
+            // Everything healthy already failed this call: a retry may go back to one of them.
+            count = Collect(deployments, state, running, candidates, skipFailed: false);
+        }
+
+        if (count == 0)
+        {
+            return null;
+        }
+
+        candidates = candidates[..count];
+        var offset = (int)((uint)group.NextRoundRobin() % (uint)count);
+        return group.Strategy switch
+        {
+            RoutingStrategies.Weighted => Weighted(deployments, candidates),
+            RoutingStrategies.LeastInFlight => Min(deployments, candidates, offset, static d => d.InFlight),
+            RoutingStrategies.LowestLatency => Min(deployments, candidates, offset, static d => double.IsNaN(d.LatencyScoreMs) ? -1 : d.LatencyScoreMs),
+            RoutingStrategies.LowestCost => Min(deployments, candidates, offset, d => EstimatedCost(d, state)),
+            _ => deployments[candidates[offset]],
+        };
+    }
+
+    private static int Collect(IReadOnlyList<DeploymentRuntime> deployments, CallState state, IReadOnlyCollection<DeploymentRuntime>? running, Span<int> candidates, bool skipFailed)
+    {
+        var count = 0;
+        for (var i = 0; i < deployments.Count; i++)
+        {
+            var d = deployments[i];
+            if (!d.IsAvailable || (skipFailed && state.HasFailed(d)) || (running is not null && running.Contains(d)))
+            {
+                continue;
+            }
+
+            candidates[count++] = i;
+        }
+
+        return count;
+    }
+
+    private static DeploymentRuntime Weighted(IReadOnlyList<DeploymentRuntime> deployments, ReadOnlySpan<int> candidates)
+    {
+        var total = 0;
+        foreach (var i in candidates)
+        {
+            total += Math.Max(0, deployments[i].Weight);
+        }
+
+        if (total == 0)
+        {
+            return deployments[candidates[Random.Shared.Next(candidates.Length)]];
+        }
+
+        var pick = Random.Shared.Next(total);
+        foreach (var i in candidates)
+        {
+            pick -= Math.Max(0, deployments[i].Weight);
+            if (pick < 0)
+            {
+                return deployments[i];
+            }
+        }
+
+        return deployments[candidates[^1]];
+    }
+
+    /// <summary>Lowest score wins; ties go round-robin from <paramref name="offset"/>.</summary>
+    private static DeploymentRuntime Min(IReadOnlyList<DeploymentRuntime> deployments, ReadOnlySpan<int> candidates, int offset, Func<DeploymentRuntime, double> score)
+    {
+        DeploymentRuntime? best = null;
+        var bestScore = double.MaxValue;
+        for (var k = 0; k < candidates.Length; k++)
+        {
+            var d = deployments[candidates[(offset + k) % candidates.Length]];
+            var s = score(d);
+            if (best is null || s < bestScore)
+            {
+                best = d;
+                bestScore = s;
+            }
+        }
+
+        return best!;
+    }
+
+    private static double EstimatedCost(DeploymentRuntime d, CallState state)
+    {
+        var input = TokenEstimator.CountPrompt(state.Request);
+        var output = state.Request.HasMaxTokens ? state.Request.MaxTokens : 256;
+        return ((d.InputCostPerMillion * input) + (d.OutputCostPerMillion * output)) / 1_000_000.0;
+    }
+}

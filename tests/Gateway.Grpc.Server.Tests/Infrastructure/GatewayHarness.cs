@@ -1,0 +1,116 @@
+using Gateway.Grpc.Adapters;
+using Gateway.Grpc.Protocol;
+using Gateway.Grpc.Protocol.Client;
+using Gateway.Grpc.Server.Hosting;
+using Gateway.V1;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Gateway.Grpc.Server.Tests.Infrastructure;
+
+/// <summary>The real gateway on Kestrel on free loopback ports, with a gRPC channel to it.</summary>
+internal sealed class GatewayHarness : IAsyncDisposable
+{
+    private GatewayHarness(WebApplication app, Uri grpc, Uri http)
+    {
+        App = app;
+        GrpcAddress = grpc;
+        HttpAddress = http;
+        Channel = GrpcChannel.ForAddress(grpc);
+    }
+
+    public WebApplication App { get; }
+
+    public Uri GrpcAddress { get; }
+
+    public Uri HttpAddress { get; }
+
+    public GrpcChannel Channel { get; }
+
+    public T Service<T>()
+        where T : notnull => App.Services.GetRequiredService<T>();
+
+    public static async Task<GatewayHarness> StartAsync(IDictionary<string, string?> config, params IProviderAdapter[] adapters)
+    {
+        var overrides = new Dictionary<string, string?>(config)
+        {
+            ["grpcAddress"] = "127.0.0.1:0",
+            ["httpAddress"] = "127.0.0.1:0",
+        };
+        overrides.TryAdd("logLevel", "Warning");
+        var app = GatewayApp.Build([], overrides, additionalAdapters: adapters);
+        await app.StartAsync();
+        // Kestrel reports bound addresses in Listen order: gRPC first, then HTTP.
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.ToArray();
+        return new GatewayHarness(app, new Uri(addresses[0]), new Uri(addresses[1]));
+    }
+
+    public Task<CompletionResponse> CompleteAsync(CompletionRequest request, CallOptions options = default)
+        => Channel.AsyncUnaryCall(CompletionMethods.Complete, request, options).ResponseAsync;
+
+    /// <summary>Reads a whole stream; returns the events and the final status (never throws for status).</summary>
+    public async Task<(List<CompletionChunk> Events, Status Status, Metadata Trailers)> StreamAsync(CompletionRequest request, CallOptions options = default)
+    {
+        using var call = Channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, request, options);
+        var events = new List<CompletionChunk>();
+        try
+        {
+            while (await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+                events.Add(call.ResponseStream.Current);
+            }
+        }
+        catch (RpcException ex)
+        {
+            return (events, ex.Status, ex.Trailers);
+        }
+
+        return (events, call.GetStatus(), call.GetTrailers());
+    }
+
+    public static CompletionRequest Request(string model, int? maxTokens = null)
+    {
+        var request = new CompletionRequest { Model = model, Messages = { new Message { Role = Role.User, Content = "Hello there" } } };
+        if (maxTokens is { } m)
+        {
+            request.MaxTokens = m;
+        }
+
+        return request;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Channel.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+}
+
+/// <summary>Builds configuration dictionaries for model groups over the fake provider.</summary>
+internal sealed class ConfigBuilder
+{
+    private readonly Dictionary<string, string?> _values = new();
+    private int _models;
+
+    public ConfigBuilder Model(string name, string[] deployments, Action<Dictionary<string, string?>, string>? extra = null)
+    {
+        var prefix = $"models:{_models++}:";
+        _values[prefix + "name"] = name;
+        for (var i = 0; i < deployments.Length; i++)
+        {
+            _values[$"{prefix}deployments:{i}:name"] = deployments[i];
+            _values[$"{prefix}deployments:{i}:provider"] = "fake";
+        }
+
+        // Fast retries by default so tests stay quick; tests that check backoff set their own.
+        _values[prefix + "retry:baseDelayMs"] = "10";
+        _values[prefix + "retry:maxDelayMs"] = "50";
+        extra?.Invoke(_values, prefix);
+        return this;
+    }
+
+    public Dictionary<string, string?> Build() => _values;
+}
