@@ -1,0 +1,166 @@
+namespace Gateway.Grpc.Governance.Storage;
+
+/// <summary>Limits that apply to a key or a team. Null = no limit.</summary>
+public sealed record LimitSettings
+{
+    public int? RequestsPerMinute { get; init; }
+
+    public int? TokensPerMinute { get; init; }
+
+    public int? MaxConcurrentRequests { get; init; }
+
+    public int? MaxTokensPerRequest { get; init; }
+
+    /// <summary>Monthly budget in US dollars (calendar month, UTC).</summary>
+    public decimal? MonthlyBudgetUsd { get; init; }
+}
+
+/// <summary>A team: a group of keys sharing limits and a budget.</summary>
+public sealed record TeamRecord
+{
+    public required string Id { get; init; }
+
+    public required string Name { get; init; }
+
+    /// <summary>Models the team's keys may use; empty = all.</summary>
+    public IReadOnlyList<string> AllowedModels { get; init; } = [];
+
+    public LimitSettings Limits { get; init; } = new();
+
+    public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Tenant opted in to logging prompt and completion text.</summary>
+    public bool LogBodies { get; init; }
+
+    public DateTimeOffset CreatedAt { get; init; }
+
+    public DateTimeOffset UpdatedAt { get; init; }
+}
+
+/// <summary>
+/// A virtual key. The secret itself is never stored: only <see cref="Hash"/> (SHA-256 of the
+/// whole key, hex) and a short <see cref="Prefix"/> used to find the row.
+/// </summary>
+public sealed record KeyRecord
+{
+    public required string Id { get; init; }
+
+    /// <summary>The first characters of the key (e.g. "gw-AbCd1234"), shown in listings and used for lookup.</summary>
+    public required string Prefix { get; init; }
+
+    public required string Hash { get; init; }
+
+    public string? TeamId { get; init; }
+
+    public string Name { get; init; } = "";
+
+    /// <summary>Models this key may use; empty = all (or the team's list).</summary>
+    public IReadOnlyList<string> AllowedModels { get; init; } = [];
+
+    public LimitSettings Limits { get; init; } = new();
+
+    public DateTimeOffset? ExpiresAt { get; init; }
+
+    public DateTimeOffset? RevokedAt { get; init; }
+
+    public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
+
+    public DateTimeOffset CreatedAt { get; init; }
+
+    public DateTimeOffset UpdatedAt { get; init; }
+}
+
+/// <summary>One row of the spend ledger: one gateway call.</summary>
+public sealed record LedgerEntry
+{
+    /// <summary>The call's request id (unique; a second write of the same id is ignored).</summary>
+    public required string RequestId { get; init; }
+
+    public DateTimeOffset Timestamp { get; init; }
+
+    public string? KeyId { get; init; }
+
+    public string? TeamId { get; init; }
+
+    /// <summary>The public model name requested.</summary>
+    public string Model { get; init; } = "";
+
+    /// <summary>The deployment that served the call ("" when none did).</summary>
+    public string Deployment { get; init; } = "";
+
+    public string Provider { get; init; } = "";
+
+    /// <summary>"grpc" or "rest".</summary>
+    public string Route { get; init; } = "";
+
+    public bool Stream { get; init; }
+
+    public long InputTokens { get; init; }
+
+    public long OutputTokens { get; init; }
+
+    public long CachedInputTokens { get; init; }
+
+    /// <summary>Cost of the whole call, abandoned hedges and failed attempts included.</summary>
+    public decimal CostUsd { get; init; }
+
+    /// <summary>Part of <see cref="CostUsd"/> spent on attempts whose answer was not used.</summary>
+    public decimal AbandonedCostUsd { get; init; }
+
+    public long LatencyMs { get; init; }
+
+    public long? TimeToFirstTokenMs { get; init; }
+
+    /// <summary>gRPC status code name, e.g. "OK", "UNAVAILABLE".</summary>
+    public string Status { get; init; } = "OK";
+
+    /// <summary>Usage was counted by the gateway because the provider did not report it.</summary>
+    public bool Estimated { get; init; }
+
+    public int Attempts { get; init; }
+}
+
+public enum UsageGrouping
+{
+    Key,
+    Team,
+    Model,
+    Day,
+}
+
+/// <summary>A usage query: a time range, optional filters, and the grouping dimensions.</summary>
+public sealed record UsageQuery
+{
+    public DateTimeOffset From { get; init; }
+
+    public DateTimeOffset To { get; init; }
+
+    public string? KeyId { get; init; }
+
+    public string? TeamId { get; init; }
+
+    public string? Model { get; init; }
+
+    public IReadOnlyList<UsageGrouping> GroupBy { get; init; } = [];
+}
+
+/// <summary>One aggregated usage row; grouping columns not asked for are null.</summary>
+public sealed record UsageRow
+{
+    public string? KeyId { get; init; }
+
+    public string? TeamId { get; init; }
+
+    public string? Model { get; init; }
+
+    /// <summary>UTC day, yyyy-MM-dd.</summary>
+    public string? Day { get; init; }
+
+    public long Requests { get; init; }
+
+    public long InputTokens { get; init; }
+
+    public long OutputTokens { get; init; }
+
+    public decimal CostUsd { get; init; }
+}
