@@ -38,6 +38,13 @@ public interface IGovernanceStore
 
     Task<IReadOnlyList<UsageRow>> QueryUsageAsync(UsageQuery query, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Records that a budget alert fired for a scope ("key:ID" or "team:ID"), a period
+    /// ("2026-11") and a threshold percent (50, 80, 100). Returns false when it was already
+    /// recorded, so each alert fires once across replicas and restarts.
+    /// </summary>
+    Task<bool> TryRecordBudgetAlertAsync(string scope, string period, int thresholdPercent, CancellationToken cancellationToken);
+
     /// <summary>Total cost since <paramref name="from"/> for a key or a team (one of them non-null).</summary>
     Task<decimal> GetSpendAsync(string? keyId, string? teamId, DateTimeOffset from, CancellationToken cancellationToken);
 }

@@ -11,6 +11,9 @@ public sealed record LimitSettings
 
     public int? MaxTokensPerRequest { get; init; }
 
+    /// <summary>Rate-limit algorithm for RPM/TPM: "gcra" (token bucket) or "sliding-window"; null = the gateway default.</summary>
+    public string? Algorithm { get; init; }
+
     /// <summary>Monthly budget in US dollars (calendar month, UTC).</summary>
     public decimal? MonthlyBudgetUsd { get; init; }
 }
