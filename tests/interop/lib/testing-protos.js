@@ -10,16 +10,16 @@ const protoLoader = require('@grpc/proto-loader');
 const PROTO_ROOT = path.resolve(__dirname, '..', '..', 'protos');
 
 function loadTesting() {
-  const def = protoLoader.loadSync(['grpc/testing/test.proto'], {
-    includeDirs: [PROTO_ROOT],
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
-  const pkg = grpc.loadPackageDefinition(def).grpc.testing;
-  return { def, pkg };
+    const def = protoLoader.loadSync(['grpc/testing/test.proto'], {
+        includeDirs: [PROTO_ROOT],
+        keepCase: true,
+        longs: String,
+        enums: String,
+        defaults: true,
+        oneofs: true,
+    });
+    const pkg = grpc.loadPackageDefinition(def).grpc.testing;
+    return { def, pkg };
 }
 
 module.exports = { loadTesting, PROTO_ROOT };
