@@ -44,7 +44,7 @@ public static class GatewayApp
     /// <summary>
     /// Builds the app. Configuration, later wins: the embedded defaults, the file from
     /// <c>--config PATH</c> or <c>GATEWAY_CONFIG</c> (.yaml/.yml/.json), <c>GATEWAY_*</c>
-    /// environment variables, then <paramref name="overrides"/> (tests).
+    /// environment variables, command-line <c>--key value</c> pairs, then <paramref name="overrides"/> (tests).
     /// </summary>
     public static WebApplication Build(string[] args, IDictionary<string, string?>? overrides = null, Action<IServiceCollection>? configureServices = null, IReadOnlyList<IProviderAdapter>? additionalAdapters = null)
     {
@@ -71,6 +71,7 @@ public static class GatewayApp
         }
 
         configuration.AddEnvironmentVariables(EnvironmentPrefix);
+        configuration.AddCommandLine(rest);
         if (overrides is not null)
         {
             configuration.AddInMemoryCollection(overrides);
