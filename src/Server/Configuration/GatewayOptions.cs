@@ -28,6 +28,54 @@ public sealed class GatewayOptions
 
     /// <summary>The public model names and the deployments behind each. Empty: the embedded default.</summary>
     public List<ModelOptions> Models { get; set; } = [];
+
+    public AuthOptions Auth { get; set; } = new();
+
+    public StoreOptions Store { get; set; } = new();
+
+    public RateLimitOptions RateLimits { get; set; } = new();
+
+    /// <summary>Prices per model (US$ per million tokens), overriding the built-in table.</summary>
+    public Dictionary<string, PriceOptions> Pricing { get; set; } = new(StringComparer.Ordinal);
+}
+
+public sealed class AuthOptions
+{
+    /// <summary>The admin (master) key as a secret reference: env:NAME or file:/path. Enables the admin API.</summary>
+    public string? MasterKey { get; set; }
+
+    /// <summary>Require a key on every call. Default: required when a master key is set, open dev mode otherwise.</summary>
+    public bool? RequireKeys { get; set; }
+}
+
+public sealed class StoreOptions
+{
+    /// <summary>sqlite (embedded default), postgres or memory.</summary>
+    public string Kind { get; set; } = "memory";
+
+    /// <summary>SQLite database file.</summary>
+    public string Path { get; set; } = "data/gateway.db";
+
+    /// <summary>PostgreSQL connection string, as a secret reference.</summary>
+    public string? ConnectionString { get; set; }
+}
+
+public sealed class RateLimitOptions
+{
+    /// <summary>Default algorithm for RPM/TPM limits: sliding-window or gcra.</summary>
+    public string Algorithm { get; set; } = "sliding-window";
+
+    /// <summary>Output tokens reserved for a call without max_tokens until its usage is known.</summary>
+    public int DefaultOutputReservation { get; set; } = 256;
+}
+
+public sealed class PriceOptions
+{
+    public double Input { get; set; }
+
+    public double Output { get; set; }
+
+    public double CachedInput { get; set; }
 }
 
 public sealed class ModelOptions
@@ -41,6 +89,12 @@ public sealed class ModelOptions
     public int ContextWindow { get; set; }
 
     public List<DeploymentOptions> Deployments { get; set; } = [];
+
+    /// <summary>Requests per minute for this model across all callers (null = no limit).</summary>
+    public int? RequestsPerMinute { get; set; }
+
+    /// <summary>Tokens per minute for this model across all callers (null = no limit).</summary>
+    public int? TokensPerMinute { get; set; }
 
     /// <summary>How a deployment is picked: weighted, round-robin, least-in-flight, lowest-latency, lowest-cost.</summary>
     public string Strategy { get; set; } = "round-robin";

@@ -39,6 +39,39 @@ internal static class GatewayOptionsValidator
             errors.Add($"maxStreamsPerConnection: must be positive, got {options.MaxStreamsPerConnection}.");
         }
 
+        if (options.Auth.MasterKey is { } master && !SecretReference.IsReference(master))
+        {
+            errors.Add("auth:masterKey: must be a secret reference (env:NAME or file:/path), never the key itself.");
+        }
+
+        if (options.Store.Kind is not ("sqlite" or "postgres" or "memory"))
+        {
+            errors.Add($"store:kind: '{options.Store.Kind}' is not a store (use sqlite, postgres or memory).");
+        }
+
+        if (options.Store.Kind == "postgres" && !SecretReference.IsReference(options.Store.ConnectionString))
+        {
+            errors.Add("store:connectionString: a PostgreSQL store needs a connection string as a secret reference (env:NAME or file:/path).");
+        }
+
+        if (options.RateLimits.Algorithm is not ("sliding-window" or "gcra"))
+        {
+            errors.Add($"rateLimits:algorithm: '{options.RateLimits.Algorithm}' is not an algorithm (use sliding-window or gcra).");
+        }
+
+        if (options.RateLimits.DefaultOutputReservation < 0)
+        {
+            errors.Add("rateLimits:defaultOutputReservation: must not be negative.");
+        }
+
+        foreach (var (model, price) in options.Pricing)
+        {
+            if (price.Input < 0 || price.Output < 0 || price.CachedInput < 0)
+            {
+                errors.Add($"pricing:{model}: prices must not be negative.");
+            }
+        }
+
         var modelNames = new HashSet<string>(StringComparer.Ordinal);
         var deploymentNames = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < options.Models.Count; i++)

@@ -506,6 +506,9 @@ internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerato
 
     public string AttemptsTrailer() => _state?.AttemptsTrailer() ?? "";
 
+    /// <summary>Every attempt of the call so far.</summary>
+    public RoutingInfo Routing => _state?.Routing(Deployment) ?? new RoutingInfo { Deployment = Deployment.Info.Name, Provider = Deployment.Info.Provider };
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)

@@ -1,5 +1,13 @@
 using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Adapters.Simulated;
+using Gateway.Grpc.Governance;
+using Gateway.Grpc.Governance.Budgets;
+using Gateway.Grpc.Governance.Keys;
+using Gateway.Grpc.Governance.Ledger;
+using Gateway.Grpc.Governance.Limits;
+using Gateway.Grpc.Governance.Pricing;
+using Gateway.Grpc.Governance.Storage;
+using Gateway.Grpc.Server.Governance;
 using Gateway.Grpc.Protocol.Server;
 using Gateway.Grpc.Server.Configuration;
 using Gateway.Grpc.Server.Dispatch;
@@ -36,7 +44,7 @@ public static class GatewayApp
     /// <summary>
     /// Builds the app. Configuration, later wins: the embedded defaults, the file from
     /// <c>--config PATH</c> or <c>GATEWAY_CONFIG</c> (.yaml/.yml/.json), <c>GATEWAY_*</c>
-    /// environment variables, then <paramref name="overrides"/> (tests).
+    /// environment variables, command-line <c>--key value</c> pairs, then <paramref name="overrides"/> (tests).
     /// </summary>
     public static WebApplication Build(string[] args, IDictionary<string, string?>? overrides = null, Action<IServiceCollection>? configureServices = null, IReadOnlyList<IProviderAdapter>? additionalAdapters = null)
     {
@@ -63,6 +71,7 @@ public static class GatewayApp
         }
 
         configuration.AddEnvironmentVariables(EnvironmentPrefix);
+        configuration.AddCommandLine(rest);
         if (overrides is not null)
         {
             configuration.AddInMemoryCollection(overrides);
@@ -108,21 +117,56 @@ public static class GatewayApp
             services.AddSingleton(adapter);
         }
 
+        AddGovernance(services, options);
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<Dispatcher>();
         services.AddSingleton<CompletionService>();
         services.AddSingleton<ModelsService>();
+        services.AddSingleton<AdminService>();
         configureServices?.Invoke(services);
 
         var app = builder.Build();
         app.UseGrpcServer();
         app.MapGrpcService(app.Services.GetRequiredService<CompletionService>().CreateDefinition());
         app.MapGrpcService(app.Services.GetRequiredService<ModelsService>().CreateDefinition());
+        app.MapGrpcService(app.Services.GetRequiredService<AdminService>().CreateDefinition());
         app.MapGrpcHealthService();
         app.MapGrpcReflectionService();
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", () => Results.Text("ready\n"));
         return app;
+    }
+
+    private static void AddGovernance(IServiceCollection services, GatewayOptions options)
+    {
+        var masterKeyReference = options.Auth.MasterKey;
+        var modelLimits = new Dictionary<string, LimitSettings>(StringComparer.Ordinal);
+        foreach (var model in options.Models)
+        {
+            if (model.RequestsPerMinute is not null || model.TokensPerMinute is not null)
+            {
+                modelLimits[model.Name] = new LimitSettings { RequestsPerMinute = model.RequestsPerMinute, TokensPerMinute = model.TokensPerMinute };
+            }
+        }
+
+        services.AddSingleton(new GovernanceSettings
+        {
+            RequireKeys = options.Auth.RequireKeys ?? !string.IsNullOrEmpty(masterKeyReference),
+            MasterKey = () => SecretReference.Resolve(masterKeyReference),
+            DefaultAlgorithm = GovernanceService.ParseAlgorithm(options.RateLimits.Algorithm),
+            DefaultOutputReservation = options.RateLimits.DefaultOutputReservation,
+            ModelLimits = modelLimits,
+            CountPromptTokens = TokenEstimator.CountPrompt,
+        });
+        services.AddSingleton<IGovernanceStore, InMemoryGovernanceStore>();
+        services.AddSingleton(sp => new KeyAuthenticator(sp.GetRequiredService<IGovernanceStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<GovernanceSettings>().MasterKey));
+        services.AddSingleton<IRateLimitBackend, LocalRateLimitBackend>();
+        services.AddSingleton<BudgetTracker>();
+        services.AddSingleton<IPricing, ConfiguredPricing>();
+        services.AddSingleton<LedgerWriter>();
+        services.AddSingleton<ILedgerSink>(sp => sp.GetRequiredService<LedgerWriter>());
+        services.AddHostedService(sp => sp.GetRequiredService<LedgerWriter>());
+        services.AddSingleton<GovernanceService>();
     }
 
     private static GatewayOptions LoadOptions(IConfiguration configuration)

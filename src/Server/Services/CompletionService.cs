@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Gateway.Grpc.Adapters;
+using Gateway.Grpc.Governance;
 using Gateway.Grpc.Protocol;
 using Gateway.Grpc.Protocol.Server;
 using Gateway.Grpc.Server.Dispatch;
@@ -9,7 +10,7 @@ using Microsoft.Extensions.Logging;
 namespace Gateway.Grpc.Server.Services;
 
 /// <summary>gateway.v1.Completion: validation, model resolution, dispatch, and the stream contract.</summary>
-internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher dispatcher, TimeProvider timeProvider, ILogger<CompletionService> logger)
+internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, TimeProvider timeProvider, ILogger<CompletionService> logger)
 {
     public const string RequestIdHeader = "x-request-id";
 
@@ -21,13 +22,25 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
 
     public async Task<CompletionResponse> CompleteAsync(CompletionRequest request, ServerCallContext context)
     {
-        var group = Resolve(request);
-        var id = StartCall(context);
-        var (response, routing) = await dispatcher.CompleteAsync(group, request, context.Deadline, context.CancellationToken).ConfigureAwait(false);
-        response.Id = id;
-        response.Created = timeProvider.GetUtcNow().ToUnixTimeSeconds();
-        response.Routing = routing;
-        return response;
+        var (group, id, admission) = await AdmitAsync(request, context, stream: false).ConfigureAwait(false);
+        var outcome = new CallOutcome { Status = StatusCode.Unknown };
+        try
+        {
+            var (response, routing) = await dispatcher.CompleteAsync(group, request, context.Deadline, context.CancellationToken).ConfigureAwait(false);
+            response.Id = id;
+            response.Created = timeProvider.GetUtcNow().ToUnixTimeSeconds();
+            response.Routing = routing;
+            var usage = response.Usage ??= new Usage();
+            outcome = Outcome(routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, null);
+            await admission.CompleteAsync(outcome).ConfigureAwait(false);
+            usage.CostUsd = (double)admission.CostUsd;
+            return response;
+        }
+        catch (Exception ex)
+        {
+            await admission.CompleteAsync(outcome with { Status = StatusOf(ex, context) }).ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <summary>
@@ -37,10 +50,59 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
     /// </summary>
     public async Task StreamCompleteAsync(CompletionRequest request, IServerStreamWriter<CompletionChunk> stream, ServerCallContext context)
     {
-        var group = Resolve(request);
-        var id = StartCall(context);
+        var (group, id, admission) = await AdmitAsync(request, context, stream: true).ConfigureAwait(false);
         var token = context.CancellationToken;
-        await using var handle = await dispatcher.OpenStreamAsync(group, request, context.Deadline, token).ConfigureAwait(false);
+        var started = timeProvider.GetTimestamp();
+        long? ttft = null;
+        Usage? usage = null;
+        var outputPieces = 0L;
+        StreamHandle? handle = null;
+        var status = StatusCode.Unknown;
+        try
+        {
+            handle = await dispatcher.OpenStreamAsync(group, request, context.Deadline, token).ConfigureAwait(false);
+            ttft = (long)timeProvider.GetElapsedTime(started).TotalMilliseconds;
+            await PumpAsync(handle, id, stream, token, chunk =>
+            {
+                if (chunk.EventCase == CompletionChunk.EventOneofCase.Usage)
+                {
+                    usage = chunk.Usage;
+                }
+                else if (chunk.EventCase is CompletionChunk.EventOneofCase.Delta or CompletionChunk.EventOneofCase.ToolCallDelta)
+                {
+                    outputPieces++;
+                }
+            }).ConfigureAwait(false);
+            status = StatusCode.OK;
+            if (usage is not null)
+            {
+                // The usage event already went out; its cost is in the ledger row and the access log.
+                await admission.CompleteAsync(Outcome(handle.Routing, status, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, ttft)).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex)
+        {
+            status = StatusOf(ex, context);
+            throw;
+        }
+        finally
+        {
+            if (handle is not null)
+            {
+                await handle.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (status != StatusCode.OK || usage is null)
+            {
+                // The provider served part of an answer (or did not say how much): count it ourselves.
+                var input = outputPieces > 0 || status == StatusCode.OK ? governance.Settings.CountPromptTokens(request) : 0;
+                await admission.CompleteAsync(Outcome(handle?.Routing, status, usage?.InputTokens ?? input, usage?.OutputTokens ?? outputPieces, usage?.CachedInputTokens ?? 0, true, request, group, ttft)).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task PumpAsync(StreamHandle handle, string id, IServerStreamWriter<CompletionChunk> stream, CancellationToken token, Action<CompletionChunk> observe)
+    {
         var deployment = handle.Deployment.Info;
         try
         {
@@ -58,6 +120,7 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
             var chunk = handle.First;
             while (true)
             {
+                observe(chunk);
                 if (chunk.EventCase == CompletionChunk.EventOneofCase.Finish)
                 {
                     chunk.Finish.Routing = handle.Finish(AttemptOutcome.Success);
@@ -94,6 +157,67 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
         }
     }
 
+    /// <summary>Validation, authentication, model resolution, then admission (limits and budgets).</summary>
+    private async Task<(ModelGroup Group, string Id, Admission Admission)> AdmitAsync(CompletionRequest request, ServerCallContext context, bool stream)
+    {
+        RequestValidator.Validate(request);
+        var principal = await governance.AuthenticateAsync(AdminService.BearerToken(context.RequestHeaders), context.CancellationToken).ConfigureAwait(false);
+        var group = Resolve(request);
+        var id = StartCall(context);
+        var route = context.GetHttpContext().Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true ? "grpc" : "rest";
+        var admission = await governance.AdmitAsync(principal, request, new CallInfo(id, route, stream), context.CancellationToken).ConfigureAwait(false);
+        var headers = context.GetHttpContext().Response.Headers;
+        foreach (var header in admission.Headers)
+        {
+            headers[header.Key] = header.Value;
+        }
+
+        return (group, id, admission);
+    }
+
+    private CallOutcome Outcome(RoutingInfo? routing, StatusCode status, long input, long output, long cached, bool estimated, CompletionRequest request, ModelGroup group, long? ttft)
+    {
+        // Hedges that lost the race were still sent: their prompt was processed and is billed.
+        long abandonedInput = 0;
+        var attempts = 0;
+        string? deployment = routing?.Deployment;
+        if (routing is not null)
+        {
+            attempts = routing.Attempts.Count;
+            foreach (var attempt in routing.Attempts)
+            {
+                if (attempt.Outcome == AttemptOutcome.Cancelled && attempt.Deployment != deployment)
+                {
+                    abandonedInput += governance.Settings.CountPromptTokens(request);
+                }
+            }
+        }
+
+        var served = deployment is null ? null : group.Find(deployment);
+        return new CallOutcome
+        {
+            Deployment = deployment ?? "",
+            Provider = routing?.Provider ?? "",
+            PricedModel = served?.Info.UpstreamModel ?? "",
+            InputTokens = input,
+            OutputTokens = output,
+            CachedInputTokens = cached,
+            Estimated = estimated,
+            AbandonedInputTokens = abandonedInput,
+            Status = status,
+            Attempts = attempts,
+            TimeToFirstTokenMs = ttft,
+        };
+    }
+
+    private static StatusCode StatusOf(Exception ex, ServerCallContext context) => ex switch
+    {
+        RpcException rpc => rpc.StatusCode,
+        OperationCanceledException when context.CancellationToken.IsCancellationRequested
+            => context.Deadline <= DateTime.UtcNow ? StatusCode.DeadlineExceeded : StatusCode.Cancelled,
+        _ => StatusCode.Unknown,
+    };
+
     /// <summary>Takes the caller's x-request-id or makes one; it goes out with the response headers.</summary>
     private static string StartCall(ServerCallContext context)
     {
@@ -106,7 +230,6 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
 
     private ModelGroup Resolve(CompletionRequest request)
     {
-        RequestValidator.Validate(request);
         if (catalog.TryGet(request.Model, out var group))
         {
             return group;

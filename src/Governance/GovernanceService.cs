@@ -1,0 +1,434 @@
+using System.Globalization;
+using Gateway.Grpc.Governance.Budgets;
+using Gateway.Grpc.Governance.Keys;
+using Gateway.Grpc.Governance.Ledger;
+using Gateway.Grpc.Governance.Limits;
+using Gateway.Grpc.Governance.Pricing;
+using Gateway.Grpc.Governance.Storage;
+using Gateway.Grpc.Protocol;
+using Gateway.V1;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Grpc.Governance;
+
+/// <summary>Governance settings the host builds from its configuration.</summary>
+public sealed class GovernanceSettings
+{
+    /// <summary>True: every call needs a key (virtual key or the master key). False: open dev mode.</summary>
+    public bool RequireKeys { get; init; }
+
+    /// <summary>The admin (master) key, resolved from its secret reference at call time.</summary>
+    public Func<string?> MasterKey { get; init; } = static () => null;
+
+    public LimitAlgorithm DefaultAlgorithm { get; init; } = LimitAlgorithm.SlidingWindow;
+
+    /// <summary>Output tokens reserved for a call without max_tokens, before its actual usage is known.</summary>
+    public int DefaultOutputReservation { get; init; } = 256;
+
+    /// <summary>Global limits per public model name (all callers together).</summary>
+    public IReadOnlyDictionary<string, LimitSettings> ModelLimits { get; init; } = new Dictionary<string, LimitSettings>();
+
+    /// <summary>Counts a request's prompt tokens (tokenizer, or an estimate).</summary>
+    public Func<CompletionRequest, int> CountPromptTokens { get; init; } = static _ => 0;
+}
+
+/// <summary>What a call needs to know when it is admitted.</summary>
+public readonly record struct CallInfo(string RequestId, string Route, bool Stream);
+
+/// <summary>How a call ended, for settlement, spend and the ledger.</summary>
+public sealed record CallOutcome
+{
+    public string Deployment { get; init; } = "";
+
+    public string Provider { get; init; } = "";
+
+    /// <summary>The upstream model name used for pricing ("" = the public name).</summary>
+    public string PricedModel { get; init; } = "";
+
+    public long InputTokens { get; init; }
+
+    public long OutputTokens { get; init; }
+
+    public long CachedInputTokens { get; init; }
+
+    public bool Estimated { get; init; }
+
+    /// <summary>Tokens spent by attempts whose answer was not used (hedge losers, failed streams).</summary>
+    public long AbandonedInputTokens { get; init; }
+
+    public long AbandonedOutputTokens { get; init; }
+
+    public StatusCode Status { get; init; }
+
+    public int Attempts { get; init; }
+
+    public long? TimeToFirstTokenMs { get; init; }
+}
+
+/// <summary>
+/// The governance gate every route goes through: authentication, model allow-lists, per-request
+/// token caps, budgets, and rate limits per key, team and model; then, when the call ends,
+/// token settlement, spend and one ledger row.
+/// </summary>
+public sealed partial class GovernanceService(
+    GovernanceSettings settings,
+    KeyAuthenticator authenticator,
+    IRateLimitBackend limits,
+    BudgetTracker budgets,
+    IPricing pricing,
+    ILedgerSink ledger,
+    TimeProvider timeProvider,
+    ILogger<GovernanceService> logger)
+{
+    public const string ErrorKindTrailer = "gateway-error-kind";
+    public const string RetryAfterTrailer = "retry-after-ms";
+
+    public GovernanceSettings Settings => settings;
+
+    /// <summary>Authenticates without admitting a call (admin API, model listing).</summary>
+    public async ValueTask<Principal> AuthenticateAsync(string? presentedKey, CancellationToken cancellationToken)
+    {
+        if (!settings.RequireKeys && string.IsNullOrEmpty(presentedKey))
+        {
+            return Principal.Anonymous;
+        }
+
+        var (principal, failure) = await authenticator.AuthenticateAsync(presentedKey, cancellationToken).ConfigureAwait(false);
+        if (principal is not null)
+        {
+            return principal;
+        }
+
+        if (!settings.RequireKeys && failure == AuthFailure.Missing)
+        {
+            return Principal.Anonymous;
+        }
+
+        throw new RpcException(new Status(StatusCode.Unauthenticated, failure switch
+        {
+            AuthFailure.Missing => "Missing API key: send 'authorization: Bearer <key>'.",
+            AuthFailure.Revoked => "API key has been revoked.",
+            AuthFailure.Expired => "API key has expired.",
+            _ => "Invalid API key.",
+        }), new Metadata { { ErrorKindTrailer, "invalid_api_key" } });
+    }
+
+    public async ValueTask<Admission> AdmitAsync(string? presentedKey, CompletionRequest request, CallInfo call, CancellationToken cancellationToken)
+        => await AdmitAsync(await AuthenticateAsync(presentedKey, cancellationToken).ConfigureAwait(false), request, call, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Admits a call of an authenticated principal: allow-list, token cap, budget, rate limits.</summary>
+    public async ValueTask<Admission> AdmitAsync(Principal principal, CompletionRequest request, CallInfo call, CancellationToken cancellationToken)
+    {
+        if (!principal.IsModelAllowed(request.Model))
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"model: this key may not use '{request.Model}'."), new Metadata { { ErrorKindTrailer, "model_not_allowed" } });
+        }
+
+        ApplyMaxTokens(principal, request);
+        await CheckBudgetAsync(principal, cancellationToken).ConfigureAwait(false);
+
+        var admission = new Admission(this, principal, request, call, timeProvider.GetTimestamp());
+        try
+        {
+            var estimate = settings.CountPromptTokens(request) + (request.HasMaxTokens ? request.MaxTokens : settings.DefaultOutputReservation);
+            admission.TokenEstimate = estimate;
+            if (principal.Key is { } key)
+            {
+                await AcquireScopeAsync(admission, "key:" + key.Id, key.Limits, estimate, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (principal.Team is { } team)
+            {
+                await AcquireScopeAsync(admission, "team:" + team.Id, team.Limits, estimate, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (settings.ModelLimits.TryGetValue(request.Model, out var modelLimits))
+            {
+                await AcquireScopeAsync(admission, "model:" + request.Model, modelLimits, estimate, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            await admission.RollbackAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return admission;
+    }
+
+    private static void ApplyMaxTokens(Principal principal, CompletionRequest request)
+    {
+        var cap = Min(principal.Key?.Limits.MaxTokensPerRequest, principal.Team?.Limits.MaxTokensPerRequest);
+        if (cap is not { } limit)
+        {
+            return;
+        }
+
+        if (!request.HasMaxTokens)
+        {
+            request.MaxTokens = limit;
+        }
+        else if (request.MaxTokens > limit)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"max_tokens: {request.MaxTokens} exceeds this key's limit of {limit} tokens per request."));
+        }
+    }
+
+    private static int? Min(int? a, int? b) => a is null ? b : b is null ? a : Math.Min(a.Value, b.Value);
+
+    private async ValueTask CheckBudgetAsync(Principal principal, CancellationToken cancellationToken)
+    {
+        if (principal.Key is { Limits.MonthlyBudgetUsd: { } keyBudget } key
+            && await budgets.GetSpentAsync(BudgetTracker.KeyScope(key.Id), cancellationToken).ConfigureAwait(false) >= keyBudget)
+        {
+            throw BudgetExceeded("key", keyBudget);
+        }
+
+        if (principal.Team is { Limits.MonthlyBudgetUsd: { } teamBudget } team
+            && await budgets.GetSpentAsync(BudgetTracker.TeamScope(team.Id), cancellationToken).ConfigureAwait(false) >= teamBudget)
+        {
+            throw BudgetExceeded("team", teamBudget);
+        }
+    }
+
+    private RpcException BudgetExceeded(string scope, decimal budget)
+    {
+        var now = timeProvider.GetUtcNow().UtcDateTime;
+        var nextMonth = new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc).AddMonths(1);
+        var retryAfter = (long)(nextMonth - now).TotalMilliseconds;
+        Log.Refused(logger, "budget_exceeded", scope);
+        return new RpcException(
+            new Status(StatusCode.ResourceExhausted, $"Budget exceeded: this {scope} has spent its monthly budget of {budget.ToString(CultureInfo.InvariantCulture)} USD."),
+            new Metadata { { ErrorKindTrailer, "budget_exceeded" }, { RetryAfterTrailer, retryAfter.ToString(CultureInfo.InvariantCulture) } });
+    }
+
+    private async ValueTask AcquireScopeAsync(Admission admission, string scope, LimitSettings limitSettings, long estimate, CancellationToken cancellationToken)
+    {
+        var algorithm = limitSettings.Algorithm is { } name ? ParseAlgorithm(name) : settings.DefaultAlgorithm;
+        if (limitSettings.RequestsPerMinute is { } rpm)
+        {
+            var key = scope + ":rpm";
+            var result = await limits.TryAcquireAsync(new LimitRequest(key, LimitKind.Requests, rpm, 1, algorithm, ""), cancellationToken).ConfigureAwait(false);
+            admission.AddHeaders("requests", rpm, result);
+            if (!result.Allowed)
+            {
+                throw RateLimited(scope, "requests per minute", rpm, result, admission);
+            }
+        }
+
+        if (limitSettings.TokensPerMinute is { } tpm)
+        {
+            var key = scope + ":tpm";
+            var result = await limits.TryAcquireAsync(new LimitRequest(key, LimitKind.Tokens, tpm, estimate, algorithm, ""), cancellationToken).ConfigureAwait(false);
+            admission.AddHeaders("tokens", tpm, result);
+            if (!result.Allowed)
+            {
+                throw RateLimited(scope, "tokens per minute", tpm, result, admission);
+            }
+
+            admission.Reservations.Add(new TokenReservation(key, tpm, algorithm, result.Reservation));
+        }
+
+        if (limitSettings.MaxConcurrentRequests is { } concurrent)
+        {
+            var key = scope + ":concurrency";
+            var result = await limits.TryAcquireAsync(new LimitRequest(key, LimitKind.Concurrency, concurrent, 1, algorithm, admission.Call.RequestId), cancellationToken).ConfigureAwait(false);
+            if (!result.Allowed)
+            {
+                throw RateLimited(scope, "concurrent requests", concurrent, result, admission);
+            }
+
+            admission.Leases.Add(key);
+        }
+    }
+
+    public static LimitAlgorithm ParseAlgorithm(string name) => name.ToLowerInvariant() switch
+    {
+        "gcra" or "token-bucket" => LimitAlgorithm.Gcra,
+        "sliding-window" => LimitAlgorithm.SlidingWindow,
+        _ => throw new ArgumentException($"Unknown rate-limit algorithm '{name}' (use gcra or sliding-window).", nameof(name)),
+    };
+
+    private RpcException RateLimited(string scope, string what, long limit, LimitResult result, Admission admission)
+    {
+        Log.Refused(logger, "rate_limited", scope);
+        var trailers = new Metadata
+        {
+            { ErrorKindTrailer, "rate_limited" },
+            { RetryAfterTrailer, ((long)Math.Ceiling(result.RetryAfter.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture) },
+        };
+        foreach (var header in admission.Headers)
+        {
+            trailers.Add(header);
+        }
+
+        var kind = scope[..scope.IndexOf(':', StringComparison.Ordinal)];
+        return new RpcException(new Status(StatusCode.ResourceExhausted, $"Rate limit exceeded: {limit} {what} for this {kind}. Retry after {result.RetryAfter.TotalSeconds:0.###} s."), trailers);
+    }
+
+    internal async ValueTask SettleAsync(Admission admission, CallOutcome outcome)
+    {
+        var used = outcome.InputTokens + outcome.OutputTokens + outcome.AbandonedInputTokens + outcome.AbandonedOutputTokens;
+        foreach (var reservation in admission.Reservations)
+        {
+            await limits.AdjustTokensAsync(reservation.Key, reservation.Limit, reservation.Algorithm, reservation.Reservation, used - admission.TokenEstimate, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        await ReleaseLeasesAsync(admission).ConfigureAwait(false);
+        var model = outcome.PricedModel.Length > 0 ? outcome.PricedModel : admission.Request.Model;
+        var cost = pricing.Cost(model, outcome.InputTokens, outcome.OutputTokens, outcome.CachedInputTokens, out _);
+        var abandoned = pricing.Cost(model, outcome.AbandonedInputTokens, outcome.AbandonedOutputTokens, 0, out _);
+        var total = cost + abandoned;
+        var principal = admission.Principal;
+        if (principal.Key is { } key)
+        {
+            await budgets.AddAsync(BudgetTracker.KeyScope(key.Id), total, key.Limits.MonthlyBudgetUsd, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        if (principal.Team is { } team)
+        {
+            await budgets.AddAsync(BudgetTracker.TeamScope(team.Id), total, team.Limits.MonthlyBudgetUsd, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        admission.CostUsd = total;
+        ledger.Enqueue(new LedgerEntry
+        {
+            RequestId = admission.Call.RequestId,
+            Timestamp = timeProvider.GetUtcNow(),
+            KeyId = principal.KeyId,
+            TeamId = principal.TeamId,
+            Model = admission.Request.Model,
+            Deployment = outcome.Deployment,
+            Provider = outcome.Provider,
+            Route = admission.Call.Route,
+            Stream = admission.Call.Stream,
+            InputTokens = outcome.InputTokens,
+            OutputTokens = outcome.OutputTokens,
+            CachedInputTokens = outcome.CachedInputTokens,
+            CostUsd = total,
+            AbandonedCostUsd = abandoned,
+            LatencyMs = (long)timeProvider.GetElapsedTime(admission.Started).TotalMilliseconds,
+            TimeToFirstTokenMs = outcome.TimeToFirstTokenMs,
+            Status = StatusName(outcome.Status),
+            Estimated = outcome.Estimated,
+            Attempts = outcome.Attempts,
+        });
+    }
+
+    internal async ValueTask ReleaseLeasesAsync(Admission admission)
+    {
+        foreach (var lease in admission.Leases)
+        {
+            await limits.ReleaseAsync(lease, admission.Call.RequestId, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        admission.Leases.Clear();
+    }
+
+    /// <summary>Undoes the reservations of a call refused part-way through admission.</summary>
+    internal async ValueTask RollbackAsync(Admission admission)
+    {
+        foreach (var reservation in admission.Reservations)
+        {
+            await limits.AdjustTokensAsync(reservation.Key, reservation.Limit, reservation.Algorithm, reservation.Reservation, -admission.TokenEstimate, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        admission.Reservations.Clear();
+        await ReleaseLeasesAsync(admission).ConfigureAwait(false);
+    }
+
+    public static string StatusName(StatusCode code) => code switch
+    {
+        StatusCode.OK => "OK",
+        StatusCode.Cancelled => "CANCELLED",
+        StatusCode.Unknown => "UNKNOWN",
+        StatusCode.InvalidArgument => "INVALID_ARGUMENT",
+        StatusCode.DeadlineExceeded => "DEADLINE_EXCEEDED",
+        StatusCode.NotFound => "NOT_FOUND",
+        StatusCode.AlreadyExists => "ALREADY_EXISTS",
+        StatusCode.PermissionDenied => "PERMISSION_DENIED",
+        StatusCode.ResourceExhausted => "RESOURCE_EXHAUSTED",
+        StatusCode.FailedPrecondition => "FAILED_PRECONDITION",
+        StatusCode.Aborted => "ABORTED",
+        StatusCode.OutOfRange => "OUT_OF_RANGE",
+        StatusCode.Unimplemented => "UNIMPLEMENTED",
+        StatusCode.Internal => "INTERNAL",
+        StatusCode.Unavailable => "UNAVAILABLE",
+        StatusCode.DataLoss => "DATA_LOSS",
+        StatusCode.Unauthenticated => "UNAUTHENTICATED",
+        _ => "UNKNOWN",
+    };
+
+    private static partial class Log
+    {
+        [LoggerMessage(310, LogLevel.Information, "Refused ({Kind}) for {Scope}.", EventName = "Refused")]
+        public static partial void Refused(ILogger logger, string kind, string scope);
+    }
+}
+
+internal readonly record struct TokenReservation(string Key, long Limit, LimitAlgorithm Algorithm, long Reservation);
+
+/// <summary>An admitted call. Complete it exactly once when the call ends, whatever the outcome.</summary>
+public sealed class Admission
+{
+    private readonly GovernanceService _service;
+    private int _completed;
+
+    internal Admission(GovernanceService service, Principal principal, CompletionRequest request, CallInfo call, long started)
+    {
+        _service = service;
+        Principal = principal;
+        Request = request;
+        Call = call;
+        Started = started;
+    }
+
+    public Principal Principal { get; }
+
+    public CompletionRequest Request { get; }
+
+    public CallInfo Call { get; }
+
+    internal long Started { get; }
+
+    internal long TokenEstimate { get; set; }
+
+    internal List<TokenReservation> Reservations { get; } = [];
+
+    internal List<string> Leases { get; } = [];
+
+    /// <summary>x-ratelimit-* values of the tightest limits, for response headers.</summary>
+    public Metadata Headers { get; } = [];
+
+    /// <summary>Cost of the call, known after <see cref="CompleteAsync"/>.</summary>
+    public decimal CostUsd { get; internal set; }
+
+    internal void AddHeaders(string unit, long limit, LimitResult result)
+    {
+        // Keep the tightest (lowest remaining) limit of each unit, OpenAI-style header names.
+        var remainingKey = "x-ratelimit-remaining-" + unit;
+        var current = Headers.GetValue(remainingKey);
+        if (current is not null && long.Parse(current, CultureInfo.InvariantCulture) <= result.Remaining)
+        {
+            return;
+        }
+
+        for (var i = Headers.Count - 1; i >= 0; i--)
+        {
+            if (Headers[i].Key.EndsWith("-" + unit, StringComparison.Ordinal))
+            {
+                Headers.RemoveAt(i);
+            }
+        }
+
+        Headers.Add("x-ratelimit-limit-" + unit, limit.ToString(CultureInfo.InvariantCulture));
+        Headers.Add(remainingKey, result.Remaining.ToString(CultureInfo.InvariantCulture));
+        Headers.Add("x-ratelimit-reset-" + unit, ((long)Math.Ceiling(result.Reset.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture) + "ms");
+    }
+
+    public ValueTask CompleteAsync(CallOutcome outcome)
+        => Interlocked.Exchange(ref _completed, 1) == 0 ? _service.SettleAsync(this, outcome) : ValueTask.CompletedTask;
+
+    internal ValueTask RollbackAsync()
+        => Interlocked.Exchange(ref _completed, 1) == 0 ? _service.RollbackAsync(this) : ValueTask.CompletedTask;
+}

@@ -1,0 +1,141 @@
+using System.Threading.Channels;
+using Gateway.Grpc.Governance.Storage;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Grpc.Governance.Ledger;
+
+/// <summary>
+/// Writes ledger rows in batches off the request path. Rows are queued in memory (never
+/// dropped: a slow store grows the backlog, reported by <see cref="Backlog"/>), written in
+/// batches with retries on store errors, and drained on graceful shutdown.
+/// </summary>
+public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDisposable
+{
+    private readonly Channel<LedgerEntry> _queue = Channel.CreateUnbounded<LedgerEntry>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly IGovernanceStore _store;
+    private readonly ILogger<LedgerWriter> _logger;
+    private readonly int _batchSize;
+    private readonly TimeSpan _flushInterval;
+    private Task? _loop;
+    private long _backlog;
+    private long _written;
+
+    public LedgerWriter(IGovernanceStore store, ILogger<LedgerWriter> logger, int batchSize = 500, TimeSpan? flushInterval = null)
+    {
+        _store = store;
+        _logger = logger;
+        _batchSize = batchSize;
+        _flushInterval = flushInterval ?? TimeSpan.FromMilliseconds(200);
+    }
+
+    /// <summary>Rows queued and not yet written.</summary>
+    public long Backlog => Interlocked.Read(ref _backlog);
+
+    /// <summary>Rows written since start.</summary>
+    public long Written => Interlocked.Read(ref _written);
+
+    public void Enqueue(LedgerEntry entry)
+    {
+        Interlocked.Increment(ref _backlog);
+
+        if (!_queue.Writer.TryWrite(entry))
+        {
+            // Only after shutdown: write it directly rather than lose it.
+            _store.AppendLedgerAsync([entry], CancellationToken.None).GetAwaiter().GetResult();
+            MarkWritten(1);
+        }
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _loop ??= Task.Run(RunAsync, CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Waits until everything queued so far is in the store.</summary>
+    public async Task FlushAsync(CancellationToken cancellationToken = default)
+    {
+        while (Backlog > 0)
+        {
+            await Task.Delay(10, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _queue.Writer.TryComplete();
+        if (_loop is not null)
+        {
+            await _loop.ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync(CancellationToken.None).ConfigureAwait(false);
+
+    private async Task RunAsync()
+    {
+        var batch = new List<LedgerEntry>(_batchSize);
+        var reader = _queue.Reader;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            // Gather a batch: what is there now, topped up for at most the flush interval.
+            using (var window = new CancellationTokenSource(_flushInterval))
+            {
+                try
+                {
+                    while (batch.Count < _batchSize)
+                    {
+                        if (reader.TryRead(out var entry))
+                        {
+                            batch.Add(entry);
+                        }
+                        else if (!await reader.WaitToReadAsync(window.Token).ConfigureAwait(false))
+                        {
+                            break;
+                        }
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+
+            await WriteWithRetryAsync(batch).ConfigureAwait(false);
+            batch.Clear();
+        }
+    }
+
+    private async Task WriteWithRetryAsync(List<LedgerEntry> batch)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            try
+            {
+                await _store.AppendLedgerAsync(batch, CancellationToken.None).ConfigureAwait(false);
+                MarkWritten(batch.Count);
+                return;
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // Keep the batch and try again: a row is never dropped.
+                Log.WriteFailed(_logger, batch.Count, Backlog, ex);
+                await Task.Delay(delay).ConfigureAwait(false);
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
+            }
+        }
+    }
+
+    private void MarkWritten(int count)
+    {
+        Interlocked.Add(ref _written, count);
+        Interlocked.Add(ref _backlog, -count);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(320, LogLevel.Warning, "Writing {Count} ledger rows failed ({Backlog} queued); retrying.", EventName = "LedgerWriteFailed")]
+        public static partial void WriteFailed(ILogger logger, int count, long backlog, Exception exception);
+    }
+}

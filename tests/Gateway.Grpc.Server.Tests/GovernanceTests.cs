@@ -1,0 +1,331 @@
+using Gateway.Admin.V1;
+using Gateway.Grpc.Governance.Budgets;
+using Gateway.Grpc.Governance.Ledger;
+using Gateway.Grpc.Governance.Storage;
+using Gateway.Grpc.Protocol;
+using Gateway.Grpc.Protocol.Client;
+using Gateway.Grpc.Server.Tests.Infrastructure;
+using Gateway.V1;
+
+namespace Gateway.Grpc.Server.Tests;
+
+/// <summary>Virtual keys, limits, budgets and the ledger, through the real gateway on the embedded simulated provider.</summary>
+public sealed class GovernanceTests
+{
+    private static async Task<(GatewayHarness Gateway, string Master)> StartSecuredAsync(Dictionary<string, string?>? extra = null)
+    {
+        var variable = "GW_TEST_MASTER_" + Guid.NewGuid().ToString("N");
+        var master = "master-" + Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(variable, master);
+        var config = new Dictionary<string, string?> { ["auth:masterKey"] = "env:" + variable };
+        foreach (var (k, v) in extra ?? [])
+        {
+            config[k] = v;
+        }
+
+        return (await GatewayHarness.StartAsync(config), master);
+    }
+
+    private static CallOptions As(string key, DateTime? deadline = null) => new(Headers: new Metadata { { "authorization", "Bearer " + key } }, Deadline: deadline);
+
+    private static CompletionRequest FastRequest(string model = "sim-small", int maxTokens = 8, int? naturalTokens = null)
+    {
+        var request = GatewayHarness.Request(model, maxTokens);
+        request.Metadata["sim.ttft_ms"] = "0";
+        request.Metadata["sim.tokens_per_second"] = "0";
+        if (naturalTokens is { } n)
+        {
+            request.Metadata["sim.output_tokens"] = n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        return request;
+    }
+
+    private static async Task<CreateKeyResponse> CreateKeyAsync(GatewayHarness gateway, string master, Key key)
+        => await gateway.Channel.AsyncUnaryCall(AdminMethods.CreateKey, new CreateKeyRequest { Key = key }, As(master)).ResponseAsync;
+
+    [Fact]
+    public async Task KeysRequired_NoKeyOrBadKey_Unauthenticated()
+    {
+        var (gateway, _) = await StartSecuredAsync();
+        await using var _g = gateway;
+
+        var missing = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(FastRequest()));
+        Assert.Equal(StatusCode.Unauthenticated, missing.StatusCode);
+        Assert.Contains("authorization: Bearer", missing.Status.Detail, StringComparison.Ordinal);
+
+        var bad = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(FastRequest(), As("gw-AAAAAAAA_notakey")));
+        Assert.Equal(StatusCode.Unauthenticated, bad.StatusCode);
+    }
+
+    [Fact]
+    public async Task AdminApi_NeedsTheMasterKey()
+    {
+        var (gateway, master) = await StartSecuredAsync();
+        await using var _g = gateway;
+        var created = await CreateKeyAsync(gateway, master, new Key { Name = "svc" });
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.Channel.AsyncUnaryCall(AdminMethods.ListKeys, new ListKeysRequest(), As(created.Secret)).ResponseAsync);
+        Assert.Equal(StatusCode.PermissionDenied, ex.StatusCode);
+    }
+
+    [Fact]
+    public async Task AdminApi_Disabled_WithoutMasterKey()
+    {
+        await using var gateway = await GatewayHarness.StartAsync(new Dictionary<string, string?>());
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.Channel.AsyncUnaryCall(AdminMethods.ListKeys, new ListKeysRequest()).ResponseAsync);
+        Assert.Equal(StatusCode.PermissionDenied, ex.StatusCode);
+        Assert.Contains("auth.masterKey", ex.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Key_StoredAsHashOnly_Works_Rotates_AndRevocationTakesEffectWithinTwoSeconds()
+    {
+        var (gateway, master) = await StartSecuredAsync();
+        await using var _g = gateway;
+        var created = await CreateKeyAsync(gateway, master, new Key { Name = "svc" });
+        Assert.StartsWith(created.Key.Prefix + "_", created.Secret, StringComparison.Ordinal);
+
+        var stored = gateway.Service<IGovernanceStore>();
+        var record = await stored.GetKeyAsync(created.Key.Id, CancellationToken.None);
+        Assert.NotNull(record);
+        Assert.DoesNotContain(created.Secret, record!.Hash, StringComparison.Ordinal);
+        Assert.Equal(64, record.Hash.Length);
+
+        Assert.NotNull(await gateway.CompleteAsync(FastRequest(), As(created.Secret)));
+
+        var rotated = await gateway.Channel.AsyncUnaryCall(AdminMethods.RotateKey, new RotateKeyRequest { Id = created.Key.Id }, As(master)).ResponseAsync;
+        Assert.Equal(StatusCode.Unauthenticated, (await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(FastRequest(), As(created.Secret)))).StatusCode);
+        Assert.NotNull(await gateway.CompleteAsync(FastRequest(), As(rotated.Secret)));
+
+        // Revoke through the store directly, as another replica would: the local cache must not
+        // keep the key alive for more than its one-second TTL.
+        await stored.UpdateKeyAsync((await stored.GetKeyAsync(created.Key.Id, CancellationToken.None))! with { RevokedAt = DateTimeOffset.UtcNow }, CancellationToken.None);
+        var deadline = DateTime.UtcNow.AddSeconds(2);
+        RpcException? refused = null;
+        while (DateTime.UtcNow < deadline && refused is null)
+        {
+            try
+            {
+                await gateway.CompleteAsync(FastRequest(), As(rotated.Secret));
+                await Task.Delay(100);
+            }
+            catch (RpcException ex)
+            {
+                refused = ex;
+            }
+        }
+
+        Assert.NotNull(refused);
+        Assert.Equal(StatusCode.Unauthenticated, refused!.StatusCode);
+        Assert.Contains("revoked", refused.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AllowedModels_OtherModel_PermissionDenied()
+    {
+        var (gateway, master) = await StartSecuredAsync();
+        await using var _g = gateway;
+        var created = await CreateKeyAsync(gateway, master, new Key { AllowedModels = { "sim-small" } });
+
+        Assert.NotNull(await gateway.CompleteAsync(FastRequest("sim-small"), As(created.Secret)));
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(FastRequest("sim-large"), As(created.Secret)));
+        Assert.Equal(StatusCode.PermissionDenied, ex.StatusCode);
+    }
+
+    [Fact]
+    public async Task MaxTokensPerRequest_Enforced()
+    {
+        var (gateway, master) = await StartSecuredAsync();
+        await using var _g = gateway;
+        var created = await CreateKeyAsync(gateway, master, new Key { Limits = new Limits { MaxTokensPerRequest = 10 } });
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(FastRequest(maxTokens: 50), As(created.Secret)));
+        Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
+
+        var request = FastRequest(naturalTokens: 100);
+        request.ClearMaxTokens();
+        var response = await gateway.CompleteAsync(request, As(created.Secret));
+        Assert.Equal(10, response.Usage.OutputTokens);
+    }
+
+    [Theory]
+    [InlineData("sliding-window")]
+    [InlineData("gcra")]
+    public async Task Rpm_AdmitsExactlyTheLimit_ThenResourceExhaustedWithRetryAfter(string algorithm)
+    {
+        var (gateway, master) = await StartSecuredAsync();
+        await using var _g = gateway;
+        var created = await CreateKeyAsync(gateway, master, new Key { Limits = new Limits { RequestsPerMinute = 5, Algorithm = algorithm } });
+
+        for (var i = 0; i < 5; i++)
+        {
+            await gateway.CompleteAsync(FastRequest(), As(created.Secret));
+        }
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(FastRequest(), As(created.Secret)));
+        Assert.Equal(StatusCode.ResourceExhausted, ex.StatusCode);
+        Assert.Equal("rate_limited", ex.Trailers.GetValue("gateway-error-kind"));
+        Assert.True(long.Parse(ex.Trailers.GetValue("retry-after-ms")!, System.Globalization.CultureInfo.InvariantCulture) > 0);
+        Assert.Equal("5", ex.Trailers.GetValue("x-ratelimit-limit-requests"));
+        Assert.Equal("0", ex.Trailers.GetValue("x-ratelimit-remaining-requests"));
+    }
+
+    [Theory]
+    [InlineData("sliding-window")]
+    [InlineData("gcra")]
+    public async Task Tpm_AdmitsUpToTheLimit_NotEarlier_AndRefusesPastIt(string algorithm)
+    {
+        var (gateway, master) = await StartSecuredAsync();
+        await using var _g = gateway;
+        // Each call: estimate == actual (same token counter, output == max_tokens).
+        var probe = await gateway.CompleteAsync(FastRequest(maxTokens: 20, naturalTokens: 50), As(master));
+        var perCall = probe.Usage.InputTokens + probe.Usage.OutputTokens;
+        const int calls = 10;
+        var created = await CreateKeyAsync(gateway, master, new Key { Limits = new Limits { TokensPerMinute = perCall * calls, Algorithm = algorithm } });
+
+        for (var i = 0; i < calls; i++)
+        {
+            await gateway.CompleteAsync(FastRequest(maxTokens: 20, naturalTokens: 50), As(created.Secret));
+        }
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(FastRequest(maxTokens: 20, naturalTokens: 50), As(created.Secret)));
+        Assert.Equal(StatusCode.ResourceExhausted, ex.StatusCode);
+        Assert.Contains("tokens per minute", ex.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Tpm_OverEstimateIsSettled_UnusedReservationReturns()
+    {
+        var (gateway, master) = await StartSecuredAsync();
+        await using var _g = gateway;
+        var probe = await gateway.CompleteAsync(FastRequest(maxTokens: 100, naturalTokens: 5), As(master));
+        var actual = probe.Usage.InputTokens + probe.Usage.OutputTokens;
+        var estimate = probe.Usage.InputTokens + 100;
+        // Room for 2 estimates at a time, but for many actual calls.
+        var created = await CreateKeyAsync(gateway, master, new Key { Limits = new Limits { TokensPerMinute = estimate * 2 } });
+
+        var admitted = 0;
+        for (var i = 0; i < 2 * estimate / actual; i++)
+        {
+            try
+            {
+                await gateway.CompleteAsync(FastRequest(maxTokens: 100, naturalTokens: 5), As(created.Secret));
+                admitted++;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.ResourceExhausted)
+            {
+                break;
+            }
+        }
+
+        Assert.True(admitted > 2, $"only {admitted} calls admitted: reservations were not settled to actual usage");
+    }
+
+    [Fact]
+    public async Task Concurrency_SecondCallRefusedWhileFirstRuns()
+    {
+        var (gateway, master) = await StartSecuredAsync();
+        await using var _g = gateway;
+        var created = await CreateKeyAsync(gateway, master, new Key { Limits = new Limits { MaxConcurrentRequests = 1 } });
+
+        var slow = GatewayHarness.Request("sim-small", 200);
+        slow.Metadata["sim.ttft_ms"] = "0";
+        slow.Metadata["sim.tokens_per_second"] = "20";
+        slow.Metadata["sim.output_tokens"] = "200";
+        using var stream = gateway.Channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, slow, As(created.Secret));
+        Assert.True(await stream.ResponseStream.MoveNext(CancellationToken.None));
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(FastRequest(), As(created.Secret)));
+        Assert.Equal(StatusCode.ResourceExhausted, ex.StatusCode);
+        Assert.Contains("concurrent", ex.Status.Detail, StringComparison.Ordinal);
+
+        stream.Dispose();
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (true)
+        {
+            try
+            {
+                await gateway.CompleteAsync(FastRequest(), As(created.Secret));
+                break;
+            }
+            catch (RpcException again) when (again.StatusCode == StatusCode.ResourceExhausted && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Budget_Crossed_BlocksNextCall_AlertsFireOncePerThreshold()
+    {
+        var (gateway, master) = await StartSecuredAsync();
+        await using var _g = gateway;
+        var alerts = new List<BudgetAlert>();
+        gateway.Service<BudgetTracker>().AlertRaised += a => { lock (alerts) { alerts.Add(a); } };
+        // sim-small: 0.15 / 0.60 US$ per 1M tokens. One call of ~10 in + 20 out costs ~1.35e-5.
+        var created = await CreateKeyAsync(gateway, master, new Key { Limits = new Limits { MonthlyBudgetUsd = 0.00003 } });
+
+        var calls = 0;
+        RpcException? refused = null;
+        while (refused is null && calls < 20)
+        {
+            try
+            {
+                var response = await gateway.CompleteAsync(FastRequest(maxTokens: 20, naturalTokens: 50), As(created.Secret));
+                Assert.True(response.Usage.CostUsd > 0);
+                calls++;
+            }
+            catch (RpcException ex)
+            {
+                refused = ex;
+            }
+        }
+
+        Assert.NotNull(refused);
+        Assert.Equal(StatusCode.ResourceExhausted, refused!.StatusCode);
+        Assert.Equal("budget_exceeded", refused.Trailers.GetValue("gateway-error-kind"));
+        Assert.InRange(calls, 2, 4);
+
+        // The stream route is blocked too.
+        var (events, status, _) = await gateway.StreamAsync(FastRequest(), As(created.Secret));
+        Assert.Equal(StatusCode.ResourceExhausted, status.StatusCode);
+        Assert.Empty(events);
+
+        lock (alerts)
+        {
+            Assert.Equal([50, 80, 100], alerts.Select(a => a.ThresholdPercent).Order().ToArray());
+        }
+    }
+
+    [Fact]
+    public async Task StreamedCall_LedgerRowEqualsUnaryRow_AndUsageApiSumsThem()
+    {
+        var (gateway, master) = await StartSecuredAsync();
+        await using var _g = gateway;
+        var created = await CreateKeyAsync(gateway, master, new Key { Name = "ledger" });
+
+        var unary = await gateway.CompleteAsync(FastRequest(maxTokens: 12, naturalTokens: 30), As(created.Secret));
+        var (events, status, _) = await gateway.StreamAsync(FastRequest(maxTokens: 12, naturalTokens: 30), As(created.Secret));
+        Assert.Equal(StatusCode.OK, status.StatusCode);
+        Assert.Equal(unary.Usage.OutputTokens, events.Single(e => e.EventCase == CompletionChunk.EventOneofCase.Usage).Usage.OutputTokens);
+
+        await gateway.Service<LedgerWriter>().FlushAsync();
+        var rows = ((InMemoryGovernanceStore)gateway.Service<IGovernanceStore>()).Ledger.Where(r => r.KeyId == created.Key.Id).ToArray();
+        Assert.Equal(2, rows.Length);
+        var u = rows.Single(r => !r.Stream);
+        var s = rows.Single(r => r.Stream);
+        Assert.Equal(u.InputTokens, s.InputTokens);
+        Assert.Equal(u.OutputTokens, s.OutputTokens);
+        Assert.Equal(u.CostUsd, s.CostUsd);
+        Assert.True(u.CostUsd > 0);
+        Assert.False(s.Estimated);
+        Assert.Equal((double)u.CostUsd, unary.Usage.CostUsd, 10);
+
+        var usage = await gateway.Channel.AsyncUnaryCall(AdminMethods.GetUsage, new GetUsageRequest { KeyId = created.Key.Id, GroupBy = { UsageGroup.Key, UsageGroup.Model } }, As(master)).ResponseAsync;
+        var row = Assert.Single(usage.Rows);
+        Assert.Equal(2, row.Requests);
+        Assert.Equal(u.OutputTokens * 2, row.OutputTokens);
+        Assert.Equal("sim-small", row.Model);
+    }
+}
