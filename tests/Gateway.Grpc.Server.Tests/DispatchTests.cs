@@ -424,4 +424,28 @@ public sealed class DispatchTests
         Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
         Assert.Single(fake.Calls);
     }
+
+    [Fact]
+    public async Task DeploymentRpm_KeepsUnderProviderLimit_ExtraCallsGoElsewhereWithoutUpstreamCall()
+    {
+        var fake = new FakeProvider();
+        var config = new ConfigBuilder().Model("m", ["limited", "spare"], (c, p) =>
+        {
+            c[p + "deployments:0:requestsPerMinute"] = "2";
+            c[p + "strategy"] = "weighted";
+            c[p + "deployments:0:weight"] = "1000";
+            c[p + "deployments:1:weight"] = "1";
+        }).Build();
+        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+
+        var served = new List<string>();
+        for (var i = 0; i < 6; i++)
+        {
+            served.Add((await gateway.CompleteAsync(GatewayHarness.Request("m"))).Routing.Deployment);
+        }
+
+        Assert.True(fake.CallsTo("limited").Count() <= 2, $"limited got {fake.CallsTo("limited").Count()} calls");
+        Assert.Equal(2, served.Count(d => d == "limited"));
+        Assert.Equal(4, served.Count(d => d == "spare"));
+    }
 }

@@ -193,6 +193,12 @@ public sealed class DeploymentOptions
     /// <summary>The model name the provider knows; defaults to the public model name.</summary>
     public string? UpstreamModel { get; set; }
 
+    /// <summary>Requests per minute this deployment may receive (the provider's own limit); null = none.</summary>
+    public int? RequestsPerMinute { get; set; }
+
+    /// <summary>Tokens per minute this deployment may receive; null = none.</summary>
+    public int? TokensPerMinute { get; set; }
+
     /// <summary>Relative weight for the weighted strategy.</summary>
     public int Weight { get; set; } = 1;
 

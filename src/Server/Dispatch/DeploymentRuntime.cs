@@ -32,6 +32,8 @@ internal sealed class DeploymentRuntime
         Adapter = adapter;
         _timeProvider = timeProvider;
         Weight = options.Weight;
+        RequestsPerMinute = options.RequestsPerMinute;
+        TokensPerMinute = options.TokensPerMinute;
         InputCostPerMillion = options.InputCostPerMillion;
         OutputCostPerMillion = options.OutputCostPerMillion;
         var builder = new ResiliencePipelineBuilder { TimeProvider = timeProvider, Name = "deployment:" + info.Name };
@@ -73,6 +75,11 @@ internal sealed class DeploymentRuntime
     public IProviderAdapter Adapter { get; }
 
     public int Weight { get; }
+
+    /// <summary>The provider's own limits for this deployment, kept by the gateway (null = none).</summary>
+    public int? RequestsPerMinute { get; }
+
+    public int? TokensPerMinute { get; }
 
     public double InputCostPerMillion { get; }
 

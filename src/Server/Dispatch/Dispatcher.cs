@@ -1,4 +1,6 @@
 using Gateway.Grpc.Adapters;
+using Gateway.Grpc.Governance;
+using Gateway.Grpc.Governance.Limits;
 using Gateway.Grpc.Protocol;
 using Gateway.V1;
 using Microsoft.Extensions.Logging;
@@ -13,7 +15,7 @@ namespace Gateway.Grpc.Server.Dispatch;
 /// every attempt inside the caller's deadline and cancellation. Streams are dispatched up to
 /// their first event; after that they are committed to one deployment.
 /// </summary>
-internal sealed partial class Dispatcher(ModelCatalog catalog, TimeProvider timeProvider, ILogger<Dispatcher> logger)
+internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend limits, GovernanceSettings governance, TimeProvider timeProvider, ILogger<Dispatcher> logger)
 {
     /// <summary>Unary completion with retries, fallbacks and hedging.</summary>
     public async Task<(CompletionResponse Response, RoutingInfo Routing)> CompleteAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken)
@@ -260,6 +262,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, TimeProvider time
         control.Cts.CancelAfter(limit);
         var call = new ProviderCall(state.Request, deployment.Info);
         var started = timeProvider.GetTimestamp();
+        var reservation = await ReserveDeploymentLimitsAsync(deployment, state, attempt, callerToken).ConfigureAwait(false);
         deployment.Enter();
         var adopted = false;
         try
@@ -298,7 +301,8 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, TimeProvider time
             }
 
             adopted = true;
-            return operation.Adopt(result, control, attempt, state);
+            control.TokenReservation = reservation;
+            return operation.Adopt(result, control, attempt, state, this);
         }
         catch (OperationCanceledException) when (control.Abandoned || callerToken.IsCancellationRequested)
         {
@@ -328,6 +332,58 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, TimeProvider time
             }
         }
     }
+
+    /// <summary>
+    /// Keeps the gateway under a deployment's own RPM/TPM (the provider's limits): a deployment at
+    /// its limit is refused locally, as if it had answered 429, so routing moves on without
+    /// sending anything upstream.
+    /// </summary>
+    private async ValueTask<DeploymentReservation?> ReserveDeploymentLimitsAsync(DeploymentRuntime deployment, CallState state, Attempt attempt, CancellationToken cancellationToken)
+    {
+        if (deployment.RequestsPerMinute is null && deployment.TokensPerMinute is null)
+        {
+            return null;
+        }
+
+        var scope = "deployment:" + deployment.Info.Name;
+        if (deployment.RequestsPerMinute is { } rpm)
+        {
+            var result = await limits.TryAcquireAsync(new LimitRequest(scope + ":rpm", LimitKind.Requests, rpm, 1, governance.DefaultAlgorithm, ""), cancellationToken).ConfigureAwait(false);
+            if (!result.Allowed)
+            {
+                throw LocallyLimited(deployment, state, attempt, "requests", result);
+            }
+        }
+
+        if (deployment.TokensPerMinute is { } tpm)
+        {
+            var request = state.Request;
+            var estimate = governance.CountPromptTokens(request) + (request.HasMaxTokens ? request.MaxTokens : governance.DefaultOutputReservation);
+            var result = await limits.TryAcquireAsync(new LimitRequest(scope + ":tpm", LimitKind.Tokens, tpm, estimate, governance.DefaultAlgorithm, ""), cancellationToken).ConfigureAwait(false);
+            if (!result.Allowed)
+            {
+                throw LocallyLimited(deployment, state, attempt, "tokens", result);
+            }
+
+            return new DeploymentReservation(scope + ":tpm", tpm, result.Reservation, estimate);
+        }
+
+        return null;
+    }
+
+    private ProviderException LocallyLimited(DeploymentRuntime deployment, CallState state, Attempt attempt, string unit, LimitResult result)
+    {
+        state.Complete(attempt, AttemptOutcome.Failed, TimeSpan.Zero, "rate_limited");
+        state.MarkFailed(deployment);
+        // No retry-after: the wait applies to this deployment only, and the retry goes elsewhere.
+        return new ProviderException(ProviderErrorKind.RateLimited, $"Deployment '{deployment.Info.Name}' is at its configured {unit}-per-minute limit (free again in {result.RetryAfter.TotalSeconds:0.#} s).");
+    }
+
+    /// <summary>Settles a deployment token reservation with the attempt's actual usage.</summary>
+    internal ValueTask SettleAsync(DeploymentReservation? reservation, long actualTokens)
+        => reservation is { } r
+            ? limits.AdjustTokensAsync(r.Key, r.Limit, governance.DefaultAlgorithm, r.Reservation, actualTokens - r.Estimate, CancellationToken.None)
+            : ValueTask.CompletedTask;
 
     private static void EnsureBudget(ModelGroup group, CallState state)
     {
@@ -380,6 +436,8 @@ internal sealed class AttemptControl(DeploymentRuntime deployment, CancellationT
 
     public Attempt? Attempt { get; set; }
 
+    public DeploymentReservation? TokenReservation { get; set; }
+
     public long Started { get; set; }
 
     public void Abandon()
@@ -400,6 +458,9 @@ internal sealed class AttemptControl(DeploymentRuntime deployment, CancellationT
     public void Dispose() => Cts.Dispose();
 }
 
+/// <summary>A token reservation against a deployment's TPM, settled with the attempt's actual usage.</summary>
+internal sealed record DeploymentReservation(string Key, long Limit, long Reservation, long Estimate);
+
 /// <summary>What an attempt does: a unary call or opening a stream up to its first event.</summary>
 internal interface IAttemptOperation<T>
     where T : class
@@ -409,7 +470,7 @@ internal interface IAttemptOperation<T>
     Task<T> StartAsync(DeploymentRuntime deployment, ProviderCall call, CancellationToken cancellationToken);
 
     /// <summary>The winner takes over the attempt (a stream keeps its cancellation alive).</summary>
-    T Adopt(T result, AttemptControl control, Attempt attempt, CallState state);
+    T Adopt(T result, AttemptControl control, Attempt attempt, CallState state, Dispatcher dispatcher);
 
     /// <summary>Releases a result nobody will use (a hedge that lost the race).</summary>
     void Discard(T result);
@@ -424,7 +485,16 @@ internal sealed class UnaryOperation : IAttemptOperation<CompletionResponse>
     public Task<CompletionResponse> StartAsync(DeploymentRuntime deployment, ProviderCall call, CancellationToken cancellationToken)
         => deployment.Adapter.CompleteAsync(call, cancellationToken);
 
-    public CompletionResponse Adopt(CompletionResponse result, AttemptControl control, Attempt attempt, CallState state) => result;
+    public CompletionResponse Adopt(CompletionResponse result, AttemptControl control, Attempt attempt, CallState state, Dispatcher dispatcher)
+    {
+        if (control.TokenReservation is { } reservation)
+        {
+            var usage = result.Usage;
+            _ = dispatcher.SettleAsync(reservation, usage is null ? reservation.Estimate : usage.InputTokens + usage.OutputTokens).AsTask();
+        }
+
+        return result;
+    }
 
     public void Discard(CompletionResponse result)
     {
@@ -456,11 +526,11 @@ internal sealed class StreamOperation : IAttemptOperation<StreamHandle>
         }
     }
 
-    public StreamHandle Adopt(StreamHandle result, AttemptControl control, Attempt attempt, CallState state)
+    public StreamHandle Adopt(StreamHandle result, AttemptControl control, Attempt attempt, CallState state, Dispatcher dispatcher)
     {
         // From here on only the caller's deadline bounds the stream.
         control.Cts.CancelAfter(Timeout.InfiniteTimeSpan);
-        result.Attach(control, attempt, state);
+        result.Attach(control, attempt, state, dispatcher);
         return result;
     }
 
@@ -483,8 +553,11 @@ internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerato
 
     public IAsyncEnumerator<CompletionChunk> Events { get; } = events;
 
-    internal void Attach(AttemptControl control, Attempt attempt, CallState state)
+    private Dispatcher? _dispatcher;
+
+    internal void Attach(AttemptControl control, Attempt attempt, CallState state, Dispatcher dispatcher)
     {
+        _dispatcher = dispatcher;
         _control = control;
         _attempt = attempt;
         _state = state;
@@ -505,6 +578,12 @@ internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerato
     }
 
     public string AttemptsTrailer() => _state?.AttemptsTrailer() ?? "";
+
+    /// <summary>Reports the stream's usage so the deployment's token reservation is settled.</summary>
+    public ValueTask ReportUsageAsync(long tokens)
+        => _dispatcher is not null && _control?.TokenReservation is { } reservation
+            ? _dispatcher.SettleAsync(reservation, tokens)
+            : ValueTask.CompletedTask;
 
     /// <summary>Every attempt of the call so far.</summary>
     public RoutingInfo Routing => _state?.Routing(Deployment) ?? new RoutingInfo { Deployment = Deployment.Info.Name, Provider = Deployment.Info.Provider };

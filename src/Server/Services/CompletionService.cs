@@ -67,6 +67,7 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
                 if (chunk.EventCase == CompletionChunk.EventOneofCase.Usage)
                 {
                     usage = chunk.Usage;
+                    _ = handle.ReportUsageAsync(usage.InputTokens + usage.OutputTokens).AsTask();
                 }
                 else if (chunk.EventCase is CompletionChunk.EventOneofCase.Delta or CompletionChunk.EventOneofCase.ToolCallDelta)
                 {
