@@ -233,7 +233,9 @@ internal sealed partial class HttpContextServerCallContext : ServerCallContext, 
 
             CancellationToken.ThrowIfCancellationRequested();
             PrepareResponseHeaders();
-            var compression = ((options ?? WriteOptions)?.Flags & WriteFlags.NoCompress) != 0 ? null : _responseCompression;
+            // A null WriteOptions means default flags: compress with the call's coding.
+            var noCompress = (options ?? WriteOptions) is { } writeOptions && (writeOptions.Flags & WriteFlags.NoCompress) != 0;
+            var compression = noCompress ? null : _responseCompression;
             var writer = _httpContext.Response.BodyWriter;
             MessageFraming.WriteMessage(writer, message, marshaller, compression, _options.MaxSendMessageSize);
             var token = cancellationToken.CanBeCanceled ? cancellationToken : CancellationToken;

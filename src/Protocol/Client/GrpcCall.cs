@@ -16,6 +16,9 @@ internal sealed partial class GrpcCall<TRequest, TResponse> : IGrpcCall<TRespons
 {
     private static readonly MediaTypeHeaderValue GrpcContentTypeHeader = new(GrpcProtocolConstants.GrpcContentType);
 
+    /// <summary>The longest due time a System.Threading timer accepts (0xFFFFFFFE ms).</summary>
+    private static readonly TimeSpan MaxTimerDueTime = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
     private readonly GrpcChannel _channel;
     private readonly Method<TRequest, TResponse> _method;
     private readonly CallOptions _options;
@@ -103,7 +106,12 @@ internal sealed partial class GrpcCall<TRequest, TResponse> : IGrpcCall<TRespons
             }
 
             timeout = remaining;
-            _deadlineTimer = _channel.Options.TimeProvider.CreateTimer(static s => ((GrpcCall<TRequest, TResponse>)s!).OnDeadline(), this, remaining, Timeout.InfiniteTimeSpan);
+            // Timers cannot be due later than ~49.7 days; a deadline further out never fires
+            // in practice, so it is only sent (the server applies it if it can).
+            if (remaining <= MaxTimerDueTime)
+            {
+                _deadlineTimer = _channel.Options.TimeProvider.CreateTimer(static s => ((GrpcCall<TRequest, TResponse>)s!).OnDeadline(), this, remaining, Timeout.InfiniteTimeSpan);
+            }
         }
 
         var request = new HttpRequestMessage(HttpMethod.Post, _channel.BaseAddress + _method.FullName)
@@ -131,6 +139,13 @@ internal sealed partial class GrpcCall<TRequest, TResponse> : IGrpcCall<TRespons
         {
             foreach (var entry in metadata)
             {
+                // The transport owns these (content-type, te, grpc-timeout, grpc-encoding...):
+                // a metadata entry must not duplicate or contradict them.
+                if (GrpcProtocolConstants.IsReservedHeader(entry.Key))
+                {
+                    continue;
+                }
+
                 headers.TryAddWithoutValidation(entry.Key, entry.IsBinary ? MetadataCodec.EncodeBinary(entry.ValueBytes) : entry.Value);
             }
         }
@@ -154,6 +169,9 @@ internal sealed partial class GrpcCall<TRequest, TResponse> : IGrpcCall<TRespons
                 _trailers = headerMetadata;
                 SetStatus(status);
                 _headersTcs.TrySetResult(headerMetadata);
+                // The call is over: stop the deadline timer and release the stream.
+                Cleanup();
+                response.Dispose();
                 return;
             }
 
@@ -555,7 +573,9 @@ internal sealed partial class GrpcCall<TRequest, TResponse> : IGrpcCall<TRespons
             {
                 using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, call.CallToken);
                 var stream = await content.StreamTask.WaitAsync(linked.Token).ConfigureAwait(false);
-                var compression = (WriteOptions?.Flags & WriteFlags.NoCompress) != 0 ? null : call._requestCompression;
+                // A null WriteOptions means default flags: compress with the call's coding.
+                var noCompress = WriteOptions is { } writeOptions && (writeOptions.Flags & WriteFlags.NoCompress) != 0;
+                var compression = noCompress ? null : call._requestCompression;
                 var buffer = new ArrayBufferWriter<byte>();
                 MessageFraming.WriteMessage(buffer, message, call._method.RequestMarshaller, compression, call._channel.Options.MaxSendMessageSize);
                 await stream.WriteAsync(buffer.WrittenMemory, linked.Token).ConfigureAwait(false);

@@ -50,6 +50,13 @@ internal static class GrpcTimeout
     public static string Format(TimeSpan timeout)
     {
         var ticks = Math.Max(0, timeout.Ticks);
+        // Longer than the largest value the header can hold (99999999H, ~11,400 years): clamp
+        // first, so the rounding below cannot overflow near TimeSpan.MaxValue.
+        if (ticks >= MaxValue * TimeSpan.TicksPerHour)
+        {
+            return MaxValue.ToString(CultureInfo.InvariantCulture) + "H";
+        }
+
         var micros = (ticks + 9) / 10;
         if (micros <= MaxValue)
         {

@@ -1,0 +1,46 @@
+using Gateway.Grpc.Protocol.Server;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Gateway.Grpc.Tests.TestInfrastructure;
+
+namespace Gateway.Grpc.Tests.Interop;
+
+/// <summary>
+/// One of our servers hosting grpc.testing.TestService (and the probe service of the deadline
+/// and cancellation tests), shared by a test class.
+/// </summary>
+public sealed class InteropServerFixture : IAsyncLifetime
+{
+    private GrpcTestServer? _server;
+
+    internal GrpcTestServer Server => _server ?? throw new InvalidOperationException("Not started.");
+
+    internal ProbeService Probe { get; } = new();
+
+    public async Task InitializeAsync()
+        => _server = await GrpcTestServer.StartAsync(app =>
+        {
+            // Plain HTTP answers without grpc-status, for the client's HTTP status mapping.
+            app.Use(static (context, next) =>
+            {
+                if (context.Request.Path.StartsWithSegments("/test.Http", out var rest) && int.TryParse(rest.Value.AsSpan(1), out var status))
+                {
+                    context.Response.StatusCode = status;
+                    context.Response.ContentType = status == 200 ? "application/json" : "text/plain";
+                    return context.Response.WriteAsync("{}");
+                }
+
+                return next(context);
+            });
+            app.MapGrpcService(TestServiceImpl.Create());
+            app.MapGrpcService(Probe.CreateDefinition());
+        });
+
+    public async Task DisposeAsync()
+    {
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+    }
+}
