@@ -121,12 +121,7 @@ internal sealed class RedisSubscriber : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        // _stopping is cancelled by the owner before this is called; closing the socket ends the read loop.
-        lock (_lock)
-        {
-            _transport?.Dispose();
-        }
-
+        // _stopping is cancelled by the owner before this is called, which closes the socket and ends the loop.
         _firstAttempt.TrySetResult();
         await _loop.ConfigureAwait(false);
     }
@@ -139,17 +134,24 @@ internal sealed class RedisSubscriber : IAsyncDisposable
             var transport = await _owner.ReconnectAsync(RedisConnectionKind.Subscription, ConnectFirstAsync, token).ConfigureAwait(false);
             while (true)
             {
-                await ActivateAsync(transport).ConfigureAwait(false);
-                if (_firstAttempt.TrySetResult())
+                RedisConnectionException reason;
+
+                // Disposal closes the socket whenever it happens, even between connecting and reading.
+                using (token.UnsafeRegister(static state => ((RedisTransport)state!).Dispose(), transport))
                 {
-                    RedisConnection.Log.Connected(_owner.Logger, RedisConnectionKind.Subscription, _owner.Endpoint);
-                }
-                else
-                {
-                    _owner.RaiseStateChanged(RedisConnectionKind.Subscription, connected: true, exception: null);
+                    await ActivateAsync(transport).ConfigureAwait(false);
+                    if (_firstAttempt.TrySetResult())
+                    {
+                        RedisConnection.Log.Connected(_owner.Logger, RedisConnectionKind.Subscription, _owner.Endpoint);
+                    }
+                    else
+                    {
+                        _owner.RaiseStateChanged(RedisConnectionKind.Subscription, connected: true, exception: null);
+                    }
+
+                    reason = await ReadLoopAsync(transport).ConfigureAwait(false);
                 }
 
-                var reason = await ReadLoopAsync(transport).ConfigureAwait(false);
                 lock (_lock)
                 {
                     _transport = null;

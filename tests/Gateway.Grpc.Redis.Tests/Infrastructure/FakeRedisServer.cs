@@ -32,6 +32,20 @@ internal sealed class FakeRedisServer : IAsyncDisposable
     public static FakeRedisServer WithHandshake(Func<FakeClient, string[], Task> onCommand)
         => new((client, command) => command[0] == "PING" && client.CommandCount == 1 ? client.SendAsync("+PONG\r\n") : onCommand(client, command));
 
+    /// <summary>When set, the server stops reading after the handshake until it completes (fills the client's socket buffers).</summary>
+    public TaskCompletionSource? ReadGate { get; set; }
+
+    public FakeClient[] Clients
+    {
+        get
+        {
+            lock (_clients)
+            {
+                return [.. _clients];
+            }
+        }
+    }
+
     public int ConnectionCount
     {
         get
@@ -89,6 +103,11 @@ internal sealed class FakeRedisServer : IAsyncDisposable
         {
             while (true)
             {
+                if (client.CommandCount >= 1 && ReadGate is { } gate)
+                {
+                    await gate.Task;
+                }
+
                 var read = await reader.ReadAsync();
                 var buffer = read.Buffer;
                 var commands = new List<string[]>();

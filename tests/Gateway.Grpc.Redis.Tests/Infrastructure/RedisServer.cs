@@ -36,6 +36,9 @@ internal sealed class RedisServer : IAsyncDisposable
         return server;
     }
 
+    /// <summary>A server on a reserved port that is not started yet (for "Redis comes up later" tests).</summary>
+    public static RedisServer NotStarted(params string[] extraArgs) => new(FreePort(), extraArgs);
+
     public static string FindBinary()
     {
         foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':').Append("/usr/bin").Append("/usr/sbin"))
