@@ -161,8 +161,10 @@ public sealed partial class RedisConnection : IAsyncDisposable
             {
                 return await connect(cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
+                // An attempt that fails (e.g. connection refused) while disposal is under way ends the loop, quietly.
+                cancellationToken.ThrowIfCancellationRequested();
                 var delay = Backoff.Delay(attempt, _options.ReconnectMinDelay, _options.ReconnectMaxDelay, Random.Shared.NextDouble());
                 if (kind == RedisConnectionKind.Interactive)
                 {
