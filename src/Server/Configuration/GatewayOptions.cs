@@ -67,6 +67,29 @@ public sealed class RateLimitOptions
 
     /// <summary>Output tokens reserved for a call without max_tokens until its usage is known.</summary>
     public int DefaultOutputReservation { get; set; } = 256;
+
+    /// <summary>local (this process) or redis (shared by every replica).</summary>
+    public string Backend { get; set; } = "local";
+
+    /// <summary>With the redis backend: when Redis is unreachable, serve on local limits (true) or refuse (false).</summary>
+    public bool FailOpen { get; set; } = true;
+
+    public RedisSettings Redis { get; set; } = new();
+}
+
+public sealed class RedisSettings
+{
+    public string Endpoint { get; set; } = "127.0.0.1:6379";
+
+    /// <summary>Password as a secret reference (env:NAME or file:/path).</summary>
+    public string? Password { get; set; }
+
+    public string? User { get; set; }
+
+    public int Database { get; set; }
+
+    /// <summary>A limit decision waits at most this long for Redis before failing over.</summary>
+    public int CommandTimeoutMs { get; set; } = 250;
 }
 
 public sealed class PriceOptions

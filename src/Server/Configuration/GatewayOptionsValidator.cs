@@ -59,6 +59,16 @@ internal static class GatewayOptionsValidator
             errors.Add($"rateLimits:algorithm: '{options.RateLimits.Algorithm}' is not an algorithm (use sliding-window or gcra).");
         }
 
+        if (options.RateLimits.Backend is not ("local" or "redis"))
+        {
+            errors.Add($"rateLimits:backend: '{options.RateLimits.Backend}' is not a backend (use local or redis).");
+        }
+
+        if (options.RateLimits.Redis.Password is { } redisPassword && !SecretReference.IsReference(redisPassword))
+        {
+            errors.Add("rateLimits:redis:password: must be a secret reference (env:NAME or file:/path).");
+        }
+
         if (options.RateLimits.DefaultOutputReservation < 0)
         {
             errors.Add("rateLimits:defaultOutputReservation: must not be negative.");

@@ -7,6 +7,7 @@ using Gateway.Grpc.Governance.Ledger;
 using Gateway.Grpc.Governance.Limits;
 using Gateway.Grpc.Governance.Pricing;
 using Gateway.Grpc.Governance.Storage;
+using Gateway.Grpc.Redis;
 using Gateway.Grpc.Server.Governance;
 using Gateway.Grpc.Protocol.Server;
 using Gateway.Grpc.Server.Configuration;
@@ -160,7 +161,32 @@ public static class GatewayApp
         });
         services.AddSingleton<IGovernanceStore, InMemoryGovernanceStore>();
         services.AddSingleton(sp => new KeyAuthenticator(sp.GetRequiredService<IGovernanceStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<GovernanceSettings>().MasterKey));
-        services.AddSingleton<IRateLimitBackend, LocalRateLimitBackend>();
+        services.AddSingleton<LocalRateLimitBackend>();
+        if (options.RateLimits.Backend == "redis")
+        {
+            var redisSettings = options.RateLimits.Redis;
+            services.AddSingleton(sp => RedisConnection.ConnectAsync(new RedisOptions
+            {
+                Endpoint = redisSettings.Endpoint,
+                Password = redisSettings.Password,
+                User = redisSettings.User,
+                Database = redisSettings.Database,
+                CommandTimeout = TimeSpan.FromMilliseconds(redisSettings.CommandTimeoutMs),
+                ClientName = "llm-gateway",
+                AbortOnConnectFail = false,
+                LoggerFactory = sp.GetRequiredService<ILoggerFactory>(),
+            }).GetAwaiter().GetResult());
+            services.AddSingleton<IRateLimitBackend>(sp => new FailoverRateLimitBackend(
+                new RedisRateLimitBackend(sp.GetRequiredService<RedisConnection>()),
+                sp.GetRequiredService<LocalRateLimitBackend>(),
+                options.RateLimits.FailOpen,
+                sp.GetRequiredService<ILogger<FailoverRateLimitBackend>>()));
+        }
+        else
+        {
+            services.AddSingleton<IRateLimitBackend>(sp => sp.GetRequiredService<LocalRateLimitBackend>());
+        }
+
         services.AddSingleton<BudgetTracker>();
         services.AddSingleton<IPricing, ConfiguredPricing>();
         services.AddSingleton<LedgerWriter>();

@@ -40,6 +40,7 @@ internal sealed class GatewayHarness : IAsyncDisposable
             ["httpAddress"] = "127.0.0.1:0",
         };
         overrides.TryAdd("logLevel", "Warning");
+        overrides.TryAdd("store:kind", "memory");
         var app = GatewayApp.Build([], overrides, additionalAdapters: adapters);
         await app.StartAsync();
         // Kestrel reports bound addresses in Listen order: gRPC first, then HTTP.
