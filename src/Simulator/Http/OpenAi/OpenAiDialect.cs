@@ -88,7 +88,7 @@ internal class OpenAiDialect : ProviderDialect
     {
         error = null;
         string? problem = null;
-        var request = new SimRequest { Model = JsonRead.String(root, "model") ?? route.Model ?? "" };
+        var request = new SimRequest { Model = route.Model ?? JsonRead.String(root, "model") ?? "" };
         if (request.Model.Length == 0)
         {
             error = new ApiError(400, "you must provide a model parameter");
@@ -579,7 +579,7 @@ internal class OpenAiDialect : ProviderDialect
     public override EmbedRequest? ParseEmbed(JsonElement root, RouteInfo route, out ApiError? error)
     {
         error = null;
-        var request = new EmbedRequest { Model = JsonRead.String(root, "model") ?? route.Model ?? "" };
+        var request = new EmbedRequest { Model = route.Model ?? JsonRead.String(root, "model") ?? "" };
         if (request.Model.Length == 0)
         {
             error = new ApiError(400, "you must provide a model parameter");
