@@ -49,12 +49,17 @@ public static class SimulatorApp
         });
         builder.Logging.SetMinimumLevel(options.LogLevel);
 
+        // A flush completes only once the socket has taken the bytes (pause at 2, resume at 0
+        // pending bytes). Otherwise the disconnect fault would cut the connection while
+        // "flushed" events still sat in the transport's queue, and the client would miss tokens.
+        builder.WebHost.UseSockets(sockets => sockets.MaxWriteBufferSize = 2);
         var listeners = new SimulatorListeners();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
             kestrel.Limits.MinResponseDataRate = null;
+
             kestrel.Listen(httpEndpoint, listen =>
             {
                 listen.Protocols = HttpProtocols.Http1;

@@ -1,8 +1,10 @@
 using System.Buffers;
+using System.Net.Sockets;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Gateway.Grpc.Simulator.Faults;
 using Gateway.Grpc.Simulator.Internal;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 
 namespace Gateway.Grpc.Simulator.Http;
@@ -211,9 +213,30 @@ internal sealed class HttpExchange : IDisposable
         }
     }
 
+    /// <summary>
+    /// Cuts the connection mid-response. On HTTP/1.1 the socket's send side is shut first, so
+    /// everything already written reaches the client followed by a FIN (a bare abort resets
+    /// the connection and the client loses the tokens it was owed); then the request is aborted.
+    /// </summary>
     public void Disconnect()
     {
         Record.MarkDisconnected();
+        if (Context.Features.Get<IConnectionSocketFeature>()?.Socket is { Connected: true } socket
+            && string.Equals(Context.Request.Protocol, "HTTP/1.1", StringComparison.Ordinal))
+        {
+            try
+            {
+                socket.Shutdown(SocketShutdown.Send);
+            }
+            catch (SocketException)
+            {
+                // Already gone: nothing to flush.
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+
         Context.Abort();
     }
 
