@@ -59,6 +59,7 @@ public static class SimulatorApp
             kestrel.AddServerHeader = false;
             kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
             kestrel.Limits.MinResponseDataRate = null;
+            kestrel.Limits.MaxResponseBufferSize = 1;
 
             kestrel.Listen(httpEndpoint, listen =>
             {

@@ -39,7 +39,7 @@ public sealed class SimulatorOptions
     public IList<string> Models { get; } = new List<string>
     {
         "sim-small", "sim-large", "gpt-4o-mini", "gpt-4o", "text-embedding-3-small",
-        "claude-sonnet-4-5", "claude-haiku-4-5", "gemini-2.5-flash", "gemini-embedding-001",
+        "claude-sonnet-5-5", "claude-haiku-4-5", "gemini-2.5-flash", "gemini-embedding-001",
     };
 
     /// <summary>How many requests the log keeps (oldest dropped first); 0 = keep none (benchmarks).</summary>

@@ -7,7 +7,7 @@ import { assert, baseUrl, createSuite, expectError, weatherSchema } from './lib.
 const base = baseUrl();
 const client = new Anthropic({ apiKey: 'sk-ant-sim-test', baseURL: base, maxRetries: 0 });
 const suite = createSuite('anthropic');
-const model = 'claude-sonnet-4-5';
+const model = 'claude-sonnet-5-5';
 const messages = [{ role: 'user', content: 'Say hello to the gateway.' }];
 const tools = [{ name: 'get_weather', description: 'Current weather', input_schema: weatherSchema }];
 

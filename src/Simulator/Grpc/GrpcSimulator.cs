@@ -28,6 +28,13 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
     private static readonly Method<CompletionRequest, Outgoing<CompletionChunk>> StreamMethod = new(
         MethodType.ServerStreaming, CompletionMethods.ServiceName, "StreamComplete", Marshallers.Protobuf(CompletionRequest.Parser), Outgoing<CompletionChunk>.CreateMarshaller(CompletionChunk.Parser));
 
+    /// <summary>
+    /// How long a disconnect waits after the last message before the reset. HttpClient drops DATA
+    /// it holds but the caller has not read when RST_STREAM arrives, so the client needs a moment
+    /// (cold JIT on a busy machine included) to read the tokens it was promised.
+    /// </summary>
+    private static readonly TimeSpan DisconnectGrace = TimeSpan.FromMilliseconds(500);
+
     /// <summary>Not a valid protobuf message: field 0 with wire type 7.</summary>
     private static readonly byte[] Garbage = [0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x07];
 
@@ -55,7 +62,7 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
             if (faults.DisconnectAfter is not null)
             {
                 await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
-                throw Disconnect(context, record);
+                throw await DisconnectAsync(context, record).ConfigureAwait(false);
             }
 
             grpcStatus = 0;
@@ -139,7 +146,7 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
 
             if (faults.DisconnectAfter is not null)
             {
-                throw Disconnect(context, record);
+                throw await DisconnectAsync(context, record).ConfigureAwait(false);
             }
 
             await WriteAsync(stream, new CompletionChunk { Usage = Usage(plan) }, ref malformed, token).ConfigureAwait(false);
@@ -233,11 +240,11 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
         }
     }
 
-    private static async Task NextUnitAsync(Pacer pacer, FaultSettings faults, ServerCallContext context, RequestRecord record)
+    private async Task NextUnitAsync(Pacer pacer, FaultSettings faults, ServerCallContext context, RequestRecord record)
     {
         if (faults.DisconnectAfter is { } limit && pacer.Units >= limit)
         {
-            throw Disconnect(context, record);
+            throw await DisconnectAsync(context, record).ConfigureAwait(false);
         }
 
         await pacer.NextAsync(context.CancellationToken).ConfigureAwait(false);
@@ -254,10 +261,14 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
         return stream.WriteAsync(new Outgoing<CompletionChunk>(chunk, null), token);
     }
 
-    /// <summary>Resets the HTTP/2 stream (the client sees the call fail without a status).</summary>
-    private static OperationCanceledException Disconnect(ServerCallContext context, RequestRecord record)
+    /// <summary>
+    /// Resets the HTTP/2 stream (RST_STREAM INTERNAL_ERROR; the client sees the call fail without
+    /// a status), <see cref="DisconnectGrace"/> after the last message.
+    /// </summary>
+    private async Task<OperationCanceledException> DisconnectAsync(ServerCallContext context, RequestRecord record)
     {
         record.MarkDisconnected();
+        await Task.Delay(DisconnectGrace, timeProvider, context.CancellationToken).ConfigureAwait(false);
         context.GetHttpContext().Abort();
         return new OperationCanceledException("Simulated disconnect.");
     }

@@ -240,7 +240,7 @@ internal static class AdminEndpoints
                 var record = wait == "end"
                     ? await state.WaitForEndAsync(id, timeout.Token).ConfigureAwait(false)
                     : await state.WaitForStartAsync(id, timeout.Token).ConfigureAwait(false);
-                await WriteAsync(context, 200, w => WriteRecordBody(w, record), wrap: false).ConfigureAwait(false);
+                await WriteAsync(context, 200, w => WriteRecordBody(w, record)).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
             {
@@ -267,7 +267,7 @@ internal static class AdminEndpoints
             return;
         }
 
-        await WriteAsync(context, 200, w => WriteRecordBody(w, found), wrap: false).ConfigureAwait(false);
+        await WriteAsync(context, 200, w => WriteRecordBody(w, found)).ConfigureAwait(false);
     }
 
     private static void WriteRecord(Utf8JsonWriter w, RequestRecord record)
