@@ -187,8 +187,15 @@ public sealed class GrpcTests : IDisposable
     {
         var options = new CallOptions(Headers: [new Metadata.Entry(SimulatorHeaders.Hang, "1")], Deadline: DateTime.UtcNow.AddMilliseconds(300));
 
-        var ex = await Assert.ThrowsAsync<RpcException>(() => _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), options).ResponseAsync);
+        using var call = _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), options);
+        var headers = await call.ResponseHeadersAsync;
+        var id = long.Parse(headers.GetValue(SimulatorHeaders.RequestId)!, System.Globalization.CultureInfo.InvariantCulture);
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
 
         Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
+        var record = await _sim.State.WaitForEndAsync(id).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Contains("hang", record.Faults);
+        Assert.Equal((int)StatusCode.DeadlineExceeded, record.GrpcStatus);
     }
 }

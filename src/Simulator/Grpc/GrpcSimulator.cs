@@ -325,6 +325,11 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
     {
         var http = context.GetHttpContext();
         var aborted = http.RequestAborted.IsCancellationRequested && !record.IsDisconnected();
+        if (grpcStatus is null && context.Deadline != DateTime.MaxValue && timeProvider.GetUtcNow().UtcDateTime >= context.Deadline)
+        {
+            grpcStatus = (int)StatusCode.DeadlineExceeded;
+        }
+
         state.End(record, record.IsDisconnected() ? null : 200, aborted || record.IsDisconnected() ? null : grpcStatus ?? (int)StatusCode.Cancelled, aborted);
     }
 
