@@ -199,6 +199,39 @@ public sealed class FaultInjectionTests : IDisposable
     }
 
     [Fact]
+    public async Task ErrorAfter_OpenAi_ErrorEventAfterNTokens_NoDone()
+    {
+        using var response = await _sim.Http.SendAsync(Requests.OpenAiChat(stream: true).With(SimulatorHeaders.ErrorAfter, "2").With(SimulatorHeaders.Status, "503"));
+        var events = await response.ReadSseAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(2, events.Count(e => e.Data.Contains("\"delta\":{\"content\"", StringComparison.Ordinal)));
+        using var last = JsonDocument.Parse(events[^1].Data);
+        Assert.Equal("server_error", last.RootElement.GetProperty("error").GetProperty("type").GetString());
+        Assert.DoesNotContain(events, e => e.Data == "[DONE]");
+        Assert.Contains("error-after:2", (await _sim.State.WaitForEndAsync(response.SimRequestId())).Faults);
+    }
+
+    [Fact]
+    public async Task ErrorAfter_Anthropic529_OverloadedErrorEvent()
+    {
+        using var response = await _sim.Http.SendAsync(Requests.Anthropic(stream: true).With(SimulatorHeaders.ErrorAfter, "1").With(SimulatorHeaders.Status, "529"));
+        var events = await response.ReadSseAsync();
+
+        Assert.Equal(["message_start", "content_block_start", "ping", "content_block_delta", "error"], events.Select(e => e.Event));
+        using var error = JsonDocument.Parse(events[^1].Data);
+        Assert.Equal("overloaded_error", error.RootElement.GetProperty("error").GetProperty("type").GetString());
+    }
+
+    [Fact]
+    public async Task ErrorAfter_Unary_Ignored()
+    {
+        using var response = await _sim.Http.SendAsync(Requests.Gemini().With(SimulatorHeaders.ErrorAfter, "1"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
     public async Task Malformed_Unary_BodyIsNotJson()
     {
         using var response = await _sim.Http.SendAsync(Requests.OpenAiChat().With(SimulatorHeaders.Malformed, "1"));

@@ -146,6 +146,24 @@ public sealed class GrpcTests : IDisposable
     }
 
     [Fact]
+    public async Task ErrorAfter_StatusAfterNDeltasWithoutFinish()
+    {
+        using var call = _sim.Channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, Hello(), With((SimulatorHeaders.ErrorAfter, "3"), (SimulatorHeaders.Status, "503")));
+        var chunks = new List<CompletionChunk>();
+        var ex = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            await foreach (var chunk in call.ResponseStream.ReadAllAsync())
+            {
+                chunks.Add(chunk);
+            }
+        });
+
+        Assert.Equal(StatusCode.Unavailable, ex.StatusCode);
+        Assert.Equal(3, chunks.Count(c => c.EventCase == CompletionChunk.EventOneofCase.Delta));
+        Assert.DoesNotContain(chunks, c => c.EventCase == CompletionChunk.EventOneofCase.Finish);
+    }
+
+    [Fact]
     public async Task Malformed_ClientCannotParseTheMessage()
     {
         var ex = await Assert.ThrowsAsync<RpcException>(() => _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), With((SimulatorHeaders.Malformed, "1"))).ResponseAsync);

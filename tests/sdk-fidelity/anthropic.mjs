@@ -139,6 +139,16 @@ await suite.check('x-sim-status 529 -> OverloadedError (overloaded_error)', asyn
   assert.ok(error.requestID?.startsWith('req_'), 'request id from the request-id header');
 });
 
+await suite.check('x-sim-error-after + 529: mid-stream overloaded_error event -> APIError', async () => {
+  const stream = await client.messages.create({ model, max_tokens: 256, messages, stream: true }, { headers: { 'x-sim-error-after': '1', 'x-sim-status': '529' } });
+  let deltas = 0;
+  const error = await expectError(async () => {
+    for await (const event of stream) if (event.type === 'content_block_delta') deltas++;
+  }, Anthropic.APIError);
+  assert.equal(deltas, 1);
+  assert.equal(error.error?.error?.type, 'overloaded_error');
+});
+
 await suite.check('x-sim-status 429 -> RateLimitError with retry-after', async () => {
   const error = await expectError(() => client.messages.create({ model, max_tokens: 16, messages }, { headers: { 'x-sim-status': '429' } }), Anthropic.RateLimitError);
   assert.equal(error.error.error.type, 'rate_limit_error');

@@ -142,4 +142,14 @@ await suite.check('x-sim-status 503 on a stream -> ApiError 503 UNAVAILABLE', as
   assert.equal(JSON.parse(error.message).error.status, 'UNAVAILABLE');
 });
 
+await suite.check('x-sim-error-after + 503: error chunk mid-stream -> ApiError 503', async () => {
+  const stream = await ai.models.generateContentStream({ model, contents, config: { httpOptions: { headers: { 'x-sim-error-after': '2', 'x-sim-status': '503' } } } });
+  let chunks = 0;
+  const error = await expectError(async () => {
+    for await (const chunk of stream) if (chunk.text) chunks++;
+  }, ApiError);
+  assert.equal(chunks, 2);
+  assert.equal(error.status, 503);
+});
+
 suite.finish();

@@ -185,6 +185,16 @@ await suite.check('x-sim-status 503 -> InternalServerError', async () => {
   assert.equal(error.status, 503);
 });
 
+await suite.check('x-sim-error-after: in-stream error after 2 tokens -> APIError from the stream', async () => {
+  const stream = await client.chat.completions.create({ model, messages: hello, stream: true }, { headers: { 'x-sim-error-after': '2', 'x-sim-status': '500' } });
+  let tokens = 0;
+  const error = await expectError(async () => {
+    for await (const chunk of stream) if (chunk.choices[0]?.delta?.content) tokens++;
+  }, OpenAI.APIError);
+  assert.equal(tokens, 2);
+  assert.equal(error.error?.type ?? error.type, 'server_error');
+});
+
 await suite.check('wrong key when the simulator does not check keys still needs Bearer auth', async () => {
   const noAuth = new OpenAI({ apiKey: 'x', baseURL: `${base}/v1`, maxRetries: 0, defaultHeaders: { authorization: null } });
   const error = await expectError(() => noAuth.chat.completions.create({ model, messages: hello }), OpenAI.AuthenticationError);

@@ -26,11 +26,15 @@ internal sealed class FaultSettings
 
     public int? DisconnectAfter { get; set; }
 
+    /// <summary>Tokens before an in-stream error event (streams only).</summary>
+    public int? ErrorAfter { get; set; }
+
     public bool Malformed { get; set; }
 
     public bool Hang { get; set; }
 
-    public bool Fails => Status is not null || GrpcStatus is not null;
+    /// <summary>Status of the in-stream error (x-sim-status, default 500).</summary>
+    public int StreamErrorStatus => Status ?? 500;
 
     public void Describe(RequestRecord record)
     {
@@ -52,6 +56,11 @@ internal sealed class FaultSettings
         if (DisconnectAfter is { } after)
         {
             record.AddFault("disconnect:" + after.ToString(CultureInfo.InvariantCulture));
+        }
+
+        if (ErrorAfter is { } errorAfter)
+        {
+            record.AddFault("error-after:" + errorAfter.ToString(CultureInfo.InvariantCulture));
         }
 
         if (Malformed)
@@ -95,6 +104,7 @@ internal static class FaultResolver
             OutputTokens = fromHeaders.OutputTokens ?? script?.OutputTokens ?? defaults.OutputTokens,
             CachedTokens = fromHeaders.CachedTokens ?? script?.CachedTokens,
             DisconnectAfter = fromHeaders.DisconnectAfter ?? script?.DisconnectAfter,
+            ErrorAfter = fromHeaders.ErrorAfter ?? script?.ErrorAfter,
             Malformed = fromHeaders.Malformed ?? script?.Malformed ?? false,
             Hang = fromHeaders.Hang ?? script?.Hang ?? false,
         };
@@ -122,6 +132,7 @@ internal static class FaultResolver
         parsed.OutputTokens = Int(header, SimulatorHeaders.OutputTokens, 1, 100_000, ref error);
         parsed.CachedTokens = Int(header, SimulatorHeaders.CachedTokens, 0, 10_000_000, ref error);
         parsed.DisconnectAfter = Int(header, SimulatorHeaders.DisconnectAfter, 0, 100_000, ref error);
+        parsed.ErrorAfter = Int(header, SimulatorHeaders.ErrorAfter, 0, 100_000, ref error);
         parsed.Malformed = Flag(header, SimulatorHeaders.Malformed, ref error);
         parsed.Hang = Flag(header, SimulatorHeaders.Hang, ref error);
         var message = header(SimulatorHeaders.Message);
@@ -203,6 +214,8 @@ internal static class FaultResolver
 
         public int? DisconnectAfter { get; set; }
 
+        public int? ErrorAfter { get; set; }
+
         public bool? Malformed { get; set; }
 
         public bool? Hang { get; set; }
@@ -238,6 +251,7 @@ internal static class FaultValidation
         Check(errors, "outputTokens", script.OutputTokens, 1);
         Check(errors, "cachedTokens", script.CachedTokens, 0);
         Check(errors, "disconnectAfter", script.DisconnectAfter, 0);
+        Check(errors, "errorAfter", script.ErrorAfter, 0);
         if (script.TokensPerSecond is { } tps && (tps < 0 || !double.IsFinite(tps)))
         {
             errors.Add($"tokensPerSecond must be a number >= 0 (got {tps}).");

@@ -36,6 +36,13 @@ public static class SimulatorHeaders
     /// <summary>Stream this many tokens, then abort the connection without the terminal event.</summary>
     public const string DisconnectAfter = "x-sim-disconnect-after";
 
+    /// <summary>
+    /// Stream this many tokens, then send the provider's in-stream error event (status from
+    /// x-sim-status, default 500; Anthropic 529 = overloaded_error) and end the stream. gRPC: the
+    /// call fails with the mapped status after N deltas. Ignored by unary requests.
+    /// </summary>
+    public const string ErrorAfter = "x-sim-error-after";
+
     /// <summary>Invalid JSON body (unary) or one invalid SSE data payload (stream); gRPC: an unparsable message.</summary>
     public const string Malformed = "x-sim-malformed";
 

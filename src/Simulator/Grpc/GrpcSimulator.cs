@@ -55,7 +55,7 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
         var grpcStatus = (int?)null;
         try
         {
-            var faults = await PrepareAsync(request, context, record).ConfigureAwait(false);
+            var faults = await PrepareAsync(request, context, record, stream: false).ConfigureAwait(false);
             var token = context.CancellationToken;
             var plan = Generator.Plan(ToSimRequest(request), faults.OutputTokens, faults.CachedTokens);
             await new Pacer(timeProvider, faults.TtftMs, faults.TokensPerSecond).WholeAsync(plan.StreamUnits, token).ConfigureAwait(false);
@@ -105,7 +105,7 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
         var grpcStatus = (int?)null;
         try
         {
-            var faults = await PrepareAsync(request, context, record).ConfigureAwait(false);
+            var faults = await PrepareAsync(request, context, record, stream: true).ConfigureAwait(false);
             var token = context.CancellationToken;
             var plan = Generator.Plan(ToSimRequest(request), faults.OutputTokens, faults.CachedTokens);
             var malformed = faults.Malformed;
@@ -149,6 +149,11 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
                 throw await DisconnectAsync(context, record).ConfigureAwait(false);
             }
 
+            if (faults.ErrorAfter is not null)
+            {
+                throw StreamError(faults);
+            }
+
             await WriteAsync(stream, new CompletionChunk { Usage = Usage(plan) }, ref malformed, token).ConfigureAwait(false);
             await WriteAsync(stream, new CompletionChunk { Finish = new Finish { Reason = Finish(plan.Finish) } }, ref malformed, token).ConfigureAwait(false);
             grpcStatus = 0;
@@ -189,7 +194,7 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
     }
 
     /// <summary>Authenticates, resolves faults, applies latency, status and hang.</summary>
-    private async Task<FaultSettings> PrepareAsync(CompletionRequest request, ServerCallContext context, RequestRecord record)
+    private async Task<FaultSettings> PrepareAsync(CompletionRequest request, ServerCallContext context, RequestRecord record, bool stream)
     {
         Authorize(context);
         if (string.IsNullOrEmpty(request.Model))
@@ -206,12 +211,12 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
             await Task.Delay(TimeSpan.FromMilliseconds(faults.LatencyMs), timeProvider, token).ConfigureAwait(false);
         }
 
-        if (faults.GrpcStatus is { } code)
+        if (faults.GrpcStatus is { } code && !(stream && faults.ErrorAfter is not null))
         {
             throw Failure((StatusCode)code, faults.Message ?? $"Simulated failure ({(StatusCode)code}).", faults);
         }
 
-        if (faults.Status is { } status)
+        if (faults.Status is { } status && !(stream && faults.ErrorAfter is not null))
         {
             Log.FaultInjected(logger, record.Id, status);
             throw Failure(MapHttpStatus(status), faults.Message ?? $"Simulated upstream HTTP {status}.", faults);
@@ -247,7 +252,19 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
             throw await DisconnectAsync(context, record).ConfigureAwait(false);
         }
 
+        if (faults.ErrorAfter is { } errorAfter && pacer.Units >= errorAfter)
+        {
+            throw StreamError(faults);
+        }
+
         await pacer.NextAsync(context.CancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The mid-stream failure of x-sim-error-after: the mapped status after the tokens sent so far.</summary>
+    private static RpcException StreamError(FaultSettings faults)
+    {
+        var status = faults.StreamErrorStatus;
+        return Failure(faults.GrpcStatus is { } code ? (StatusCode)code : MapHttpStatus(status), faults.Message ?? $"Simulated upstream error {status} mid-stream.", faults);
     }
 
     private static Task WriteAsync(IServerStreamWriter<Outgoing<CompletionChunk>> stream, CompletionChunk chunk, ref bool malformed, CancellationToken token)

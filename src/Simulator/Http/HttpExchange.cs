@@ -38,6 +38,12 @@ internal sealed class HttpExchange : IDisposable
 
     public HttpContext Context { get; }
 
+    /// <summary>The wire format being spoken (writes in-stream errors).</summary>
+    public required ProviderDialect Dialect { get; init; }
+
+    /// <summary>Per-stream state a dialect keeps between events (Gemini's array framing).</summary>
+    public object? DialectState { get; set; }
+
     public RequestRecord Record { get; }
 
     public FaultSettings Faults
@@ -144,10 +150,10 @@ internal sealed class HttpExchange : IDisposable
     }
 
     /// <summary>Writes the buffered JSON with no framing (JSON-array streams) and flushes.</summary>
-    public async Task SendJsonElementAsync()
+    public async Task SendJsonElementAsync(bool malformable = true)
     {
         var payload = EndJson();
-        if (_malformedPending)
+        if (malformable && _malformedPending)
         {
             _malformedPending = false;
             payload = payload[..(payload.Length / 2)];
@@ -177,20 +183,41 @@ internal sealed class HttpExchange : IDisposable
             return false;
         }
 
+        if (Faults.ErrorAfter is { } errorAfter && Pacer.Units >= errorAfter)
+        {
+            await SendStreamErrorAsync().ConfigureAwait(false);
+            return false;
+        }
+
         await Pacer.NextAsync(Token).ConfigureAwait(false);
         return true;
     }
 
-    /// <summary>Call before the terminal events: a disconnect fault cuts the stream here at the latest.</summary>
-    public bool DisconnectBeforeEnd()
+    /// <summary>
+    /// Call before the terminal events: a disconnect or stream-error fault that has not fired yet
+    /// (the answer was shorter than N) fires here, so the terminal events never go out.
+    /// </summary>
+    public async ValueTask<bool> InterruptBeforeEndAsync()
     {
-        if (Faults.DisconnectAfter is null)
+        if (Faults.DisconnectAfter is not null)
         {
-            return false;
+            Disconnect();
+            return true;
         }
 
-        Disconnect();
-        return true;
+        if (Faults.ErrorAfter is not null)
+        {
+            await SendStreamErrorAsync().ConfigureAwait(false);
+            return true;
+        }
+
+        return false;
+    }
+
+    private Task SendStreamErrorAsync()
+    {
+        var status = Faults.StreamErrorStatus;
+        return Dialect.WriteStreamErrorAsync(this, new ApiError(status, Faults.Message ?? Dialect.DefaultMessage(status, Record.Model)));
     }
 
     /// <summary>Sends 200 headers, then nothing until the client leaves (or the server stops).</summary>

@@ -62,6 +62,9 @@ internal abstract class ProviderDialect
 
     public abstract Task WriteChatAsync(HttpExchange exchange, SimRequest request, SimPlan plan);
 
+    /// <summary>Sends the provider's in-stream error event; the stream then ends without its terminal events.</summary>
+    public abstract Task WriteStreamErrorAsync(HttpExchange exchange, ApiError error);
+
     public virtual EmbedRequest? ParseEmbed(JsonElement root, RouteInfo route, out ApiError? error)
     {
         error = new ApiError(404, "Embeddings are not served on this route.");

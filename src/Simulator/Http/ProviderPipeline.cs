@@ -39,7 +39,7 @@ internal sealed partial class ProviderPipeline(
         var record = state.Begin(dialect.Api, request.Method, Redaction.PathAndQuery(request), Redaction.Headers(request.Headers));
         record.Model = route.Model;
         context.Response.Headers[SimulatorHeaders.RequestId] = record.Id.ToString(CultureInfo.InvariantCulture);
-        using var exchange = new HttpExchange(context, record, timeProvider, lifetime.ApplicationStopping);
+        using var exchange = new HttpExchange(context, record, timeProvider, lifetime.ApplicationStopping) { Dialect = dialect };
         try
         {
             dialect.AddResponseHeaders(exchange);
@@ -166,7 +166,7 @@ internal sealed partial class ProviderPipeline(
             await exchange.DelayAsync(faults.LatencyMs).ConfigureAwait(false);
         }
 
-        if (faults.Status is { } status)
+        if (faults.Status is { } status && !(stream && faults.ErrorAfter is not null))
         {
             Log.FaultInjected(logger, exchange.Record.Id, status);
             await SendErrorAsync(exchange, dialect, new ApiError(status, faults.Message ?? dialect.DefaultMessage(status, model))).ConfigureAwait(false);

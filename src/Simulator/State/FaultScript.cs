@@ -41,6 +41,9 @@ public sealed record FaultScript
     /// <summary>Stream this many tokens, then cut the connection without the terminal event.</summary>
     public int? DisconnectAfter { get; init; }
 
+    /// <summary>Stream this many tokens, then the provider's in-stream error event (status from <see cref="Status"/>, default 500).</summary>
+    public int? ErrorAfter { get; init; }
+
     /// <summary>Send an invalid JSON body (unary) or one invalid SSE data line (stream).</summary>
     public bool Malformed { get; init; }
 

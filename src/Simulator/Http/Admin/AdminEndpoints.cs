@@ -18,7 +18,7 @@ internal static class AdminEndpoints
     private static readonly string[] FaultFields =
     [
         "api", "model", "count", "status", "message", "retryAfterMs", "latencyMs", "ttftMs", "tokensPerSecond",
-        "outputTokens", "cachedTokens", "disconnectAfter", "malformed", "hang",
+        "outputTokens", "cachedTokens", "disconnectAfter", "errorAfter", "malformed", "hang",
     ];
 
     private static readonly string[] ConfigFields = ["ttftMs", "tokensPerSecond", "outputTokens", "faultRate", "faultStatus", "retryAfterMs"];
@@ -152,6 +152,7 @@ internal static class AdminEndpoints
             OutputTokens = Int(item, "outputTokens", ref error),
             CachedTokens = Int(item, "cachedTokens", ref error),
             DisconnectAfter = Int(item, "disconnectAfter", ref error),
+            ErrorAfter = Int(item, "errorAfter", ref error),
             Malformed = Bool(item, "malformed", ref error) ?? false,
             Hang = Bool(item, "hang", ref error) ?? false,
         };
@@ -344,6 +345,7 @@ internal static class AdminEndpoints
         NullableInt(w, "outputTokens", script.OutputTokens);
         NullableInt(w, "cachedTokens", script.CachedTokens);
         NullableInt(w, "disconnectAfter", script.DisconnectAfter);
+        NullableInt(w, "errorAfter", script.ErrorAfter);
         w.WriteBoolean("malformed", script.Malformed);
         w.WriteBoolean("hang", script.Hang);
         w.WriteEndObject();

@@ -20,6 +20,7 @@ internal sealed class AnthropicDialect : ProviderDialect
     private static readonly byte[] MessageDelta = "message_delta"u8.ToArray();
     private static readonly byte[] MessageStop = "message_stop"u8.ToArray();
     private static readonly byte[] Ping = "ping"u8.ToArray();
+    private static readonly byte[] Error = "error"u8.ToArray();
 
     public override string Api => "anthropic";
 
@@ -403,7 +404,7 @@ internal sealed class AnthropicDialect : ProviderDialect
             block++;
         }
 
-        if (exchange.DisconnectBeforeEnd())
+        if (await exchange.InterruptBeforeEndAsync().ConfigureAwait(false))
         {
             return;
         }
@@ -424,6 +425,13 @@ internal sealed class AnthropicDialect : ProviderDialect
         s.WriteString("type", "message_stop");
         s.WriteEndObject();
         await exchange.SendEventAsync(MessageStop, malformable: true, EventEnd).ConfigureAwait(false);
+    }
+
+    /// <summary><c>event: error</c> with the usual error body (mid-stream overloaded_error is the classic).</summary>
+    public override Task WriteStreamErrorAsync(HttpExchange exchange, ApiError error)
+    {
+        WriteErrorBody(exchange, error);
+        return exchange.SendEventAsync(Error, malformable: false, EventEnd);
     }
 
     private static Task StartBlockAsync(HttpExchange exchange, int index, SimToolCall? call)

@@ -19,6 +19,7 @@ internal sealed class GeminiDialect : ProviderDialect
     private static readonly byte[] ArrayOpen = "["u8.ToArray();
     private static readonly byte[] ArraySeparator = ",\r\n"u8.ToArray();
     private static readonly byte[] ArrayClose = "]"u8.ToArray();
+    private static readonly byte[] ArrayOpenClose = "[]"u8.ToArray();
 
     public override string Api => "gemini";
 
@@ -297,6 +298,7 @@ internal sealed class GeminiDialect : ProviderDialect
         var sse = string.Equals(exchange.Context.Request.Query["alt"].ToString(), "sse", StringComparison.Ordinal);
         await exchange.StartStreamAsync(sse ? StreamContentType : "application/json; charset=UTF-8").ConfigureAwait(false);
         var framing = new Framing(exchange, sse);
+        exchange.DialectState = framing;
         var produced = 0;
         foreach (var token in plan.TextTokens)
         {
@@ -335,7 +337,7 @@ internal sealed class GeminiDialect : ProviderDialect
             await framing.SendAsync().ConfigureAwait(false);
         }
 
-        if (exchange.DisconnectBeforeEnd())
+        if (await exchange.InterruptBeforeEndAsync().ConfigureAwait(false))
         {
             return;
         }
@@ -347,6 +349,15 @@ internal sealed class GeminiDialect : ProviderDialect
         last.WriteEndObject();
         EndCandidate(last, FinishReason(plan.Finish), plan, plan.OutputTokens, request.Model, responseId);
         await framing.SendAsync().ConfigureAwait(false);
+        await framing.CloseAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>A chunk that is Google's error object; the stream then ends.</summary>
+    public override async Task WriteStreamErrorAsync(HttpExchange exchange, ApiError error)
+    {
+        var framing = (Framing)exchange.DialectState!;
+        WriteErrorBody(exchange, error);
+        await framing.SendAsync(malformable: false).ConfigureAwait(false);
         await framing.CloseAsync().ConfigureAwait(false);
     }
 
@@ -586,19 +597,19 @@ internal sealed class GeminiDialect : ProviderDialect
     {
         private bool _first = true;
 
-        public async Task SendAsync()
+        public async Task SendAsync(bool malformable = true)
         {
             if (sse)
             {
-                await exchange.SendEventAsync(null, malformable: true, SseEnd).ConfigureAwait(false);
+                await exchange.SendEventAsync(null, malformable, SseEnd).ConfigureAwait(false);
                 return;
             }
 
             await exchange.SendRawAsync(_first ? ArrayOpen : ArraySeparator).ConfigureAwait(false);
             _first = false;
-            await exchange.SendJsonElementAsync().ConfigureAwait(false);
+            await exchange.SendJsonElementAsync(malformable).ConfigureAwait(false);
         }
 
-        public Task CloseAsync() => sse ? Task.CompletedTask : exchange.SendRawAsync(ArrayClose);
+        public Task CloseAsync() => sse ? Task.CompletedTask : exchange.SendRawAsync(_first ? ArrayOpenClose : ArrayClose);
     }
 }

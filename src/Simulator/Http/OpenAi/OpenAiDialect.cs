@@ -431,7 +431,7 @@ internal class OpenAiDialect : ProviderDialect
             }
         }
 
-        if (exchange.DisconnectBeforeEnd())
+        if (await exchange.InterruptBeforeEndAsync().ConfigureAwait(false))
         {
             return;
         }
@@ -453,6 +453,13 @@ internal class OpenAiDialect : ProviderDialect
         }
 
         await exchange.SendRawAsync(Done).ConfigureAwait(false);
+    }
+
+    /// <summary>OpenAI sends <c>data: {"error":{...}}</c> and closes the stream (no [DONE]).</summary>
+    public override Task WriteStreamErrorAsync(HttpExchange exchange, ApiError error)
+    {
+        WriteErrorBody(exchange, error);
+        return exchange.SendEventAsync(null, malformable: false, EventEnd);
     }
 
     /// <summary>Events before the first chunk (Azure sends prompt filter results).</summary>
