@@ -1,0 +1,219 @@
+using Gateway.Grpc.Protocol;
+using Gateway.Grpc.Protocol.Client;
+using Gateway.V1;
+using Google.Protobuf.WellKnownTypes;
+
+namespace Gateway.Grpc.Simulator.Tests;
+
+[Collection("Simulator")]
+public sealed class GrpcTests : IDisposable
+{
+    private readonly SimulatorFixture _sim;
+
+    public GrpcTests(SimulatorFixture sim)
+    {
+        _sim = sim;
+        _sim.Reset();
+    }
+
+    public void Dispose() => _sim.Reset();
+
+    private static CompletionRequest Hello(string model = "sim-small") => new()
+    {
+        Model = model,
+        Messages = { new Message { Role = Role.User, Content = "Say hello to the gateway." } },
+    };
+
+    private static CallOptions With(params (string Key, string Value)[] metadata)
+    {
+        var headers = new Metadata();
+        foreach (var (key, value) in metadata)
+        {
+            headers.Add(key, value);
+        }
+
+        return new CallOptions(Headers: headers, Deadline: DateTime.UtcNow.AddSeconds(30));
+    }
+
+    [Fact]
+    public async Task Complete_ReturnsTextUsageAndStop()
+    {
+        var response = await _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), With());
+
+        Assert.Equal(Role.Assistant, response.Message.Role);
+        Assert.NotEmpty(response.Message.Content);
+        Assert.Equal(FinishReason.Stop, response.FinishReason);
+        Assert.Equal("simulator", response.Provider);
+        Assert.True(response.Usage.InputTokens > 0);
+        Assert.True(response.Usage.OutputTokens > 0);
+    }
+
+    [Fact]
+    public async Task StreamComplete_StartDeltasUsageThenFinishLast()
+    {
+        using var call = _sim.Channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, Hello(), With((SimulatorHeaders.OutputTokens, "6")));
+        var chunks = new List<CompletionChunk>();
+        await foreach (var chunk in call.ResponseStream.ReadAllAsync())
+        {
+            chunks.Add(chunk);
+        }
+
+        Assert.Equal(StatusCode.OK, call.GetStatus().StatusCode);
+        Assert.Equal(CompletionChunk.EventOneofCase.Start, chunks[0].EventCase);
+        Assert.Equal(6, chunks.Count(c => c.EventCase == CompletionChunk.EventOneofCase.Delta));
+        Assert.Equal(CompletionChunk.EventOneofCase.Usage, chunks[^2].EventCase);
+        Assert.Equal(6, chunks[^2].Usage.OutputTokens);
+        Assert.Equal(CompletionChunk.EventOneofCase.Finish, chunks[^1].EventCase);
+        Assert.Equal(FinishReason.Stop, chunks[^1].Finish.Reason);
+        var unary = await _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), With((SimulatorHeaders.OutputTokens, "6")));
+        Assert.Equal(unary.Message.Content, string.Concat(chunks.Where(c => c.EventCase == CompletionChunk.EventOneofCase.Delta).Select(c => c.Delta.Text)));
+    }
+
+    [Fact]
+    public async Task StreamComplete_ToolCall_IdAndNameOnFirstDelta()
+    {
+        var request = Hello();
+        request.Messages[0].Content = "What is the weather in Paris?";
+        var parameters = Struct.Parser.ParseJson("""{"type":"object","properties":{"location":{"type":"string"}},"required":["location"]}""");
+        request.Tools.Add(new Tool { Name = "get_weather", Parameters = parameters });
+        using var call = _sim.Channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, request, With());
+        var deltas = new List<ToolCallDelta>();
+        FinishReason? finish = null;
+        await foreach (var chunk in call.ResponseStream.ReadAllAsync())
+        {
+            if (chunk.EventCase == CompletionChunk.EventOneofCase.ToolCallDelta)
+            {
+                deltas.Add(chunk.ToolCallDelta);
+            }
+            else if (chunk.EventCase == CompletionChunk.EventOneofCase.Finish)
+            {
+                finish = chunk.Finish.Reason;
+            }
+        }
+
+        Assert.Equal(FinishReason.ToolCalls, finish);
+        Assert.Equal("get_weather", deltas[0].Name);
+        Assert.StartsWith("call_", deltas[0].Id, StringComparison.Ordinal);
+        Assert.All(deltas.Skip(1), d => Assert.Equal("", d.Name));
+        using var arguments = System.Text.Json.JsonDocument.Parse(string.Concat(deltas.Select(d => d.ArgumentsDelta)));
+        Assert.Equal(System.Text.Json.JsonValueKind.String, arguments.RootElement.GetProperty("location").ValueKind);
+    }
+
+    [Fact]
+    public async Task Status429Metadata_ResourceExhaustedWithRetryTrailer()
+    {
+        var ex = await Assert.ThrowsAsync<RpcException>(() => _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), With((SimulatorHeaders.Status, "429"))).ResponseAsync);
+
+        Assert.Equal(StatusCode.ResourceExhausted, ex.StatusCode);
+        Assert.Equal("1000", ex.Trailers.GetValue("retry-after-ms"));
+    }
+
+    [Fact]
+    public async Task GrpcStatusMetadata_SetsTheCodeDirectly()
+    {
+        var ex = await Assert.ThrowsAsync<RpcException>(() => _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), With((SimulatorHeaders.GrpcStatus, "14"))).ResponseAsync);
+
+        Assert.Equal(StatusCode.Unavailable, ex.StatusCode);
+    }
+
+    [Fact]
+    public async Task ScriptedFault_MatchesGrpcApi()
+    {
+        _sim.State.EnqueueFault(new FaultScript { Api = "grpc", Status = 503 });
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), With()).ResponseAsync);
+        Assert.Equal(StatusCode.Unavailable, ex.StatusCode);
+        var ok = await _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), With());
+        Assert.NotEmpty(ok.Message.Content);
+    }
+
+    [Fact]
+    public async Task DisconnectAfter_StreamEndsWithoutFinish()
+    {
+        using var call = _sim.Channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, Hello(), With((SimulatorHeaders.DisconnectAfter, "2")));
+        var chunks = new List<CompletionChunk>();
+        var ex = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            await foreach (var chunk in call.ResponseStream.ReadAllAsync())
+            {
+                chunks.Add(chunk);
+            }
+        });
+
+        Assert.NotEqual(StatusCode.OK, ex.StatusCode);
+        Assert.Equal(2, chunks.Count(c => c.EventCase == CompletionChunk.EventOneofCase.Delta));
+        Assert.DoesNotContain(chunks, c => c.EventCase == CompletionChunk.EventOneofCase.Finish);
+    }
+
+    [Fact]
+    public async Task ErrorAfter_StatusAfterNDeltasWithoutFinish()
+    {
+        using var call = _sim.Channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, Hello(), With((SimulatorHeaders.ErrorAfter, "3"), (SimulatorHeaders.Status, "503")));
+        var chunks = new List<CompletionChunk>();
+        var ex = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            await foreach (var chunk in call.ResponseStream.ReadAllAsync())
+            {
+                chunks.Add(chunk);
+            }
+        });
+
+        Assert.Equal(StatusCode.Unavailable, ex.StatusCode);
+        Assert.Equal(3, chunks.Count(c => c.EventCase == CompletionChunk.EventOneofCase.Delta));
+        Assert.DoesNotContain(chunks, c => c.EventCase == CompletionChunk.EventOneofCase.Finish);
+    }
+
+    [Fact]
+    public async Task Malformed_ClientCannotParseTheMessage()
+    {
+        var ex = await Assert.ThrowsAsync<RpcException>(() => _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), With((SimulatorHeaders.Malformed, "1"))).ResponseAsync);
+
+        Assert.NotEqual(StatusCode.OK, ex.StatusCode);
+    }
+
+    [Fact]
+    public async Task ListModels_ListsConfiguredModels()
+    {
+        var response = await _sim.Channel.AsyncUnaryCall(ModelsMethods.ListModels, new ListModelsRequest(), With());
+
+        Assert.Contains(response.Models, m => m.Id == "sim-small" && m.Deployments.Count == 1);
+    }
+
+    [Fact]
+    public async Task StreamComplete_ClientCancels_RecordedAsAborted()
+    {
+        using var cts = new CancellationTokenSource();
+        var call = _sim.Channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, Hello(), new CallOptions(
+            Headers: [new Metadata.Entry(SimulatorHeaders.TokensPerSecond, "20"), new Metadata.Entry(SimulatorHeaders.OutputTokens, "200")],
+            CancellationToken: cts.Token));
+        var headers = await call.ResponseHeadersAsync;
+        var id = long.Parse(headers.GetValue(SimulatorHeaders.RequestId)!, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+
+        await cts.CancelAsync();
+        call.Dispose();
+
+        var record = await _sim.State.WaitForAbortAsync(id).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(record.Aborted);
+        Assert.Equal("grpc", record.Api);
+        Assert.Null(record.GrpcStatus);
+    }
+
+    [Fact]
+    public async Task Hang_DeadlineExceededAndRecordedAsEnded()
+    {
+        var options = new CallOptions(Headers: [new Metadata.Entry(SimulatorHeaders.Hang, "1")], Deadline: DateTime.UtcNow.AddMilliseconds(300));
+
+        using var call = _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), options);
+        var headers = await call.ResponseHeadersAsync;
+        var id = long.Parse(headers.GetValue(SimulatorHeaders.RequestId)!, System.Globalization.CultureInfo.InvariantCulture);
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
+
+        Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
+        var record = await _sim.State.WaitForEndAsync(id).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Contains("hang", record.Faults);
+        Assert.Equal((int)StatusCode.DeadlineExceeded, record.GrpcStatus);
+    }
+}
