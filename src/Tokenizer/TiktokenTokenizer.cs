@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Frozen;
+using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using Gateway.Grpc.Tokenizer.Internal;
@@ -34,21 +35,25 @@ public sealed partial class TiktokenTokenizer
     private readonly RankTable _ranks;
     private readonly Regex _bmpRegex;
     private readonly Lazy<Regex> _astralRegex;
+    private readonly char[]? _standIns;
     private readonly Regex? _specialRegex;
     private readonly FrozenDictionary<string, int> _specialTokens;
     private readonly FrozenDictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _specialLookup;
     private readonly FrozenDictionary<int, byte[]> _specialBytes;
 
-    private TiktokenTokenizer(string encodingName, EncoderFile file)
+    internal TiktokenTokenizer(string encodingName, EncoderFile file, bool useStandIns = true)
     {
         EncodingName = encodingName;
         Pattern = file.Pattern;
         _ranks = file.Ranks;
-        // Text without surrogates (almost all of it) uses the plain translation; text with
-        // supplementary-plane characters uses the one that treats surrogate pairs as code points.
+        // Text without surrogates (almost all of it) runs the plain translation directly. Text with
+        // supplementary-plane characters runs it too, with each surrogate pair replaced by a
+        // same-category stand-in (see PatternTranslator.CreateStandIns); only a pattern that rules
+        // stand-ins out falls back to the slower translation that matches surrogate pairs itself.
         _bmpRegex = new Regex(PatternTranslator.Translate(file.Pattern, astral: false), RegexOptions.Compiled | RegexOptions.ExplicitCapture);
         var pattern = file.Pattern;
         _astralRegex = new Lazy<Regex>(() => new Regex(PatternTranslator.Translate(pattern, astral: true), RegexOptions.Compiled | RegexOptions.ExplicitCapture));
+        _standIns = useStandIns ? PatternTranslator.CreateStandIns(file.Pattern) : null;
         _specialTokens = file.SpecialTokens.ToFrozenDictionary(StringComparer.Ordinal);
         _specialLookup = _specialTokens.GetAlternateLookup<ReadOnlySpan<char>>();
         _specialBytes = file.SpecialTokens.ToFrozenDictionary(static p => p.Value, static p => Encoding.UTF8.GetBytes(p.Key));
@@ -199,7 +204,6 @@ public sealed partial class TiktokenTokenizer
         char[]? repaired = null;
         try
         {
-            var regex = _bmpRegex;
             var firstSurrogate = text.IndexOfAnyInRange('\uD800', '\uDFFF');
             if (firstSurrogate >= 0)
             {
@@ -209,8 +213,6 @@ public sealed partial class TiktokenTokenizer
                 {
                     text = repaired.AsSpan(0, text.Length);
                 }
-
-                regex = _astralRegex.Value;
             }
 
             if (specialTokens == SpecialTokenHandling.Recognize && _specialRegex is not null)
@@ -218,16 +220,16 @@ public sealed partial class TiktokenTokenizer
                 var position = 0;
                 foreach (var match in _specialRegex.EnumerateMatches(text))
                 {
-                    EncodeOrdinary(regex, text[position..match.Index], ref sink);
+                    EncodeOrdinary(text[position..match.Index], ref sink);
                     sink.Add(_specialLookup[text.Slice(match.Index, match.Length)]);
                     position = match.Index + match.Length;
                 }
 
-                EncodeOrdinary(regex, text[position..], ref sink);
+                EncodeOrdinary(text[position..], ref sink);
             }
             else
             {
-                EncodeOrdinary(regex, text, ref sink);
+                EncodeOrdinary(text, ref sink);
             }
         }
         finally
@@ -269,7 +271,8 @@ public sealed partial class TiktokenTokenizer
         return copy;
     }
 
-    private void EncodeOrdinary<TSink>(Regex regex, ReadOnlySpan<char> text, ref TSink sink)
+    /// <summary>Pre-tokenizes text without special tokens and BPE-encodes each piece. Surrogates in <paramref name="text"/> come in valid pairs.</summary>
+    private void EncodeOrdinary<TSink>(ReadOnlySpan<char> text, ref TSink sink)
         where TSink : struct, ITokenSink
     {
         if (text.IsEmpty)
@@ -278,13 +281,70 @@ public sealed partial class TiktokenTokenizer
         }
 
         Span<byte> scratch = stackalloc byte[StackBytes];
-        foreach (var match in regex.EnumerateMatches(text))
+        var firstSurrogate = text.IndexOfAnyInRange('\uD800', '\uDFFF');
+        if (firstSurrogate < 0 || _standIns is null)
         {
-            if (match.Length > 0)
+            foreach (var match in (firstSurrogate < 0 ? _bmpRegex : _astralRegex.Value).EnumerateMatches(text))
             {
-                EncodePiece(text.Slice(match.Index, match.Length), scratch, ref sink);
+                if (match.Length > 0)
+                {
+                    EncodePiece(text.Slice(match.Index, match.Length), scratch, ref sink);
+                }
+            }
+
+            return;
+        }
+
+        // One char per code point: each pair becomes its category's stand-in; offsets[i] is where
+        // stand-in text char i starts in the original, so a match maps back to original chars.
+        var mapped = ArrayPool<char>.Shared.Rent(text.Length);
+        var offsets = ArrayPool<int>.Shared.Rent(text.Length + 1);
+        try
+        {
+            var length = MapToStandIns(text, firstSurrogate, mapped, offsets);
+            foreach (var match in _bmpRegex.EnumerateMatches(mapped.AsSpan(0, length)))
+            {
+                if (match.Length > 0)
+                {
+                    var start = offsets[match.Index];
+                    EncodePiece(text[start..offsets[match.Index + match.Length]], scratch, ref sink);
+                }
             }
         }
+        finally
+        {
+            ArrayPool<char>.Shared.Return(mapped);
+            ArrayPool<int>.Shared.Return(offsets);
+        }
+    }
+
+    private int MapToStandIns(ReadOnlySpan<char> text, int firstSurrogate, char[] mapped, int[] offsets)
+    {
+        text[..firstSurrogate].CopyTo(mapped);
+        for (var i = 0; i < firstSurrogate; i++)
+        {
+            offsets[i] = i;
+        }
+
+        var length = firstSurrogate;
+        for (var i = firstSurrogate; i < text.Length; i++)
+        {
+            offsets[length] = i;
+            var c = text[i];
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                var category = CharUnicodeInfo.GetUnicodeCategory(char.ConvertToUtf32(c, text[i + 1]));
+                mapped[length++] = _standIns![(int)category];
+                i++;
+            }
+            else
+            {
+                mapped[length++] = c;
+            }
+        }
+
+        offsets[length] = text.Length;
+        return length;
     }
 
     private void EncodePiece<TSink>(ReadOnlySpan<char> piece, Span<byte> scratch, ref TSink sink)

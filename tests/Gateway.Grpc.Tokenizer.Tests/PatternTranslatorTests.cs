@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 using Gateway.Grpc.Tokenizer.Internal;
 
@@ -95,6 +96,42 @@ public sealed class PatternTranslatorTests
         // Without astral handling the same pattern splits the pairs apart, which is why it exists.
         var plain = Compile(@"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s+(?!\S)|\s+", astral: false);
         Assert.NotEqual(["😀abc"], Split(plain, "😀abc"));
+    }
+
+    [Fact]
+    public void CreateStandIns_TiktokenPatterns_PickSameCategoryCharacters()
+    {
+        foreach (var encoding in new[] { "o200k_base", "cl100k_base" })
+        {
+            var standIns = PatternTranslator.CreateStandIns(TiktokenTokenizer.CreateForEncoding(encoding).Pattern);
+            Assert.NotNull(standIns);
+            foreach (var category in new[] { UnicodeCategory.UppercaseLetter, UnicodeCategory.LowercaseLetter, UnicodeCategory.OtherLetter, UnicodeCategory.NonSpacingMark, UnicodeCategory.DecimalDigitNumber, UnicodeCategory.OtherSymbol, UnicodeCategory.OtherNotAssigned, UnicodeCategory.PrivateUse, UnicodeCategory.Format })
+            {
+                var c = standIns[(int)category];
+                Assert.Equal(category, CharUnicodeInfo.GetUnicodeCategory(c));
+                Assert.False(char.IsWhiteSpace(c) || char.IsSurrogate(c) || c < 0x80, $"bad stand-in U+{(int)c:X4} for {category}");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(@"\x{1F600}+|\p{L}+")]
+    [InlineData(@"[\x{10000}-\x{1FFFF}]|\p{L}+")]
+    public void CreateStandIns_PatternNamingSupplementaryCodePoints_ReturnsNull(string pattern)
+    {
+        Assert.Null(PatternTranslator.CreateStandIns(pattern));
+    }
+
+    [Fact]
+    public void CreateStandIns_AvoidsPatternLiteralsAndRanges()
+    {
+        // U+00B5 (micro sign) would be the first lowercase stand-in; a pattern that names it forces another.
+        var standIns = PatternTranslator.CreateStandIns(@"\u00B5|[\u00DF-\u00FF]|\p{Ll}+");
+        Assert.NotNull(standIns);
+        var lower = standIns[(int)UnicodeCategory.LowercaseLetter];
+        Assert.NotEqual('\u00B5', lower);
+        Assert.False(lower is >= '\u00DF' and <= '\u00FF');
+        Assert.Equal(UnicodeCategory.LowercaseLetter, CharUnicodeInfo.GetUnicodeCategory(lower));
     }
 
     [Fact]

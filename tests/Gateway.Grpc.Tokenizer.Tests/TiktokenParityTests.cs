@@ -106,6 +106,25 @@ public sealed class TiktokenParityTests
         Assert.Equal(entry.Ids[encoding].Ordinary, destination.Skip(1));
     }
 
+    [Theory]
+    [MemberData(nameof(Encodings))]
+    public void EncodeToIds_SurrogatePairRegexFallback_MatchesTiktoken(string encoding)
+    {
+        // Text with supplementary characters normally runs the plain regex over same-category
+        // stand-ins; the fallback regex that matches surrogate pairs itself must agree too.
+        Assert.True(Internal.TokenizerDataSource.TryLoad(encoding, null, out var data, out var source, out var error), error);
+        var fallback = new TiktokenTokenizer(encoding, Internal.EncoderFile.Parse(data, source), useStandIns: false);
+        var checkedEntries = 0;
+        foreach (var entry in ReferenceCorpus.Shared.Entries.Where(static e => e.Text.Any(char.IsSurrogate)))
+        {
+            Assert.True(entry.Ids[encoding].Ordinary.AsSpan().SequenceEqual(fallback.EncodeToIds(entry.Text).ToArray()), $"{entry.Name} differs on the fallback path");
+            Assert.True(entry.Ids[encoding].Special.AsSpan().SequenceEqual(fallback.EncodeToIds(entry.Text, SpecialTokenHandling.Recognize).ToArray()), $"{entry.Name} differs on the fallback path");
+            checkedEntries++;
+        }
+
+        Assert.True(checkedEntries >= 20, $"only {checkedEntries} entries with surrogates");
+    }
+
     [Fact]
     public void EncodeToIds_SpecialTokenText_IsTextByDefault()
     {

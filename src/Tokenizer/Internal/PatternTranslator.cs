@@ -37,10 +37,85 @@ internal static class PatternTranslator
         return parser.Run();
     }
 
+    /// <summary>
+    /// For each general category, a BMP character that every class and literal of the pattern
+    /// treats exactly like a supplementary-plane character of that category; null when the pattern
+    /// has no such characters (it names supplementary code points in a range or literal).
+    /// <para>
+    /// With these stand-ins, text with surrogate pairs can be matched by the plain (BMP)
+    /// translation: replace each pair by the stand-in of its category (one char for one code
+    /// point, as Rust sees it), match, and map the offsets back. That is much faster than the
+    /// astral translation, whose classes are long alternations of surrogate ranges. Whether a
+    /// supplementary code point is in a class depends only on its category when the class has no
+    /// supplementary range, and a stand-in is chosen outside every range and literal of the
+    /// pattern and is not white space, so it is in exactly the same classes.
+    /// </para>
+    /// </summary>
+    public static char[]? CreateStandIns(string pattern)
+    {
+        ArgumentNullException.ThrowIfNull(pattern);
+        var parser = new Parser(pattern, astral: false);
+        parser.Run();
+        if (parser.NamesSupplementaryCodePoints)
+        {
+            return null;
+        }
+
+        var standIns = new char[32];
+        var needed = new bool[32];
+        foreach (var run in AstralCategoryRuns.Value)
+        {
+            needed[(int)run.Category] = true;
+        }
+
+        for (var category = 0; category < needed.Length; category++)
+        {
+            if (!needed[category])
+            {
+                continue;
+            }
+
+            var found = false;
+            for (var c = 0x80; c <= 0xFFFF && !found; c++)
+            {
+                if (c is >= 0xD800 and <= 0xDFFF
+                    || (int)CharUnicodeInfo.GetUnicodeCategory(c) != category
+                    || IsWhiteSpace(c)
+                    || parser.Literals.Contains(c)
+                    || parser.Classes.Any(cls => cls.Items.Any(i => i.Kind == ClassItemKind.Range && c >= i.Low && c <= i.High)))
+                {
+                    continue;
+                }
+
+                standIns[category] = (char)c;
+                found = true;
+            }
+
+            if (!found)
+            {
+                return null;
+            }
+        }
+
+        return standIns;
+    }
+
+    // Rust's \s is Unicode White_Space, which is exactly .NET's regex \s.
+    private static bool IsWhiteSpace(int c) => c is (>= 0x09 and <= 0x0D) or 0x20 or 0x85 or 0xA0 or 0x1680 or (>= 0x2000 and <= 0x200A) or 0x2028 or 0x2029 or 0x202F or 0x205F or 0x3000;
+
     private sealed class Parser(string pattern, bool astral)
     {
         private readonly StringBuilder _out = new();
         private int _pos;
+
+        /// <summary>Every character class of the pattern (including \p, \s, \d and . atoms).</summary>
+        public List<CharClass> Classes { get; } = [];
+
+        /// <summary>Every literal code point, with its case-insensitive variants.</summary>
+        public HashSet<int> Literals { get; } = [];
+
+        /// <summary>True when a literal or class range names a code point above U+FFFF.</summary>
+        public bool NamesSupplementaryCodePoints { get; private set; }
 
         public string Run()
         {
@@ -562,10 +637,16 @@ internal static class PatternTranslator
 
         private void EmitLiteral(int cp, bool ignoreCase)
         {
+            Literals.Add(cp);
+            NamesSupplementaryCodePoints |= cp > 0xFFFF;
             if (ignoreCase && cp < 0x80 && char.IsAsciiLetter((char)cp))
             {
                 var lower = char.ToLowerInvariant((char)cp);
                 var upper = char.ToUpperInvariant((char)cp);
+                Literals.Add(lower);
+                Literals.Add(upper);
+                Literals.Add(0x017F);
+                Literals.Add(0x212A);
                 _out.Append('[').Append(lower).Append(upper);
                 // Unicode simple case folding maps these two non-ASCII letters onto ASCII ones
                 // (CaseFolding.txt: 017F; C; 0073 and 212A; C; 006B); Rust's (?i) includes them.
@@ -605,6 +686,8 @@ internal static class PatternTranslator
 
         private void EmitClass(CharClass cls)
         {
+            Classes.Add(cls);
+            NamesSupplementaryCodePoints |= cls.Items.Any(static i => i.Kind == ClassItemKind.Range && i.High > 0xFFFF);
             var bmp = BmpClass(cls);
             if (!astral)
             {
