@@ -41,9 +41,9 @@ public sealed partial class TiktokenTokenizer
         }
 
         var dataDirectory = Environment.GetEnvironmentVariable(TokenizerDataSource.EnvironmentVariable);
-        if (!TokenizerDataSource.TryLoad(encodingName, dataDirectory, out var data, out var source, out var error))
+        if (!TokenizerDataSource.TryLoad(encodingName, dataDirectory, out var data, out var source, out var error, out var failure))
         {
-            throw error.Contains("SHA-256", StringComparison.Ordinal)
+            throw failure == DataFailure.Mismatch
                 ? new InvalidDataException(error)
                 : new FileNotFoundException(error, encodingName + ".json");
         }

@@ -60,8 +60,13 @@ internal static class BytePairMerge
             return;
         }
 
-        Span<int> starts = stackalloc int[HeapThreshold + 1];
-        Span<int> pairRanks = stackalloc int[HeapThreshold + 1];
+        if (n > HeapThreshold)
+        {
+            throw new ArgumentOutOfRangeException(nameof(piece), n, $"The scan is for pieces up to {HeapThreshold} bytes.");
+        }
+
+        Span<int> starts = stackalloc int[n + 1];
+        Span<int> pairRanks = stackalloc int[n + 1];
         for (var i = 0; i < n - 1; i++)
         {
             starts[i] = i;

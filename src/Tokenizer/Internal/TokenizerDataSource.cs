@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Security.Cryptography;
 
 namespace Gateway.Grpc.Tokenizer.Internal;
@@ -15,6 +14,13 @@ namespace Gateway.Grpc.Tokenizer.Internal;
 /// </list>
 /// The file is the <c>tiktoken@1.0.22</c> npm package's <c>encoders/&lt;encoding&gt;.json</c>, unchanged.
 /// </summary>
+internal enum DataFailure
+{
+    None,
+    Missing,
+    Mismatch,
+}
+
 internal static class TokenizerDataSource
 {
     public const string EnvironmentVariable = "GATEWAY_TOKENIZER_DATA";
@@ -26,9 +32,13 @@ internal static class TokenizerDataSource
     public static IReadOnlyDictionary<string, string> Checksums => PinnedChecksums.Value;
 
     public static bool TryLoad(string encodingName, string? dataDirectory, out byte[] data, out string source, out string error)
+        => TryLoad(encodingName, dataDirectory, out data, out source, out error, out _);
+
+    public static bool TryLoad(string encodingName, string? dataDirectory, out byte[] data, out string source, out string error, out DataFailure failure)
     {
         data = [];
         source = "";
+        failure = DataFailure.Missing;
         var fileName = encodingName + ".json";
         if (!string.IsNullOrEmpty(dataDirectory))
         {
@@ -61,7 +71,14 @@ internal static class TokenizerDataSource
             data = File.ReadAllBytes(path);
         }
 
-        return Verify(encodingName, data, source, out error);
+        if (!Verify(encodingName, data, source, out error))
+        {
+            failure = DataFailure.Mismatch;
+            return false;
+        }
+
+        failure = DataFailure.None;
+        return true;
     }
 
     private static bool Verify(string encodingName, byte[] data, string source, out string error)
@@ -113,6 +130,4 @@ internal static class TokenizerDataSource
 
         return result;
     }
-
-    internal static Assembly Assembly => typeof(TokenizerDataSource).Assembly;
 }
