@@ -50,7 +50,7 @@ internal sealed class FakeUpstream : IAsyncDisposable
             var s = self!;
             s.Requests++;
             s.LastPathAndQuery = ctx.Request.Path + ctx.Request.QueryString;
-            s.LastHeaders = ctx.Request.Headers;
+            s.LastHeaders = new HeaderDictionary(ctx.Request.Headers.ToDictionary(h => h.Key, h => h.Value, StringComparer.OrdinalIgnoreCase));
             using var reader = new StreamReader(ctx.Request.Body, Encoding.UTF8);
             var text = await reader.ReadToEndAsync();
             s.LastBody = text.Length > 0 ? JsonDocument.Parse(text).RootElement.Clone() : default;
