@@ -197,7 +197,8 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
         StatusCode.Unauthenticated or StatusCode.PermissionDenied => ProviderErrorKind.AuthFailure,
         StatusCode.NotFound => ProviderErrorKind.ModelNotFound,
         StatusCode.Unavailable when midStream => ProviderErrorKind.StreamInterrupted,
-        StatusCode.Unavailable when inner is HttpRequestException or IOException => ProviderErrorKind.ConnectionFailure,
+        // Our client reports transport failures as Unavailable "Error connecting to or reading from the server".
+        StatusCode.Unavailable when inner is HttpRequestException or IOException || detail.StartsWith("Error connecting to", StringComparison.Ordinal) => ProviderErrorKind.ConnectionFailure,
         StatusCode.Unavailable when detail.Contains("overload", StringComparison.OrdinalIgnoreCase) => ProviderErrorKind.Overloaded,
         StatusCode.Cancelled when midStream => ProviderErrorKind.StreamInterrupted,
         _ => ProviderErrorKind.ServerError,
