@@ -329,6 +329,33 @@ public sealed class OpenAIAdapterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Stream_UpstreamGoesSilent_TimeoutAfterIdleLimit()
+    {
+        _upstream.Handler = async ctx =>
+        {
+            await FakeUpstream.Sse(ctx, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n");
+            await Task.Delay(Timeout.Infinite, ctx.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+        };
+        var (chunks, error) = await Calls.CollectUntilError(CreateSut().StreamAsync(Call(Calls.Hello(), new() { ["stream_idle_timeout_ms"] = "200" }), default));
+        Assert.Equal(ProviderErrorKind.Timeout, error.Kind);
+        Assert.Equal("Hi", Calls.Text(chunks));
+    }
+
+    [Fact]
+    public async Task ExtraHeaderWithSecretReference_ResolvedPerCall()
+    {
+        _upstream.Handler = ctx => FakeUpstream.Json(ctx, UnaryToolBody);
+        _secrets.Values["env:HELICONE"] = "first";
+        var call = Call(Calls.Hello(), new() { ["headers.Helicone-Auth"] = "env:HELICONE" });
+        var sut = CreateSut();
+        await sut.CompleteAsync(call, default);
+        Assert.Equal("first", _upstream.LastHeaders!["Helicone-Auth"].ToString());
+        _secrets.Values["env:HELICONE"] = "rotated";
+        await sut.CompleteAsync(call, default);
+        Assert.Equal("rotated", _upstream.LastHeaders!["Helicone-Auth"].ToString());
+    }
+
+    [Fact]
     public async Task Stream_CallerCancels_UpstreamRequestAborted()
     {
         var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
