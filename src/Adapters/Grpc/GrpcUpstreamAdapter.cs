@@ -83,12 +83,9 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
                 throw new ProviderException(ProviderErrorKind.StreamInterrupted, "The gRPC upstream stream ended without a finish event.");
             }
 
-            if (!received)
-            {
-                // Past the first message, the idle timeout guards the stream instead of the call timeout.
-                received = true;
-            }
-
+            // From the first message on, a failure is mid-stream, and the idle timeout (restarted on
+            // every message) replaces timeout_ms.
+            received = true;
             timeouts.Restart(settings.StreamIdleTimeout);
             var chunk = reader.Current;
             switch (chunk.EventCase)
