@@ -1,0 +1,67 @@
+using Gateway.Grpc.Adapters.Anthropic;
+using Gateway.Grpc.Adapters.Gemini;
+using Gateway.Grpc.Adapters.Grpc;
+using Gateway.Grpc.Adapters.OpenAI;
+using Gateway.Grpc.Adapters.Secrets;
+using Gateway.Grpc.Adapters.Simulated;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Gateway.Grpc.Adapters;
+
+public static class ProviderAdapterServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers every provider adapter as <see cref="IProviderAdapter"/> (enumerable, and keyed
+    /// by its provider name: openai, openai-compatible, azure-openai, anthropic, gemini, grpc,
+    /// simulated), the embeddings adapters as <see cref="IEmbeddingsAdapter"/> (openai,
+    /// openai-compatible, azure-openai, gemini), <see cref="ISecretResolver"/> and
+    /// <see cref="SimulatedProvider"/>. Each HTTP adapter owns one pooled SocketsHttpHandler.
+    /// Idempotent. Do not also register SimulatedProvider as IProviderAdapter yourself.
+    /// </summary>
+    public static IServiceCollection AddProviderAdapters(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        if (services.Any(d => d.ServiceType == typeof(ProviderAdaptersMarker)))
+        {
+            return services;
+        }
+
+        services.AddSingleton<ProviderAdaptersMarker>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<ISecretResolver>(sp => new SecretResolver(sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new SimulatedProvider(sp.GetRequiredService<TimeProvider>()));
+
+        Add(services, ProviderNames.Simulated, static sp => sp.GetRequiredService<SimulatedProvider>(), embeddings: false);
+        Add(services, ProviderNames.OpenAI, static sp => OpenAI(sp, OpenAIFlavor.OpenAI), embeddings: true);
+        Add(services, ProviderNames.OpenAICompatible, static sp => OpenAI(sp, OpenAIFlavor.Compatible), embeddings: true);
+        Add(services, ProviderNames.AzureOpenAI, static sp => OpenAI(sp, OpenAIFlavor.Azure), embeddings: true);
+        Add(services, ProviderNames.Anthropic, static sp => new AnthropicAdapter(Secrets(sp), Time(sp), Logger<AnthropicAdapter>(sp)), embeddings: false);
+        Add(services, ProviderNames.Gemini, static sp => new GeminiAdapter(Secrets(sp), Time(sp), Logger<GeminiAdapter>(sp)), embeddings: true);
+        Add(services, ProviderNames.Grpc, static sp => new GrpcUpstreamAdapter(Secrets(sp), Time(sp), Logger<GrpcUpstreamAdapter>(sp)), embeddings: false);
+        return services;
+    }
+
+    private static void Add(IServiceCollection services, string name, Func<IServiceProvider, IProviderAdapter> factory, bool embeddings)
+    {
+        services.AddKeyedSingleton(name, (sp, _) => factory(sp));
+        services.AddSingleton(sp => sp.GetRequiredKeyedService<IProviderAdapter>(name));
+        if (embeddings)
+        {
+            services.AddKeyedSingleton(name, static (sp, key) => (IEmbeddingsAdapter)sp.GetRequiredKeyedService<IProviderAdapter>(key));
+            services.AddSingleton(sp => sp.GetRequiredKeyedService<IEmbeddingsAdapter>(name));
+        }
+    }
+
+    private static OpenAIChatAdapter OpenAI(IServiceProvider sp, OpenAIFlavor flavor) => new(flavor, Secrets(sp), Time(sp), Logger<OpenAIChatAdapter>(sp));
+
+    private static ISecretResolver Secrets(IServiceProvider sp) => sp.GetRequiredService<ISecretResolver>();
+
+    private static TimeProvider Time(IServiceProvider sp) => sp.GetRequiredService<TimeProvider>();
+
+    private static ILogger<T> Logger<T>(IServiceProvider sp) => (sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger<T>();
+
+    private sealed class ProviderAdaptersMarker;
+}

@@ -1,0 +1,209 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Gateway.Grpc.Adapters.Http;
+using Gateway.Grpc.Adapters.Secrets;
+using Gateway.Grpc.Protocol;
+using Gateway.Grpc.Protocol.Client;
+using Gateway.V1;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Grpc.Adapters.Grpc;
+
+/// <summary>
+/// An upstream that speaks gateway.v1 itself (another gateway, or a model server implementing
+/// the contract). Requests go out with <c>model</c> set to the deployment's upstreamModel and
+/// without our routing options (or metadata, unless forward_metadata is on); events pass
+/// through except the upstream's <c>start</c> (the gateway sends its own). An upstream
+/// <c>error</c> event, or an upstream gateway's <c>gateway-error-kind</c> trailer, keeps its
+/// normalized kind; otherwise the gRPC status is mapped.
+/// </summary>
+internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeProvider timeProvider, ILogger<GrpcUpstreamAdapter> logger) : IProviderAdapter, IDisposable
+{
+    /// <summary>The trailers our own gateway sets on failures (see the server's ErrorMapping).</summary>
+    internal const string ErrorKindTrailer = "gateway-error-kind";
+    internal const string RetryAfterTrailer = "retry-after-ms";
+
+    private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
+
+    public string Provider => ProviderNames.Grpc;
+
+    public async Task<CompletionResponse> CompleteAsync(ProviderCall call, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        var settings = DeploymentSettings.For(Provider, call.Deployment);
+        var channel = Channel(settings);
+        using var timeouts = new CallTimeouts(cancellationToken, settings.Timeout, timeProvider);
+        var options = new CallOptions(Headers(settings), timeProvider.GetUtcNow().UtcDateTime + settings.Timeout, timeouts.Token);
+        using var unary = channel.AsyncUnaryCall(CompletionMethods.Complete, Prepare(call, settings), options);
+        try
+        {
+            var response = await unary.ResponseAsync.ConfigureAwait(false);
+            response.Provider = Provider;
+            response.Id = "";
+            response.Routing = null;
+            response.Created = 0;
+            if (string.IsNullOrEmpty(response.Model))
+            {
+                response.Model = call.Deployment.UpstreamModel;
+            }
+
+            return response;
+        }
+        catch (RpcException ex)
+        {
+            throw Map(ex, timeouts, cancellationToken, midStream: false);
+        }
+    }
+
+    public async IAsyncEnumerable<CompletionChunk> StreamAsync(ProviderCall call, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        var settings = DeploymentSettings.For(Provider, call.Deployment);
+        var channel = Channel(settings);
+        using var timeouts = new CallTimeouts(cancellationToken, settings.Timeout, timeProvider);
+        using var streaming = channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, Prepare(call, settings), new CallOptions(Headers(settings), null, timeouts.Token));
+        var reader = streaming.ResponseStream;
+        var received = false;
+        while (true)
+        {
+            bool more;
+            try
+            {
+                more = await reader.MoveNext(timeouts.Token).ConfigureAwait(false);
+            }
+            catch (RpcException ex)
+            {
+                throw Map(ex, timeouts, cancellationToken, midStream: received);
+            }
+
+            if (!more)
+            {
+                Log.StreamInterrupted(logger, call.Deployment.Name);
+                throw new ProviderException(ProviderErrorKind.StreamInterrupted, "The gRPC upstream stream ended without a finish event.");
+            }
+
+            // From the first message on, a failure is mid-stream, and the idle timeout (restarted on
+            // every message) replaces timeout_ms.
+            received = true;
+            timeouts.Restart(settings.StreamIdleTimeout);
+            var chunk = reader.Current;
+            switch (chunk.EventCase)
+            {
+                case CompletionChunk.EventOneofCase.Start:
+                case CompletionChunk.EventOneofCase.None:
+                    continue;
+                case CompletionChunk.EventOneofCase.Error:
+                    throw new ProviderException(KindFromName(chunk.Error.Kind) ?? KindFromStatus((StatusCode)chunk.Error.Code, chunk.Error.Message, midStream: true), "gRPC upstream: " + chunk.Error.Message);
+                case CompletionChunk.EventOneofCase.Finish:
+                    chunk.Finish.Routing = null;
+                    yield return chunk;
+                    yield break;
+                default:
+                    yield return chunk;
+                    break;
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var channel in _channels.Values)
+        {
+            channel.Dispose();
+        }
+
+        _channels.Clear();
+    }
+
+    private GrpcChannel Channel(DeploymentSettings settings)
+        => _channels.GetOrAdd(settings.BaseUrl, static address => GrpcChannel.ForAddress(address));
+
+    private static CompletionRequest Prepare(ProviderCall call, DeploymentSettings settings)
+    {
+        var request = call.Request.Clone();
+        request.Model = call.Deployment.UpstreamModel;
+        request.Routing = null;
+        if (!settings.GetBool("forward_metadata"))
+        {
+            request.Metadata.Clear();
+        }
+
+        return request;
+    }
+
+    private Metadata Headers(DeploymentSettings settings)
+    {
+        var headers = new Metadata();
+        if (settings.ApiKey is { } reference)
+        {
+            headers.Add("authorization", "Bearer " + DeploymentSettings.ResolveSecret(secrets, reference, "api_key"));
+        }
+
+        foreach (var header in settings.Headers)
+        {
+            headers.Add(header.Key.ToLowerInvariant(), DeploymentSettings.HeaderValue(secrets, header));
+        }
+
+        return headers;
+    }
+
+    private static Exception Map(RpcException ex, CallTimeouts timeouts, CancellationToken cancellationToken, bool midStream)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return new OperationCanceledException("The call was cancelled.", ex, cancellationToken);
+        }
+
+        if (timeouts.TimedOut)
+        {
+            return new ProviderException(ProviderErrorKind.Timeout, midStream ? "The gRPC upstream sent nothing within the stream idle timeout." : "The gRPC upstream did not answer within the timeout.", null, ex);
+        }
+
+        TimeSpan? retryAfter = ex.Trailers.GetValue(RetryAfterTrailer) is { } ms && long.TryParse(ms, NumberStyles.None, CultureInfo.InvariantCulture, out var millis)
+            ? TimeSpan.FromMilliseconds(millis)
+            : null;
+        var kind = KindFromName(ex.Trailers.GetValue(ErrorKindTrailer)) ?? KindFromStatus(ex.StatusCode, ex.Status.Detail, midStream, ex.InnerException);
+        return new ProviderException(kind, $"gRPC upstream returned {ex.StatusCode}: {ex.Status.Detail}", retryAfter, ex);
+    }
+
+    internal static ProviderErrorKind? KindFromName(string? name)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            return null;
+        }
+
+        foreach (var kind in Enum.GetValues<ProviderErrorKind>())
+        {
+            if (ProviderException.KindToName(kind) == name)
+            {
+                return kind;
+            }
+        }
+
+        return null;
+    }
+
+    internal static ProviderErrorKind KindFromStatus(StatusCode status, string detail, bool midStream, Exception? inner = null) => status switch
+    {
+        StatusCode.ResourceExhausted => ProviderErrorKind.RateLimited,
+        StatusCode.DeadlineExceeded => ProviderErrorKind.Timeout,
+        StatusCode.InvalidArgument or StatusCode.OutOfRange or StatusCode.FailedPrecondition
+            => UpstreamErrorClassifier.IsContextLength("", detail) ? ProviderErrorKind.ContextLengthExceeded : ProviderErrorKind.BadRequest,
+        StatusCode.Unauthenticated or StatusCode.PermissionDenied => ProviderErrorKind.AuthFailure,
+        StatusCode.NotFound => ProviderErrorKind.ModelNotFound,
+        StatusCode.Unavailable when midStream => ProviderErrorKind.StreamInterrupted,
+        // Our client reports transport failures as Unavailable "Error connecting to or reading from the server".
+        StatusCode.Unavailable when inner is HttpRequestException or IOException || detail.StartsWith("Error connecting to", StringComparison.Ordinal) => ProviderErrorKind.ConnectionFailure,
+        StatusCode.Unavailable when detail.Contains("overload", StringComparison.OrdinalIgnoreCase) => ProviderErrorKind.Overloaded,
+        StatusCode.Cancelled when midStream => ProviderErrorKind.StreamInterrupted,
+        _ => ProviderErrorKind.ServerError,
+    };
+
+    private static partial class Log
+    {
+        [LoggerMessage(210, LogLevel.Debug, "gRPC upstream deployment {Deployment}: the stream ended without a finish event.", EventName = "GrpcStreamInterrupted")]
+        public static partial void StreamInterrupted(ILogger logger, string deployment);
+    }
+}

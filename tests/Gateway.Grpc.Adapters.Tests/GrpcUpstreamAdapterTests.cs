@@ -1,0 +1,190 @@
+using System.Net;
+using Gateway.Grpc.Adapters.Grpc;
+using Gateway.Grpc.Protocol;
+using Gateway.Grpc.Protocol.Server;
+using Gateway.V1;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Gateway.Grpc.Adapters.Tests;
+
+/// <summary>The gRPC adapter against a real gateway.v1 server (our Kestrel gRPC server, h2c).</summary>
+public sealed class GrpcUpstreamAdapterTests : IAsyncLifetime
+{
+    private WebApplication _app = null!;
+    private string _address = null!;
+
+    private Func<CompletionRequest, ServerCallContext, Task<CompletionResponse>> _unary = (_, _) => Task.FromResult(new CompletionResponse());
+    private Func<CompletionRequest, IServerStreamWriter<CompletionChunk>, ServerCallContext, Task> _streaming = (_, _, _) => Task.CompletedTask;
+    private CompletionRequest? _lastRequest;
+    private Metadata? _lastHeaders;
+
+    public async Task InitializeAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
+        builder.Services.AddGrpcServer();
+        _app = builder.Build();
+        _app.UseGrpcServer();
+        _app.MapGrpcService(ServerServiceDefinition.CreateBuilder(CompletionMethods.ServiceName, CompletionReflection.Descriptor)
+            .AddMethod(CompletionMethods.Complete, (request, context) =>
+            {
+                (_lastRequest, _lastHeaders) = (request, context.RequestHeaders);
+                return _unary(request, context);
+            })
+            .AddMethod(CompletionMethods.StreamComplete, (request, stream, context) =>
+            {
+                (_lastRequest, _lastHeaders) = (request, context.RequestHeaders);
+                return _streaming(request, stream, context);
+            })
+            .Build());
+        await _app.StartAsync();
+        _address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    private static GrpcUpstreamAdapter CreateSut() => new(new DictionarySecrets(), TimeProvider.System, NullLogger<GrpcUpstreamAdapter>.Instance);
+
+    private ProviderCall Call(string? address = null)
+    {
+        var request = Calls.Hello();
+        request.Metadata["team"] = "search";
+        request.Routing = new RoutingOptions { Deployment = "our-deployment" };
+        return new ProviderCall(request, Calls.Deployment("grpc", "sim-small", new() { ["base_url"] = address ?? _address, ["api_key"] = "env:TEST_KEY", ["headers.x-tenant"] = "t1" }));
+    }
+
+    [Fact]
+    public async Task Complete_PassesThroughWithUpstreamModelAndCredentials()
+    {
+        _unary = (_, _) => Task.FromResult(new CompletionResponse
+        {
+            Id = "cmpl-upstream",
+            Model = "sim-small",
+            Provider = "simulated",
+            Message = new Message { Role = Role.Assistant, Content = "Hi there" },
+            FinishReason = FinishReason.Stop,
+            Usage = new Usage { InputTokens = 5, OutputTokens = 2 },
+            Routing = new RoutingInfo { Deployment = "upstream-dep" },
+        });
+        using var sut = CreateSut();
+        var response = await sut.CompleteAsync(Call(), default);
+        Assert.Equal("sim-small", _lastRequest!.Model);
+        Assert.Null(_lastRequest.Routing);
+        Assert.Empty(_lastRequest.Metadata);
+        Assert.Equal("Bearer sk-test-123", _lastHeaders!.GetValue("authorization"));
+        Assert.Equal("t1", _lastHeaders.GetValue("x-tenant"));
+        Assert.Equal(("Hi there", FinishReason.Stop, 5, "grpc"), (response.Message.Content, response.FinishReason, response.Usage.InputTokens, response.Provider));
+        Assert.Null(response.Routing);
+        Assert.Equal("", response.Id);
+    }
+
+    [Fact]
+    public async Task Stream_StartDroppedEventsPassedFinishLast()
+    {
+        _streaming = async (_, stream, _) =>
+        {
+            await stream.WriteAsync(new CompletionChunk { Start = new StreamStart { Id = "up" } });
+            await stream.WriteAsync(new CompletionChunk { Delta = new TextDelta { Text = "Hel" } });
+            await stream.WriteAsync(new CompletionChunk { ToolCallDelta = new ToolCallDelta { Index = 0, Id = "c1", Name = "f", ArgumentsDelta = "{}" } });
+            await stream.WriteAsync(new CompletionChunk { Usage = new Usage { InputTokens = 3, OutputTokens = 1 } });
+            await stream.WriteAsync(new CompletionChunk { Finish = new Finish { Reason = FinishReason.ToolCalls, Routing = new RoutingInfo { Deployment = "x" } } });
+        };
+        using var sut = CreateSut();
+        var chunks = await Calls.Collect(sut.StreamAsync(Call(), default));
+        Assert.Equal(
+            [CompletionChunk.EventOneofCase.Delta, CompletionChunk.EventOneofCase.ToolCallDelta, CompletionChunk.EventOneofCase.Usage, CompletionChunk.EventOneofCase.Finish],
+            chunks.Select(c => c.EventCase));
+        Assert.Null(chunks[^1].Finish.Routing);
+    }
+
+    [Fact]
+    public async Task Stream_EndsWithoutFinish_StreamInterrupted()
+    {
+        _streaming = (_, stream, _) => stream.WriteAsync(new CompletionChunk { Delta = new TextDelta { Text = "partial" } });
+        using var sut = CreateSut();
+        var (chunks, error) = await Calls.CollectUntilError(sut.StreamAsync(Call(), default));
+        Assert.Equal(ProviderErrorKind.StreamInterrupted, error.Kind);
+        Assert.Equal("partial", Calls.Text(chunks));
+    }
+
+    [Fact]
+    public async Task Stream_UpstreamErrorEvent_KindPreserved()
+    {
+        _streaming = async (_, stream, _) =>
+        {
+            await stream.WriteAsync(new CompletionChunk { Delta = new TextDelta { Text = "a" } });
+            await stream.WriteAsync(new CompletionChunk { Error = new StreamError { Code = (int)StatusCode.Unavailable, Kind = "overloaded", Message = "busy" } });
+            throw new RpcException(new Status(StatusCode.Unavailable, "busy"));
+        };
+        using var sut = CreateSut();
+        var (_, error) = await Calls.CollectUntilError(sut.StreamAsync(Call(), default));
+        Assert.Equal(ProviderErrorKind.Overloaded, error.Kind);
+    }
+
+    [Fact]
+    public async Task Complete_GatewayErrorTrailers_KindAndRetryAfterPreserved()
+    {
+        _unary = (_, _) =>
+        {
+            var trailers = new Metadata { { "gateway-error-kind", "rate_limited" }, { "retry-after-ms", "2500" } };
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, "Upstream 'x' failed (rate_limited)"), trailers);
+        };
+        using var sut = CreateSut();
+        var error = await Assert.ThrowsAsync<ProviderException>(() => sut.CompleteAsync(Call(), default));
+        Assert.Equal((ProviderErrorKind.RateLimited, TimeSpan.FromMilliseconds(2500)), (error.Kind, error.RetryAfter));
+    }
+
+    [Theory]
+    [InlineData(StatusCode.ResourceExhausted, ProviderErrorKind.RateLimited)]
+    [InlineData(StatusCode.InvalidArgument, ProviderErrorKind.BadRequest)]
+    [InlineData(StatusCode.Unauthenticated, ProviderErrorKind.AuthFailure)]
+    [InlineData(StatusCode.NotFound, ProviderErrorKind.ModelNotFound)]
+    [InlineData(StatusCode.Internal, ProviderErrorKind.ServerError)]
+    [InlineData(StatusCode.Unavailable, ProviderErrorKind.ServerError)]
+    public async Task Complete_PlainStatus_Mapped(StatusCode status, ProviderErrorKind expected)
+    {
+        _unary = (_, _) => throw new RpcException(new Status(status, "nope"));
+        using var sut = CreateSut();
+        var error = await Assert.ThrowsAsync<ProviderException>(() => sut.CompleteAsync(Call(), default));
+        Assert.Equal(expected, error.Kind);
+    }
+
+    [Fact]
+    public async Task Complete_ConnectionRefused_ConnectionFailure()
+    {
+        using var sut = CreateSut();
+        var error = await Assert.ThrowsAsync<ProviderException>(() => sut.CompleteAsync(Call($"http://127.0.0.1:{Ports.Closed()}"), default));
+        Assert.Equal(ProviderErrorKind.ConnectionFailure, error.Kind);
+    }
+
+    [Fact]
+    public async Task Stream_CallerCancels_UpstreamCallCancelled()
+    {
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _streaming = async (_, stream, context) =>
+        {
+            context.CancellationToken.Register(() => cancelled.TrySetResult());
+            await stream.WriteAsync(new CompletionChunk { Delta = new TextDelta { Text = "a" } });
+            await Task.Delay(Timeout.Infinite, context.CancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
+        };
+        using var sut = CreateSut();
+        using var cts = new CancellationTokenSource();
+        await using var events = sut.StreamAsync(Call(), cts.Token).GetAsyncEnumerator(cts.Token);
+        Assert.True(await events.MoveNextAsync());
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await events.MoveNextAsync());
+        await cancelled.Task.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+}
