@@ -50,6 +50,9 @@ public sealed class PricingTable : IPricing
 
     private readonly FrozenDictionary<string, ModelPrice> _prices;
 
+    // Case-insensitive name → the name as the table spells it.
+    private readonly FrozenDictionary<string, string> _names;
+
     // Longest first, so the first prefix that matches is the longest one.
     private readonly string[] _byLength;
 
@@ -65,6 +68,7 @@ public sealed class PricingTable : IPricing
         }
 
         _prices = table.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+        _names = table.Keys.ToFrozenDictionary(static k => k, static k => k, StringComparer.OrdinalIgnoreCase);
         _byLength = [.. table.Keys.OrderByDescending(static k => k.Length).ThenBy(static k => k, StringComparer.Ordinal)];
     }
 
@@ -129,7 +133,7 @@ public sealed class PricingTable : IPricing
     {
         if (_prices.TryGetValue(model, out price))
         {
-            matched = model;
+            matched = _names[model];
             return true;
         }
 
