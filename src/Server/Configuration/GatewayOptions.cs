@@ -51,9 +51,9 @@ public sealed class AuthOptions
 public sealed class StoreOptions
 {
     /// <summary>sqlite (embedded default), postgres or memory.</summary>
-    public string Kind { get; set; } = "memory";
+    public string Kind { get; set; } = "sqlite";
 
-    /// <summary>SQLite database file.</summary>
+    /// <summary>SQLite database file; relative to the current directory, its directory is created.</summary>
     public string Path { get; set; } = "data/gateway.db";
 
     /// <summary>PostgreSQL connection string, as a secret reference.</summary>

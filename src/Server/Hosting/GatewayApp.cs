@@ -8,7 +8,6 @@ using Gateway.Grpc.Governance.Limits;
 using Gateway.Grpc.Governance.Pricing;
 using Gateway.Grpc.Governance.Storage;
 using Gateway.Grpc.Redis;
-using Gateway.Grpc.Server.Governance;
 using Gateway.Grpc.Protocol.Server;
 using Gateway.Grpc.Server.Configuration;
 using Gateway.Grpc.Server.Dispatch;
@@ -159,7 +158,13 @@ public static class GatewayApp
             ModelLimits = modelLimits,
             CountPromptTokens = TokenEstimator.CountPrompt,
         });
-        services.AddSingleton<IGovernanceStore, InMemoryGovernanceStore>();
+        // Created and migrated here, before anything can use it: a store that cannot be opened or
+        // migrated fails start-up with a GatewayConfigurationException naming the key to fix.
+        var store = CreateGovernanceStore(options.Store);
+        MigrateGovernanceStore(store, options.Store);
+
+        // Registered through a factory so the container owns it and disposes it at shutdown.
+        services.AddSingleton<IGovernanceStore>(_ => store);
         services.AddSingleton(sp => new KeyAuthenticator(sp.GetRequiredService<IGovernanceStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<GovernanceSettings>().MasterKey));
         services.AddSingleton<LocalRateLimitBackend>();
         if (options.RateLimits.Backend == "redis")
@@ -188,11 +193,61 @@ public static class GatewayApp
         }
 
         services.AddSingleton<BudgetTracker>();
-        services.AddSingleton<IPricing, ConfiguredPricing>();
+        services.AddSingleton<IPricing>(PricingTable.Default.WithOverrides(
+            options.Pricing.Select(static p => KeyValuePair.Create(p.Key, new ModelPrice((decimal)p.Value.Input, (decimal)p.Value.Output, (decimal)p.Value.CachedInput)))));
         services.AddSingleton<LedgerWriter>();
         services.AddSingleton<ILedgerSink>(sp => sp.GetRequiredService<LedgerWriter>());
         services.AddHostedService(sp => sp.GetRequiredService<LedgerWriter>());
         services.AddSingleton<GovernanceService>();
+    }
+
+    private static IGovernanceStore CreateGovernanceStore(StoreOptions store)
+    {
+        switch (store.Kind)
+        {
+            case "sqlite":
+                try
+                {
+                    return new SqliteGovernanceStore(store.Path);
+                }
+                catch (ArgumentException ex)
+                {
+                    throw new GatewayConfigurationException($"Invalid gateway configuration: store:path: {ex.Message}");
+                }
+
+            case "postgres":
+                var connectionString = SecretReference.Resolve(store.ConnectionString)
+                    ?? throw new GatewayConfigurationException($"Invalid gateway configuration: store:connectionString: '{store.ConnectionString}' resolved to nothing; set that environment variable or create that file with the PostgreSQL connection string.");
+                try
+                {
+                    return new PostgresGovernanceStore(connectionString);
+                }
+                catch (ArgumentException ex)
+                {
+                    throw new GatewayConfigurationException("Invalid gateway configuration: " + ex.Message);
+                }
+
+            default:
+                return new InMemoryGovernanceStore();
+        }
+    }
+
+    private static void MigrateGovernanceStore(IGovernanceStore store, StoreOptions options)
+    {
+        try
+        {
+            // Build is synchronous; there is no synchronization context to deadlock on here.
+            store.MigrateAsync(CancellationToken.None).GetAwaiter().GetResult();
+        }
+        catch (InvalidOperationException ex)
+        {
+            (store as IDisposable)?.Dispose();
+            var fix = options.Kind == "postgres"
+                ? "Check that the server in store:connectionString is reachable and the user may create tables"
+                : "Set store:path (GATEWAY_STORE__PATH) to a writable file";
+            var reason = ex.Message.TrimEnd();
+            throw new GatewayConfigurationException($"{reason}{(reason.EndsWith('.') ? "" : ".")} {fix}, or use store:kind: memory for a throwaway store.");
+        }
     }
 
     private static GatewayOptions LoadOptions(IConfiguration configuration)

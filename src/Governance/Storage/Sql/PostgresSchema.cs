@@ -1,0 +1,85 @@
+namespace Gateway.Grpc.Governance.Storage.Sql;
+
+/// <summary>
+/// The PostgreSQL schema, as versioned steps. Timestamps are timestamptz (microsecond
+/// precision), money is numeric without a scale limit (exact sums), lists, maps and limits are jsonb.
+/// </summary>
+internal static class PostgresSchema
+{
+    public const string MigrationsTable = "gw_schema_migrations";
+
+    /// <summary>
+    /// The key of the transaction-level advisory lock every migration step takes, so replicas
+    /// starting at once apply each step exactly once ("gwschema" in ASCII).
+    /// </summary>
+    public const long AdvisoryLockKey = 0x6777_7363_6865_6D61;
+
+    public static readonly IReadOnlyList<SchemaMigration> Migrations = SchemaMigration.Validate(
+    [
+        new(1, "teams and keys", """
+            CREATE TABLE gw_teams (
+                id text PRIMARY KEY,
+                name text NOT NULL,
+                allowed_models jsonb NOT NULL,
+                limits jsonb NOT NULL,
+                metadata jsonb NOT NULL,
+                log_bodies boolean NOT NULL,
+                created_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL
+            );
+            CREATE TABLE gw_keys (
+                id text PRIMARY KEY,
+                prefix text NOT NULL,
+                hash text NOT NULL,
+                team_id text NULL,
+                name text NOT NULL,
+                allowed_models jsonb NOT NULL,
+                limits jsonb NOT NULL,
+                metadata jsonb NOT NULL,
+                expires_at timestamptz NULL,
+                revoked_at timestamptz NULL,
+                created_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL
+            );
+            CREATE INDEX gw_keys_prefix ON gw_keys (prefix);
+            CREATE INDEX gw_keys_team ON gw_keys (team_id);
+            """),
+        new(2, "spend ledger", """
+            CREATE TABLE gw_ledger (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                request_id text NOT NULL UNIQUE,
+                ts timestamptz NOT NULL,
+                key_id text NULL,
+                team_id text NULL,
+                model text NOT NULL,
+                deployment text NOT NULL,
+                provider text NOT NULL,
+                route text NOT NULL,
+                stream boolean NOT NULL,
+                input_tokens bigint NOT NULL,
+                output_tokens bigint NOT NULL,
+                cached_input_tokens bigint NOT NULL,
+                cost_usd numeric NOT NULL,
+                abandoned_cost_usd numeric NOT NULL,
+                latency_ms bigint NOT NULL,
+                ttft_ms bigint NULL,
+                status text NOT NULL,
+                estimated boolean NOT NULL,
+                attempts integer NOT NULL
+            );
+            CREATE INDEX gw_ledger_ts ON gw_ledger (ts);
+            CREATE INDEX gw_ledger_key_ts ON gw_ledger (key_id, ts);
+            CREATE INDEX gw_ledger_team_ts ON gw_ledger (team_id, ts);
+            CREATE INDEX gw_ledger_model_ts ON gw_ledger (model, ts);
+            """),
+        new(3, "budget alerts", """
+            CREATE TABLE gw_budget_alerts (
+                scope text NOT NULL,
+                period text NOT NULL,
+                threshold_percent integer NOT NULL,
+                recorded_at timestamptz NOT NULL DEFAULT now(),
+                UNIQUE (scope, period, threshold_percent)
+            );
+            """),
+    ]);
+}

@@ -1,0 +1,283 @@
+using System.Data.Common;
+using Gateway.Grpc.Governance.Storage.Sql;
+using Microsoft.Data.Sqlite;
+
+namespace Gateway.Grpc.Governance.Storage;
+
+/// <summary>
+/// The embedded store (<c>store: { kind: sqlite, path: data/gateway.db }</c>): one database file
+/// in WAL mode (readers do not block the writer), a busy timeout so concurrent writers wait
+/// instead of failing, and money kept as exact decimals. Several gateway processes may share
+/// the file on one machine; for replicas on several machines use <see cref="PostgresGovernanceStore"/>.
+/// </summary>
+public sealed class SqliteGovernanceStore : IGovernanceStore, IAsyncDisposable, IDisposable
+{
+    private static readonly TimeSpan BusyTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly string _connectionString;
+    private readonly string _directory;
+    private readonly SqlStoreCore _core;
+    private volatile bool _directoryReady;
+
+    /// <param name="path">The database file; relative paths are taken from the current directory. Its directory is created.</param>
+    public SqliteGovernanceStore(string path)
+    {
+        if (string.IsNullOrWhiteSpace(path) || path == ":memory:" || path.StartsWith("file:", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ArgumentException($"'{path}' is not a database file path (store:path needs a file such as data/gateway.db; use store:kind memory for a throwaway store).", nameof(path));
+        }
+
+        FullPath = Path.GetFullPath(path);
+        _directory = Path.GetDirectoryName(FullPath) ?? throw new ArgumentException($"'{path}' has no directory.", nameof(path));
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = FullPath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = true,
+
+            // Microsoft.Data.Sqlite retries SQLITE_BUSY until the command timeout: this is the busy timeout.
+            DefaultTimeout = (int)BusyTimeout.TotalSeconds,
+        }.ToString();
+        _core = new SqlStoreCore(SqliteDialect.Instance, OpenAsync);
+    }
+
+    /// <summary>The absolute path of the database file.</summary>
+    public string FullPath { get; }
+
+    public async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        var step = "opening the database";
+        try
+        {
+            var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                // Persistent in the file: set once, every later connection uses WAL.
+                step = "switching to WAL mode";
+                await ExecuteAsync(connection, null, "PRAGMA journal_mode = WAL", cancellationToken).ConfigureAwait(false);
+
+                step = "reading the schema version";
+                var latest = SqliteSchema.Migrations[^1].Version;
+                var current = await ReadVersionAsync(connection, cancellationToken).ConfigureAwait(false);
+                if (current > latest)
+                {
+                    throw new InvalidOperationException($"the database is at schema version {current}, newer than this gateway knows ({latest}); run a newer gateway or point store:path at another file");
+                }
+
+                foreach (var migration in SqliteSchema.Migrations)
+                {
+                    step = $"applying schema version {migration.Version} ({migration.Name})";
+
+                    // BEGIN IMMEDIATE takes the write lock up front: a second process migrating
+                    // the same file waits here, then finds the version recorded and skips it.
+                    var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                    await using (transaction.ConfigureAwait(false))
+                    {
+                        await ExecuteAsync(connection, transaction, $"CREATE TABLE IF NOT EXISTS {SqliteSchema.MigrationsTable} (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))) STRICT", cancellationToken).ConfigureAwait(false);
+                        var applied = await ScalarAsync(connection, transaction, $"SELECT COUNT(*) FROM {SqliteSchema.MigrationsTable} WHERE version = {migration.Version}", cancellationToken).ConfigureAwait(false);
+                        if (applied == 0)
+                        {
+                            await ExecuteAsync(connection, transaction, migration.Sql, cancellationToken).ConfigureAwait(false);
+                            var record = connection.CreateCommand();
+                            await using (record.ConfigureAwait(false))
+                            {
+                                record.Transaction = transaction;
+                                record.CommandText = $"INSERT INTO {SqliteSchema.MigrationsTable} (version, name) VALUES (@version, @name)";
+                                record.Parameters.AddWithValue("version", migration.Version);
+                                record.Parameters.AddWithValue("name", migration.Name);
+                                await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                            }
+                        }
+
+                        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+        catch (Exception ex) when (ex is SqliteException or InvalidOperationException or IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            throw new InvalidOperationException($"The SQLite governance store at '{FullPath}' could not be migrated ({step}): {ex.Message}", ex);
+        }
+    }
+
+    public Task CreateTeamAsync(TeamRecord team, CancellationToken cancellationToken) => _core.CreateTeamAsync(team, cancellationToken);
+
+    public Task<TeamRecord?> GetTeamAsync(string id, CancellationToken cancellationToken) => _core.GetTeamAsync(id, cancellationToken);
+
+    public Task<IReadOnlyList<TeamRecord>> ListTeamsAsync(CancellationToken cancellationToken) => _core.ListTeamsAsync(cancellationToken);
+
+    public Task<bool> UpdateTeamAsync(TeamRecord team, CancellationToken cancellationToken) => _core.UpdateTeamAsync(team, cancellationToken);
+
+    public Task<bool> DeleteTeamAsync(string id, CancellationToken cancellationToken) => _core.DeleteTeamAsync(id, cancellationToken);
+
+    public Task CreateKeyAsync(KeyRecord key, CancellationToken cancellationToken) => _core.CreateKeyAsync(key, cancellationToken);
+
+    public Task<KeyRecord?> GetKeyAsync(string id, CancellationToken cancellationToken) => _core.GetKeyAsync(id, cancellationToken);
+
+    public Task<IReadOnlyList<KeyRecord>> FindKeysByPrefixAsync(string prefix, CancellationToken cancellationToken) => _core.FindKeysByPrefixAsync(prefix, cancellationToken);
+
+    public Task<IReadOnlyList<KeyRecord>> ListKeysAsync(string? teamId, CancellationToken cancellationToken) => _core.ListKeysAsync(teamId, cancellationToken);
+
+    public Task<bool> UpdateKeyAsync(KeyRecord key, CancellationToken cancellationToken) => _core.UpdateKeyAsync(key, cancellationToken);
+
+    public async Task AppendLedgerAsync(IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        if (entries.Count == 0)
+        {
+            return;
+        }
+
+        var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using (transaction.ConfigureAwait(false))
+            {
+                var command = connection.CreateCommand();
+                await using (command.ConfigureAwait(false))
+                {
+                    command.Transaction = transaction;
+                    command.CommandText = """
+                        INSERT INTO gw_ledger (request_id, ts, key_id, team_id, model, deployment, provider, route, stream,
+                            input_tokens, output_tokens, cached_input_tokens, cost_usd, abandoned_cost_usd, latency_ms, ttft_ms, status, estimated, attempts)
+                        VALUES (@request_id, @ts, @key_id, @team_id, @model, @deployment, @provider, @route, @stream,
+                            @input_tokens, @output_tokens, @cached_input_tokens, @cost_usd, @abandoned_cost_usd, @latency_ms, @ttft_ms, @status, @estimated, @attempts)
+                        ON CONFLICT (request_id) DO NOTHING
+                        """;
+                    var p = command.Parameters;
+                    var requestId = p.Add("request_id", SqliteType.Text);
+                    var ts = p.Add("ts", SqliteType.Integer);
+                    var keyId = p.Add("key_id", SqliteType.Text);
+                    var teamId = p.Add("team_id", SqliteType.Text);
+                    var model = p.Add("model", SqliteType.Text);
+                    var deployment = p.Add("deployment", SqliteType.Text);
+                    var provider = p.Add("provider", SqliteType.Text);
+                    var route = p.Add("route", SqliteType.Text);
+                    var stream = p.Add("stream", SqliteType.Integer);
+                    var inputTokens = p.Add("input_tokens", SqliteType.Integer);
+                    var outputTokens = p.Add("output_tokens", SqliteType.Integer);
+                    var cachedInputTokens = p.Add("cached_input_tokens", SqliteType.Integer);
+                    var cost = p.Add("cost_usd", SqliteType.Text);
+                    var abandonedCost = p.Add("abandoned_cost_usd", SqliteType.Text);
+                    var latency = p.Add("latency_ms", SqliteType.Integer);
+                    var ttft = p.Add("ttft_ms", SqliteType.Integer);
+                    var status = p.Add("status", SqliteType.Text);
+                    var estimated = p.Add("estimated", SqliteType.Integer);
+                    var attempts = p.Add("attempts", SqliteType.Integer);
+                    foreach (var entry in entries)
+                    {
+                        requestId.Value = entry.RequestId;
+                        ts.Value = entry.Timestamp.UtcTicks;
+                        keyId.Value = (object?)entry.KeyId ?? DBNull.Value;
+                        teamId.Value = (object?)entry.TeamId ?? DBNull.Value;
+                        model.Value = entry.Model;
+                        deployment.Value = entry.Deployment;
+                        provider.Value = entry.Provider;
+                        route.Value = entry.Route;
+                        stream.Value = entry.Stream ? 1 : 0;
+                        inputTokens.Value = entry.InputTokens;
+                        outputTokens.Value = entry.OutputTokens;
+                        cachedInputTokens.Value = entry.CachedInputTokens;
+                        cost.Value = SqliteDialect.FormatMoney(entry.CostUsd);
+                        abandonedCost.Value = SqliteDialect.FormatMoney(entry.AbandonedCostUsd);
+                        latency.Value = entry.LatencyMs;
+                        ttft.Value = (object?)entry.TimeToFirstTokenMs ?? DBNull.Value;
+                        status.Value = entry.Status;
+                        estimated.Value = entry.Estimated ? 1 : 0;
+                        attempts.Value = entry.Attempts;
+                        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                }
+
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    public Task<IReadOnlyList<UsageRow>> QueryUsageAsync(UsageQuery query, CancellationToken cancellationToken) => _core.QueryUsageAsync(query, cancellationToken);
+
+    public Task<bool> TryRecordBudgetAlertAsync(string scope, string period, int thresholdPercent, CancellationToken cancellationToken)
+        => _core.TryRecordBudgetAlertAsync(scope, period, thresholdPercent, cancellationToken);
+
+    public Task<decimal> GetSpendAsync(string? keyId, string? teamId, DateTimeOffset from, CancellationToken cancellationToken)
+        => _core.GetSpendAsync(keyId, teamId, from, cancellationToken);
+
+    /// <summary>Closes the pooled connections, releasing the file.</summary>
+    public void Dispose()
+    {
+        using var connection = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(connection);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private async ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken) => await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+
+    private async Task<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken)
+    {
+        if (!_directoryReady)
+        {
+            Directory.CreateDirectory(_directory);
+            _directoryReady = true;
+        }
+
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+
+            // Exact money: SQLite's SUM would add the TEXT decimals as doubles.
+            connection.CreateAggregate<string?, decimal, string>(
+                SqliteDialect.DecimalSumFunction,
+                0m,
+                static (sum, value) => value is null ? sum : sum + SqliteDialect.ParseMoney(value),
+                static sum => SqliteDialect.FormatMoney(sum),
+                isDeterministic: true);
+
+            // Busy timeout for the engine too (covers lock waits inside a statement), and
+            // synchronous=NORMAL, which in WAL mode never corrupts and loses at most the last
+            // commits on power loss (not on a process crash).
+            await ExecuteAsync(connection, null, $"PRAGMA busy_timeout = {(int)BusyTimeout.TotalMilliseconds}; PRAGMA synchronous = NORMAL", cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task<int> ReadVersionAsync(SqliteConnection connection, CancellationToken cancellationToken)
+    {
+        var exists = await ScalarAsync(connection, null, $"SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '{SqliteSchema.MigrationsTable}'", cancellationToken).ConfigureAwait(false);
+        return exists == 0 ? 0 : (int)await ScalarAsync(connection, null, $"SELECT COALESCE(MAX(version), 0) FROM {SqliteSchema.MigrationsTable}", cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task ExecuteAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql, CancellationToken cancellationToken)
+    {
+        var command = connection.CreateCommand();
+        await using (command.ConfigureAwait(false))
+        {
+            command.Transaction = transaction;
+            command.CommandText = sql;
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<long> ScalarAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql, CancellationToken cancellationToken)
+    {
+        var command = connection.CreateCommand();
+        await using (command.ConfigureAwait(false))
+        {
+            command.Transaction = transaction;
+            command.CommandText = sql;
+            return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+}

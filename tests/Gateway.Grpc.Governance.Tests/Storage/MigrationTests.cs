@@ -1,0 +1,214 @@
+using Gateway.Grpc.Governance.Storage;
+using Gateway.Grpc.Governance.Tests.Infrastructure;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace Gateway.Grpc.Governance.Tests.Storage;
+
+public sealed class SqliteMigrationTests : IDisposable
+{
+    private readonly TempDirectory _directory = new();
+
+    public void Dispose() => _directory.Dispose();
+
+    [Fact]
+    public async Task Migrate_MissingDirectories_CreatesThemAndAWalDatabase()
+    {
+        var path = Path.Combine(_directory.Path, "a", "b", "gateway.db");
+        await using var store = new SqliteGovernanceStore(path);
+
+        await store.MigrateAsync(CancellationToken.None);
+
+        Assert.True(File.Exists(path));
+        Assert.Equal("wal", await ScalarAsync(path, "PRAGMA journal_mode"));
+        Assert.Equal("1,2,3", await ScalarAsync(path, "SELECT group_concat(version, ',') FROM (SELECT version FROM gw_schema_migrations ORDER BY version)"));
+    }
+
+    [Fact]
+    public async Task Migrate_RelativePath_IsUnderTheCurrentDirectory()
+    {
+        await using var store = new SqliteGovernanceStore("data/gateway.db");
+
+        Assert.Equal(Path.Combine(Environment.CurrentDirectory, "data", "gateway.db"), store.FullPath);
+    }
+
+    [Fact]
+    public async Task Migrate_ManyStoresOnOneFileAtOnce_AppliesEachVersionOnce()
+    {
+        var path = Path.Combine(_directory.Path, "shared.db");
+        var stores = Enumerable.Range(0, 4).Select(_ => new SqliteGovernanceStore(path)).ToArray();
+        try
+        {
+            await Task.WhenAll(stores.Select(s => Task.Run(() => s.MigrateAsync(CancellationToken.None))));
+
+            Assert.Equal("3", await ScalarAsync(path, "SELECT COUNT(*) FROM gw_schema_migrations"));
+            await stores[0].CreateTeamAsync(new TeamRecord { Id = "t", Name = "t" }, CancellationToken.None);
+            Assert.NotNull(await stores[3].GetTeamAsync("t", CancellationToken.None));
+        }
+        finally
+        {
+            foreach (var store in stores)
+            {
+                await store.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Migrate_DatabaseFromANewerGateway_FailsNamingTheVersionAndPath()
+    {
+        var path = Path.Combine(_directory.Path, "newer.db");
+        await using var store = new SqliteGovernanceStore(path);
+        await store.MigrateAsync(CancellationToken.None);
+        await ScalarAsync(path, "INSERT INTO gw_schema_migrations (version, name) VALUES (99, 'future')");
+
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => store.MigrateAsync(CancellationToken.None));
+
+        Assert.Contains("schema version 99", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(path, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Migrate_PathUnderAFile_FailsNamingThePath()
+    {
+        var blocker = Path.Combine(_directory.Path, "not-a-dir");
+        await File.WriteAllTextAsync(blocker, "x");
+        await using var store = new SqliteGovernanceStore(Path.Combine(blocker, "gateway.db"));
+
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => store.MigrateAsync(CancellationToken.None));
+
+        Assert.Contains(Path.Combine(blocker, "gateway.db"), ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData(":memory:")]
+    public void Constructor_NotAFilePath_ThrowsNamingTheKey(string path)
+    {
+        var ex = Assert.Throws<ArgumentException>(() => new SqliteGovernanceStore(path));
+
+        Assert.Contains("store:path", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Money_IsStoredAsExactDecimalText()
+    {
+        var path = Path.Combine(_directory.Path, "money.db");
+        await using var store = new SqliteGovernanceStore(path);
+        await store.MigrateAsync(CancellationToken.None);
+
+        await store.AppendLedgerAsync([new LedgerEntry { RequestId = "r", CostUsd = 0.000000123456789012345678m }], CancellationToken.None);
+
+        Assert.Equal("0.000000123456789012345678", await ScalarAsync(path, "SELECT cost_usd FROM gw_ledger"));
+    }
+
+    private static async Task<string?> ScalarAsync(string path, string sql)
+    {
+        await using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return Convert.ToString(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+}
+
+[Collection(PostgresCollection.Name)]
+public sealed class PostgresMigrationTests(PostgresServer server)
+{
+    [Fact]
+    public async Task Migrate_ManyReplicasAtOnce_AppliesEachVersionOnce()
+    {
+        // Several rounds on fresh schemas: a missing lock shows up as "relation already exists"
+        // or a duplicate key in gw_schema_migrations in at least one of them.
+        for (var round = 0; round < 3; round++)
+        {
+            var connectionString = await server.CreateSchemaAsync();
+            var stores = Enumerable.Range(0, 4).Select(_ => new PostgresGovernanceStore(connectionString)).ToArray();
+            try
+            {
+                using var start = new Barrier(stores.Length);
+                await Task.WhenAll(stores.Select(s => Task.Run(async () =>
+                {
+                    start.SignalAndWait(TimeSpan.FromSeconds(10));
+                    await s.MigrateAsync(CancellationToken.None);
+                })));
+
+                Assert.Equal(3L, await ScalarAsync(connectionString, "SELECT COUNT(*) FROM gw_schema_migrations"));
+                Assert.Equal(3L, await ScalarAsync(connectionString, "SELECT MAX(version) FROM gw_schema_migrations"));
+                await stores[0].CreateTeamAsync(new TeamRecord { Id = "t", Name = "t" }, CancellationToken.None);
+                Assert.NotNull(await stores[3].GetTeamAsync("t", CancellationToken.None));
+            }
+            finally
+            {
+                foreach (var store in stores)
+                {
+                    await store.DisposeAsync();
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Migrate_DatabaseFromANewerGateway_FailsNamingTheVersion()
+    {
+        var connectionString = await server.CreateSchemaAsync();
+        await using var store = new PostgresGovernanceStore(connectionString);
+        await store.MigrateAsync(CancellationToken.None);
+        await ScalarAsync(connectionString, "INSERT INTO gw_schema_migrations (version, name) VALUES (99, 'future') RETURNING version");
+
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => store.MigrateAsync(CancellationToken.None));
+
+        Assert.Contains("schema version 99", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"port={server.Port}", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Migrate_ServerUnreachable_FailsWithHostAndWithoutThePassword()
+    {
+        var closedPort = FreePort();
+        await using var store = new PostgresGovernanceStore($"Host=127.0.0.1;Port={closedPort};Database=gw;Username=gw;Password=hunter2-secret;Timeout=3");
+
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => store.MigrateAsync(CancellationToken.None));
+
+        Assert.Contains($"port={closedPort}", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2-secret", ex.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Constructor_MalformedConnectionString_ThrowsWithoutEchoingIt()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => new PostgresGovernanceStore("Host=db;Password=hunter2-secret;NoSuchKeyword=1"));
+
+        Assert.Contains("store:connectionString", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2-secret", ex.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Ledger_SchemaHasUniqueRequestIdAndUsageIndexes()
+    {
+        var connectionString = await server.CreateSchemaAsync();
+        await using var store = new PostgresGovernanceStore(connectionString);
+        await store.MigrateAsync(CancellationToken.None);
+
+        var indexes = await ScalarAsync(connectionString, "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'gw_ledger' AND indexname IN ('gw_ledger_ts', 'gw_ledger_key_ts', 'gw_ledger_team_ts', 'gw_ledger_model_ts')");
+        var unique = await ScalarAsync(connectionString, "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'gw_ledger' AND indexdef LIKE 'CREATE UNIQUE INDEX % (request_id)'");
+
+        Assert.Equal(4L, indexes);
+        Assert.Equal(1L, unique);
+    }
+
+    private static async Task<long> ScalarAsync(string connectionString, string sql)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
