@@ -1,4 +1,7 @@
+using Gateway.Grpc.Protocol;
+using Gateway.Grpc.Protocol.Client;
 using Gateway.Grpc.Rest.Tests.Infrastructure;
+using Gateway.V1;
 
 namespace Gateway.Grpc.Rest.Tests;
 
@@ -62,5 +65,36 @@ public sealed class ClientSmokeTests(GatewayFixture gateway)
         Assert.True(compile.ExitCode == 0, "tsc failed: " + compile.Describe());
         var result = await ExternalProcess.RunAsync(node, ["dist/examples/example.js", "--target", gateway.GrpcTarget, "--api-key", "sk-test"], dir, TimeSpan.FromSeconds(60));
         AssertExample(result, "typescript example: ok");
+    }
+
+    /// <summary>The C# snippet of docs/CLIENTS.md, as written there (the C# client has its own tests).</summary>
+    [Fact]
+    public async Task CSharp_DocsSnippetRunsAgainstGateway()
+    {
+        using var channel = GrpcChannel.ForAddress("http://" + gateway.GrpcTarget);
+        var headers = new Metadata { { "authorization", "Bearer demo-key" } };
+        var request = new CompletionRequest
+        {
+            Model = "sim-small",
+            MaxTokens = 32,
+            Messages = { new Message { Role = Role.User, Content = "Hello!" } },
+        };
+
+        var response = await channel.AsyncUnaryCall(CompletionMethods.Complete, request,
+            new CallOptions(headers).WithTimeout(TimeSpan.FromSeconds(10)));
+        Assert.False(string.IsNullOrEmpty(response.Message.Content));
+
+        using var call = channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, request,
+            new CallOptions(headers).WithTimeout(TimeSpan.FromSeconds(30)));
+        var text = "";
+        await foreach (var chunk in call.ResponseStream.ReadAllAsync())
+        {
+            if (chunk.EventCase == CompletionChunk.EventOneofCase.Delta)
+            {
+                text += chunk.Delta.Text;
+            }
+        }
+
+        Assert.Equal(response.Message.Content, text);
     }
 }
