@@ -20,6 +20,19 @@ public sealed class ServerServiceDefinition
 
     internal IReadOnlyList<IServerCallHandler> Handlers { get; }
 
+    /// <summary>
+    /// Hands every method and its handler to <paramref name="binder"/>, in the order they were
+    /// added, so another transport can call the same handlers.
+    /// </summary>
+    public void BindService(ServiceBinderBase binder)
+    {
+        ArgumentNullException.ThrowIfNull(binder);
+        foreach (var handler in Handlers)
+        {
+            handler.Bind(binder);
+        }
+    }
+
     public static Builder CreateBuilder(string serviceName, FileDescriptor? descriptor = null) => new(serviceName, descriptor);
 
     public sealed class Builder

@@ -13,6 +13,9 @@ internal interface IServerCallHandler
     MethodType Type { get; }
 
     Task HandleCallAsync(HttpContext httpContext, GrpcServerOptions options, TimeProvider timeProvider, ILogger logger);
+
+    /// <summary>Hands the method and its handler to a binder (REST / JSON transcoding).</summary>
+    void Bind(ServiceBinderBase binder);
 }
 
 /// <summary>Runs one call of any RPC kind: read request(s), invoke the handler, end with a status.</summary>
@@ -41,6 +44,25 @@ internal sealed partial class ServerCallHandler<TRequest, TResponse> : IServerCa
     public string FullName => _method.FullName;
 
     public MethodType Type => _method.Type;
+
+    public void Bind(ServiceBinderBase binder)
+    {
+        switch (_method.Type)
+        {
+            case MethodType.Unary:
+                binder.AddMethod(_method, _unary);
+                break;
+            case MethodType.ServerStreaming:
+                binder.AddMethod(_method, _serverStreaming);
+                break;
+            case MethodType.ClientStreaming:
+                binder.AddMethod(_method, _clientStreaming);
+                break;
+            default:
+                binder.AddMethod(_method, _duplex);
+                break;
+        }
+    }
 
     public async Task HandleCallAsync(HttpContext httpContext, GrpcServerOptions options, TimeProvider timeProvider, ILogger logger)
     {

@@ -11,6 +11,7 @@ using Gateway.Grpc.Redis;
 using Gateway.Grpc.Protocol.Server;
 using Gateway.Grpc.Server.Configuration;
 using Gateway.Grpc.Server.Dispatch;
+using Gateway.Grpc.Server.Rest;
 using Gateway.Grpc.Server.Services;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -132,6 +133,7 @@ public static class GatewayApp
         app.MapGrpcService(app.Services.GetRequiredService<AdminService>().CreateDefinition());
         app.MapGrpcHealthService();
         app.MapGrpcReflectionService();
+        app.MapOpenAiRest().MapJsonTranscoding(); // REST: OpenAI API + google.api.http transcoding (after the gRPC services).
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", () => Results.Text("ready\n"));
         return app;

@@ -1,0 +1,663 @@
+using System.Globalization;
+using System.Text.Json;
+using Gateway.V1;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+
+namespace Gateway.Grpc.Server.Rest;
+
+/// <summary>A request body that does not fit the OpenAI schema; names the field (as <c>param</c>) and the fix.</summary>
+internal sealed class OpenAiRequestException(string param, string message) : Exception(message)
+{
+    public OpenAiRequestException()
+        : this("", "Invalid request.")
+    {
+    }
+
+    public OpenAiRequestException(string message)
+        : this("", message)
+    {
+    }
+
+    public OpenAiRequestException(string message, Exception innerException)
+        : this("", message + " " + innerException.Message)
+    {
+    }
+
+    public string Param { get; } = param;
+}
+
+/// <summary>A chat-completions request: the gateway request plus what only the HTTP layer uses.</summary>
+internal sealed record ChatCompletionsRequest(CompletionRequest Request, bool Stream, bool IncludeUsage);
+
+/// <summary>
+/// Reads an OpenAI <c>POST /v1/chat/completions</c> body into a <see cref="CompletionRequest"/>.
+/// Every type error names the JSON path (<c>messages[1].content</c>) and what was expected.
+/// Fields OpenAI defines that the gateway does not use (frequency_penalty, logit_bias,
+/// parallel_tool_calls, store, ...) are accepted and ignored, as unknown fields are, so the
+/// official SDKs work unchanged; the ones whose meaning the gateway cannot honour (n &gt; 1,
+/// logprobs) are refused.
+/// </summary>
+internal static class OpenAiRequestReader
+{
+    public static ChatCompletionsRequest ReadChatCompletions(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw new OpenAiRequestException("", $"The request body must be a JSON object, got {Describe(root)}.");
+        }
+
+        var request = new CompletionRequest();
+        var stream = false;
+        var includeUsage = false;
+        int? maxTokens = null;
+        int? maxCompletionTokens = null;
+        var sawModel = false;
+        foreach (var property in root.EnumerateObject())
+        {
+            var value = property.Value;
+            switch (property.Name)
+            {
+                case "model":
+                    request.Model = String(value, "model");
+                    sawModel = true;
+                    break;
+                case "messages":
+                    ReadMessages(value, request);
+                    break;
+                case "tools":
+                    ReadTools(value, request);
+                    break;
+                case "tool_choice":
+                    request.ToolChoice = ReadToolChoice(value);
+                    break;
+                case "response_format":
+                    request.ResponseFormat = ReadResponseFormat(value);
+                    break;
+                case "temperature":
+                    if (value.ValueKind != JsonValueKind.Null)
+                    {
+                        request.Temperature = Number(value, "temperature");
+                    }
+
+                    break;
+                case "top_p":
+                    if (value.ValueKind != JsonValueKind.Null)
+                    {
+                        request.TopP = Number(value, "top_p");
+                    }
+
+                    break;
+                case "max_tokens":
+                    maxTokens = NullableInt32(value, "max_tokens");
+                    break;
+                case "max_completion_tokens":
+                    maxCompletionTokens = NullableInt32(value, "max_completion_tokens");
+                    break;
+                case "stop":
+                    ReadStop(value, request);
+                    break;
+                case "seed":
+                    if (value.ValueKind != JsonValueKind.Null)
+                    {
+                        request.Seed = Int64(value, "seed");
+                    }
+
+                    break;
+                case "user":
+                    if (value.ValueKind != JsonValueKind.Null)
+                    {
+                        request.User = String(value, "user");
+                    }
+
+                    break;
+                case "n":
+                    if (NullableInt32(value, "n") is { } n && n != 1)
+                    {
+                        throw new OpenAiRequestException("n", $"n: only 1 choice per request is supported, got {n}; send {n} requests instead.");
+                    }
+
+                    break;
+                case "logprobs":
+                    if (value.ValueKind == JsonValueKind.True)
+                    {
+                        throw new OpenAiRequestException("logprobs", "logprobs: not supported by the gateway; leave it unset or false.");
+                    }
+
+                    if (value.ValueKind is not (JsonValueKind.False or JsonValueKind.Null))
+                    {
+                        throw TypeError("logprobs", "a boolean", value);
+                    }
+
+                    break;
+                case "stream":
+                    stream = value.ValueKind switch
+                    {
+                        JsonValueKind.True => true,
+                        JsonValueKind.False or JsonValueKind.Null => false,
+                        _ => throw TypeError("stream", "a boolean", value),
+                    };
+                    break;
+                case "stream_options":
+                    includeUsage = ReadStreamOptions(value);
+                    break;
+                case "metadata":
+                    ReadMetadata(value, request);
+                    break;
+            }
+        }
+
+        if (!sawModel || string.IsNullOrWhiteSpace(request.Model))
+        {
+            throw new OpenAiRequestException("model", "model: is required; GET /v1/models lists the models you can use.");
+        }
+
+        if (request.Messages.Count == 0)
+        {
+            throw new OpenAiRequestException("messages", "messages: is required and must contain at least one message.");
+        }
+
+        if (maxTokens is { } a && maxCompletionTokens is { } b && a != b)
+        {
+            throw new OpenAiRequestException("max_completion_tokens", $"max_completion_tokens: {b} conflicts with max_tokens {a}; send one of them.");
+        }
+
+        if ((maxCompletionTokens ?? maxTokens) is { } limit)
+        {
+            var name = maxCompletionTokens is null ? "max_tokens" : "max_completion_tokens";
+            if (limit < 1)
+            {
+                throw new OpenAiRequestException(name, $"{name}: must be at least 1, got {limit}.");
+            }
+
+            request.MaxTokens = limit;
+        }
+
+        return new ChatCompletionsRequest(request, stream, includeUsage);
+    }
+
+    private static void ReadMessages(JsonElement value, CompletionRequest request)
+    {
+        if (value.ValueKind != JsonValueKind.Array)
+        {
+            throw TypeError("messages", "an array of messages", value);
+        }
+
+        var i = 0;
+        foreach (var item in value.EnumerateArray())
+        {
+            request.Messages.Add(ReadMessage(item, $"messages[{i}]"));
+            i++;
+        }
+    }
+
+    private static Message ReadMessage(JsonElement value, string path)
+    {
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            throw TypeError(path, "a message object", value);
+        }
+
+        var message = new Message();
+        if (!value.TryGetProperty("role", out var roleValue))
+        {
+            throw new OpenAiRequestException(path + ".role", $"{path}.role: is required (system, developer, user, assistant or tool).");
+        }
+
+        var role = String(roleValue, path + ".role");
+        message.Role = role switch
+        {
+            "system" or "developer" => Role.System,
+            "user" => Role.User,
+            "assistant" => Role.Assistant,
+            "tool" => Role.Tool,
+            "function" => throw new OpenAiRequestException(path + ".role", $"{path}.role: 'function' messages are deprecated and not supported; use tool messages with tool_call_id."),
+            _ => throw new OpenAiRequestException(path + ".role", $"{path}.role: '{role}' is not a role; use system, developer, user, assistant or tool."),
+        };
+
+        foreach (var property in value.EnumerateObject())
+        {
+            var field = path + "." + property.Name;
+            switch (property.Name)
+            {
+                case "content":
+                    ReadContent(property.Value, field, message);
+                    break;
+                case "name":
+                    if (property.Value.ValueKind != JsonValueKind.Null)
+                    {
+                        message.Name = String(property.Value, field);
+                    }
+
+                    break;
+                case "tool_call_id":
+                    if (property.Value.ValueKind != JsonValueKind.Null)
+                    {
+                        message.ToolCallId = String(property.Value, field);
+                    }
+
+                    break;
+                case "tool_calls":
+                    ReadToolCalls(property.Value, field, message);
+                    break;
+            }
+        }
+
+        if (message.Role == Role.Tool && message.ToolCallId.Length == 0)
+        {
+            throw new OpenAiRequestException(path + ".tool_call_id", $"{path}.tool_call_id: is required for tool messages.");
+        }
+
+        return message;
+    }
+
+    private static void ReadContent(JsonElement value, string path, Message message)
+    {
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.Null:
+                return;
+            case JsonValueKind.String:
+                message.Content = value.GetString()!;
+                return;
+            case JsonValueKind.Array:
+                break;
+            default:
+                throw TypeError(path, "a string or an array of content parts", value);
+        }
+
+        var i = 0;
+        foreach (var part in value.EnumerateArray())
+        {
+            var partPath = $"{path}[{i}]";
+            i++;
+            if (part.ValueKind != JsonValueKind.Object)
+            {
+                throw TypeError(partPath, "a content part object", part);
+            }
+
+            var type = part.TryGetProperty("type", out var typeValue) ? String(typeValue, partPath + ".type") : "";
+            switch (type)
+            {
+                case "text":
+                case "refusal":
+                    var textKey = type == "text" ? "text" : "refusal";
+                    message.Parts.Add(new ContentPart { Text = String(Required(part, textKey, partPath), partPath + "." + textKey) });
+                    break;
+                case "image_url":
+                    var image = Required(part, "image_url", partPath);
+                    var imagePath = partPath + ".image_url";
+                    if (image.ValueKind != JsonValueKind.Object)
+                    {
+                        throw TypeError(imagePath, "an object with url", image);
+                    }
+
+                    var imagePart = new ImagePart { Url = String(Required(image, "url", imagePath), imagePath + ".url") };
+                    if (image.TryGetProperty("detail", out var detail) && detail.ValueKind != JsonValueKind.Null)
+                    {
+                        imagePart.Detail = String(detail, imagePath + ".detail");
+                    }
+
+                    message.Parts.Add(new ContentPart { Image = imagePart });
+                    break;
+                case "input_audio":
+                    var audio = Required(part, "input_audio", partPath);
+                    var audioPath = partPath + ".input_audio";
+                    if (audio.ValueKind != JsonValueKind.Object)
+                    {
+                        throw TypeError(audioPath, "an object with data and format", audio);
+                    }
+
+                    var data = String(Required(audio, "data", audioPath), audioPath + ".data");
+                    byte[] bytes;
+                    try
+                    {
+                        bytes = Convert.FromBase64String(data);
+                    }
+                    catch (FormatException)
+                    {
+                        throw new OpenAiRequestException(audioPath + ".data", $"{audioPath}.data: is not valid base64.");
+                    }
+
+                    message.Parts.Add(new ContentPart
+                    {
+                        Audio = new AudioPart { Data = ByteString.CopyFrom(bytes), Format = String(Required(audio, "format", audioPath), audioPath + ".format") },
+                    });
+                    break;
+                case "":
+                    throw new OpenAiRequestException(partPath + ".type", $"{partPath}.type: is required (text, image_url or input_audio).");
+                default:
+                    throw new OpenAiRequestException(partPath + ".type", $"{partPath}.type: '{type}' content parts are not supported; use text, image_url or input_audio.");
+            }
+        }
+    }
+
+    private static void ReadToolCalls(JsonElement value, string path, Message message)
+    {
+        if (value.ValueKind == JsonValueKind.Null)
+        {
+            return;
+        }
+
+        if (value.ValueKind != JsonValueKind.Array)
+        {
+            throw TypeError(path, "an array of tool calls", value);
+        }
+
+        var i = 0;
+        foreach (var call in value.EnumerateArray())
+        {
+            var callPath = $"{path}[{i}]";
+            i++;
+            if (call.ValueKind != JsonValueKind.Object)
+            {
+                throw TypeError(callPath, "a tool call object", call);
+            }
+
+            CheckFunctionType(call, callPath);
+            var function = Required(call, "function", callPath);
+            var functionPath = callPath + ".function";
+            if (function.ValueKind != JsonValueKind.Object)
+            {
+                throw TypeError(functionPath, "an object with name and arguments", function);
+            }
+
+            message.ToolCalls.Add(new ToolCall
+            {
+                Id = call.TryGetProperty("id", out var id) ? String(id, callPath + ".id") : "",
+                Name = String(Required(function, "name", functionPath), functionPath + ".name"),
+                ArgumentsJson = function.TryGetProperty("arguments", out var arguments) && arguments.ValueKind != JsonValueKind.Null
+                    ? String(arguments, functionPath + ".arguments")
+                    : "",
+            });
+        }
+    }
+
+    private static void ReadTools(JsonElement value, CompletionRequest request)
+    {
+        if (value.ValueKind == JsonValueKind.Null)
+        {
+            return;
+        }
+
+        if (value.ValueKind != JsonValueKind.Array)
+        {
+            throw TypeError("tools", "an array of tools", value);
+        }
+
+        var i = 0;
+        foreach (var item in value.EnumerateArray())
+        {
+            var path = $"tools[{i}]";
+            i++;
+            if (item.ValueKind != JsonValueKind.Object)
+            {
+                throw TypeError(path, "a tool object", item);
+            }
+
+            CheckFunctionType(item, path);
+            var function = Required(item, "function", path);
+            var functionPath = path + ".function";
+            if (function.ValueKind != JsonValueKind.Object)
+            {
+                throw TypeError(functionPath, "an object with name, description and parameters", function);
+            }
+
+            var tool = new Tool { Name = String(Required(function, "name", functionPath), functionPath + ".name") };
+            if (function.TryGetProperty("description", out var description) && description.ValueKind != JsonValueKind.Null)
+            {
+                tool.Description = String(description, functionPath + ".description");
+            }
+
+            if (function.TryGetProperty("parameters", out var parameters) && parameters.ValueKind != JsonValueKind.Null)
+            {
+                tool.Parameters = ToStruct(parameters, functionPath + ".parameters");
+            }
+
+            if (function.TryGetProperty("strict", out var strict))
+            {
+                tool.Strict = NullableBool(strict, functionPath + ".strict") ?? false;
+            }
+
+            request.Tools.Add(tool);
+        }
+    }
+
+    private static void CheckFunctionType(JsonElement item, string path)
+    {
+        if (item.TryGetProperty("type", out var type) && type.ValueKind != JsonValueKind.Null)
+        {
+            var name = String(type, path + ".type");
+            if (name != "function")
+            {
+                throw new OpenAiRequestException(path + ".type", $"{path}.type: '{name}' is not supported; only 'function' tools are.");
+            }
+        }
+    }
+
+    private static ToolChoice? ReadToolChoice(JsonElement value)
+    {
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.Null:
+                return null;
+            case JsonValueKind.String:
+                var mode = value.GetString();
+                return mode switch
+                {
+                    "auto" => new ToolChoice { Mode = ToolChoiceMode.Auto },
+                    "none" => new ToolChoice { Mode = ToolChoiceMode.None },
+                    "required" => new ToolChoice { Mode = ToolChoiceMode.Required },
+                    _ => throw new OpenAiRequestException("tool_choice", $"tool_choice: '{mode}' is not a mode; use auto, none, required or {{\"type\":\"function\",\"function\":{{\"name\":...}}}}."),
+                };
+            case JsonValueKind.Object:
+                CheckFunctionType(value, "tool_choice");
+                var function = Required(value, "function", "tool_choice");
+                if (function.ValueKind != JsonValueKind.Object)
+                {
+                    throw TypeError("tool_choice.function", "an object with name", function);
+                }
+
+                return new ToolChoice { FunctionName = String(Required(function, "name", "tool_choice.function"), "tool_choice.function.name") };
+            default:
+                throw TypeError("tool_choice", "a string or an object", value);
+        }
+    }
+
+    private static ResponseFormat? ReadResponseFormat(JsonElement value)
+    {
+        if (value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            throw TypeError("response_format", "an object with type", value);
+        }
+
+        var type = String(Required(value, "type", "response_format"), "response_format.type");
+        switch (type)
+        {
+            case "text":
+                return new ResponseFormat { Type = ResponseFormatType.Text };
+            case "json_object":
+                return new ResponseFormat { Type = ResponseFormatType.JsonObject };
+            case "json_schema":
+                var schema = Required(value, "json_schema", "response_format");
+                if (schema.ValueKind != JsonValueKind.Object)
+                {
+                    throw TypeError("response_format.json_schema", "an object with name and schema", schema);
+                }
+
+                var jsonSchema = new JsonSchema
+                {
+                    Name = schema.TryGetProperty("name", out var name) ? String(name, "response_format.json_schema.name") : "",
+                    Schema = ToStruct(Required(schema, "schema", "response_format.json_schema"), "response_format.json_schema.schema"),
+                };
+                if (schema.TryGetProperty("description", out var description) && description.ValueKind != JsonValueKind.Null)
+                {
+                    jsonSchema.Description = String(description, "response_format.json_schema.description");
+                }
+
+                if (schema.TryGetProperty("strict", out var strict))
+                {
+                    jsonSchema.Strict = NullableBool(strict, "response_format.json_schema.strict") ?? false;
+                }
+
+                return new ResponseFormat { Type = ResponseFormatType.JsonSchema, JsonSchema = jsonSchema };
+            default:
+                throw new OpenAiRequestException("response_format.type", $"response_format.type: '{type}' is not supported; use text, json_object or json_schema.");
+        }
+    }
+
+    private static void ReadStop(JsonElement value, CompletionRequest request)
+    {
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.Null:
+                return;
+            case JsonValueKind.String:
+                request.Stop.Add(value.GetString()!);
+                return;
+            case JsonValueKind.Array:
+                var i = 0;
+                foreach (var item in value.EnumerateArray())
+                {
+                    request.Stop.Add(String(item, $"stop[{i}]"));
+                    i++;
+                }
+
+                return;
+            default:
+                throw TypeError("stop", "a string or an array of strings", value);
+        }
+    }
+
+    private static bool ReadStreamOptions(JsonElement value)
+    {
+        if (value.ValueKind == JsonValueKind.Null)
+        {
+            return false;
+        }
+
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            throw TypeError("stream_options", "an object", value);
+        }
+
+        return value.TryGetProperty("include_usage", out var include) && (NullableBool(include, "stream_options.include_usage") ?? false);
+    }
+
+    private static void ReadMetadata(JsonElement value, CompletionRequest request)
+    {
+        if (value.ValueKind == JsonValueKind.Null)
+        {
+            return;
+        }
+
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            throw TypeError("metadata", "an object of string values", value);
+        }
+
+        foreach (var property in value.EnumerateObject())
+        {
+            request.Metadata[property.Name] = String(property.Value, "metadata." + property.Name);
+        }
+    }
+
+    private static JsonElement Required(JsonElement parent, string name, string path)
+        => parent.TryGetProperty(name, out var value)
+            ? value
+            : throw new OpenAiRequestException(path + "." + name, $"{path}.{name}: is required.");
+
+    private static string String(JsonElement value, string path)
+        => value.ValueKind == JsonValueKind.String ? value.GetString()! : throw TypeError(path, "a string", value);
+
+    private static double Number(JsonElement value, string path)
+        => value.ValueKind == JsonValueKind.Number ? value.GetDouble() : throw TypeError(path, "a number", value);
+
+    private static int? NullableInt32(JsonElement value, string path)
+    {
+        if (value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var i))
+        {
+            return i;
+        }
+
+        throw TypeError(path, "an integer", value);
+    }
+
+    private static long Int64(JsonElement value, string path)
+        => value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var l) ? l : throw TypeError(path, "an integer", value);
+
+    private static bool? NullableBool(JsonElement value, string path) => value.ValueKind switch
+    {
+        JsonValueKind.True => true,
+        JsonValueKind.False => false,
+        JsonValueKind.Null => null,
+        _ => throw TypeError(path, "a boolean", value),
+    };
+
+    private static Struct ToStruct(JsonElement value, string path)
+    {
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            throw TypeError(path, "a JSON object", value);
+        }
+
+        return ToValue(value).StructValue;
+    }
+
+    private static Value ToValue(JsonElement value)
+    {
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.Object:
+                var s = new Struct();
+                foreach (var property in value.EnumerateObject())
+                {
+                    s.Fields[property.Name] = ToValue(property.Value);
+                }
+
+                return Value.ForStruct(s);
+            case JsonValueKind.Array:
+                var list = new ListValue();
+                foreach (var item in value.EnumerateArray())
+                {
+                    list.Values.Add(ToValue(item));
+                }
+
+                return new Value { ListValue = list };
+            case JsonValueKind.String:
+                return Value.ForString(value.GetString()!);
+            case JsonValueKind.Number:
+                return Value.ForNumber(value.GetDouble());
+            case JsonValueKind.True:
+                return Value.ForBool(true);
+            case JsonValueKind.False:
+                return Value.ForBool(false);
+            default:
+                return Value.ForNull();
+        }
+    }
+
+    private static OpenAiRequestException TypeError(string path, string expected, JsonElement actual)
+        => new(path, $"{path}: expected {expected}, got {Describe(actual)}.");
+
+    private static string Describe(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.Object => "an object",
+        JsonValueKind.Array => "an array",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Number => "the number " + value.GetRawText(),
+        JsonValueKind.True or JsonValueKind.False => "a boolean",
+        JsonValueKind.Null => "null",
+        _ => value.ValueKind.ToString().ToLower(CultureInfo.InvariantCulture),
+    };
+}

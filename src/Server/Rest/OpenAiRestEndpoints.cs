@@ -1,0 +1,329 @@
+using System.Text.Json;
+using Gateway.Grpc.Protocol;
+using Gateway.Grpc.Protocol.Server;
+using Gateway.Grpc.Server.Configuration;
+using Gateway.V1;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Grpc.Server.Rest;
+
+/// <summary>Maps the OpenAI-compatible REST API onto the gRPC handlers.</summary>
+internal static class OpenAiRestExtensions
+{
+    /// <summary>
+    /// Maps <c>POST /v1/chat/completions</c>, <c>GET /v1/models</c>, <c>GET /v1/models/{id}</c>,
+    /// <c>POST /v1/embeddings</c> and OpenAI-shaped 404/405 answers for the rest of <c>/v1</c>.
+    /// gateway.v1.Completion and gateway.v1.Models must be mapped (MapGrpcService) first: the
+    /// endpoints call their handlers.
+    /// </summary>
+    public static WebApplication MapOpenAiRest(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var services = app.Services;
+        var handlers = BoundHandlers.From(services.GetRequiredService<GrpcServiceRegistry>());
+        var endpoints = new OpenAiRestEndpoints(
+            handlers.Get<UnaryServerMethod<CompletionRequest, CompletionResponse>>(CompletionMethods.Complete.FullName, CompletionMethods.ServiceName),
+            handlers.Get<ServerStreamingServerMethod<CompletionRequest, CompletionChunk>>(CompletionMethods.StreamComplete.FullName, CompletionMethods.ServiceName),
+            handlers.Get<UnaryServerMethod<ListModelsRequest, ListModelsResponse>>(ModelsMethods.ListModels.FullName, ModelsMethods.ServiceName),
+            services.GetRequiredService<GatewayOptions>(),
+            services.GetRequiredService<TimeProvider>(),
+            services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Grpc.Server.Rest.OpenAi"));
+        app.MapPost(OpenAiRestEndpoints.ChatCompletionsPath, endpoints.ChatCompletionsAsync);
+        app.MapGet(OpenAiRestEndpoints.ModelsPath, endpoints.ListModelsAsync);
+        app.MapGet(OpenAiRestEndpoints.ModelsPath + "/{**id}", endpoints.GetModelAsync);
+        app.MapPost(OpenAiRestEndpoints.EmbeddingsPath, endpoints.EmbeddingsAsync);
+        // Lowest precedence: only what no other endpoint takes (wrong method or unknown path).
+        app.Map("/v1/{**rest}", endpoints.UnknownAsync);
+        return app;
+    }
+}
+
+/// <summary>
+/// The OpenAI REST endpoints. Each builds a <see cref="RestServerCallContext"/> and calls the
+/// gRPC handler (<see cref="Services.CompletionService"/>) exactly as the gRPC server would;
+/// only the encoding differs. Errors use the one table in <see cref="RestErrorMapping"/>.
+/// </summary>
+internal sealed partial class OpenAiRestEndpoints(
+    UnaryServerMethod<CompletionRequest, CompletionResponse> complete,
+    ServerStreamingServerMethod<CompletionRequest, CompletionChunk> streamComplete,
+    UnaryServerMethod<ListModelsRequest, ListModelsResponse> listModels,
+    GatewayOptions options,
+    TimeProvider timeProvider,
+    ILogger logger)
+{
+    public const string ChatCompletionsPath = "/v1/chat/completions";
+    public const string ModelsPath = "/v1/models";
+    public const string EmbeddingsPath = "/v1/embeddings";
+
+    // JSON is larger than protobuf (and images travel as base64), so allow a multiple of the gRPC limit.
+    private readonly long _maxBodyBytes = (long)options.MaxReceiveMessageSize * 4;
+
+    public async Task ChatCompletionsAsync(HttpContext http)
+    {
+        var requestId = RestServerCallContext.ResolveRequestId(http);
+        var (document, bodyError) = await RestBody.ReadJsonAsync(http, _maxBodyBytes).ConfigureAwait(false);
+        if (bodyError is not null)
+        {
+            await WriteErrorAsync(http, bodyError).ConfigureAwait(false);
+            return;
+        }
+
+        ChatCompletionsRequest parsed;
+        using (document)
+        {
+            try
+            {
+                parsed = OpenAiRequestReader.ReadChatCompletions(document!.RootElement);
+            }
+            catch (OpenAiRequestException ex)
+            {
+                await WriteErrorAsync(http, RestErrorMapping.BadRequest(ex.Message, ex.Param.Length > 0 ? ex.Param : null, "invalid_value")).ConfigureAwait(false);
+                return;
+            }
+        }
+
+        var method = parsed.Stream ? CompletionMethods.StreamComplete.FullName : CompletionMethods.Complete.FullName;
+        using var call = RestServerCallContext.Create(http, method, requestId, timeProvider, out var timeoutError);
+        if (timeoutError is not null)
+        {
+            await WriteErrorAsync(http, RestErrorMapping.BadRequest(timeoutError, code: "invalid_header")).ConfigureAwait(false);
+            return;
+        }
+
+        if (!parsed.Stream)
+        {
+            try
+            {
+                var response = await complete(parsed.Request, call).ConfigureAwait(false);
+                ThrowIfStatusSet(call);
+                await WriteJsonAsync(http, response, static (writer, r) => OpenAiResponseWriter.WriteCompletion(writer, r)).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                await FailAsync(http, call, ex, null).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        using var events = new OpenAiSseWriter(http, parsed.IncludeUsage);
+        try
+        {
+            await streamComplete(parsed.Request, events, call).ConfigureAwait(false);
+            ThrowIfStatusSet(call);
+            await events.CompleteAsync(requestId, call.CancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            await FailAsync(http, call, ex, events).ConfigureAwait(false);
+        }
+    }
+
+    public async Task ListModelsAsync(HttpContext http)
+    {
+        var response = await ListAsync(http).ConfigureAwait(false);
+        if (response is null)
+        {
+            return;
+        }
+
+        await WriteJsonAsync(http, response, static (writer, r) =>
+        {
+            writer.WriteStartObject();
+            writer.WriteString("object", "list");
+            writer.WriteStartArray("data");
+            foreach (var model in r.Models)
+            {
+                WriteModel(writer, model);
+            }
+
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }).ConfigureAwait(false);
+    }
+
+    public async Task GetModelAsync(HttpContext http)
+    {
+        var id = http.Request.RouteValues["id"] as string ?? "";
+        var response = await ListAsync(http).ConfigureAwait(false);
+        if (response is null)
+        {
+            return;
+        }
+
+        foreach (var model in response.Models)
+        {
+            if (model.Id == id)
+            {
+                await WriteJsonAsync(http, model, static (writer, m) => WriteModel(writer, m)).ConfigureAwait(false);
+                return;
+            }
+        }
+
+        await WriteErrorAsync(http, RestErrorMapping.Create(StatusCode.NotFound, $"The model '{id}' does not exist; GET /v1/models lists the models you can use.", "model", "model_not_found")).ConfigureAwait(false);
+    }
+
+    public async Task EmbeddingsAsync(HttpContext http)
+    {
+        RestServerCallContext.ResolveRequestId(http);
+        var (document, bodyError) = await RestBody.ReadJsonAsync(http, _maxBodyBytes).ConfigureAwait(false);
+        if (bodyError is not null)
+        {
+            await WriteErrorAsync(http, bodyError).ConfigureAwait(false);
+            return;
+        }
+
+        var model = "";
+        using (document)
+        {
+            if (document!.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty("model", out var m) && m.ValueKind == JsonValueKind.String)
+            {
+                model = m.GetString()!;
+            }
+        }
+
+        // No provider adapter implements embeddings yet; the endpoint answers in OpenAI's shape
+        // so SDKs surface a typed NotFoundError rather than a transport failure.
+        await WriteErrorAsync(http, RestErrorMapping.Create(StatusCode.NotFound, $"Embeddings are not supported: no configured provider adapter serves embeddings (model '{model}').", "model", "embeddings_not_supported")).ConfigureAwait(false);
+    }
+
+    public Task UnknownAsync(HttpContext http)
+    {
+        RestServerCallContext.ResolveRequestId(http);
+        var path = http.Request.Path.Value ?? "";
+        var allowed = path switch
+        {
+            ChatCompletionsPath or EmbeddingsPath => "POST",
+            ModelsPath => "GET",
+            _ when path.StartsWith(ModelsPath + "/", StringComparison.Ordinal) => "GET",
+            _ => null,
+        };
+        if (allowed is not null)
+        {
+            http.Response.Headers.Allow = allowed;
+            return WriteErrorAsync(http, RestErrorMapping.BadRequest($"{http.Request.Method} is not allowed on {path}; use {allowed}.", code: "method_not_allowed") with { HttpStatus = StatusCodes.Status405MethodNotAllowed });
+        }
+
+        return WriteErrorAsync(http, RestErrorMapping.Create(StatusCode.NotFound, $"Unknown request URL: {http.Request.Method} {path}. The gateway serves POST {ChatCompletionsPath}, GET {ModelsPath}, GET {ModelsPath}/{{model}} and POST {EmbeddingsPath}.", code: "unknown_url"));
+    }
+
+    private async Task<ListModelsResponse?> ListAsync(HttpContext http)
+    {
+        var requestId = RestServerCallContext.ResolveRequestId(http);
+        using var call = RestServerCallContext.Create(http, ModelsMethods.ListModels.FullName, requestId, timeProvider, out var timeoutError);
+        if (timeoutError is not null)
+        {
+            await WriteErrorAsync(http, RestErrorMapping.BadRequest(timeoutError, code: "invalid_header")).ConfigureAwait(false);
+            return null;
+        }
+
+        try
+        {
+            var response = await listModels(new ListModelsRequest(), call).ConfigureAwait(false);
+            ThrowIfStatusSet(call);
+            return response;
+        }
+        catch (Exception ex)
+        {
+            await FailAsync(http, call, ex, null).ConfigureAwait(false);
+            return null;
+        }
+    }
+
+    private static void WriteModel(Utf8JsonWriter writer, Model model)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("id", model.Id);
+        writer.WriteString("object", "model");
+        // The gateway does not track when a model name was created.
+        writer.WriteNumber("created", 0);
+        writer.WriteString("owned_by", model.OwnedBy);
+        writer.WriteEndObject();
+    }
+
+    /// <summary>A handler may end a call by setting a non-OK status and returning (as on gRPC).</summary>
+    private static void ThrowIfStatusSet(RestServerCallContext call)
+    {
+        if (call.Status.StatusCode != StatusCode.OK)
+        {
+            throw new RpcException(call.Status, call.ResponseTrailers);
+        }
+    }
+
+    private async Task FailAsync(HttpContext http, RestServerCallContext call, Exception exception, OpenAiSseWriter? events)
+    {
+        if (http.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; the handler saw its token cancelled. Nobody to tell.
+            Log.ClientDisconnected(logger, call.Method, call.RequestId);
+            return;
+        }
+
+        RestError error;
+        if (call.DeadlineExceeded && exception is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled or StatusCode.DeadlineExceeded })
+        {
+            error = RestErrorMapping.DeadlineExceeded();
+        }
+        else if (exception is RpcException rpc)
+        {
+            error = RestErrorMapping.FromRpc(rpc);
+            Log.CallFailed(logger, call.Method, call.RequestId, rpc.StatusCode, rpc.Status.Detail);
+        }
+        else
+        {
+            Log.HandlerError(logger, call.Method, call.RequestId, exception);
+            error = RestErrorMapping.Internal(call.RequestId);
+        }
+
+        try
+        {
+            if (events is { Started: true })
+            {
+                await events.FailAsync(error, http.RequestAborted).ConfigureAwait(false);
+            }
+            else if (!http.Response.HasStarted)
+            {
+                await RestErrorMapping.WriteOpenAiErrorAsync(http, error).ConfigureAwait(false);
+            }
+        }
+        catch (Exception writeError) when (writeError is IOException or OperationCanceledException or InvalidOperationException)
+        {
+            Log.ErrorWriteFailed(logger, call.Method, call.RequestId, writeError);
+        }
+    }
+
+    private static Task WriteErrorAsync(HttpContext http, RestError error) => RestErrorMapping.WriteOpenAiErrorAsync(http, error);
+
+    private static async Task WriteJsonAsync<T>(HttpContext http, T value, Action<Utf8JsonWriter, T> write)
+    {
+        var response = http.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "application/json";
+        using (var writer = new Utf8JsonWriter(response.BodyWriter, RestJson.WriterOptions))
+        {
+            write(writer, value);
+        }
+
+        await response.BodyWriter.FlushAsync(http.RequestAborted).ConfigureAwait(false);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(200, LogLevel.Debug, "REST call {Method} ({RequestId}) ended: the client disconnected.", EventName = "RestClientDisconnected")]
+        public static partial void ClientDisconnected(ILogger logger, string method, string requestId);
+
+        [LoggerMessage(201, LogLevel.Debug, "REST call {Method} ({RequestId}) failed with {StatusCode}: {Detail}", EventName = "RestCallFailed")]
+        public static partial void CallFailed(ILogger logger, string method, string requestId, StatusCode statusCode, string detail);
+
+        [LoggerMessage(202, LogLevel.Error, "Error in handler of REST call {Method} ({RequestId}).", EventName = "RestHandlerError")]
+        public static partial void HandlerError(ILogger logger, string method, string requestId, Exception exception);
+
+        [LoggerMessage(203, LogLevel.Debug, "Could not write the error of REST call {Method} ({RequestId}).", EventName = "RestErrorWriteFailed")]
+        public static partial void ErrorWriteFailed(ILogger logger, string method, string requestId, Exception exception);
+    }
+}
