@@ -28,6 +28,15 @@ public sealed class GatewayOptions
 
     /// <summary>The public model names and the deployments behind each. Empty: the embedded default.</summary>
     public List<ModelOptions> Models { get; set; } = [];
+
+    /// <summary>Traces and metrics export (<c>telemetry:</c>); see docs/OBSERVABILITY.md.</summary>
+    public Gateway.Grpc.Observability.Configuration.TelemetryOptions Telemetry { get; set; } = new();
+
+    /// <summary>One JSON line per call (<c>accessLog:</c>).</summary>
+    public Gateway.Grpc.Observability.Configuration.AccessLogOptions AccessLog { get; set; } = new();
+
+    /// <summary>The hash-chained audit trail (<c>audit:</c>).</summary>
+    public Gateway.Grpc.Observability.Configuration.AuditOptions Audit { get; set; } = new();
 }
 
 public sealed class ModelOptions

@@ -1,5 +1,6 @@
 using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Protocol;
+using Gateway.Grpc.Server.Telemetry;
 using Gateway.V1;
 using Microsoft.Extensions.Logging;
 using Polly;
@@ -13,12 +14,12 @@ namespace Gateway.Grpc.Server.Dispatch;
 /// every attempt inside the caller's deadline and cancellation. Streams are dispatched up to
 /// their first event; after that they are committed to one deployment.
 /// </summary>
-internal sealed partial class Dispatcher(ModelCatalog catalog, TimeProvider timeProvider, ILogger<Dispatcher> logger)
+internal sealed partial class Dispatcher(ModelCatalog catalog, TimeProvider timeProvider, DispatchTelemetry telemetry, ILogger<Dispatcher> logger)
 {
     /// <summary>Unary completion with retries, fallbacks and hedging.</summary>
     public async Task<(CompletionResponse Response, RoutingInfo Routing)> CompleteAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken)
     {
-        var state = new CallState(request, deadline, timeProvider, cancellationToken);
+        var state = new CallState(request, deadline, timeProvider, cancellationToken, telemetry);
         var (response, served) = await RunAsync(group, state, UnaryOperation.Instance).ConfigureAwait(false);
         return (response, state.Routing(served));
     }
@@ -26,7 +27,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, TimeProvider time
     /// <summary>Opens a stream: retries, fallbacks and hedging apply until the first event.</summary>
     public async Task<StreamHandle> OpenStreamAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken)
     {
-        var state = new CallState(request, deadline, timeProvider, cancellationToken);
+        var state = new CallState(request, deadline, timeProvider, cancellationToken, telemetry);
         var (handle, _) = await RunAsync(group, state, StreamOperation.Instance).ConfigureAwait(false);
         return handle;
     }
@@ -53,6 +54,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, TimeProvider time
 
                 EnsureBudget(next, state);
                 Log.FallingBack(logger, current.Name, next.Name, error.KindName);
+                telemetry.Fallback(current.Name, next.Name, error.KindName);
                 visited.Add(next.Name);
                 state.InFallback = true;
                 current = next;
@@ -147,6 +149,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, TimeProvider time
             if (hedged)
             {
                 Log.Hedging(logger, group.Name, deployment.Info.Name);
+                telemetry.Hedge(group.Name, deployment.Info.Name);
             }
         }
 
@@ -287,7 +290,8 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, TimeProvider time
                 return result;
             }
 
-            state.Complete(attempt, AttemptOutcome.Success, elapsed);
+            // A stream's attempt goes on after its first event: its span ends with the stream.
+            state.Complete(attempt, AttemptOutcome.Success, elapsed, endTrace: !operation.IsStream);
             if (operation.IsStream)
             {
                 deployment.RecordFirstToken(elapsed);
@@ -515,6 +519,12 @@ internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerato
 
         try
         {
+            if (_state is not null && _attempt is not null)
+            {
+                // Ended without Finish (the write to the caller failed): the attempt was cut short.
+                _state.EndTrace(_attempt, AttemptOutcome.Cancelled, _attempt.Latency.ToTimeSpan() + _timeProvider.GetElapsedTime(_started), null);
+            }
+
             _control?.Abandon();
             await Events.DisposeAsync().ConfigureAwait(false);
         }

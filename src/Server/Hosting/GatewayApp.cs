@@ -1,9 +1,12 @@
 using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Adapters.Simulated;
+using Gateway.Grpc.Observability.Hosting;
+using Gateway.Grpc.Observability.Metrics;
 using Gateway.Grpc.Protocol.Server;
 using Gateway.Grpc.Server.Configuration;
 using Gateway.Grpc.Server.Dispatch;
 using Gateway.Grpc.Server.Services;
+using Gateway.Grpc.Server.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -108,6 +111,9 @@ public static class GatewayApp
             services.AddSingleton(adapter);
         }
 
+        services.AddGatewayObservability(options.Telemetry, options.AccessLog, options.Audit);
+        services.AddSingleton(sp => new DispatchTelemetry(sp.GetRequiredService<GatewayMetrics>()));
+        services.AddSingleton<CompletionTelemetry>();
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<Dispatcher>();
         services.AddSingleton<CompletionService>();
@@ -122,6 +128,7 @@ public static class GatewayApp
         app.MapGrpcReflectionService();
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", () => Results.Text("ready\n"));
+        app.MapGatewayMetrics();
         return app;
     }
 
