@@ -1,4 +1,4 @@
-using System.Buffers;
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -11,45 +11,39 @@ public static class AuditChain
     /// <summary>The previous hash of the first entry.</summary>
     public static readonly string GenesisHash = new('0', 64);
 
-    private static readonly JsonWriterOptions CanonicalOptions = new() { Indented = false };
-
     /// <summary>
     /// <c>{"action":..,"actor":..,"details":..,"seq":..,"ts":..}</c>: keys sorted by ordinal,
     /// no whitespace, details canonical (object keys sorted at every level, numbers as written).
+    /// Strings escape only what JSON requires (quote, backslash, controls; RFC 8785 §3.2.2.2),
+    /// written here rather than by an encoder whose choices could change between runtimes.
     /// </summary>
     public static byte[] CanonicalEntry(long sequence, string timestamp, string action, string actor, string details)
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        using (var json = new Utf8JsonWriter(buffer, CanonicalOptions))
+        var builder = new StringBuilder(256);
+        builder.Append("{\"action\":");
+        AppendString(builder, action);
+        builder.Append(",\"actor\":");
+        AppendString(builder, actor);
+        builder.Append(",\"details\":");
+        using (var document = JsonDocument.Parse(details))
         {
-            json.WriteStartObject();
-            json.WriteString("action", action);
-            json.WriteString("actor", actor);
-            json.WritePropertyName("details");
-            using (var document = JsonDocument.Parse(details))
-            {
-                WriteCanonical(json, document.RootElement);
-            }
-
-            json.WriteNumber("seq", sequence);
-            json.WriteString("ts", timestamp);
-            json.WriteEndObject();
+            AppendCanonical(builder, document.RootElement);
         }
 
-        return buffer.WrittenSpan.ToArray();
+        builder.Append(",\"seq\":").Append(sequence.ToString(CultureInfo.InvariantCulture));
+        builder.Append(",\"ts\":");
+        AppendString(builder, timestamp);
+        builder.Append('}');
+        return Encoding.UTF8.GetBytes(builder.ToString());
     }
 
     /// <summary>Canonical JSON text of a details value (any JSON; usually an object or null).</summary>
     public static string CanonicalDetails(string json)
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer, CanonicalOptions))
-        using (var document = JsonDocument.Parse(json))
-        {
-            WriteCanonical(writer, document.RootElement);
-        }
-
-        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+        var builder = new StringBuilder(json.Length);
+        using var document = JsonDocument.Parse(json);
+        AppendCanonical(builder, document.RootElement);
+        return builder.ToString();
     }
 
     public static string ComputeHash(string previousHash, long sequence, string timestamp, string action, string actor, string details)
@@ -91,7 +85,7 @@ public static class AuditChain
 
     private static string Short(string hash) => hash.Length > 16 ? hash[..16] + "…" : hash;
 
-    private static void WriteCanonical(Utf8JsonWriter json, JsonElement element)
+    private static void AppendCanonical(StringBuilder builder, JsonElement element)
     {
         switch (element.ValueKind)
         {
@@ -103,39 +97,97 @@ public static class AuditChain
                 }
 
                 properties.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
-                json.WriteStartObject();
-                foreach (var property in properties)
+                builder.Append('{');
+                for (var i = 0; i < properties.Count; i++)
                 {
-                    json.WritePropertyName(property.Name);
-                    WriteCanonical(json, property.Value);
+                    if (i > 0)
+                    {
+                        builder.Append(',');
+                    }
+
+                    AppendString(builder, properties[i].Name);
+                    builder.Append(':');
+                    AppendCanonical(builder, properties[i].Value);
                 }
 
-                json.WriteEndObject();
+                builder.Append('}');
                 break;
             case JsonValueKind.Array:
-                json.WriteStartArray();
+                builder.Append('[');
+                var first = true;
                 foreach (var item in element.EnumerateArray())
                 {
-                    WriteCanonical(json, item);
+                    if (!first)
+                    {
+                        builder.Append(',');
+                    }
+
+                    first = false;
+                    AppendCanonical(builder, item);
                 }
 
-                json.WriteEndArray();
+                builder.Append(']');
                 break;
             case JsonValueKind.String:
-                json.WriteStringValue(element.GetString());
+                AppendString(builder, element.GetString()!);
                 break;
             case JsonValueKind.Number:
-                json.WriteRawValue(element.GetRawText(), skipInputValidation: true);
+                builder.Append(element.GetRawText());
                 break;
             case JsonValueKind.True:
-                json.WriteBooleanValue(true);
+                builder.Append("true");
                 break;
             case JsonValueKind.False:
-                json.WriteBooleanValue(false);
+                builder.Append("false");
                 break;
             default:
-                json.WriteNullValue();
+                builder.Append("null");
                 break;
         }
+    }
+
+    private static void AppendString(StringBuilder builder, string value)
+    {
+        builder.Append('"');
+        foreach (var c in value)
+        {
+            switch (c)
+            {
+                case '"':
+                    builder.Append("\\\"");
+                    break;
+                case '\\':
+                    builder.Append("\\\\");
+                    break;
+                case '\b':
+                    builder.Append("\\b");
+                    break;
+                case '\f':
+                    builder.Append("\\f");
+                    break;
+                case '\n':
+                    builder.Append("\\n");
+                    break;
+                case '\r':
+                    builder.Append("\\r");
+                    break;
+                case '\t':
+                    builder.Append("\\t");
+                    break;
+                default:
+                    if (c < 0x20)
+                    {
+                        builder.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                    }
+                    else
+                    {
+                        builder.Append(c);
+                    }
+
+                    break;
+            }
+        }
+
+        builder.Append('"');
     }
 }

@@ -20,7 +20,9 @@ public static class AuditVerifier
 {
     public static async Task<AuditVerification> VerifyFileAsync(string path, CancellationToken cancellationToken = default)
     {
-        using var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: false);
+        // Share everything: the gateway may be appending while an operator verifies.
+        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 4096, FileOptions.SequentialScan | FileOptions.Asynchronous);
+        using var reader = new StreamReader(file, Encoding.UTF8, detectEncodingFromByteOrderMarks: false);
         var previous = AuditChain.GenesisHash;
         long line = 0;
         long verified = 0;

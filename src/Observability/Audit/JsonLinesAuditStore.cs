@@ -5,11 +5,13 @@ using System.Text.Json;
 namespace Gateway.Grpc.Observability.Audit;
 
 /// <summary>
-/// The audit trail as a JSON-lines file, one entry per line, appended and fsync'd. The file is
-/// held open with a share mode that keeps a second writer (another gateway) out.
+/// The audit trail as a JSON-lines file, one entry per line, appended and fsync'd. An
+/// exclusive lock on <c>&lt;path&gt;.lock</c> keeps a second writer (another gateway) out while
+/// leaving the trail itself readable, so <c>audit verify</c> works on a running gateway's file.
 /// </summary>
 internal sealed class JsonLinesAuditStore : IAuditStore, IDisposable
 {
+    private readonly FileStream _lock;
     private readonly FileStream _file;
     private readonly string _path;
 
@@ -18,14 +20,29 @@ internal sealed class JsonLinesAuditStore : IAuditStore, IDisposable
         _path = path;
         try
         {
-            _file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0, FileOptions.None);
+            _lock = new FileStream(path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         }
         catch (IOException ex)
         {
-            throw new AuditTrailException($"audit:path: cannot open '{path}' for appending ({ex.Message}); is another gateway writing to it?", ex);
+            throw new AuditTrailException($"audit:path: '{path}' is locked by another writer ({path}.lock: {ex.Message}); only one gateway may append to a trail.", ex);
         }
         catch (UnauthorizedAccessException ex)
         {
+            throw new AuditTrailException($"audit:path: no permission to create '{path}.lock'.", ex);
+        }
+
+        try
+        {
+            _file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite, bufferSize: 0, FileOptions.None);
+        }
+        catch (IOException ex)
+        {
+            _lock.Dispose();
+            throw new AuditTrailException($"audit:path: cannot open '{path}' for appending ({ex.Message}).", ex);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            _lock.Dispose();
             throw new AuditTrailException($"audit:path: no permission to write '{path}'.", ex);
         }
     }
@@ -76,7 +93,11 @@ internal sealed class JsonLinesAuditStore : IAuditStore, IDisposable
         _file.Flush(flushToDisk: true);
     }
 
-    public void Dispose() => _file.Dispose();
+    public void Dispose()
+    {
+        _file.Dispose();
+        _lock.Dispose();
+    }
 }
 
 /// <summary>The JSON-lines form of a record.</summary>

@@ -11,11 +11,11 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Gateway.Grpc.Observability.Tests.Infrastructure;
 
 /// <summary>The real gateway on Kestrel on free loopback ports, a gRPC channel and an HTTP client to it.</summary>
-internal sealed class Gateway : IAsyncDisposable
+internal sealed class TestGateway : IAsyncDisposable
 {
     private bool _stopped;
 
-    private Gateway(WebApplication app, Uri grpc, Uri http)
+    private TestGateway(WebApplication app, Uri grpc, Uri http)
     {
         App = app;
         GrpcAddress = grpc;
@@ -37,7 +37,7 @@ internal sealed class Gateway : IAsyncDisposable
     public T Service<T>()
         where T : notnull => App.Services.GetRequiredService<T>();
 
-    public static async Task<Gateway> StartAsync(IDictionary<string, string?>? config = null, params IProviderAdapter[] adapters)
+    public static async Task<TestGateway> StartAsync(IDictionary<string, string?>? config = null, params IProviderAdapter[] adapters)
     {
         var overrides = new Dictionary<string, string?>(config ?? new Dictionary<string, string?>())
         {
@@ -49,7 +49,7 @@ internal sealed class Gateway : IAsyncDisposable
         await app.StartAsync();
         // Kestrel reports bound addresses in Listen order: gRPC first, then HTTP.
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.ToArray();
-        return new Gateway(app, new Uri(addresses[0]), new Uri(addresses[1]));
+        return new TestGateway(app, new Uri(addresses[0]), new Uri(addresses[1]));
     }
 
     public Task<CompletionResponse> CompleteAsync(CompletionRequest request, CallOptions options = default)
