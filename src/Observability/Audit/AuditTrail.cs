@@ -10,6 +10,7 @@ public sealed class AuditTrail : IAuditTrail, IDisposable
     private readonly TimeProvider _timeProvider;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private bool _loaded;
+    private bool _closed;
     private long _lastSequence;
     private string _lastHash = AuditChain.GenesisHash;
 
@@ -45,6 +46,7 @@ public sealed class AuditTrail : IAuditTrail, IDisposable
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            ObjectDisposedException.ThrowIf(_closed, this);
             await LoadAsync(cancellationToken).ConfigureAwait(false);
             var sequence = _lastSequence + 1;
             var timestamp = _timeProvider.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
@@ -83,9 +85,21 @@ public sealed class AuditTrail : IAuditTrail, IDisposable
         _loaded = true;
     }
 
+    /// <summary>Waits for the append in progress, then closes the store; later appends fail.</summary>
     public void Dispose()
     {
-        _gate.Dispose();
-        (_store as IDisposable)?.Dispose();
+        _gate.Wait();
+        try
+        {
+            if (!_closed)
+            {
+                _closed = true;
+                (_store as IDisposable)?.Dispose();
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
     }
 }

@@ -37,7 +37,10 @@ internal sealed class TestGateway : IAsyncDisposable
     public T Service<T>()
         where T : notnull => App.Services.GetRequiredService<T>();
 
-    public static async Task<TestGateway> StartAsync(IDictionary<string, string?>? config = null, params IProviderAdapter[] adapters)
+    public static Task<TestGateway> StartAsync(IDictionary<string, string?>? config = null, params IProviderAdapter[] adapters)
+        => StartAsync(config, null, adapters);
+
+    public static async Task<TestGateway> StartAsync(IDictionary<string, string?>? config, Action<IServiceCollection>? configureServices, params IProviderAdapter[] adapters)
     {
         var overrides = new Dictionary<string, string?>(config ?? new Dictionary<string, string?>())
         {
@@ -45,8 +48,17 @@ internal sealed class TestGateway : IAsyncDisposable
             ["httpAddress"] = "127.0.0.1:0",
         };
         overrides.TryAdd("logLevel", "Warning");
-        var app = GatewayApp.Build([], overrides, additionalAdapters: adapters);
-        await app.StartAsync();
+        var app = GatewayApp.Build([], overrides, configureServices, adapters);
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
         // Kestrel reports bound addresses in Listen order: gRPC first, then HTTP.
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.ToArray();
         return new TestGateway(app, new Uri(addresses[0]), new Uri(addresses[1]));
