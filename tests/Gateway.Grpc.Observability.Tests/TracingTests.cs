@@ -111,6 +111,35 @@ public sealed class TracingTests : IDisposable
     }
 
     [Fact]
+    public async Task Hedge_SlowFirstAttemptCancelled_HedgeWins_CountedAndTraced()
+    {
+        var provider = new ScriptedProvider();
+        provider.Delays["slow-1"] = TimeSpan.FromSeconds(30);
+        var config = Models.Config(("hedged", ["slow-1", "fast-1"], null));
+        config["models:0:hedging:enabled"] = "true";
+        config["models:0:hedging:delayMs"] = "20";
+        await using var gateway = await TestGateway.StartAsync(config, provider);
+        var (traceId, _, traceparent) = NewTraceparent();
+
+        var response = await gateway.CompleteAsync(TestGateway.Request("hedged"), new CallOptions(Headers: new Metadata { { "traceparent", traceparent } }));
+        var text = await gateway.ScrapeAsync();
+
+        Assert.Equal("fast-1", response.Routing.Deployment);
+        Assert.Contains("gateway_hedges_total{deployment=\"fast-1\",model=\"hedged\"} 1\n", text, StringComparison.Ordinal);
+        Assert.Contains("gateway_attempts_total{deployment=\"slow-1\",outcome=\"cancelled\",provider=\"fake\"} 1\n", text, StringComparison.Ordinal);
+        Assert.Contains("gateway_attempts_total{deployment=\"fast-1\",outcome=\"success\",provider=\"fake\"} 1\n", text, StringComparison.Ordinal);
+        var spans = _spans.InTrace(traceId);
+        var call = Assert.Single(spans, s => s.Kind == ActivityKind.Server);
+        Assert.Equal(true, call.Tag("gateway.hedged"));
+        var slow = Assert.Single(spans, s => s.Kind == ActivityKind.Client && (string?)s.Tag("gateway.deployment") == "slow-1");
+        var fast = Assert.Single(spans, s => s.Kind == ActivityKind.Client && (string?)s.Tag("gateway.deployment") == "fast-1");
+        Assert.Equal("cancelled", slow.Tag("gateway.attempt.outcome"));
+        Assert.Equal(false, slow.Tag("gateway.hedged"));
+        Assert.Equal(true, fast.Tag("gateway.hedged"));
+        Assert.Equal("success", fast.Tag("gateway.attempt.outcome"));
+    }
+
+    [Fact]
     public async Task FailedCall_CallSpanHasErrorStatusAndType()
     {
         var provider = new ScriptedProvider();

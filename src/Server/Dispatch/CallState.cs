@@ -15,10 +15,9 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
     private readonly List<Attempt> _attempts = [];
     private readonly HashSet<string> _failed = new(StringComparer.Ordinal);
 
-    // Attempt spans by attempt number - 1; null once ended (first end wins: a hedge loser is
-    // completed by the coordinator and again by its own attempt).
-    private readonly List<Activity?> _traces = [];
-    private readonly List<bool> _ended = [];
+    // Attempt spans by attempt number - 1 (first end wins: a hedge loser is completed by the
+    // coordinator and again by its own attempt).
+    private readonly List<(Activity? Activity, bool Ended)> _traces = [];
 
     public DispatchTelemetry Telemetry { get; } = telemetry ?? DispatchTelemetry.None;
 
@@ -51,8 +50,7 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
                 Fallback = InFallback,
             };
             _attempts.Add(attempt);
-            _traces.Add(Telemetry.AttemptStarted(deployment, attempt.Number, hedged, InFallback));
-            _ended.Add(false);
+            _traces.Add((Telemetry.AttemptStarted(deployment, attempt.Number, hedged, InFallback), false));
             return attempt;
         }
     }
@@ -87,14 +85,13 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
         lock (_lock)
         {
             var index = attempt.Number - 1;
-            if (index < 0 || index >= _ended.Count || _ended[index])
+            if (index < 0 || index >= _traces.Count || _traces[index].Ended)
             {
                 return;
             }
 
-            _ended[index] = true;
-            activity = _traces[index];
-            _traces[index] = null;
+            activity = _traces[index].Activity;
+            _traces[index] = (null, true);
         }
 
         Telemetry.AttemptEnded(activity, attempt, outcome, latency, error);
@@ -105,7 +102,7 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
         lock (_lock)
         {
             var index = attempt.Number - 1;
-            return index >= 0 && index < _traces.Count ? _traces[index] : null;
+            return index >= 0 && index < _traces.Count ? _traces[index].Activity : null;
         }
     }
 

@@ -37,7 +37,7 @@ internal sealed class CallTelemetry
     private readonly CompletionRequest _request;
     private readonly long _started;
     private readonly Activity? _activity;
-    private readonly ActivityTraceId _traceId;
+    private readonly string? _traceparent;
     private long _firstOutput;
     private int _completed;
     private BodyCapture? _capture;
@@ -83,8 +83,7 @@ internal sealed class CallTelemetry
             }
         }
 
-        _traceId = _activity?.TraceId
-            ?? (GatewayTracing.TryParseTraceContext(traceparent, tracestate, out var remote) ? remote.TraceId : default);
+        _traceparent = traceparent;
     }
 
     public string Route { get; }
@@ -374,7 +373,7 @@ internal sealed class CallTelemetry
             LatencyMs = duration.TotalMilliseconds,
             TimeToFirstTokenMs = ttft?.TotalMilliseconds,
             CacheHit = CacheHit,
-            TraceId = _traceId == default ? null : _traceId.ToHexString(),
+            TraceId = TraceId(),
         };
         if (_routing is { } routing)
         {
@@ -429,6 +428,17 @@ internal sealed class CallTelemetry
         }
 
         return entry;
+    }
+
+    /// <summary>The call span's trace, else the caller's (when tracing is off the log still correlates).</summary>
+    private string? TraceId()
+    {
+        if (_activity is { } activity)
+        {
+            return activity.TraceId.ToHexString();
+        }
+
+        return GatewayTracing.TryParseTraceContext(_traceparent, null, out var remote) ? remote.TraceId.ToHexString() : null;
     }
 
     private void AuditBody(string statusName)

@@ -62,7 +62,7 @@ internal sealed class DispatchTelemetry(GatewayMetrics? metrics)
     public void Fallback(string model, string fallbackModel, string reason)
     {
         metrics?.RecordFallback(model, fallbackModel, reason);
-        if (Activity.Current is { IsAllDataRequested: true } call)
+        if (Activity.Current is { IsAllDataRequested: true } call && call.Source == GatewayTracing.Source)
         {
             call.AddEvent(new ActivityEvent("gateway.fallback", tags: new ActivityTagsCollection { { "gateway.fallback.from", model }, { "gateway.fallback.to", fallbackModel }, { GatewaySpanAttributes.ErrorType, reason } }));
         }

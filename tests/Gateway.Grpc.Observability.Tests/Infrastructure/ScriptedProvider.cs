@@ -20,6 +20,9 @@ internal sealed class ScriptedProvider : IProviderAdapter
 
     public string Provider => Name;
 
+    /// <summary>Deployments that answer only after this long (or when cancelled, e.g. by a winning hedge).</summary>
+    public ConcurrentDictionary<string, TimeSpan> Delays { get; } = new();
+
     /// <summary>When set, every call GETs this URL first (with a plain HttpClient, as adapters do).</summary>
     public Uri? Upstream { get; set; }
 
@@ -58,6 +61,11 @@ internal sealed class ScriptedProvider : IProviderAdapter
     private async Task BeginAsync(ProviderCall call, CancellationToken cancellationToken)
     {
         _calls.Enqueue((call.Deployment.Name, Activity.Current?.Id));
+        if (Delays.TryGetValue(call.Deployment.Name, out var delay))
+        {
+            await Task.Delay(delay, cancellationToken);
+        }
+
         if (Upstream is { } upstream)
         {
             using var response = await HttpClient.GetAsync(upstream, cancellationToken);
