@@ -94,6 +94,32 @@ public sealed class MetricsEndpointTests
     }
 
     [Fact]
+    public async Task OtlpMetricsEnabled_PushesTheGatewayInstruments()
+    {
+        await using var collector = await HttpRecorder.StartAsync();
+        var config = Models.Config(("chat", ["chat-1"], null));
+        config["telemetry:metrics:otlp"] = "true";
+        config["telemetry:otlpEndpoint"] = collector.Address.ToString();
+        config["telemetry:otlpProtocol"] = "http/protobuf";
+        var gateway = await TestGateway.StartAsync(config, new ScriptedProvider());
+        try
+        {
+            await gateway.CompleteAsync(TestGateway.Request("chat"));
+        }
+        finally
+        {
+            // Shutdown flushes the periodic reader.
+            await gateway.DisposeAsync();
+        }
+
+        var body = collector.Requests.Where(r => r.Path == "/v1/metrics").SelectMany(r => r.Body).ToArray();
+        foreach (var expected in new[] { "gateway.requests", "gateway.request.duration", "gateway.tokens", "gateway.circuit.state" })
+        {
+            Assert.True(body.AsSpan().IndexOf(System.Text.Encoding.UTF8.GetBytes(expected)) >= 0, $"'{expected}' not pushed");
+        }
+    }
+
+    [Fact]
     public async Task MetricsEndpoint_TurnedOff_Returns404()
     {
         await using var gateway = await TestGateway.StartAsync(new Dictionary<string, string?> { ["telemetry:metrics:prometheus"] = "false" });

@@ -194,14 +194,16 @@ public sealed class TracingTests : IDisposable
         Assert.Equal(attempt.SpanId, outgoing.ParentSpanId);
     }
 
-    [Fact]
-    public async Task TracingEnabled_ExportsSpansByOtlpHttp()
+    [Theory]
+    [InlineData("http/protobuf", "/v1/traces", "application/x-protobuf")]
+    [InlineData("grpc", "/opentelemetry.proto.collector.trace.v1.TraceService/Export", "application/grpc")]
+    public async Task TracingEnabled_ExportsSpansByOtlp(string protocol, string path, string contentType)
     {
-        await using var collector = await HttpRecorder.StartAsync();
+        await using var collector = await HttpRecorder.StartAsync(grpc: protocol == "grpc");
         var config = Models.Config(("chat", ["chat-1"], null));
         config["telemetry:tracing:enabled"] = "true";
         config["telemetry:otlpEndpoint"] = collector.Address.ToString();
-        config["telemetry:otlpProtocol"] = "http/protobuf";
+        config["telemetry:otlpProtocol"] = protocol;
         config["telemetry:serviceName"] = "gateway-under-test";
         var gateway = await TestGateway.StartAsync(config, new ScriptedProvider());
         var (traceId, _, traceparent) = NewTraceparent();
@@ -215,14 +217,14 @@ public sealed class TracingTests : IDisposable
             await gateway.DisposeAsync();
         }
 
-        var exports = collector.Requests.Where(r => r.Path == "/v1/traces").ToArray();
-        Assert.NotEmpty(exports);
+        var exports = collector.Requests.Where(r => r.Path == path).ToArray();
+        Assert.True(exports.Length > 0, $"nothing exported to {path}; saw: {string.Join(", ", collector.Requests.Select(r => r.Path))}");
         var traceBytes = new byte[16];
         traceId.CopyTo(traceBytes);
         var ours = exports.Where(e => e.Body.AsSpan().IndexOf(traceBytes) >= 0).ToArray();
         Assert.NotEmpty(ours);
         var body = ours.SelectMany(e => e.Body).ToArray();
-        Assert.Equal("application/x-protobuf", ours[0].Headers["Content-Type"]);
+        Assert.StartsWith(contentType, ours[0].Headers["Content-Type"], StringComparison.Ordinal);
         foreach (var expected in new[] { "gateway-under-test", "gen_ai.request.model", "gen_ai.usage.output_tokens", "gateway.attempt.number", "chat-1" })
         {
             Assert.True(body.AsSpan().IndexOf(System.Text.Encoding.UTF8.GetBytes(expected)) >= 0, $"'{expected}' not in the exported spans");

@@ -21,11 +21,12 @@ internal sealed class HttpRecorder : IAsyncDisposable
 
     public IReadOnlyList<RecordedRequest> Requests => _requests.ToArray();
 
-    public static async Task<HttpRecorder> StartAsync()
+    /// <param name="grpc">Speak h2c and answer like a gRPC server (an empty message, grpc-status 0), as an OTLP/gRPC collector does.</param>
+    public static async Task<HttpRecorder> StartAsync(bool grpc = false)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, l => l.Protocols = grpc ? Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2 : Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1));
         var app = builder.Build();
         var recorder = new HttpRecorder(app);
         app.Run(async context =>
@@ -35,7 +36,16 @@ internal sealed class HttpRecorder : IAsyncDisposable
             var headers = context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase);
             recorder._requests.Enqueue(new RecordedRequest(context.Request.Path, headers, body.ToArray()));
             context.Response.StatusCode = StatusCodes.Status200OK;
-            context.Response.ContentType = "application/x-protobuf";
+            if (grpc)
+            {
+                context.Response.ContentType = "application/grpc";
+                await context.Response.Body.WriteAsync(new byte[5]);
+                context.Response.AppendTrailer("grpc-status", "0");
+            }
+            else
+            {
+                context.Response.ContentType = "application/x-protobuf";
+            }
         });
         await app.StartAsync();
         recorder.Address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
