@@ -1,4 +1,11 @@
+using Gateway.Grpc.Observability.Audit;
 using Gateway.Grpc.Server.Hosting;
+
+if (args.Length > 0 && args[0] == "audit")
+{
+    // dotnet run --project src/Server -- audit verify <file>
+    return await AuditCommand.RunAsync(args[1..], Console.Out, Console.Error).ConfigureAwait(false);
+}
 
 try
 {
@@ -7,6 +14,11 @@ try
     return 0;
 }
 catch (GatewayConfigurationException ex)
+{
+    await Console.Error.WriteLineAsync("gateway: " + ex.Message).ConfigureAwait(false);
+    return 2;
+}
+catch (AuditTrailException ex)
 {
     await Console.Error.WriteLineAsync("gateway: " + ex.Message).ConfigureAwait(false);
     return 2;

@@ -37,6 +37,15 @@ public sealed class GatewayOptions
 
     /// <summary>Prices per model (US$ per million tokens), overriding the built-in table.</summary>
     public Dictionary<string, PriceOptions> Pricing { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Traces and metrics export (<c>telemetry:</c>); see docs/OBSERVABILITY.md.</summary>
+    public Gateway.Grpc.Observability.Configuration.TelemetryOptions Telemetry { get; set; } = new();
+
+    /// <summary>One JSON line per call (<c>accessLog:</c>).</summary>
+    public Gateway.Grpc.Observability.Configuration.AccessLogOptions AccessLog { get; set; } = new();
+
+    /// <summary>The hash-chained audit trail (<c>audit:</c>).</summary>
+    public Gateway.Grpc.Observability.Configuration.AuditOptions Audit { get; set; } = new();
 }
 
 public sealed class AuthOptions

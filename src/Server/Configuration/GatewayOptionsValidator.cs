@@ -82,6 +82,7 @@ internal static class GatewayOptionsValidator
             }
         }
 
+        Gateway.Grpc.Observability.Configuration.ObservabilityOptionsValidator.Validate(options.Telemetry, options.AccessLog, options.Audit, errors);
         var modelNames = new HashSet<string>(StringComparer.Ordinal);
         var deploymentNames = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < options.Models.Count; i++)

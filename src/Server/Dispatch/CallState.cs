@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Gateway.Grpc.Server.Telemetry;
 using Gateway.V1;
 using Google.Protobuf.WellKnownTypes;
 using Polly;
@@ -5,13 +7,19 @@ using Polly;
 namespace Gateway.Grpc.Server.Dispatch;
 
 /// <summary>Per-call dispatch state: the caller's deadline, what was tried, what failed.</summary>
-internal sealed class CallState(CompletionRequest request, DateTime deadline, TimeProvider timeProvider, CancellationToken cancellationToken)
+internal sealed class CallState(CompletionRequest request, DateTime deadline, TimeProvider timeProvider, CancellationToken cancellationToken, DispatchTelemetry? telemetry = null)
 {
     public static readonly ResiliencePropertyKey<CallState> Key = new("gateway.call");
 
     private readonly Lock _lock = new();
     private readonly List<Attempt> _attempts = [];
     private readonly HashSet<string> _failed = new(StringComparer.Ordinal);
+
+    // Attempt spans by attempt number - 1 (first end wins: a hedge loser is completed by the
+    // coordinator and again by its own attempt).
+    private readonly List<(Activity? Activity, bool Ended)> _traces = [];
+
+    public DispatchTelemetry Telemetry { get; } = telemetry ?? DispatchTelemetry.None;
 
     public CompletionRequest Request { get; } = request;
 
@@ -42,11 +50,13 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
                 Fallback = InFallback,
             };
             _attempts.Add(attempt);
+            _traces.Add((Telemetry.AttemptStarted(deployment, attempt.Number, hedged, InFallback), false));
             return attempt;
         }
     }
 
-    public void Complete(Attempt attempt, AttemptOutcome outcome, TimeSpan latency, string? error = null)
+    /// <param name="endTrace">False when the attempt goes on (a stream after its first event): its span and metrics wait for the end.</param>
+    public void Complete(Attempt attempt, AttemptOutcome outcome, TimeSpan latency, string? error = null, bool endTrace = true)
     {
         lock (_lock)
         {
@@ -56,6 +66,43 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
             {
                 attempt.Error = error;
             }
+        }
+
+        if (endTrace)
+        {
+            EndTrace(attempt, outcome, latency, error);
+        }
+        else
+        {
+            DispatchTelemetry.AttemptFirstToken(TraceOf(attempt), latency);
+        }
+    }
+
+    /// <summary>Ends an attempt's span and records its metrics, once.</summary>
+    public void EndTrace(Attempt attempt, AttemptOutcome outcome, TimeSpan latency, string? error)
+    {
+        Activity? activity;
+        lock (_lock)
+        {
+            var index = attempt.Number - 1;
+            if (index < 0 || index >= _traces.Count || _traces[index].Ended)
+            {
+                return;
+            }
+
+            activity = _traces[index].Activity;
+            _traces[index] = (null, true);
+        }
+
+        Telemetry.AttemptEnded(activity, attempt, outcome, latency, error);
+    }
+
+    private Activity? TraceOf(Attempt attempt)
+    {
+        lock (_lock)
+        {
+            var index = attempt.Number - 1;
+            return index >= 0 && index < _traces.Count ? _traces[index].Activity : null;
         }
     }
 

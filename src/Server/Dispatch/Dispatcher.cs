@@ -2,6 +2,7 @@ using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Governance;
 using Gateway.Grpc.Governance.Limits;
 using Gateway.Grpc.Protocol;
+using Gateway.Grpc.Server.Telemetry;
 using Gateway.V1;
 using Microsoft.Extensions.Logging;
 using Polly;
@@ -15,12 +16,12 @@ namespace Gateway.Grpc.Server.Dispatch;
 /// every attempt inside the caller's deadline and cancellation. Streams are dispatched up to
 /// their first event; after that they are committed to one deployment.
 /// </summary>
-internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend limits, GovernanceSettings governance, TimeProvider timeProvider, ILogger<Dispatcher> logger)
+internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend limits, GovernanceSettings governance, TimeProvider timeProvider, DispatchTelemetry telemetry, ILogger<Dispatcher> logger)
 {
     /// <summary>Unary completion with retries, fallbacks and hedging.</summary>
     public async Task<(CompletionResponse Response, RoutingInfo Routing)> CompleteAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken)
     {
-        var state = new CallState(request, deadline, timeProvider, cancellationToken);
+        var state = new CallState(request, deadline, timeProvider, cancellationToken, telemetry);
         var (response, served) = await RunAsync(group, state, UnaryOperation.Instance).ConfigureAwait(false);
         return (response, state.Routing(served));
     }
@@ -28,7 +29,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
     /// <summary>Opens a stream: retries, fallbacks and hedging apply until the first event.</summary>
     public async Task<StreamHandle> OpenStreamAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken)
     {
-        var state = new CallState(request, deadline, timeProvider, cancellationToken);
+        var state = new CallState(request, deadline, timeProvider, cancellationToken, telemetry);
         var (handle, _) = await RunAsync(group, state, StreamOperation.Instance).ConfigureAwait(false);
         return handle;
     }
@@ -55,6 +56,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
 
                 EnsureBudget(next, state);
                 Log.FallingBack(logger, current.Name, next.Name, error.KindName);
+                telemetry.Fallback(current.Name, next.Name, error.KindName);
                 visited.Add(next.Name);
                 state.InFallback = true;
                 current = next;
@@ -149,6 +151,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
             if (hedged)
             {
                 Log.Hedging(logger, group.Name, deployment.Info.Name);
+                telemetry.Hedge(group.Name, deployment.Info.Name);
             }
         }
 
@@ -290,7 +293,8 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
                 return result;
             }
 
-            state.Complete(attempt, AttemptOutcome.Success, elapsed);
+            // A stream's attempt goes on after its first event: its span ends with the stream.
+            state.Complete(attempt, AttemptOutcome.Success, elapsed, endTrace: !operation.IsStream);
             if (operation.IsStream)
             {
                 deployment.RecordFirstToken(elapsed);
@@ -597,6 +601,12 @@ internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerato
 
         try
         {
+            if (_state is not null && _attempt is not null)
+            {
+                // Ended without Finish (the write to the caller failed): the attempt was cut short.
+                _state.EndTrace(_attempt, AttemptOutcome.Cancelled, _attempt.Latency.ToTimeSpan() + _timeProvider.GetElapsedTime(_started), null);
+            }
+
             _control?.Abandon();
             await Events.DisposeAsync().ConfigureAwait(false);
         }

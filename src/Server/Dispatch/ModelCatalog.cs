@@ -36,6 +36,15 @@ internal sealed class ModelGroup
                 MaxDelay = TimeSpan.FromMilliseconds(retry.MaxDelayMs),
                 ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args.Outcome.Exception, args.Context, args.AttemptNumber)),
                 DelayGenerator = args => ValueTask.FromResult(RetryAfterDelay(args.Outcome.Exception)),
+                OnRetry = args =>
+                {
+                    if (args.Context.Properties.TryGetValue(CallState.Key, out var state))
+                    {
+                        state.Telemetry.Retry(Name, (args.Outcome.Exception as ProviderException)?.KindName ?? "unknown");
+                    }
+
+                    return ValueTask.CompletedTask;
+                },
             });
         }
 

@@ -8,11 +8,14 @@ using Gateway.Grpc.Governance.Limits;
 using Gateway.Grpc.Governance.Pricing;
 using Gateway.Grpc.Governance.Storage;
 using Gateway.Grpc.Redis;
+using Gateway.Grpc.Observability.Hosting;
+using Gateway.Grpc.Observability.Metrics;
 using Gateway.Grpc.Protocol.Server;
 using Gateway.Grpc.Server.Configuration;
 using Gateway.Grpc.Server.Dispatch;
 using Gateway.Grpc.Server.Rest;
 using Gateway.Grpc.Server.Services;
+using Gateway.Grpc.Server.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -119,6 +122,9 @@ public static class GatewayApp
         }
 
         AddGovernance(services, options);
+        services.AddGatewayObservability(options.Telemetry, options.AccessLog, options.Audit);
+        services.AddSingleton(sp => new DispatchTelemetry(sp.GetRequiredService<GatewayMetrics>()));
+        services.AddSingleton<CompletionTelemetry>();
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<Dispatcher>();
         services.AddSingleton<CompletionService>();
@@ -136,6 +142,7 @@ public static class GatewayApp
         app.MapOpenAiRest().MapJsonTranscoding(); // REST: OpenAI API + google.api.http transcoding (after the gRPC services).
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", () => Results.Text("ready\n"));
+        app.MapGatewayMetrics();
         return app;
     }
 

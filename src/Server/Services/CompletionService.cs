@@ -4,20 +4,21 @@ using Gateway.Grpc.Governance;
 using Gateway.Grpc.Protocol;
 using Gateway.Grpc.Protocol.Server;
 using Gateway.Grpc.Server.Dispatch;
+using Gateway.Grpc.Server.Telemetry;
 using Gateway.V1;
 using Microsoft.Extensions.Logging;
 
 namespace Gateway.Grpc.Server.Services;
 
 /// <summary>gateway.v1.Completion: validation, model resolution, dispatch, and the stream contract.</summary>
-internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, TimeProvider timeProvider, ILogger<CompletionService> logger)
+internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, TimeProvider timeProvider, CompletionTelemetry telemetry, ILogger<CompletionService> logger)
 {
     public const string RequestIdHeader = "x-request-id";
 
     public ServerServiceDefinition CreateDefinition()
         => ServerServiceDefinition.CreateBuilder(CompletionMethods.ServiceName, CompletionReflection.Descriptor)
-            .AddMethod(CompletionMethods.Complete, CompleteAsync)
-            .AddMethod(CompletionMethods.StreamComplete, StreamCompleteAsync)
+            .AddMethod(CompletionMethods.Complete, telemetry.Observe(CompleteAsync))
+            .AddMethod(CompletionMethods.StreamComplete, telemetry.Observe(StreamCompleteAsync))
             .Build();
 
     public async Task<CompletionResponse> CompleteAsync(CompletionRequest request, ServerCallContext context)

@@ -1,0 +1,175 @@
+using System.Collections.Frozen;
+using Gateway.Grpc.Observability.AccessLog;
+using Gateway.Grpc.Observability.Audit;
+using Gateway.Grpc.Observability.Metrics;
+using Gateway.Grpc.Protocol;
+using Gateway.Grpc.Protocol.Server;
+using Gateway.Grpc.Server.Dispatch;
+using Gateway.V1;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Grpc.Server.Telemetry;
+
+/// <summary>
+/// Observes the Completion service from outside its handlers: each call gets a
+/// <see cref="CallTelemetry"/> (span, request metrics, time to first token, tokens, cost, access
+/// log line, opt-in body audit). Streams are observed through the events they write, so the
+/// handlers stay as they are. The REST layer starts calls with <see cref="StartCall"/>.
+/// </summary>
+internal sealed partial class CompletionTelemetry
+{
+    public const string GrpcRoute = "grpc";
+    public const string RestRoute = "rest";
+
+    private readonly ModelCatalog _catalog;
+    private FrozenDictionary<string, DeploymentRuntime>? _deployments;
+
+    public CompletionTelemetry(GatewayMetrics metrics, IAccessLog accessLog, IBodyCapturePolicy capturePolicy, IAuditTrail audit, ModelCatalog catalog, TimeProvider timeProvider, ILogger<CompletionTelemetry> logger)
+    {
+        Metrics = metrics;
+        AccessLog = accessLog;
+        CapturePolicy = capturePolicy;
+        Audit = audit;
+        _catalog = catalog;
+        TimeProvider = timeProvider;
+        Logger = logger;
+        metrics.SetCircuitStateSource(ObserveCircuits);
+    }
+
+    internal GatewayMetrics Metrics { get; }
+
+    internal IAccessLog AccessLog { get; }
+
+    internal IBodyCapturePolicy CapturePolicy { get; }
+
+    internal IAuditTrail Audit { get; }
+
+    internal TimeProvider TimeProvider { get; }
+
+    internal ILogger Logger { get; }
+
+    /// <summary>Starts observing one call. Dispose-free: <see cref="CallTelemetry.Complete"/> ends it.</summary>
+    public CallTelemetry StartCall(string route, string method, bool stream, CompletionRequest request, string? traceparent, string? tracestate)
+        => new(this, route, method, stream, request, traceparent, tracestate);
+
+    public UnaryServerMethod<CompletionRequest, CompletionResponse> Observe(UnaryServerMethod<CompletionRequest, CompletionResponse> handler)
+        => (request, context) => ObserveUnaryAsync(handler, request, context);
+
+    public ServerStreamingServerMethod<CompletionRequest, CompletionChunk> Observe(ServerStreamingServerMethod<CompletionRequest, CompletionChunk> handler)
+        => (request, stream, context) => ObserveStreamAsync(handler, request, stream, context);
+
+    /// <summary>A label value for the model: configured names only, so callers cannot mint series.</summary>
+    internal string ModelLabel(string model) => _catalog.TryGet(model, out _) ? model : "unknown";
+
+    internal DeploymentRuntime? FindDeployment(string name)
+    {
+        _deployments ??= _catalog.Groups.SelectMany(g => g.Deployments).ToFrozenDictionary(d => d.Info.Name, StringComparer.Ordinal);
+        return name.Length > 0 && _deployments.TryGetValue(name, out var deployment) ? deployment : null;
+    }
+
+    private async Task<CompletionResponse> ObserveUnaryAsync(UnaryServerMethod<CompletionRequest, CompletionResponse> handler, CompletionRequest request, ServerCallContext context)
+    {
+        var call = StartGrpc(request, context, "Complete", stream: false);
+        try
+        {
+            var response = await handler(request, context).ConfigureAwait(false);
+            call.OnResponse(response);
+            call.Complete(StatusCode.OK);
+            return response;
+        }
+        catch (Exception ex)
+        {
+            Fail(call, ex, context);
+            throw;
+        }
+    }
+
+    private async Task ObserveStreamAsync(ServerStreamingServerMethod<CompletionRequest, CompletionChunk> handler, CompletionRequest request, IServerStreamWriter<CompletionChunk> stream, ServerCallContext context)
+    {
+        var call = StartGrpc(request, context, "StreamComplete", stream: true);
+        var model = call.ModelLabel;
+        Metrics.StreamStarted(model);
+        try
+        {
+            await handler(request, new ObservingStreamWriter(stream, call), context).ConfigureAwait(false);
+            call.Complete(StatusCode.OK);
+        }
+        catch (Exception ex)
+        {
+            Fail(call, ex, context);
+            throw;
+        }
+        finally
+        {
+            Metrics.StreamEnded(model);
+        }
+    }
+
+    private CallTelemetry StartGrpc(CompletionRequest request, ServerCallContext context, string method, bool stream)
+    {
+        var http = context.GetHttpContext();
+        var headers = http.Request.Headers;
+        var call = StartCall(GrpcRoute, method, stream, request, headers.TraceParent, headers.TraceState);
+        call.HttpContext = http;
+        http.Features.Set(call);
+        return call;
+    }
+
+    private void Fail(CallTelemetry call, Exception exception, ServerCallContext context)
+    {
+        switch (exception)
+        {
+            case RpcException rpc:
+                call.Complete(rpc.StatusCode, rpc.Trailers.GetValue(ErrorMapping.ErrorKindTrailer), rpc.Status.Detail, rpc.Trailers.GetValue("gateway-attempts"));
+                break;
+            case OperationCanceledException when context.Deadline != DateTime.MaxValue && TimeProvider.GetUtcNow().UtcDateTime >= context.Deadline:
+                call.Complete(StatusCode.DeadlineExceeded, "deadline_exceeded", "Deadline exceeded.");
+                break;
+            case OperationCanceledException:
+                call.Complete(StatusCode.Cancelled, "cancelled", "Cancelled by the caller.");
+                break;
+            default:
+                call.Complete(StatusCode.Unknown, "internal", exception.GetType().Name);
+                break;
+        }
+    }
+
+    private IEnumerable<CircuitStateObservation> ObserveCircuits()
+    {
+        foreach (var group in _catalog.Groups)
+        {
+            foreach (var deployment in group.Deployments)
+            {
+                yield return new CircuitStateObservation(deployment.Info.Name, deployment.Info.Provider, deployment.CircuitState switch
+                {
+                    Polly.CircuitBreaker.CircuitState.Open => CircuitStateKind.Open,
+                    Polly.CircuitBreaker.CircuitState.HalfOpen => CircuitStateKind.HalfOpen,
+                    Polly.CircuitBreaker.CircuitState.Isolated => CircuitStateKind.Isolated,
+                    _ => CircuitStateKind.Closed,
+                });
+            }
+        }
+    }
+
+    internal static partial class Log
+    {
+        [LoggerMessage(700, LogLevel.Error, "Recording the request body of {RequestId} in the audit trail failed.", EventName = "AuditBodyFailed")]
+        public static partial void AuditBodyFailed(ILogger logger, string requestId, Exception exception);
+    }
+
+    /// <summary>Sees every event on its way to the caller: first output, usage, finish, error.</summary>
+    private sealed class ObservingStreamWriter(IServerStreamWriter<CompletionChunk> inner, CallTelemetry call) : IServerStreamWriter<CompletionChunk>
+    {
+        public WriteOptions? WriteOptions
+        {
+            get => inner.WriteOptions;
+            set => inner.WriteOptions = value;
+        }
+
+        public Task WriteAsync(CompletionChunk message, CancellationToken cancellationToken = default)
+        {
+            call.OnChunk(message);
+            return inner.WriteAsync(message, cancellationToken);
+        }
+    }
+}
