@@ -1,11 +1,13 @@
+using Gateway.Grpc.Tokenizer.Chat;
 using Gateway.V1;
 
 namespace Gateway.Grpc.Adapters;
 
 /// <summary>
-/// A cheap, deterministic token estimate (about 4 characters a token, at least one per word,
-/// plus the chat overhead of 3 tokens a message and 3 for the reply primer, as OpenAI counts).
-/// Stands in until the tiktoken-compatible tokenizer lands.
+/// Token counts for limits, costs and usage a provider did not report. Prompts are counted
+/// with the tiktoken-compatible tokenizer and the providers' chat overhead rules
+/// (<see cref="ChatTokenCounter"/>); <see cref="CountText"/> stays a cheap per-word estimate
+/// (about 4 characters a token) for streamed output counted piece by piece.
 /// </summary>
 public static class TokenEstimator
 {
@@ -29,29 +31,11 @@ public static class TokenEstimator
         return tokens + WordTokens(wordLength);
     }
 
+    /// <summary>Prompt tokens of a request, with the chat overhead of the request's model (o200k_base for unknown models).</summary>
     public static int CountPrompt(CompletionRequest request)
     {
-        var total = 3;
-        foreach (var message in request.Messages)
-        {
-            total += 3 + CountText(message.Content) + CountText(message.Name);
-            foreach (var part in message.Parts)
-            {
-                total += part.PartCase == ContentPart.PartOneofCase.Text ? CountText(part.Text) : 85;
-            }
-
-            foreach (var call in message.ToolCalls)
-            {
-                total += CountText(call.Name) + CountText(call.ArgumentsJson);
-            }
-        }
-
-        foreach (var tool in request.Tools)
-        {
-            total += CountText(tool.Name) + CountText(tool.Description) + (tool.Parameters is null ? 0 : CountText(tool.Parameters.ToString()));
-        }
-
-        return total;
+        ArgumentNullException.ThrowIfNull(request);
+        return ChatTokenCounter.ForModel(request.Model).CountPrompt(request);
     }
 
     private static int WordTokens(int length) => length == 0 ? 0 : (length + 3) / 4;

@@ -1,4 +1,5 @@
 using System.Net;
+using Gateway.Grpc.Adapters.Secrets;
 using Gateway.Grpc.Server.Dispatch;
 
 namespace Gateway.Grpc.Server.Configuration;

@@ -1,4 +1,6 @@
 using Gateway.Grpc.Adapters;
+using Gateway.Grpc.Adapters.Configuration;
+using Gateway.Grpc.Adapters.Secrets;
 using Gateway.Grpc.Adapters.Simulated;
 using Gateway.Grpc.Governance;
 using Gateway.Grpc.Governance.Budgets;
@@ -8,6 +10,7 @@ using Gateway.Grpc.Governance.Limits;
 using Gateway.Grpc.Governance.Pricing;
 using Gateway.Grpc.Governance.Storage;
 using Gateway.Grpc.Redis;
+using Gateway.Grpc.Tokenizer.Chat;
 using Gateway.Grpc.Observability.Hosting;
 using Gateway.Grpc.Observability.Metrics;
 using Gateway.Grpc.Protocol.Server;
@@ -82,13 +85,28 @@ public static class GatewayApp
         }
 
         var options = LoadOptions(configuration);
-        var providers = new List<string> { SimulatedProvider.ProviderName };
+        var providers = new List<string>(ProviderNames.All);
         foreach (var adapter in additionalAdapters ?? [])
         {
             providers.Add(adapter.Provider);
         }
 
         var errors = GatewayOptionsValidator.Validate(options, providers);
+        for (var i = 0; i < options.Models.Count; i++)
+        {
+            for (var j = 0; j < options.Models[i].Deployments.Count; j++)
+            {
+                var deployment = options.Models[i].Deployments[j];
+                if (ProviderNames.All.Contains(deployment.Provider))
+                {
+                    foreach (var error in AdapterSettingsValidator.Validate(deployment.Provider, deployment.Settings, Secrets))
+                    {
+                        errors.Add($"models:{i}:deployments:{j}:{error}");
+                    }
+                }
+            }
+        }
+
         if (errors.Count > 0)
         {
             throw new GatewayConfigurationException("Invalid gateway configuration:\n  " + string.Join("\n  ", errors));
@@ -114,8 +132,7 @@ public static class GatewayApp
             o.MaxReceiveMessageSize = options.MaxReceiveMessageSize;
             o.EnableDetailedErrors = options.DetailedErrors;
         });
-        services.AddSingleton<SimulatedProvider>();
-        services.AddSingleton<IProviderAdapter>(sp => sp.GetRequiredService<SimulatedProvider>());
+        services.AddProviderAdapters();
         foreach (var adapter in additionalAdapters ?? [])
         {
             services.AddSingleton(adapter);
@@ -133,6 +150,8 @@ public static class GatewayApp
         configureServices?.Invoke(services);
 
         var app = builder.Build();
+        // Load the tokenizer now (and warn once if its vocabulary is missing: counts are then estimates).
+        ChatTokenCounter.ForModel("gpt-4o", app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Tokenizer"));
         app.UseGrpcServer();
         app.MapGrpcService(app.Services.GetRequiredService<CompletionService>().CreateDefinition());
         app.MapGrpcService(app.Services.GetRequiredService<ModelsService>().CreateDefinition());
@@ -161,7 +180,7 @@ public static class GatewayApp
         services.AddSingleton(new GovernanceSettings
         {
             RequireKeys = options.Auth.RequireKeys ?? !string.IsNullOrEmpty(masterKeyReference),
-            MasterKey = () => SecretReference.Resolve(masterKeyReference),
+            MasterKey = () => TryResolveSecret(masterKeyReference),
             DefaultAlgorithm = GovernanceService.ParseAlgorithm(options.RateLimits.Algorithm),
             DefaultOutputReservation = options.RateLimits.DefaultOutputReservation,
             ModelLimits = modelLimits,
@@ -225,7 +244,7 @@ public static class GatewayApp
                 }
 
             case "postgres":
-                var connectionString = SecretReference.Resolve(store.ConnectionString)
+                var connectionString = TryResolveSecret(store.ConnectionString)
                     ?? throw new GatewayConfigurationException($"Invalid gateway configuration: store:connectionString: '{store.ConnectionString}' resolved to nothing; set that environment variable or create that file with the PostgreSQL connection string.");
                 try
                 {
@@ -256,6 +275,26 @@ public static class GatewayApp
                 : "Set store:path (GATEWAY_STORE__PATH) to a writable file";
             var reason = ex.Message.TrimEnd();
             throw new GatewayConfigurationException($"{reason}{(reason.EndsWith('.') ? "" : ".")} {fix}, or use store:kind: memory for a throwaway store.");
+        }
+    }
+
+    private static readonly SecretResolver Secrets = new();
+
+    /// <summary>Resolves a secret reference now (env: and file: are read on each use); null when unset.</summary>
+    private static string? TryResolveSecret(string? reference)
+    {
+        if (string.IsNullOrEmpty(reference))
+        {
+            return null;
+        }
+
+        try
+        {
+            return Secrets.Resolve(reference);
+        }
+        catch (SecretResolutionException)
+        {
+            return null;
         }
     }
 
