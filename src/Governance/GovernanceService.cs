@@ -99,7 +99,9 @@ public sealed partial class GovernanceService(
             return principal;
         }
 
-        if (!settings.RequireKeys && failure == AuthFailure.Missing)
+        // Open dev mode: SDKs insist on some key, so one we do not know is ignored. A known key that
+        // was revoked or expired is still refused: its owner should learn that now, not in production.
+        if (!settings.RequireKeys && failure is AuthFailure.Missing or AuthFailure.Invalid)
         {
             return Principal.Anonymous;
         }

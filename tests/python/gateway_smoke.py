@@ -72,6 +72,9 @@ def generate_stubs(out_dir):
     """Runs protoc for gateway/v1 and the health proto; returns the imported modules."""
     gateway_files = sorted(f"gateway/v1/{n}" for n in os.listdir(os.path.join(PROTOS, "gateway", "v1"))
                            if n.endswith(".proto"))
+    # models.proto carries google.api.http annotations: generate those modules too.
+    gateway_files += sorted(f"google/api/{n}" for n in os.listdir(os.path.join(PROTOS, "google", "api"))
+                            if n.endswith(".proto"))
     base = ["protoc", f"--python_out={out_dir}", f"--grpc_python_out={out_dir}",
             f"--plugin=protoc-gen-grpc_python={GRPC_PYTHON_PLUGIN}"]
     subprocess.run(base + ["-I", PROTOS] + gateway_files, check=True)

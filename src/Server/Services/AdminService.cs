@@ -1,6 +1,8 @@
 using System.Security.Cryptography;
 using Gateway.Admin.V1;
+using System.Text.Json.Nodes;
 using Gateway.Grpc.Governance;
+using Gateway.Grpc.Observability.Audit;
 using Gateway.Grpc.Governance.Keys;
 using Gateway.Grpc.Governance.Storage;
 using Gateway.Grpc.Protocol;
@@ -11,7 +13,7 @@ using Microsoft.Extensions.Logging;
 namespace Gateway.Grpc.Server.Services;
 
 /// <summary>gateway.admin.v1.AdminService: teams, keys and usage, behind the master key.</summary>
-internal sealed partial class AdminService(GovernanceService governance, IGovernanceStore store, KeyAuthenticator authenticator, TimeProvider timeProvider, ILogger<AdminService> logger)
+internal sealed partial class AdminService(GovernanceService governance, IGovernanceStore store, KeyAuthenticator authenticator, IAuditTrail audit, TimeProvider timeProvider, ILogger<AdminService> logger)
 {
     public ServerServiceDefinition CreateDefinition()
         => ServerServiceDefinition.CreateBuilder(AdminMethods.ServiceName, AdminReflection.Descriptor)
@@ -72,7 +74,7 @@ internal sealed partial class AdminService(GovernanceService governance, IGovern
         }
 
         await store.CreateTeamAsync(record, context.CancellationToken).ConfigureAwait(false);
-        Log.AdminAction(logger, "create_team", record.Id);
+        await RecordAsync("create_team", record.Id, context).ConfigureAwait(false);
         return new CreateTeamResponse { Team = ToProto(record) };
     }
 
@@ -94,7 +96,7 @@ internal sealed partial class AdminService(GovernanceService governance, IGovern
         var record = ToRecord(team, existing.Id, existing.CreatedAt, timeProvider.GetUtcNow()) with { Name = string.IsNullOrWhiteSpace(team.Name) ? existing.Name : team.Name };
         await store.UpdateTeamAsync(record, context.CancellationToken).ConfigureAwait(false);
         authenticator.Invalidate();
-        Log.AdminAction(logger, "update_team", record.Id);
+        await RecordAsync("update_team", record.Id, context).ConfigureAwait(false);
         return new UpdateTeamResponse { Team = ToProto(record) };
     }
 
@@ -110,7 +112,7 @@ internal sealed partial class AdminService(GovernanceService governance, IGovern
             throw NotFound("team", request.Id);
         }
 
-        Log.AdminAction(logger, "delete_team", request.Id);
+        await RecordAsync("delete_team", request.Id, context).ConfigureAwait(false);
         return new DeleteTeamResponse();
     }
 
@@ -122,7 +124,7 @@ internal sealed partial class AdminService(GovernanceService governance, IGovern
         var now = timeProvider.GetUtcNow();
         var record = ToRecord(key, NewId("key"), prefix, hash, now, now);
         await store.CreateKeyAsync(record, context.CancellationToken).ConfigureAwait(false);
-        Log.AdminAction(logger, "create_key", record.Id);
+        await RecordAsync("create_key", record.Id, context).ConfigureAwait(false);
         return new CreateKeyResponse { Key = ToProto(record), Secret = secret };
     }
 
@@ -148,7 +150,7 @@ internal sealed partial class AdminService(GovernanceService governance, IGovern
         var record = ToRecord(key, existing.Id, existing.Prefix, existing.Hash, existing.CreatedAt, timeProvider.GetUtcNow()) with { RevokedAt = existing.RevokedAt };
         await store.UpdateKeyAsync(record, context.CancellationToken).ConfigureAwait(false);
         authenticator.Invalidate();
-        Log.AdminAction(logger, "update_key", record.Id);
+        await RecordAsync("update_key", record.Id, context).ConfigureAwait(false);
         return new UpdateKeyResponse { Key = ToProto(record) };
     }
 
@@ -164,7 +166,7 @@ internal sealed partial class AdminService(GovernanceService governance, IGovern
         var record = existing with { Prefix = prefix, Hash = hash, UpdatedAt = timeProvider.GetUtcNow() };
         await store.UpdateKeyAsync(record, context.CancellationToken).ConfigureAwait(false);
         authenticator.Invalidate();
-        Log.AdminAction(logger, "rotate_key", record.Id);
+        await RecordAsync("rotate_key", record.Id, context).ConfigureAwait(false);
         return new RotateKeyResponse { Key = ToProto(record), Secret = secret };
     }
 
@@ -175,7 +177,7 @@ internal sealed partial class AdminService(GovernanceService governance, IGovern
         var record = existing with { RevokedAt = existing.RevokedAt ?? now, UpdatedAt = now };
         await store.UpdateKeyAsync(record, context.CancellationToken).ConfigureAwait(false);
         authenticator.Invalidate();
-        Log.AdminAction(logger, "revoke_key", record.Id);
+        await RecordAsync("revoke_key", record.Id, context).ConfigureAwait(false);
         return new RevokeKeyResponse { Key = ToProto(record) };
     }
 
@@ -222,6 +224,13 @@ internal sealed partial class AdminService(GovernanceService governance, IGovern
         {
             throw Invalid($"key.team_id: team '{teamId}' does not exist.");
         }
+    }
+
+    /// <summary>Logs an admin action and appends it to the hash-chained audit trail (never the key text).</summary>
+    private async Task RecordAsync(string action, string id, ServerCallContext context)
+    {
+        Log.AdminAction(logger, action, id);
+        await audit.AppendAsync(action, "admin", new JsonObject { ["id"] = id, ["peer"] = context.Peer }, context.CancellationToken).ConfigureAwait(false);
     }
 
     private static string? NullIfEmpty(string value) => string.IsNullOrEmpty(value) ? null : value;

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Governance;
+using Gateway.Grpc.Observability.Metrics;
 using Gateway.Grpc.Protocol;
 using Gateway.Grpc.Protocol.Server;
 using Gateway.Grpc.Server.Dispatch;
@@ -11,7 +12,7 @@ using Microsoft.Extensions.Logging;
 namespace Gateway.Grpc.Server.Services;
 
 /// <summary>gateway.v1.Completion: validation, model resolution, dispatch, and the stream contract.</summary>
-internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, TimeProvider timeProvider, CompletionTelemetry telemetry, ILogger<CompletionService> logger)
+internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, ILogger<CompletionService> logger)
 {
     public const string RequestIdHeader = "x-request-id";
 
@@ -164,10 +165,29 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
     {
         RequestValidator.Validate(request);
         var principal = await governance.AuthenticateAsync(AdminService.BearerToken(context.RequestHeaders), context.CancellationToken).ConfigureAwait(false);
+        CallTelemetry.From(context)?.SetCaller(principal.TeamId, principal.KeyId);
         var group = Resolve(request);
         var id = StartCall(context);
         var route = context.GetHttpContext().Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true ? "grpc" : "rest";
-        var admission = await governance.AdmitAsync(principal, request, new CallInfo(id, route, stream), context.CancellationToken).ConfigureAwait(false);
+        Admission admission;
+        try
+        {
+            admission = await governance.AdmitAsync(principal, request, new CallInfo(id, route, stream), context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcException refused) when (refused.StatusCode == StatusCode.ResourceExhausted)
+        {
+            if (refused.Trailers.GetValue(GovernanceService.ErrorKindTrailer) == "budget_exceeded")
+            {
+                metrics.RecordBudgetRefusal(principal.TeamId, "monthly");
+            }
+            else
+            {
+                metrics.RecordRateLimitRefusal(principal.TeamId, refused.Status.Detail.Contains("tokens", StringComparison.Ordinal) ? "tpm" : refused.Status.Detail.Contains("concurrent", StringComparison.Ordinal) ? "concurrency" : "rpm");
+            }
+
+            throw;
+        }
+
         var headers = context.GetHttpContext().Response.Headers;
         foreach (var header in admission.Headers)
         {

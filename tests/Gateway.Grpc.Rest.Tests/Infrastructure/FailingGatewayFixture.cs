@@ -18,6 +18,19 @@ public sealed class FailingGatewayFixture : GatewayFixture
         services.RemoveAll<IProviderAdapter>();
         services.AddSingleton<IProviderAdapter, ScriptedFailureProvider>();
     };
+
+    /// <summary>
+    /// One attempt, no circuit breaker: each test sees its own scripted failure, not a retry's
+    /// or a circuit opened by the tests before it.
+    /// </summary>
+    protected override IReadOnlyDictionary<string, string?> Configuration => new Dictionary<string, string?>
+    {
+        ["models:0:name"] = "sim-small",
+        ["models:0:deployments:0:name"] = "sim-small-1",
+        ["models:0:deployments:0:provider"] = "simulated",
+        ["models:0:retry:maxAttempts"] = "1",
+        ["models:0:circuitBreaker:enabled"] = "false",
+    };
 }
 
 /// <summary>

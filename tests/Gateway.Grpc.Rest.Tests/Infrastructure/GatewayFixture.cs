@@ -31,13 +31,23 @@ public class GatewayFixture : IAsyncLifetime
 
     protected virtual Action<IServiceCollection>? ConfigureServices => null;
 
+    /// <summary>Extra configuration for a fixture (models, routing policy).</summary>
+    protected virtual IReadOnlyDictionary<string, string?> Configuration => new Dictionary<string, string?>();
+
     public async Task InitializeAsync()
     {
         var overrides = new Dictionary<string, string?>
         {
             ["grpcAddress"] = GrpcHost + ":0",
             ["httpAddress"] = HttpHost + ":0",
+            ["store:kind"] = "memory",
+            ["logLevel"] = "Warning",
         };
+        foreach (var (key, value) in Configuration)
+        {
+            overrides[key] = value;
+        }
+
         _app = GatewayApp.Build([], overrides, ConfigureServices);
         await _app.StartAsync();
         var addresses = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
