@@ -329,3 +329,41 @@ public sealed class GovernanceTests
         Assert.Equal("sim-small", row.Model);
     }
 }
+
+public sealed class TenantBodyLoggingTests
+{
+    [Fact]
+    public async Task AccessLog_PromptTextOnlyForTeamsThatOptedIn()
+    {
+        var path = Path.Combine(Path.GetTempPath(), "gw-access-" + Guid.NewGuid().ToString("N") + ".log");
+        var variable = "GW_TEST_MASTER_" + Guid.NewGuid().ToString("N");
+        var master = "master-" + Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(variable, master);
+        await using (var gateway = await GatewayHarness.StartAsync(new Dictionary<string, string?>
+        {
+            ["auth:masterKey"] = "env:" + variable,
+            ["accessLog:enabled"] = "true",
+            ["accessLog:path"] = path,
+        }))
+        {
+            var admin = new CallOptions(Headers: new Metadata { { "authorization", "Bearer " + master } });
+            var open = await gateway.Channel.AsyncUnaryCall(AdminMethods.CreateTeam, new CreateTeamRequest { Team = new Team { Name = "open", LogBodies = true } }, admin).ResponseAsync;
+            var quiet = await gateway.Channel.AsyncUnaryCall(AdminMethods.CreateTeam, new CreateTeamRequest { Team = new Team { Name = "quiet" } }, admin).ResponseAsync;
+            var openKey = await gateway.Channel.AsyncUnaryCall(AdminMethods.CreateKey, new CreateKeyRequest { Key = new Key { TeamId = open.Team.Id } }, admin).ResponseAsync;
+            var quietKey = await gateway.Channel.AsyncUnaryCall(AdminMethods.CreateKey, new CreateKeyRequest { Key = new Key { TeamId = quiet.Team.Id } }, admin).ResponseAsync;
+
+            foreach (var (key, text) in new[] { (openKey.Secret, "opted-in-prompt-text"), (quietKey.Secret, "private-prompt-text") })
+            {
+                var request = GatewayHarness.Request("sim-small", 4);
+                request.Messages[0].Content = text;
+                await gateway.CompleteAsync(request, new CallOptions(Headers: new Metadata { { "authorization", "Bearer " + key } }));
+            }
+        }
+
+        var log = await File.ReadAllTextAsync(path);
+        File.Delete(path);
+        Assert.Contains("opted-in-prompt-text", log, StringComparison.Ordinal);
+        Assert.DoesNotContain("private-prompt-text", log, StringComparison.Ordinal);
+        Assert.DoesNotContain(master, log, StringComparison.Ordinal);
+    }
+}

@@ -11,6 +11,7 @@ using Gateway.Grpc.Governance.Pricing;
 using Gateway.Grpc.Governance.Storage;
 using Gateway.Grpc.Redis;
 using Gateway.Grpc.Tokenizer.Chat;
+using Gateway.Grpc.Observability.AccessLog;
 using Gateway.Grpc.Observability.Hosting;
 using Gateway.Grpc.Observability.Metrics;
 using Gateway.Grpc.Protocol.Server;
@@ -139,6 +140,9 @@ public static class GatewayApp
         }
 
         AddGovernance(services, options);
+        var bodyPolicy = new TenantBodyCapturePolicy((options.AccessLog.IncludeBodies ? BodyCapture.AccessLog : BodyCapture.None) | (options.Audit.RequestBodies ? BodyCapture.Audit : BodyCapture.None));
+        services.AddSingleton(bodyPolicy);
+        services.AddSingleton<IBodyCapturePolicy>(bodyPolicy);
         services.AddGatewayObservability(options.Telemetry, options.AccessLog, options.Audit);
         services.AddSingleton(sp => new DispatchTelemetry(sp.GetRequiredService<GatewayMetrics>()));
         services.AddSingleton<CompletionTelemetry>();

@@ -12,7 +12,7 @@ using Microsoft.Extensions.Logging;
 namespace Gateway.Grpc.Server.Services;
 
 /// <summary>gateway.v1.Completion: validation, model resolution, dispatch, and the stream contract.</summary>
-internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, ILogger<CompletionService> logger)
+internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, TenantBodyCapturePolicy bodyPolicy, ILogger<CompletionService> logger)
 {
     public const string RequestIdHeader = "x-request-id";
 
@@ -166,6 +166,7 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
         RequestValidator.Validate(request);
         var principal = await governance.AuthenticateAsync(AdminService.BearerToken(context.RequestHeaders), context.CancellationToken).ConfigureAwait(false);
         CallTelemetry.From(context)?.SetCaller(principal.TeamId, principal.KeyId);
+        bodyPolicy.Observe(principal);
         var group = Resolve(request);
         var id = StartCall(context);
         var route = context.GetHttpContext().Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true ? "grpc" : "rest";
