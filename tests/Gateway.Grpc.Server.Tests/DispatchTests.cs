@@ -449,3 +449,61 @@ public sealed class DispatchTests
         Assert.Equal(4, served.Count(d => d == "spare"));
     }
 }
+
+public sealed class EmbeddingsRouteTests
+{
+    [Fact]
+    public async Task RestEmbeddings_ServedByAnEmbeddingsAdapter_CountedInTheLedger()
+    {
+        var fake = new FakeEmbeddingsProvider();
+        var config = new ConfigBuilder().Model("embed", ["e1"]).Build();
+        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+
+        using var response = await http.PostAsync("/v1/embeddings", new StringContent("""{"model":"embed","input":["hello world","second text"]}""", System.Text.Encoding.UTF8, "application/json"));
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.True(response.IsSuccessStatusCode, body);
+        using var json = System.Text.Json.JsonDocument.Parse(body);
+        var data = json.RootElement.GetProperty("data");
+        Assert.Equal(2, data.GetArrayLength());
+        Assert.Equal(3, data[1].GetProperty("embedding").GetArrayLength());
+        Assert.Equal(1, data[1].GetProperty("index").GetInt32());
+        Assert.Equal(7, json.RootElement.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+        Assert.Equal(["hello world", "second text"], fake.Inputs);
+
+        await gateway.Service<Gateway.Grpc.Governance.Ledger.LedgerWriter>().FlushAsync();
+        var row = Assert.Single(((Gateway.Grpc.Governance.Storage.InMemoryGovernanceStore)gateway.Service<Gateway.Grpc.Governance.Storage.IGovernanceStore>()).Ledger);
+        Assert.Equal(7, row.InputTokens);
+        Assert.Equal("e1", row.Deployment);
+    }
+
+    [Fact]
+    public async Task RestEmbeddings_BadInput_SaysWhichField()
+    {
+        await using var gateway = await GatewayHarness.StartAsync(new ConfigBuilder().Model("embed", ["e1"]).Build(), new FakeEmbeddingsProvider());
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+
+        using var response = await http.PostAsync("/v1/embeddings", new StringContent("""{"model":"embed","input":[1,2]}""", System.Text.Encoding.UTF8, "application/json"));
+
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("\"param\":\"input\"", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    private sealed class FakeEmbeddingsProvider : IProviderAdapter, IEmbeddingsAdapter
+    {
+        public List<string> Inputs { get; } = [];
+
+        public string Provider => "fake";
+
+        public Task<CompletionResponse> CompleteAsync(ProviderCall call, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public IAsyncEnumerable<CompletionChunk> StreamAsync(ProviderCall call, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task<EmbeddingsResponse> EmbedAsync(EmbeddingsCall call, CancellationToken cancellationToken)
+        {
+            Inputs.AddRange(call.Request.Inputs);
+            return Task.FromResult(new EmbeddingsResponse(call.Request.Inputs.Select(_ => new[] { 0.1f, 0.2f, 0.3f }).ToArray(), call.Deployment.UpstreamModel, 7));
+        }
+    }
+}

@@ -367,3 +367,30 @@ public sealed class TenantBodyLoggingTests
         Assert.DoesNotContain(master, log, StringComparison.Ordinal);
     }
 }
+
+public sealed class ModelsAuthTests
+{
+    [Fact]
+    public async Task ListModels_NeedsAKey_AndShowsOnlyAllowedModels()
+    {
+        var variable = "GW_TEST_MASTER_" + Guid.NewGuid().ToString("N");
+        var master = "master-" + Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(variable, master);
+        await using var gateway = await GatewayHarness.StartAsync(new Dictionary<string, string?> { ["auth:masterKey"] = "env:" + variable });
+        var admin = new CallOptions(Headers: new Metadata { { "authorization", "Bearer " + master } });
+        var key = await gateway.Channel.AsyncUnaryCall(AdminMethods.CreateKey, new CreateKeyRequest { Key = new Key { AllowedModels = { "sim-large" } } }, admin).ResponseAsync;
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.Channel.AsyncUnaryCall(ModelsMethods.ListModels, new ListModelsRequest()).ResponseAsync);
+        Assert.Equal(StatusCode.Unauthenticated, ex.StatusCode);
+
+        var models = await gateway.Channel.AsyncUnaryCall(ModelsMethods.ListModels, new ListModelsRequest(), new CallOptions(Headers: new Metadata { { "authorization", "Bearer " + key.Secret } })).ResponseAsync;
+        Assert.Equal(["sim-large"], models.Models.Select(m => m.Id).ToArray());
+
+        // The transcoded REST route goes through the same gate.
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+        using var anonymous = await http.GetAsync("/v1/gateway/models");
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        using var rest = await http.GetAsync("/v1/models");
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, rest.StatusCode);
+    }
+}

@@ -151,6 +151,7 @@ public static class GatewayApp
         services.AddSingleton<CompletionService>();
         services.AddSingleton<ModelsService>();
         services.AddSingleton<AdminService>();
+        services.AddSingleton<EmbeddingsService>();
         configureServices?.Invoke(services);
 
         var app = builder.Build();

@@ -29,6 +29,7 @@ internal static class OpenAiRestExtensions
             handlers.Get<UnaryServerMethod<CompletionRequest, CompletionResponse>>(CompletionMethods.Complete.FullName, CompletionMethods.ServiceName),
             handlers.Get<ServerStreamingServerMethod<CompletionRequest, CompletionChunk>>(CompletionMethods.StreamComplete.FullName, CompletionMethods.ServiceName),
             handlers.Get<UnaryServerMethod<ListModelsRequest, ListModelsResponse>>(ModelsMethods.ListModels.FullName, ModelsMethods.ServiceName),
+            services.GetRequiredService<Services.EmbeddingsService>(),
             services.GetRequiredService<GatewayOptions>(),
             services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Grpc.Server.Rest.OpenAi"));
@@ -51,6 +52,7 @@ internal sealed partial class OpenAiRestEndpoints(
     UnaryServerMethod<CompletionRequest, CompletionResponse> complete,
     ServerStreamingServerMethod<CompletionRequest, CompletionChunk> streamComplete,
     UnaryServerMethod<ListModelsRequest, ListModelsResponse> listModels,
+    Services.EmbeddingsService embeddings,
     GatewayOptions options,
     TimeProvider timeProvider,
     ILogger logger)
@@ -169,7 +171,7 @@ internal sealed partial class OpenAiRestEndpoints(
 
     public async Task EmbeddingsAsync(HttpContext http)
     {
-        RestServerCallContext.ResolveRequestId(http);
+        var requestId = RestServerCallContext.ResolveRequestId(http);
         var (document, bodyError) = await RestBody.ReadJsonAsync(http, _maxBodyBytes).ConfigureAwait(false);
         if (bodyError is not null)
         {
@@ -177,19 +179,122 @@ internal sealed partial class OpenAiRestEndpoints(
             return;
         }
 
-        var model = "";
+        string model;
+        var inputs = new List<string>();
+        int? dimensions = null;
+        string? user = null;
+        var base64 = false;
         using (document)
         {
-            if (document!.RootElement.ValueKind == JsonValueKind.Object
-                && document.RootElement.TryGetProperty("model", out var m) && m.ValueKind == JsonValueKind.String)
+            var root = document!.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
             {
-                model = m.GetString()!;
+                await WriteErrorAsync(http, RestErrorMapping.BadRequest("The request body must be a JSON object.")).ConfigureAwait(false);
+                return;
+            }
+
+            if (!root.TryGetProperty("model", out var m) || m.ValueKind != JsonValueKind.String || m.GetString()!.Length == 0)
+            {
+                await WriteErrorAsync(http, RestErrorMapping.BadRequest("model: is required and must be a string.", "model")).ConfigureAwait(false);
+                return;
+            }
+
+            model = m.GetString()!;
+            if (!root.TryGetProperty("input", out var input))
+            {
+                await WriteErrorAsync(http, RestErrorMapping.BadRequest("input: is required (a string or an array of strings).", "input")).ConfigureAwait(false);
+                return;
+            }
+
+            if (input.ValueKind == JsonValueKind.String)
+            {
+                inputs.Add(input.GetString()!);
+            }
+            else if (input.ValueKind == JsonValueKind.Array && input.EnumerateArray().All(e => e.ValueKind == JsonValueKind.String))
+            {
+                inputs.AddRange(input.EnumerateArray().Select(e => e.GetString()!));
+            }
+            else
+            {
+                await WriteErrorAsync(http, RestErrorMapping.BadRequest("input: must be a string or an array of strings (token arrays are not supported).", "input")).ConfigureAwait(false);
+                return;
+            }
+
+            if (root.TryGetProperty("dimensions", out var d))
+            {
+                if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out var dims) || dims < 1)
+                {
+                    await WriteErrorAsync(http, RestErrorMapping.BadRequest("dimensions: must be a positive integer.", "dimensions")).ConfigureAwait(false);
+                    return;
+                }
+
+                dimensions = dims;
+            }
+
+            if (root.TryGetProperty("user", out var u) && u.ValueKind == JsonValueKind.String)
+            {
+                user = u.GetString();
+            }
+
+            if (root.TryGetProperty("encoding_format", out var f) && f.ValueKind == JsonValueKind.String)
+            {
+                if (f.GetString() is not ("base64" or "float"))
+                {
+                    await WriteErrorAsync(http, RestErrorMapping.BadRequest("encoding_format: must be \"float\" or \"base64\".", "encoding_format")).ConfigureAwait(false);
+                    return;
+                }
+
+                base64 = f.GetString() == "base64";
             }
         }
 
-        // No provider adapter implements embeddings yet; the endpoint answers in OpenAI's shape
-        // so SDKs surface a typed NotFoundError rather than a transport failure.
-        await WriteErrorAsync(http, RestErrorMapping.Create(StatusCode.NotFound, $"Embeddings are not supported: no configured provider adapter serves embeddings (model '{model}').", "model", "embeddings_not_supported")).ConfigureAwait(false);
+        try
+        {
+            var authorization = http.Request.Headers.Authorization.ToString();
+            var key = authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? authorization[7..].Trim() : null;
+            var (response, _) = await embeddings.EmbedAsync(key, new Adapters.EmbeddingsRequest(inputs) { Dimensions = dimensions, User = user }, model, requestId, http.RequestAborted).ConfigureAwait(false);
+            await WriteJsonAsync(http, (response, base64), static (writer, state) =>
+            {
+                writer.WriteStartObject();
+                writer.WriteString("object", "list");
+                writer.WriteStartArray("data");
+                for (var i = 0; i < state.response.Embeddings.Count; i++)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("object", "embedding");
+                    writer.WriteNumber("index", i);
+                    var vector = state.response.Embeddings[i];
+                    if (state.base64)
+                    {
+                        writer.WriteString("embedding", Convert.ToBase64String(System.Runtime.InteropServices.MemoryMarshal.AsBytes(vector.AsSpan())));
+                    }
+                    else
+                    {
+                        writer.WriteStartArray("embedding");
+                        foreach (var value in vector)
+                        {
+                            writer.WriteNumberValue(value);
+                        }
+
+                        writer.WriteEndArray();
+                    }
+
+                    writer.WriteEndObject();
+                }
+
+                writer.WriteEndArray();
+                writer.WriteString("model", state.response.Model);
+                writer.WriteStartObject("usage");
+                writer.WriteNumber("prompt_tokens", state.response.InputTokens);
+                writer.WriteNumber("total_tokens", state.response.InputTokens);
+                writer.WriteEndObject();
+                writer.WriteEndObject();
+            }).ConfigureAwait(false);
+        }
+        catch (RpcException ex)
+        {
+            await WriteErrorAsync(http, RestErrorMapping.FromRpc(ex)).ConfigureAwait(false);
+        }
     }
 
     public Task UnknownAsync(HttpContext http)

@@ -54,7 +54,7 @@ internal static class RestErrorMapping
         var param = ParamOf(detail);
         var kind = rpc.Trailers.GetValue(ErrorMapping.ErrorKindTrailer);
         string? code = kind is { Length: > 0 } ? kind : shape.Code;
-        if (rpc.StatusCode == StatusCode.NotFound && (param == "model" || kind == "model_not_found"))
+        if (rpc.StatusCode == StatusCode.NotFound && ((param == "model" && kind is null) || kind == "model_not_found"))
         {
             code = "model_not_found";
         }

@@ -1,3 +1,5 @@
+using Gateway.Grpc.Governance;
+using Gateway.Grpc.Governance.Keys;
 using Gateway.Grpc.Protocol.Server;
 using Gateway.Grpc.Server.Dispatch;
 using Gateway.V1;
@@ -5,18 +7,28 @@ using Gateway.V1;
 namespace Gateway.Grpc.Server.Services;
 
 /// <summary>gateway.v1.Models.</summary>
-internal sealed class ModelsService(ModelCatalog catalog)
+internal sealed class ModelsService(ModelCatalog catalog, GovernanceService governance)
 {
     public ServerServiceDefinition CreateDefinition()
         => ServerServiceDefinition.CreateBuilder(ModelsMethods.ServiceName, ModelsReflection.Descriptor)
-            .AddMethod(ModelsMethods.ListModels, (ListModelsRequest _, Gateway.Grpc.Protocol.Server.ServerCallContext _) => Task.FromResult(List()))
+            .AddMethod(ModelsMethods.ListModels, async (ListModelsRequest _, ServerCallContext context) =>
+            {
+                // Same authentication as completions; a key sees only the models it may use.
+                var principal = await governance.AuthenticateAsync(AdminService.BearerToken(context.RequestHeaders), context.CancellationToken).ConfigureAwait(false);
+                return List(principal);
+            })
             .Build();
 
-    public ListModelsResponse List()
+    public ListModelsResponse List(Principal? principal = null)
     {
         var response = new ListModelsResponse();
         foreach (var group in catalog.Groups)
         {
+            if (principal is not null && !principal.IsModelAllowed(group.Name))
+            {
+                continue;
+            }
+
             var model = new Model { Id = group.Name, OwnedBy = group.OwnedBy, ContextWindow = group.ContextWindow };
             foreach (var deployment in group.Deployments)
             {
