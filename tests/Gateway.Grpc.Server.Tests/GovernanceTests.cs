@@ -394,3 +394,54 @@ public sealed class ModelsAuthTests
         Assert.Equal(System.Net.HttpStatusCode.Unauthorized, rest.StatusCode);
     }
 }
+
+public sealed class BudgetWebhookTests
+{
+    [Fact]
+    public async Task BudgetAlerts_PostedToWebhook_OncePerThreshold()
+    {
+        var received = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
+        Microsoft.AspNetCore.Hosting.HostingAbstractionsWebHostBuilderExtensions.UseUrls(builder.WebHost, "http://127.0.0.1:0");
+        await using var hook = builder.Build();
+        Microsoft.AspNetCore.Builder.EndpointRouteBuilderExtensions.MapPost(hook, "/alerts", async (Microsoft.AspNetCore.Http.HttpContext c) =>
+        {
+            using var reader = new StreamReader(c.Request.Body);
+            received.Enqueue(await reader.ReadToEndAsync());
+        });
+        await hook.StartAsync();
+        var hookUrl = hook.Urls.First() + "/alerts";
+
+        var variable = "GW_TEST_MASTER_" + Guid.NewGuid().ToString("N");
+        var master = "master-" + Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(variable, master);
+        await using var gateway = await GatewayHarness.StartAsync(new Dictionary<string, string?>
+        {
+            ["auth:masterKey"] = "env:" + variable,
+            ["budgets:alertWebhook"] = hookUrl,
+        });
+        var admin = new CallOptions(Headers: new Metadata { { "authorization", "Bearer " + master } });
+        var key = await gateway.Channel.AsyncUnaryCall(AdminMethods.CreateKey, new CreateKeyRequest { Key = new Key { Limits = new Limits { MonthlyBudgetUsd = 0.00003 } } }, admin).ResponseAsync;
+        var call = new CallOptions(Headers: new Metadata { { "authorization", "Bearer " + key.Secret } });
+        for (var i = 0; i < 10; i++)
+        {
+            var request = GatewayHarness.Request("sim-small", 20);
+            request.Metadata["sim.ttft_ms"] = "0";
+            request.Metadata["sim.tokens_per_second"] = "0";
+            request.Metadata["sim.output_tokens"] = "50";
+            try
+            {
+                await gateway.CompleteAsync(request, call);
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.ResourceExhausted)
+            {
+                break;
+            }
+        }
+
+        await gateway.Service<Gateway.Grpc.Server.Governance.BudgetAlertNotifier>().Pending;
+        var thresholds = received.Select(b => System.Text.Json.JsonDocument.Parse(b).RootElement.GetProperty("threshold_percent").GetInt32()).Order().ToArray();
+        Assert.Equal([50, 80, 100], thresholds);
+        Assert.All(received, b => Assert.Contains("\"scope\":\"key:" + key.Key.Id + "\"", b, StringComparison.Ordinal));
+    }
+}

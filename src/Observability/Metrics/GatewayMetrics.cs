@@ -50,6 +50,7 @@ public sealed class GatewayMetrics : IDisposable
     private readonly Counter<long> _hedges;
     private readonly Counter<long> _rateLimitRefusals;
     private readonly Counter<long> _budgetRefusals;
+    private readonly Counter<long> _budgetAlerts;
     private readonly UpDownCounter<long> _streamsInFlight;
     private readonly Counter<long> _accessLogDropped;
     private Func<IEnumerable<CircuitStateObservation>>? _circuitSource;
@@ -70,6 +71,7 @@ public sealed class GatewayMetrics : IDisposable
         _hedges = _meter.CreateCounter<long>("gateway.hedges", "{hedge}", "Hedged attempts started, by model and deployment.");
         _rateLimitRefusals = _meter.CreateCounter<long>("gateway.rate_limit.refusals", "{request}", "Calls refused by a rate limit, by team and limit.");
         _budgetRefusals = _meter.CreateCounter<long>("gateway.budget.refusals", "{request}", "Calls refused because a budget is spent, by team and budget.");
+        _budgetAlerts = _meter.CreateCounter<long>("gateway.budget.alerts", "{alert}", "Budget alerts raised, by scope kind (key, team) and threshold percent.");
         _streamsInFlight = _meter.CreateUpDownCounter<long>("gateway.streams.in_flight", "{stream}", "Streams open now, by model.");
         _accessLogDropped = _meter.CreateCounter<long>("gateway.access_log.dropped", "{line}", "Access-log lines dropped because the sink fell behind.");
         _meter.CreateObservableGauge("gateway.circuit.state", ObserveCircuits, "{state}", "Circuit breaker state per deployment: 1 for the current state, 0 for the others.");
@@ -186,6 +188,15 @@ public sealed class GatewayMetrics : IDisposable
         if (_budgetRefusals.Enabled)
         {
             _budgetRefusals.Add(1, new TagList { { "team", team ?? "" }, { "budget", budget } });
+        }
+    }
+
+    /// <summary>A budget crossed 50, 80 or 100 % of its monthly amount (each fires once per scope and month).</summary>
+    public void RecordBudgetAlert(string scopeKind, int thresholdPercent)
+    {
+        if (_budgetAlerts.Enabled)
+        {
+            _budgetAlerts.Add(1, new TagList { { "scope", scopeKind }, { "threshold", thresholdPercent.ToString(System.Globalization.CultureInfo.InvariantCulture) } });
         }
     }
 

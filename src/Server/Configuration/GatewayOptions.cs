@@ -35,6 +35,8 @@ public sealed class GatewayOptions
 
     public RateLimitOptions RateLimits { get; set; } = new();
 
+    public BudgetOptions Budgets { get; set; } = new();
+
     /// <summary>Prices per model (US$ per million tokens), overriding the built-in table.</summary>
     public Dictionary<string, PriceOptions> Pricing { get; set; } = new(StringComparer.Ordinal);
 
@@ -46,6 +48,12 @@ public sealed class GatewayOptions
 
     /// <summary>The hash-chained audit trail (<c>audit:</c>).</summary>
     public Gateway.Grpc.Observability.Configuration.AuditOptions Audit { get; set; } = new();
+}
+
+public sealed class BudgetOptions
+{
+    /// <summary>URL that receives a JSON POST for each budget alert (50, 80, 100 %); empty = none.</summary>
+    public string? AlertWebhook { get; set; }
 }
 
 public sealed class AuthOptions

@@ -60,6 +60,12 @@ internal static class GatewayOptionsValidator
             errors.Add($"rateLimits:algorithm: '{options.RateLimits.Algorithm}' is not an algorithm (use sliding-window or gcra).");
         }
 
+        if (options.Budgets.AlertWebhook is { Length: > 0 } webhook
+            && (!Uri.TryCreate(webhook, UriKind.Absolute, out var hook) || hook.Scheme is not ("http" or "https")))
+        {
+            errors.Add($"budgets:alertWebhook: '{webhook}' is not an absolute http(s) URL.");
+        }
+
         if (options.RateLimits.Backend is not ("local" or "redis"))
         {
             errors.Add($"rateLimits:backend: '{options.RateLimits.Backend}' is not a backend (use local or redis).");

@@ -10,6 +10,7 @@ using Gateway.Grpc.Governance.Limits;
 using Gateway.Grpc.Governance.Pricing;
 using Gateway.Grpc.Governance.Storage;
 using Gateway.Grpc.Redis;
+using Gateway.Grpc.Server.Governance;
 using Gateway.Grpc.Tokenizer.Chat;
 using Gateway.Grpc.Observability.AccessLog;
 using Gateway.Grpc.Observability.Hosting;
@@ -155,6 +156,7 @@ public static class GatewayApp
         configureServices?.Invoke(services);
 
         var app = builder.Build();
+        app.Services.GetRequiredService<BudgetAlertNotifier>();
         // Load the tokenizer now (and warn once if its vocabulary is missing: counts are then estimates).
         ChatTokenCounter.ForModel("gpt-4o", app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Tokenizer"));
         app.UseGrpcServer();
@@ -226,6 +228,7 @@ public static class GatewayApp
         }
 
         services.AddSingleton<BudgetTracker>();
+        services.AddSingleton<BudgetAlertNotifier>();
         services.AddSingleton<IPricing>(PricingTable.Default.WithOverrides(
             options.Pricing.Select(static p => KeyValuePair.Create(p.Key, new ModelPrice((decimal)p.Value.Input, (decimal)p.Value.Output, (decimal)p.Value.CachedInput)))));
         services.AddSingleton<LedgerWriter>();
