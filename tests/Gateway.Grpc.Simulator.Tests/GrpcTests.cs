@@ -203,7 +203,9 @@ public sealed class GrpcTests : IDisposable
     [Fact]
     public async Task Hang_DeadlineExceededAndRecordedAsEnded()
     {
-        var options = new CallOptions(Headers: [new Metadata.Entry(SimulatorHeaders.Hang, "1")], Deadline: DateTime.UtcNow.AddMilliseconds(300));
+        // Warm the connection first: the deadline is for the hanging call, not for connecting.
+        await _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello()).ResponseAsync;
+        var options = new CallOptions(Headers: [new Metadata.Entry(SimulatorHeaders.Hang, "1")], Deadline: DateTime.UtcNow.AddMilliseconds(1000));
 
         using var call = _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), options);
         var headers = await call.ResponseHeadersAsync;
@@ -214,7 +216,7 @@ public sealed class GrpcTests : IDisposable
         Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
         var record = await _sim.State.WaitForEndAsync(id).WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Contains("hang", record.Faults);
-        // The client's and the server's 300 ms timers race: either the server ended the call with
+        // The client's and the server's timers race: either the server ended the call with
         // DEADLINE_EXCEEDED, or the client's own deadline reset the stream first (then aborted).
         Assert.True(record.GrpcStatus == (int)StatusCode.DeadlineExceeded || record.Aborted, $"status {record.GrpcStatus}, aborted {record.Aborted}");
     }
