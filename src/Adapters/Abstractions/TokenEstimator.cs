@@ -1,4 +1,5 @@
 using Gateway.Grpc.Tokenizer.Chat;
+using Gateway.Grpc.Tokenizer.Internal;
 using Gateway.V1;
 
 namespace Gateway.Grpc.Adapters;
@@ -11,25 +12,8 @@ namespace Gateway.Grpc.Adapters;
 /// </summary>
 public static class TokenEstimator
 {
-    public static int CountText(string text)
-    {
-        var tokens = 0;
-        var wordLength = 0;
-        foreach (var c in text)
-        {
-            if (char.IsWhiteSpace(c))
-            {
-                tokens += WordTokens(wordLength);
-                wordLength = 0;
-            }
-            else
-            {
-                wordLength++;
-            }
-        }
-
-        return tokens + WordTokens(wordLength);
-    }
+    /// <summary>About four characters a token, at least one per word (the tokenizer's own fallback estimate).</summary>
+    public static int CountText(string text) => TextEstimate.Count(text);
 
     /// <summary>Prompt tokens of a request, with the chat overhead of the request's model (o200k_base for unknown models).</summary>
     public static int CountPrompt(CompletionRequest request)
@@ -37,6 +21,4 @@ public static class TokenEstimator
         ArgumentNullException.ThrowIfNull(request);
         return ChatTokenCounter.ForModel(request.Model).CountPrompt(request);
     }
-
-    private static int WordTokens(int length) => length == 0 ? 0 : (length + 3) / 4;
 }
