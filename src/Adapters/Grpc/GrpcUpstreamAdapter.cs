@@ -198,6 +198,9 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
         StatusCode.Unavailable when inner is HttpRequestException or IOException || detail.StartsWith("Error connecting to", StringComparison.Ordinal) => ProviderErrorKind.ConnectionFailure,
         StatusCode.Unavailable when detail.Contains("overload", StringComparison.OrdinalIgnoreCase) => ProviderErrorKind.Overloaded,
         StatusCode.Cancelled when midStream => ProviderErrorKind.StreamInterrupted,
+        // A transport reset (RST_STREAM, not a status the upstream sent) after messages cut the
+        // stream short: our client reports it as Internal "HTTP/2 stream reset by the server".
+        StatusCode.Internal when midStream && detail.StartsWith("HTTP/2 stream reset", StringComparison.Ordinal) => ProviderErrorKind.StreamInterrupted,
         _ => ProviderErrorKind.ServerError,
     };
 
