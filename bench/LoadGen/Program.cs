@@ -210,6 +210,7 @@ internal static class Program
         var concurrency = o.Int("c", 10);
         var duration = TimeSpan.FromSeconds(o.Double("duration", 5));
         var label = o.Get("label", null) ?? $"rest-c{concurrency}";
+        var auth = o.Get("auth", "Bearer bench")!;
         var body = $"{{\"model\":\"{model}\",\"messages\":[{{\"role\":\"user\",\"content\":\"Say hello to the benchmark in a few words.\"}}]}}";
 
         using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = concurrency, UseProxy = false, PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan };
@@ -218,7 +219,11 @@ internal static class Program
         async Task<HttpStatusCode> Call()
         {
             using var req = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-            req.Headers.TryAddWithoutValidation("authorization", "Bearer bench");
+            if (auth != "none")
+            {
+                req.Headers.TryAddWithoutValidation("authorization", auth);
+            }
+
             using var resp = await http.SendAsync(req);
             await resp.Content.ReadAsByteArrayAsync();
             return resp.StatusCode;
