@@ -70,16 +70,17 @@ http {
   fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
   uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
   scgi_temp_path $WORK/nginx/tmp/scgi;
-  upstream sim_grpc { server 127.0.0.1:$SIM_GRPC_PORT; keepalive 64; }
-  upstream sim_http { server 127.0.0.1:$SIM_HTTP_PORT; keepalive 64; }
+  upstream sim_grpc { server 127.0.0.1:$SIM_GRPC_PORT; keepalive 64; keepalive_requests 100000000; }
+  upstream sim_http { server 127.0.0.1:$SIM_HTTP_PORT; keepalive 64; keepalive_requests 100000000; }
   server {
     listen 127.0.0.1:$NGX_GRPC_PORT http2;
     http2_max_concurrent_streams 1000;
+    keepalive_requests 100000000;   # default 1000 closes h2load's connections, which -D never reopens
     location / { grpc_pass grpc://sim_grpc; }
   }
   server {
     listen 127.0.0.1:$NGX_HTTP_PORT;
-    keepalive_requests 1000000;
+    keepalive_requests 100000000;
     location / { proxy_pass http://sim_http; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
 }

@@ -230,7 +230,7 @@ internal static class Report
 
     private static string N(JsonObject r, string name) => r[name] is null ? "" : F(D(r, name));
 
-    private static string F(double v, int digits = 0) => double.IsNaN(v) ? "n/a" : v.ToString("N" + digits.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+    private static string F(double v, int digits = 0) => double.IsNaN(v) || double.IsInfinity(v) ? "n/a" : v.ToString("N" + digits.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 
     private static string Ratio(double a, double b) => double.IsNaN(b) || b <= 0 ? "n/a" : F(a / b, 2) + "x";
 }
