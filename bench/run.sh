@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# One-command benchmark for issue 7: gateway vs direct simulator vs nginx (pure proxy),
+# gRPC (h2load + C# load generator) and REST, memory per idle stream, allocations per request.
+# Writes bench/RESULTS.md. Not part of the test suite. Usage: bench/run.sh [seconds-per-point]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DUR=${1:-5}
+OUT=$ROOT/bench/results
+WORK=$(mktemp -d /tmp/gw-bench.XXXXXX)
+mkdir -p "$OUT"
+: > "$OUT/results.jsonl"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [[ -f $WORK/nginx/nginx.pid ]]; then nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -s stop 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+log() { echo "[bench $(date +%T)] $*" >&2; }
+
+# ---- 1. tools (idempotent) -------------------------------------------------------------------
+need=()
+command -v h2load >/dev/null || need+=(nghttp2-client)
+command -v nginx >/dev/null || need+=(nginx-light)
+if ((${#need[@]})); then
+  log "installing ${need[*]}"
+  SUDO=; [[ $(id -u) == 0 ]] || SUDO=sudo
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+# ---- 2. build Release ------------------------------------------------------------------------
+log "building (Release)"
+for p in src/Server src/Simulator bench/LoadGen bench/AllocHook; do
+  dotnet build "$p" -c Release -v q -nologo >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
+done
+SERVER_DLL=$ROOT/src/Server/bin/Release/net10.0/Gateway.Grpc.Server.dll
+SIM_DLL=$ROOT/src/Simulator/bin/Release/net10.0/Gateway.Grpc.Simulator.dll
+LOADGEN=(dotnet "$ROOT/bench/LoadGen/bin/Release/net10.0/Gateway.Grpc.LoadGen.dll")
+HOOK=$ROOT/bench/AllocHook/bin/Release/net10.0/Gateway.Grpc.Bench.AllocHook.dll
+for f in "$SERVER_DLL" "$SIM_DLL" "$HOOK"; do [[ -f $f ]] || { echo "missing build output $f" >&2; exit 1; }; done
+
+# ---- 3. simulator ----------------------------------------------------------------------------
+log "starting simulator"
+dotnet "$SIM_DLL" --http 127.0.0.1:0 --grpc 127.0.0.1:0 --ttft-ms 0 --tokens-per-second 0 \
+  --output-tokens 20 --max-records 0 >"$WORK/sim.out" 2>"$WORK/sim.err" &
+PIDS+=($!)
+for _ in $(seq 1 300); do grep -q SIM_GRPC "$WORK/sim.out" 2>/dev/null && break; sleep 0.1; done
+SIM_HTTP=$(awk '/SIM_HTTP/{print $2}' "$WORK/sim.out")
+SIM_GRPC=$(awk '/SIM_GRPC/{print $2}' "$WORK/sim.out")
+[[ -n $SIM_GRPC && -n $SIM_HTTP ]] || { cat "$WORK/sim.out" "$WORK/sim.err"; echo "simulator did not start" >&2; exit 1; }
+SIM_GRPC_PORT=${SIM_GRPC##*:}; SIM_HTTP_PORT=${SIM_HTTP##*:}
+log "simulator grpc=$SIM_GRPC http=$SIM_HTTP"
+
+# ---- 4. nginx (pure proxy, own prefix) -------------------------------------------------------
+NGX_GRPC_PORT=$(free_port); NGX_HTTP_PORT=$(free_port)
+mkdir -p "$WORK/nginx/logs" "$WORK/nginx/tmp"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes 2;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log warn;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/tmp/body;
+  proxy_temp_path $WORK/nginx/tmp/proxy;
+  fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+  uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+  scgi_temp_path $WORK/nginx/tmp/scgi;
+  upstream sim_grpc { server 127.0.0.1:$SIM_GRPC_PORT; keepalive 64; keepalive_requests 100000000; }
+  upstream sim_http { server 127.0.0.1:$SIM_HTTP_PORT; keepalive 64; keepalive_requests 100000000; }
+  server {
+    listen 127.0.0.1:$NGX_GRPC_PORT http2;
+    http2_max_concurrent_streams 1000;
+    keepalive_requests 100000000;   # default 1000 closes h2load's connections, which -D never reopens
+    location / { grpc_pass grpc://sim_grpc; }
+  }
+  server {
+    listen 127.0.0.1:$NGX_HTTP_PORT;
+    keepalive_requests 100000000;
+    location / { proxy_pass http://sim_http; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+EOF
+nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf"
+log "nginx grpc=:$NGX_GRPC_PORT http=:$NGX_HTTP_PORT"
+
+# ---- 5. gateway ------------------------------------------------------------------------------
+GW_GRPC_PORT=$(free_port); GW_HTTP_PORT=$(free_port)
+export BENCH_OPENAI_KEY=bench-not-a-secret
+cat >"$WORK/gateway.yaml" <<EOF
+logLevel: Warning
+maxStreamsPerConnection: 5000
+models:
+  - name: bench-grpc
+    deployments:
+      - name: sim-grpc
+        provider: grpc
+        upstreamModel: sim-small
+        settings:
+          base_url: $SIM_GRPC
+  - name: bench-rest
+    deployments:
+      - name: sim-openai
+        provider: openai
+        upstreamModel: gpt-4o-mini
+        settings:
+          base_url: $SIM_HTTP/v1
+          api_key: env:BENCH_OPENAI_KEY
+  - name: bench-idle
+    deployments:
+      - name: sim-idle
+        provider: simulated
+        upstreamModel: sim-small
+        settings: { ttft_ms: "600000" }
+EOF
+log "starting gateway"
+BENCH_ALLOC_FILE=$WORK/alloc.txt DOTNET_STARTUP_HOOKS=$HOOK \
+  dotnet "$SERVER_DLL" --grpcAddress 127.0.0.1:$GW_GRPC_PORT --httpAddress 127.0.0.1:$GW_HTTP_PORT \
+  --config "$WORK/gateway.yaml" >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
+GW_PID=$!
+PIDS+=($GW_PID)
+for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$GW_HTTP_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$GW_HTTP_PORT/healthz" >/dev/null || { cat "$WORK/gateway.out" "$WORK/gateway.err"; echo "gateway did not start" >&2; exit 1; }
+sleep 2
+"${LOADGEN[@]}" rss --pid "$GW_PID" --label "gateway idle (just started)" --out "$OUT/results.jsonl" >/dev/null
+
+declare -A GRPC_URL=([direct]=$SIM_GRPC [nginx]=http://127.0.0.1:$NGX_GRPC_PORT [gateway]=http://127.0.0.1:$GW_GRPC_PORT)
+declare -A GRPC_MODEL=([direct]=sim-small [nginx]=sim-small [gateway]=bench-grpc)
+declare -A REST_URL=([direct]=$SIM_HTTP [nginx]=http://127.0.0.1:$NGX_HTTP_PORT [gateway]=http://127.0.0.1:$GW_HTTP_PORT)
+declare -A REST_MODEL=([direct]=gpt-4o-mini [nginx]=gpt-4o-mini [gateway]=bench-rest)
+TARGETS=(direct nginx gateway)
+
+# ---- 6. gRPC unary, h2load -------------------------------------------------------------------
+for t in "${TARGETS[@]}"; do
+  "${LOADGEN[@]}" frame --model "${GRPC_MODEL[$t]}" --out "$WORK/req-$t.bin" >/dev/null
+done
+h2_point() { # kind target url-path body-file c m extra-args...
+  local kind=$1 t=$2 url=$3 body=$4 c=$5 m=$6; shift 6
+  local tag=$kind-$t-c$c
+  h2load "$url" -d "$body" -c "$c" -m "$m" -t 1 -D "$DUR" --warm-up-time=1 --log-file="$WORK/$tag.log" "$@" >"$WORK/$tag.txt" 2>&1 || true
+  "${LOADGEN[@]}" h2load --log "$WORK/$tag.log" --stdout "$WORK/$tag.txt" --label "$tag" --kind "$kind" \
+    --target "$t" --concurrency "$c x $m" --url "$url" --out "$OUT/results.jsonl" >/dev/null
+  grep -E "req/s|requests:|status codes" "$WORK/$tag.txt" | sed "s/^/  $tag: /" >&2 || true
+}
+LEVELS=("1 1" "10 10" "50 20")
+log "gRPC unary with h2load (${DUR}s per point)"
+for lv in "${LEVELS[@]}"; do
+  read -r c m <<<"$lv"
+  for t in "${TARGETS[@]}"; do
+    h2_point grpc-unary "$t" "${GRPC_URL[$t]}/gateway.v1.Completion/Complete" "$WORK/req-$t.bin" "$c" "$m" \
+      -H 'content-type: application/grpc' -H 'te: trailers'
+  done
+done
+# h2load cannot see grpc-status; the C# load generator below sends the same request (plus one
+# sample call that must succeed) and counts every non-OK status as an error.
+
+# ---- 7. REST, h2load --h1 --------------------------------------------------------------------
+printf '{"model":"%s","messages":[{"role":"user","content":"Say hello to the benchmark in a few words."}]}' gpt-4o-mini >"$WORK/rest-direct.json"
+cp "$WORK/rest-direct.json" "$WORK/rest-nginx.json"
+printf '{"model":"%s","messages":[{"role":"user","content":"Say hello to the benchmark in a few words."}]}' bench-rest >"$WORK/rest-gateway.json"
+log "REST with h2load --h1"
+for lv in "1 1" "10 1" "50 1"; do
+  read -r c m <<<"$lv"
+  for t in "${TARGETS[@]}"; do
+    auth=(-H 'authorization: Bearer bench'); [[ $t == gateway ]] && auth=()  # open dev mode: no key
+    h2_point rest "$t" "${REST_URL[$t]}/v1/chat/completions" "$WORK/rest-$t.json" "$c" "$m" --h1 \
+      -H 'content-type: application/json' "${auth[@]}"
+  done
+done
+
+# ---- 8. C# load generator: gRPC unary + stream, REST -----------------------------------------
+log "C# load generator"
+for c in 1 50; do
+  for mode in unary stream; do
+    for t in "${TARGETS[@]}"; do
+      extra=(); [[ $t == gateway ]] && extra=(--alloc-file "$WORK/alloc.txt")
+      "${LOADGEN[@]}" grpc --url "${GRPC_URL[$t]}" --model "${GRPC_MODEL[$t]}" --mode "$mode" --c "$c" \
+        --duration "$DUR" --target "$t" --concurrency "$c" --label "lg-$mode-$t-c$c" "${extra[@]}" \
+        --out "$OUT/results.jsonl" | sed "s/^/  /" >&2
+    done
+  done
+done
+for c in 1 50; do
+  for t in "${TARGETS[@]}"; do
+    auth="Bearer bench"; [[ $t == gateway ]] && auth=none
+    "${LOADGEN[@]}" rest --url "${REST_URL[$t]}" --model "${REST_MODEL[$t]}" --c "$c" --duration "$DUR" --auth "$auth" \
+      --target "$t" --concurrency "$c" --label "lg-rest-$t-c$c" --out "$OUT/results.jsonl" | sed "s/^/  /" >&2
+  done
+done
+
+# ---- 9. memory: idle RSS and idle streams ----------------------------------------------------
+sleep 3
+"${LOADGEN[@]}" rss --pid "$GW_PID" --label "gateway idle (after warm-up)" --out "$OUT/results.jsonl" >/dev/null
+for n in 1000 10000; do
+  log "idle streams: $n"
+  "${LOADGEN[@]}" idle --url "${GRPC_URL[gateway]}" --model bench-idle --streams "$n" --pid "$GW_PID" \
+    --metrics "http://127.0.0.1:$GW_HTTP_PORT/metrics" --out "$OUT/results.jsonl" | sed "s/^/  /" >&2 || log "idle $n failed"
+done
+
+# ---- 10. report ------------------------------------------------------------------------------
+{
+  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "nproc: $(nproc)"
+  echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+  echo "memory: $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  echo "OS: $(. /etc/os-release; echo "$PRETTY_NAME"), kernel $(uname -r)"
+  echo ".NET: SDK $(dotnet --version), runtime $(dotnet --list-runtimes | awk '/Microsoft.NETCore.App/{v=$2} END{print v}')"
+  echo "h2load: $(h2load --version 2>&1 | head -1); nginx: $(nginx -v 2>&1 | cut -d/ -f2)"
+  echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared with other builds)"
+  echo "seconds per point: $DUR (plus 1 s warm-up)"
+} >"$OUT/facts.txt"
+"${LOADGEN[@]}" report --in "$OUT/results.jsonl" --facts "$OUT/facts.txt" --command "bench/run.sh $DUR" \
+  --notes "$ROOT/bench/NOTES.md" --out "$ROOT/bench/RESULTS.md"
+log "done: bench/RESULTS.md"
