@@ -445,3 +445,39 @@ public sealed class BudgetWebhookTests
         Assert.All(received, b => Assert.Contains("\"scope\":\"key:" + key.Key.Id + "\"", b, StringComparison.Ordinal));
     }
 }
+
+public sealed class AdminTranscodingTests
+{
+    [Fact]
+    public async Task AdminApi_OverJsonTranscoding_SameAuthAsGrpc()
+    {
+        var variable = "GW_TEST_MASTER_" + Guid.NewGuid().ToString("N");
+        var master = "master-" + Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(variable, master);
+        await using var gateway = await GatewayHarness.StartAsync(new Dictionary<string, string?> { ["auth:masterKey"] = "env:" + variable });
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+
+        using var anonymous = await http.PostAsync("/v1/admin/keys", new StringContent("""{"name":"x"}""", System.Text.Encoding.UTF8, "application/json"));
+        Assert.False(anonymous.IsSuccessStatusCode);
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/admin/keys") { Content = new StringContent("""{"name":"curl-made","limits":{"requestsPerMinute":10}}""", System.Text.Encoding.UTF8, "application/json") };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", master);
+        using var created = await http.SendAsync(request);
+        var body = await created.Content.ReadAsStringAsync();
+        Assert.True(created.IsSuccessStatusCode, body);
+        using var json = System.Text.Json.JsonDocument.Parse(body);
+        var secret = json.RootElement.GetProperty("secret").GetString()!;
+        var id = json.RootElement.GetProperty("key").GetProperty("id").GetString()!;
+        Assert.Equal(10, json.RootElement.GetProperty("key").GetProperty("limits").GetProperty("requestsPerMinute").GetInt32());
+
+        // The key made over HTTP works on gRPC, and revoking over HTTP stops it.
+        var call = new CallOptions(Headers: new Metadata { { "authorization", "Bearer " + secret } });
+        Assert.NotNull(await gateway.CompleteAsync(GatewayHarness.Request("sim-small", 4), call));
+        using var revoke = new HttpRequestMessage(HttpMethod.Post, $"/v1/admin/keys/{id}/revoke");
+        revoke.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", master);
+        using var revoked = await http.SendAsync(revoke);
+        Assert.True(revoked.IsSuccessStatusCode, await revoked.Content.ReadAsStringAsync());
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("sim-small", 4), call));
+        Assert.Equal(StatusCode.Unauthenticated, ex.StatusCode);
+    }
+}

@@ -7,7 +7,7 @@ from gateway.admin.v1 import admin_pb2 as gateway_dot_admin_dot_v1_dot_admin__pb
 
 class AdminServiceStub(object):
     """AdminService manages teams, virtual keys and usage. Every call needs the admin (master) key
-    in `authorization: Bearer <key>`.
+    in `authorization: Bearer <key>`. Also served as JSON over HTTP at the google.api.http paths.
     """
 
     def __init__(self, channel):
@@ -75,7 +75,7 @@ class AdminServiceStub(object):
 
 class AdminServiceServicer(object):
     """AdminService manages teams, virtual keys and usage. Every call needs the admin (master) key
-    in `authorization: Bearer <key>`.
+    in `authorization: Bearer <key>`. Also served as JSON over HTTP at the google.api.http paths.
     """
 
     def CreateTeam(self, request, context):
@@ -222,7 +222,7 @@ def add_AdminServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class AdminService(object):
     """AdminService manages teams, virtual keys and usage. Every call needs the admin (master) key
-    in `authorization: Bearer <key>`.
+    in `authorization: Bearer <key>`. Also served as JSON over HTTP at the google.api.http paths.
     """
 
     @staticmethod

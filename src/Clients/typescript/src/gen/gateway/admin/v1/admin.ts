@@ -2950,7 +2950,7 @@ export const GetUsageResponse: MessageFns<GetUsageResponse> = {
 
 /**
  * AdminService manages teams, virtual keys and usage. Every call needs the admin (master) key
- * in `authorization: Bearer <key>`.
+ * in `authorization: Bearer <key>`. Also served as JSON over HTTP at the google.api.http paths.
  */
 export type AdminServiceService = typeof AdminServiceService;
 export const AdminServiceService = {
