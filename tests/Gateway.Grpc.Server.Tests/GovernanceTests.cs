@@ -481,3 +481,23 @@ public sealed class AdminTranscodingTests
         Assert.Equal(StatusCode.Unauthenticated, ex.StatusCode);
     }
 }
+
+public sealed class EnvironmentConfigTests
+{
+    [Fact]
+    public async Task SecretInGatewayPrefixedVariable_IsNotMistakenForConfiguration()
+    {
+        // README: auth.masterKey: env:GATEWAY_MASTER_KEY. That variable must not be read as a config key.
+        Environment.SetEnvironmentVariable("GATEWAY_MASTER_KEY", "master-from-env");
+        try
+        {
+            await using var gateway = await GatewayHarness.StartAsync(new Dictionary<string, string?> { ["auth:masterKey"] = "env:GATEWAY_MASTER_KEY" });
+            var keys = await gateway.Channel.AsyncUnaryCall(AdminMethods.ListKeys, new ListKeysRequest(), new CallOptions(Headers: new Metadata { { "authorization", "Bearer master-from-env" } })).ResponseAsync;
+            Assert.Empty(keys.Keys);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("GATEWAY_MASTER_KEY", null);
+        }
+    }
+}

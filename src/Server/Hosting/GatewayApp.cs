@@ -79,7 +79,7 @@ public static class GatewayApp
             }
         }
 
-        configuration.AddEnvironmentVariables(EnvironmentPrefix);
+        configuration.AddInMemoryCollection(GatewayEnvironmentVariables());
         configuration.AddCommandLine(rest);
         if (overrides is not null)
         {
@@ -287,6 +287,34 @@ public static class GatewayApp
     }
 
     private static readonly SecretResolver Secrets = new();
+
+    /// <summary>
+    /// <c>GATEWAY_*</c> variables that name a configuration key (<c>GATEWAY_GRPCADDRESS</c>,
+    /// <c>GATEWAY_MODELS__0__NAME</c>). Others with the prefix, such as a secret referenced as
+    /// <c>env:GATEWAY_MASTER_KEY</c> or <c>GATEWAY_CONFIG</c>, are not configuration and are skipped.
+    /// </summary>
+    private static Dictionary<string, string?> GatewayEnvironmentVariables()
+    {
+        var known = typeof(GatewayOptions).GetProperties().Select(p => p.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironmentVariables())
+        {
+            var name = (string)variable.Key;
+            if (!name.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            var key = name[EnvironmentPrefix.Length..].Replace("__", ":", StringComparison.Ordinal);
+            var root = key.Split(':')[0];
+            if (known.Contains(root))
+            {
+                values[key] = (string?)variable.Value;
+            }
+        }
+
+        return values;
+    }
 
     /// <summary>Resolves a secret reference now (env: and file: are read on each use); null when unset.</summary>
     private static string? TryResolveSecret(string? reference)
