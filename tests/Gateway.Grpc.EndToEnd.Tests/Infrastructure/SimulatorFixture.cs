@@ -53,7 +53,11 @@ public sealed class SimulatorFixture : IAsyncLifetime
         return State.LastRequestId;
     }
 
-    /// <summary>The simulator's records of the requests after <paramref name="since"/>, oldest first.</summary>
+    /// <summary>
+    /// The simulator's records of the requests after <paramref name="since"/>, oldest first. A
+    /// client can hold its whole answer before the simulator closes the record, so each record is
+    /// awaited until it ends (a request still running after 2 s is returned as it is).
+    /// </summary>
     public List<RequestRecord> RequestsSince(long since)
     {
         var records = new List<RequestRecord>();
@@ -61,7 +65,8 @@ public sealed class SimulatorFixture : IAsyncLifetime
         {
             if (record.Id > since)
             {
-                records.Add(record);
+                var ended = State.WaitForEndAsync(record.Id);
+                records.Add(ended.Wait(TimeSpan.FromSeconds(2)) ? ended.Result : record);
             }
         }
 
