@@ -10,8 +10,8 @@ namespace Gateway.Grpc.Server.Dispatch;
 /// </summary>
 internal static class ErrorMapping
 {
-    public const string ErrorKindTrailer = "gateway-error-kind";
-    public const string RetryAfterTrailer = "retry-after-ms";
+    public const string ErrorKindTrailer = Gateway.Grpc.Governance.GovernanceService.ErrorKindTrailer;
+    public const string RetryAfterTrailer = Gateway.Grpc.Governance.GovernanceService.RetryAfterTrailer;
 
     public static StatusCode ToStatusCode(ProviderErrorKind kind) => kind switch
     {
