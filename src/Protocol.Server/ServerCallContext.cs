@@ -35,6 +35,16 @@ public abstract class ServerCallContext
 
     public abstract HttpContext GetHttpContext();
 
+    /// <summary>The peer in gRPC's form: <c>ipv4:1.2.3.4:5678</c>, <c>ipv6:ADDRESS:PORT</c>, or "unknown".</summary>
+    protected static string FormatPeer(ConnectionInfo connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var address = connection.RemoteIpAddress;
+        return address is null
+            ? "unknown"
+            : $"ipv{(address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 6 : 4)}:{address}:{connection.RemotePort}";
+    }
+
     /// <summary>Sends response headers now (otherwise they go with the first message).</summary>
     public abstract Task WriteResponseHeadersAsync(Metadata responseHeaders);
 

@@ -45,14 +45,7 @@ internal sealed class RestServerCallContext : ServerCallContext, IDisposable
 
     public override string Host => _httpContext.Request.Host.Value ?? "";
 
-    public override string Peer
-    {
-        get
-        {
-            var connection = _httpContext.Connection;
-            return connection.RemoteIpAddress is null ? "unknown" : $"ipv{(connection.RemoteIpAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 6 : 4)}:{connection.RemoteIpAddress}:{connection.RemotePort}";
-        }
-    }
+    public override string Peer => FormatPeer(_httpContext.Connection);
 
     public override DateTime Deadline { get; }
 
