@@ -678,19 +678,10 @@ internal sealed partial class TranscodedEndpoint
             return;
         }
 
-        RestError error;
-        if (call.DeadlineExceeded && exception is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled or StatusCode.DeadlineExceeded })
-        {
-            error = RestErrorMapping.DeadlineExceeded();
-        }
-        else if (exception is RpcException rpc)
-        {
-            error = RestErrorMapping.FromRpc(rpc);
-        }
-        else
+        var error = RestErrorMapping.FromHandlerFailure(call, exception, out var unexpected);
+        if (unexpected)
         {
             Log.HandlerError(_context.Logger, call.Method, call.RequestId, exception);
-            error = RestErrorMapping.Internal(call.RequestId);
         }
 
         try

@@ -369,20 +369,14 @@ internal sealed partial class OpenAiRestEndpoints(
             return;
         }
 
-        RestError error;
-        if (call.DeadlineExceeded && exception is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled or StatusCode.DeadlineExceeded })
+        var error = RestErrorMapping.FromHandlerFailure(call, exception, out var unexpected);
+        if (unexpected)
         {
-            error = RestErrorMapping.DeadlineExceeded();
+            Log.HandlerError(logger, call.Method, call.RequestId, exception);
         }
         else if (exception is RpcException rpc)
         {
-            error = RestErrorMapping.FromRpc(rpc);
             Log.CallFailed(logger, call.Method, call.RequestId, rpc.StatusCode, rpc.Status.Detail);
-        }
-        else
-        {
-            Log.HandlerError(logger, call.Method, call.RequestId, exception);
-            error = RestErrorMapping.Internal(call.RequestId);
         }
 
         try

@@ -47,6 +47,28 @@ internal static class RestErrorMapping
     /// hint, and a leading <c>field: </c> in the detail (how the validator names fields) the
     /// <c>param</c>.
     /// </summary>
+    /// <summary>
+    /// The REST error for a handler that failed: the caller's deadline, an RpcException's
+    /// status, or (<paramref name="unexpected"/> = true) a bug, answered as a 500 naming only the
+    /// request id.
+    /// </summary>
+    public static RestError FromHandlerFailure(RestServerCallContext call, Exception exception, out bool unexpected)
+    {
+        unexpected = false;
+        if (call.DeadlineExceeded && exception is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled or StatusCode.DeadlineExceeded })
+        {
+            return DeadlineExceeded();
+        }
+
+        if (exception is RpcException rpc)
+        {
+            return FromRpc(rpc);
+        }
+
+        unexpected = true;
+        return Internal(call.RequestId);
+    }
+
     public static RestError FromRpc(RpcException rpc)
     {
         var shape = Shape(rpc.StatusCode);
