@@ -44,9 +44,9 @@ internal sealed class GeminiAdapter(ISecretResolver secrets, TimeProvider timePr
         AddHeaders(request, settings);
         using var timeouts = new CallTimeouts(cancellationToken, settings.Timeout, TimeProvider);
         using var response = await SendAsync(request, new ProviderCall(new CompletionRequest(), call.Deployment), timeouts, cancellationToken).ConfigureAwait(false);
+        using var doc = await ReadJsonAsync(response, timeouts, cancellationToken).ConfigureAwait(false);
         try
         {
-            using var doc = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(timeouts.Token).ConfigureAwait(false), default, timeouts.Token).ConfigureAwait(false);
             var root = doc.RootElement;
             var vectors = new List<float[]>(inputs.Count);
             if (batch)
@@ -78,14 +78,6 @@ internal sealed class GeminiAdapter(ISecretResolver secrets, TimeProvider timePr
         catch (Exception ex) when (ex is JsonException or InvalidOperationException or KeyNotFoundException or FormatException)
         {
             throw Malformed(ex);
-        }
-        catch (Exception ex) when (ex is IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
-        {
-            throw new ProviderException(ProviderErrorKind.ConnectionFailure, $"The {Provider} response broke: {ex.Message}", null, ex);
-        }
-        catch (OperationCanceledException ex) when (timeouts.TimedOut)
-        {
-            throw new ProviderException(ProviderErrorKind.Timeout, $"{Provider} did not answer within the timeout.", null, ex);
         }
     }
 

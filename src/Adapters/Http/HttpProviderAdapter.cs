@@ -72,25 +72,7 @@ internal abstract partial class HttpProviderAdapter : IProviderAdapter, IDisposa
         AddHeaders(request, settings);
         using var timeouts = new CallTimeouts(cancellationToken, settings.Timeout, TimeProvider);
         using var response = await SendAsync(request, call, timeouts, cancellationToken).ConfigureAwait(false);
-        JsonDocument document;
-        try
-        {
-            var body = await response.Content.ReadAsStreamAsync(timeouts.Token).ConfigureAwait(false);
-            await using (body.ConfigureAwait(false))
-            {
-                document = await JsonDocument.ParseAsync(body, default, timeouts.Token).ConfigureAwait(false);
-            }
-        }
-        catch (JsonException ex)
-        {
-            throw Malformed(ex);
-        }
-        catch (Exception ex) when (ex is not ProviderException)
-        {
-            throw MapTransportFailure(ex, timeouts, cancellationToken, afterHeaders: true, streaming: false);
-        }
-
-        using (document)
+        using (var document = await ReadJsonAsync(response, timeouts, cancellationToken).ConfigureAwait(false))
         {
             try
             {
@@ -231,6 +213,32 @@ internal abstract partial class HttpProviderAdapter : IProviderAdapter, IDisposa
     /// <summary>The parsed JSON of an error event inside a stream, as the normalized exception.</summary>
     protected ProviderException StreamError(JsonElement root)
         => UpstreamErrorClassifier.Create(Provider, 0, UpstreamErrorInfo.From(root), null);
+
+    /// <summary>
+    /// Reads a unary JSON answer: invalid JSON is a malformed response; a read that breaks or
+    /// times out is mapped like any transport failure; the caller's cancellation passes through.
+    /// </summary>
+    protected async Task<JsonDocument> ReadJsonAsync(HttpResponseMessage response, CallTimeouts timeouts, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        ArgumentNullException.ThrowIfNull(timeouts);
+        try
+        {
+            var body = await response.Content.ReadAsStreamAsync(timeouts.Token).ConfigureAwait(false);
+            await using (body.ConfigureAwait(false))
+            {
+                return await JsonDocument.ParseAsync(body, default, timeouts.Token).ConfigureAwait(false);
+            }
+        }
+        catch (JsonException ex)
+        {
+            throw Malformed(ex);
+        }
+        catch (Exception ex) when (ex is not ProviderException)
+        {
+            throw MapTransportFailure(ex, timeouts, cancellationToken, afterHeaders: true, streaming: false);
+        }
+    }
 
     protected ProviderException Malformed(Exception ex)
         => new(ProviderErrorKind.ServerError, $"{Provider} sent a malformed response: {ex.Message}", null, ex);

@@ -88,9 +88,9 @@ internal sealed class OpenAIChatAdapter : HttpProviderAdapter, IEmbeddingsAdapte
         using var timeouts = new CallTimeouts(cancellationToken, settings.Timeout, TimeProvider);
         var providerCall = new ProviderCall(new CompletionRequest(), call.Deployment);
         using var response = await SendAsync(request, providerCall, timeouts, cancellationToken).ConfigureAwait(false);
+        using var doc = await ReadJsonAsync(response, timeouts, cancellationToken).ConfigureAwait(false);
         try
         {
-            using var doc = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(timeouts.Token).ConfigureAwait(false), default, timeouts.Token).ConfigureAwait(false);
             var root = doc.RootElement;
             var data = root.GetProperty("data");
             var vectors = new float[call.Request.Inputs.Count][];
@@ -140,14 +140,6 @@ internal sealed class OpenAIChatAdapter : HttpProviderAdapter, IEmbeddingsAdapte
         catch (Exception ex) when (ex is JsonException or InvalidOperationException or KeyNotFoundException or FormatException)
         {
             throw Malformed(ex);
-        }
-        catch (Exception ex) when (ex is IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
-        {
-            throw new ProviderException(ProviderErrorKind.ConnectionFailure, $"The {Provider} response broke: {ex.Message}", null, ex);
-        }
-        catch (OperationCanceledException ex) when (timeouts.TimedOut)
-        {
-            throw new ProviderException(ProviderErrorKind.Timeout, $"{Provider} did not answer within the timeout.", null, ex);
         }
     }
 
