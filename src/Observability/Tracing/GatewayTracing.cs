@@ -9,6 +9,9 @@ namespace Gateway.Grpc.Observability.Tracing;
 /// </summary>
 public static class GatewayTracing
 {
+    /// <summary>The operation name of <see cref="StartPassThrough"/>'s unexported activities.</summary>
+    public const string PassThroughName = "gateway.trace_context";
+
     public static ActivitySource Source { get; } = new(GatewayTelemetryNames.ActivitySourceName, typeof(GatewayTracing).Assembly.GetName().Version?.ToString(3));
 
     /// <summary>
@@ -52,6 +55,27 @@ public static class GatewayTracing
             { GatewaySpanAttributes.Stream, stream },
         };
         return source.StartActivity(ActivityKind.Server, parent, tags, links: null, startTime: default, name: SpanName(requestModel));
+    }
+
+    /// <summary>
+    /// When tracing is off (nobody listens to <see cref="Source"/>): an activity that is never
+    /// exported, carrying the caller's W3C trace context, so that HttpClient still passes the
+    /// caller's trace on to the provider (it propagates <see cref="Activity.Current"/>). Null when
+    /// tracing is on, another activity is current, or the caller sent no valid traceparent; the
+    /// caller stops it when the call ends.
+    /// </summary>
+    public static Activity? StartPassThrough(string? traceparent, string? tracestate)
+    {
+        if (Source.HasListeners() || Activity.Current is not null || !TryParseTraceContext(traceparent, tracestate, out var remote))
+        {
+            return null;
+        }
+
+        var activity = new Activity(PassThroughName);
+        activity.SetParentId(remote.TraceId, remote.SpanId, remote.TraceFlags);
+        activity.TraceStateString = remote.TraceState;
+        activity.IsAllDataRequested = false;
+        return activity.Start();
     }
 
     /// <summary>Starts an attempt span under the current (call) span.</summary>

@@ -364,6 +364,7 @@ public static class GatewayApp
         });
         logging.SetMinimumLevel(LogLevel.Information);
         logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
         if (Enum.TryParse<LogLevel>(options.LogLevel, ignoreCase: true, out var parsed))
         {

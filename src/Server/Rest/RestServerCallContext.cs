@@ -1,7 +1,7 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using Gateway.Grpc.Protocol;
 using Gateway.Grpc.Protocol.Server;
+using Gateway.Grpc.Server.Services;
 using Microsoft.AspNetCore.Http;
 
 namespace Gateway.Grpc.Server.Rest;
@@ -101,7 +101,7 @@ internal sealed class RestServerCallContext : ServerCallContext, IDisposable
         var callerId = httpContext.Request.Headers[RequestIdHeader].ToString();
         var requestId = callerId.Length is > 0 and <= MaxRequestIdLength && IsPrintableAscii(callerId) && !callerId.Contains(',', StringComparison.Ordinal)
             ? callerId
-            : NewRequestId();
+            : RequestIds.New();
         httpContext.Response.Headers[RequestIdHeader] = requestId;
         return requestId;
     }
@@ -132,9 +132,6 @@ internal sealed class RestServerCallContext : ServerCallContext, IDisposable
 
         return new RestServerCallContext(httpContext, method, metadata, requestId, timeout, timeProvider);
     }
-
-    /// <summary>Made the same way CompletionService makes ids, so REST and gRPC ids look alike.</summary>
-    public static string NewRequestId() => "cmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
 
     /// <summary>Seconds ("30", "2.5") or a number with ms / s / m / h.</summary>
     internal static bool TryParseTimeout(string value, out TimeSpan timeout)

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Governance;
 using Gateway.Grpc.Observability.Metrics;
@@ -246,7 +245,7 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
     {
         var id = context.RequestHeaders.GetValue(RequestIdHeader) is { Length: > 0 and <= 128 } callerId
             ? callerId
-            : "cmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+            : RequestIds.New();
         context.GetHttpContext().Response.Headers[RequestIdHeader] = id;
         return id;
     }

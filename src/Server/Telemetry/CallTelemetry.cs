@@ -37,6 +37,7 @@ internal sealed class CallTelemetry
     private readonly CompletionRequest _request;
     private readonly long _started;
     private readonly Activity? _activity;
+    private readonly Activity? _passThrough;
     private readonly string? _traceparent;
     private long _firstOutput;
     private int _completed;
@@ -83,6 +84,7 @@ internal sealed class CallTelemetry
             }
         }
 
+        _passThrough = _activity is null ? GatewayTracing.StartPassThrough(traceparent, tracestate) : null;
         _traceparent = traceparent;
     }
 
@@ -213,6 +215,8 @@ internal sealed class CallTelemetry
         {
             EndSpan(activity, status, statusName, errorKind, detail, ttft, cost);
         }
+
+        _passThrough?.Stop();
 
         if (owner.AccessLog.Enabled)
         {

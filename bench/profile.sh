@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Profiles the gateway's hot path (gRPC unary through the gateway to the provider simulator's
+# gateway.v1 endpoint, the same hop bench/run.sh measures) and writes bench/PROFILE.md:
+#   - CPU: `perf record` on the gateway process with the runtime's perf map (JIT'd frames named),
+#     folded into where the time goes (kernel by syscall, runtime, Kestrel, HttpClient, our code…);
+#   - CPU per call, from /proc/PID/stat over a fixed number of calls;
+#   - syscalls per call (`strace -c -f` over a fixed number of calls; strace slows the process,
+#     the counts are what matter);
+#   - allocations by type (the runtime's GCAllocationTick samples, via bench/AllocHook).
+# Not part of the test suite. Usage: bench/profile.sh [calls-per-phase] [concurrency]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CALLS=${1:-20000}
+CONC=${2:-1}
+WORK=$(mktemp -d /tmp/gw-profile.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+log() { echo "[profile $(date +%T)] $*" >&2; }
+
+need=()
+command -v h2load >/dev/null || need+=(nghttp2-client)
+command -v perf >/dev/null || need+=(linux-perf)
+command -v strace >/dev/null || need+=(strace)
+if ((${#need[@]})); then
+  log "installing ${need[*]}"
+  SUDO=; [[ $(id -u) == 0 ]] || SUDO=sudo
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+log "building (Release)"
+for p in src/Server src/Simulator bench/LoadGen bench/AllocHook; do
+  dotnet build "$p" -c Release -v q -nologo >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
+done
+LOADGEN=(dotnet "$ROOT/bench/LoadGen/bin/Release/net10.0/Gateway.Grpc.LoadGen.dll")
+
+dotnet "$ROOT/src/Simulator/bin/Release/net10.0/Gateway.Grpc.Simulator.dll" --http 127.0.0.1:0 --grpc 127.0.0.1:0 \
+  --ttft-ms 0 --tokens-per-second 0 --output-tokens 20 --max-records 0 >"$WORK/sim.out" 2>"$WORK/sim.err" &
+PIDS+=($!)
+for _ in $(seq 1 300); do grep -q SIM_GRPC "$WORK/sim.out" 2>/dev/null && break; sleep 0.1; done
+SIM_GRPC=$(awk '/SIM_GRPC/{print $2}' "$WORK/sim.out")
+[[ -n $SIM_GRPC ]] || { cat "$WORK/sim.err"; echo "simulator did not start" >&2; exit 1; }
+
+# The config lives in its own directory: the gateway watches its config file's directory, and the
+# hook's files must not wake that watcher.
+mkdir -p "$WORK/config" "$WORK/hook"
+cat >"$WORK/config/gateway.yaml" <<EOF
+logLevel: Warning
+models:
+  - name: bench-grpc
+    deployments:
+      - name: sim-grpc
+        provider: grpc
+        upstreamModel: sim-small
+        settings:
+          base_url: $SIM_GRPC
+EOF
+GW_GRPC_PORT=$(free_port); GW_HTTP_PORT=$(free_port)
+DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 \
+BENCH_ALLOC_FILE=$WORK/hook/alloc.txt BENCH_ALLOC_TYPES_FILE=$WORK/hook/types.txt \
+DOTNET_STARTUP_HOOKS=$ROOT/bench/AllocHook/bin/Release/net10.0/Gateway.Grpc.Bench.AllocHook.dll \
+  dotnet "$ROOT/src/Server/bin/Release/net10.0/Gateway.Grpc.Server.dll" --grpcAddress 127.0.0.1:$GW_GRPC_PORT \
+  --httpAddress 127.0.0.1:$GW_HTTP_PORT --config "$WORK/config/gateway.yaml" --store:path "$WORK/gateway.db" \
+  >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
+GW_PID=$!
+PIDS+=($GW_PID)
+for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$GW_HTTP_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$GW_HTTP_PORT/healthz" >/dev/null || { cat "$WORK/gateway.err"; echo "gateway did not start" >&2; exit 1; }
+
+"${LOADGEN[@]}" frame --model bench-grpc --out "$WORK/req.bin" >/dev/null
+URL=http://127.0.0.1:$GW_GRPC_PORT/gateway.v1.Completion/Complete
+load() { h2load "$URL" -d "$WORK/req.bin" -c "$CONC" -m 1 -t 1 -H 'content-type: application/grpc' -H 'te: trailers' "$@"; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$GW_PID/stat"; }
+
+log "warm-up: 20 s of load (tiered JIT reaches its final code)"
+load -D 20 >/dev/null
+
+log "CPU per call over $CALLS calls"
+t0=$(cpu_ticks); a0=$(awk '{print $1}' "$WORK/hook/alloc.txt"); sleep 1.1; cp "$WORK/hook/types.txt" "$WORK/types0.txt"
+load -n "$CALLS" >"$WORK/h2-cpu.txt"
+t1=$(cpu_ticks); sleep 1.1; a1=$(awk '{print $1}' "$WORK/hook/alloc.txt"); cp "$WORK/hook/types.txt" "$WORK/types1.txt"
+
+log "perf record during $CALLS calls"
+load -n "$CALLS" >"$WORK/h2-perf.txt" &
+LOAD_PID=$!
+perf record -F 999 -g -p "$GW_PID" -o "$WORK/perf.data" -- sleep 8 >/dev/null 2>&1 || true
+wait "$LOAD_PID" || true
+perf script -i "$WORK/perf.data" -F comm,ip,sym,dso 2>/dev/null >"$WORK/perf.txt"
+
+log "syscalls per call (strace, 3000 calls)"
+(sleep 1; load -n 3000 >"$WORK/h2-strace.txt") &
+LOAD_PID=$!
+timeout 30 strace -c -f -p "$GW_PID" -o "$WORK/strace.txt" >/dev/null 2>&1 &
+STRACE_PID=$!
+wait "$LOAD_PID" || true
+kill -INT "$STRACE_PID" 2>/dev/null || true
+wait "$STRACE_PID" 2>/dev/null || true
+
+{
+  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "nproc: $(nproc); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+  echo ".NET: runtime $(dotnet --list-runtimes | awk '/Microsoft.NETCore.App/{v=$2} END{print v}'); $(perf --version)"
+  echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$WORK/facts.txt"
+
+python3 "$ROOT/bench/profile_report.py" --work "$WORK" --calls "$CALLS" --concurrency "$CONC" \
+  --cpu-ticks "$((t1 - t0))" --clk-tck "$(getconf CLK_TCK)" --alloc-bytes "$((a1 - a0))" \
+  --command "bench/profile.sh $CALLS $CONC" --out "$ROOT/bench/PROFILE.md"
+log "done: bench/PROFILE.md (raw files in $WORK)"

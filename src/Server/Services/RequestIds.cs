@@ -1,0 +1,27 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+
+namespace Gateway.Grpc.Server.Services;
+
+/// <summary>
+/// New request ids for gRPC and REST alike: <c>cmpl-</c>, then 12 hex digits of Unix
+/// milliseconds and 12 random hex digits (48 bits). Time-ordered on purpose: the ledger keeps a
+/// unique index on request_id, and a fully random id lands each row on a different index page
+/// (one page write per row in SQLite's WAL, a random B-tree insert in PostgreSQL); ids that
+/// grow with time append at the index's right edge.
+/// </summary>
+internal static class RequestIds
+{
+    public const string Prefix = "cmpl-";
+
+    public static string New() => New(DateTimeOffset.UtcNow);
+
+    internal static string New(DateTimeOffset now)
+    {
+        Span<byte> bytes = stackalloc byte[14];
+        BinaryPrimitives.WriteInt64BigEndian(bytes, now.ToUnixTimeMilliseconds());
+        RandomNumberGenerator.Fill(bytes[8..]);
+        // Bytes 2..7 are the low 48 bits of the milliseconds (good until the year 10889).
+        return string.Concat(Prefix, Convert.ToHexStringLower(bytes[2..]));
+    }
+}
