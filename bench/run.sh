@@ -118,7 +118,10 @@ models:
         settings: { ttft_ms: "600000" }
 EOF
 log "starting gateway"
-BENCH_ALLOC_FILE=$WORK/alloc.txt DOTNET_STARTUP_HOOKS=$HOOK \
+# The hook's file lives outside the config's directory: the gateway watches that directory for
+# config changes, and a file rewritten every 100 ms there would wake the watcher all run long.
+mkdir -p "$WORK/hook"
+BENCH_ALLOC_FILE=$WORK/hook/alloc.txt DOTNET_STARTUP_HOOKS=$HOOK \
   dotnet "$SERVER_DLL" --grpcAddress 127.0.0.1:$GW_GRPC_PORT --httpAddress 127.0.0.1:$GW_HTTP_PORT \
   --config "$WORK/gateway.yaml" >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
 GW_PID=$!
@@ -146,6 +149,20 @@ h2_point() { # kind target url-path body-file c m extra-args...
     --target "$t" --concurrency "$c x $m" --url "$url" --out "$OUT/results.jsonl" >/dev/null
   grep -E "req/s|requests:|status codes" "$WORK/$tag.txt" | sed "s/^/  $tag: /" >&2 || true
 }
+# Warm-up: the simulator and the gateway are .NET processes whose tiered JIT settles on its final
+# code only after some seconds of load; every target (nginx too) gets the same warm-up, so the
+# points below measure steady state, not the JIT.
+log "warm-up: ${WARM:-15}s gRPC + 5s REST per target"
+printf '{"model":"%s","messages":[{"role":"user","content":"warm-up"}]}' gpt-4o-mini >"$WORK/warm-rest-direct.json"
+printf '{"model":"%s","messages":[{"role":"user","content":"warm-up"}]}' bench-rest >"$WORK/warm-rest-gateway.json"
+for t in "${TARGETS[@]}"; do
+  h2load "${GRPC_URL[$t]}/gateway.v1.Completion/Complete" -d "$WORK/req-$t.bin" -c 4 -m 4 -t 1 -D "${WARM:-15}" \
+    -H 'content-type: application/grpc' -H 'te: trailers' >/dev/null 2>&1 || true
+  body=$WORK/warm-rest-direct.json; auth=(-H 'authorization: Bearer bench')
+  [[ $t == gateway ]] && { body=$WORK/warm-rest-gateway.json; auth=(); }
+  h2load "${REST_URL[$t]}/v1/chat/completions" -d "$body" -c 4 -t 1 -D 5 --h1 -H 'content-type: application/json' \
+    "${auth[@]}" >/dev/null 2>&1 || true
+done
 LEVELS=("1 1" "10 10" "50 20")
 log "gRPC unary with h2load (${DUR}s per point)"
 for lv in "${LEVELS[@]}"; do
@@ -177,7 +194,7 @@ log "C# load generator"
 for c in 1 50; do
   for mode in unary stream; do
     for t in "${TARGETS[@]}"; do
-      extra=(); [[ $t == gateway ]] && extra=(--alloc-file "$WORK/alloc.txt")
+      extra=(); [[ $t == gateway ]] && extra=(--alloc-file "$WORK/hook/alloc.txt")
       "${LOADGEN[@]}" grpc --url "${GRPC_URL[$t]}" --model "${GRPC_MODEL[$t]}" --mode "$mode" --c "$c" \
         --duration "$DUR" --target "$t" --concurrency "$c" --label "lg-$mode-$t-c$c" "${extra[@]}" \
         --out "$OUT/results.jsonl" | sed "s/^/  /" >&2
@@ -216,3 +233,8 @@ done
 "${LOADGEN[@]}" report --in "$OUT/results.jsonl" --facts "$OUT/facts.txt" --command "bench/run.sh $DUR" \
   --notes "$ROOT/bench/NOTES.md" --out "$ROOT/bench/RESULTS.md"
 log "done: bench/RESULTS.md"
+# The hot-path profile (perf, syscalls, allocations by type) goes to bench/PROFILE.md.
+if [[ ${BENCH_PROFILE:-1} == 1 ]]; then
+  cleanup; PIDS=()
+  "$ROOT/bench/profile.sh" 20000 1
+fi

@@ -20,6 +20,13 @@ public sealed class GatewayOptions
     /// <summary>HTTP/2 streams per connection (Kestrel's default of 100 is low for load tools).</summary>
     public int MaxStreamsPerConnection { get; set; } = 1000;
 
+    /// <summary>
+    /// After this many seconds without a completion call (and none in flight) the gateway runs one
+    /// compacting full GC that returns freed memory to the OS, so a gateway left idle after a burst
+    /// shrinks back towards its start-up size. 0 turns it off. Default 15.
+    /// </summary>
+    public int IdleTrimSeconds { get; set; } = 15;
+
     /// <summary>Minimum log level: Trace, Debug, Information, Warning, Error.</summary>
     public string LogLevel { get; set; } = "Information";
 

@@ -35,6 +35,11 @@ internal static class GatewayOptionsValidator
             errors.Add($"maxReceiveMessageSize: must be positive, got {options.MaxReceiveMessageSize}.");
         }
 
+        if (options.IdleTrimSeconds < 0)
+        {
+            errors.Add($"idleTrimSeconds: must be 0 (off) or a number of seconds, got {options.IdleTrimSeconds}.");
+        }
+
         if (options.MaxStreamsPerConnection <= 0)
         {
             errors.Add($"maxStreamsPerConnection: must be positive, got {options.MaxStreamsPerConnection}.");

@@ -147,6 +147,8 @@ public static class GatewayApp
         services.AddGatewayObservability(options.Telemetry, options.AccessLog, options.Audit);
         services.AddSingleton(sp => new DispatchTelemetry(sp.GetRequiredService<GatewayMetrics>()));
         services.AddSingleton<CompletionTelemetry>();
+        services.AddSingleton<IdleMemoryTrimmer>();
+        services.AddHostedService(sp => sp.GetRequiredService<IdleMemoryTrimmer>());
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<Dispatcher>();
         services.AddSingleton<CompletionService>();

@@ -54,6 +54,7 @@ internal sealed class CallTelemetry
     internal CallTelemetry(CompletionTelemetry owner, string route, string method, bool stream, CompletionRequest request, string? traceparent, string? tracestate)
     {
         _owner = owner;
+        owner.OnCallStarted();
         _request = request;
         Route = route;
         Method = method;
@@ -189,6 +190,7 @@ internal sealed class CallTelemetry
         }
 
         var owner = _owner;
+        owner.OnCallCompleted();
         var duration = owner.TimeProvider.GetElapsedTime(_started);
         TimeSpan? ttft = _firstOutput != 0 ? owner.TimeProvider.GetElapsedTime(_started, _firstOutput) : null;
         var statusName = (int)status is >= 0 and < 17 ? StatusNames[(int)status] : "UNKNOWN";

@@ -23,6 +23,8 @@ internal sealed partial class CompletionTelemetry
 
     private readonly ModelCatalog _catalog;
     private FrozenDictionary<string, DeploymentRuntime>? _deployments;
+    private long _callsStarted;
+    private long _callsInFlight;
 
     public CompletionTelemetry(GatewayMetrics metrics, IAccessLog accessLog, IBodyCapturePolicy capturePolicy, IAuditTrail audit, ModelCatalog catalog, TimeProvider timeProvider, ILogger<CompletionTelemetry> logger)
     {
@@ -47,6 +49,20 @@ internal sealed partial class CompletionTelemetry
     internal TimeProvider TimeProvider { get; }
 
     internal ILogger Logger { get; }
+
+    /// <summary>Completion calls (gRPC and REST) started since the process began.</summary>
+    public long CallsStarted => Interlocked.Read(ref _callsStarted);
+
+    /// <summary>Completion calls started and not yet completed.</summary>
+    public long CallsInFlight => Interlocked.Read(ref _callsInFlight);
+
+    internal void OnCallStarted()
+    {
+        Interlocked.Increment(ref _callsStarted);
+        Interlocked.Increment(ref _callsInFlight);
+    }
+
+    internal void OnCallCompleted() => Interlocked.Decrement(ref _callsInFlight);
 
     /// <summary>Starts observing one call. Dispose-free: <see cref="CallTelemetry.Complete"/> ends it.</summary>
     public CallTelemetry StartCall(string route, string method, bool stream, CompletionRequest request, string? traceparent, string? tracestate)

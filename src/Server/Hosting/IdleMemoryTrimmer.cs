@@ -1,0 +1,66 @@
+using Gateway.Grpc.Server.Configuration;
+using Gateway.Grpc.Server.Telemetry;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Grpc.Server.Hosting;
+
+/// <summary>
+/// Gives memory back when the gateway goes quiet. Under load the GC keeps large generation-0
+/// budgets and the heap it grew (that is what keeps allocation cheap); once no completion call
+/// has started for <see cref="GatewayOptions.IdleTrimSeconds"/> and none is in flight, one
+/// aggressive, compacting full collection decommits what is free. It runs once per quiet
+/// spell; the next call re-arms it. The pause costs milliseconds on an idle process.
+/// </summary>
+internal sealed partial class IdleMemoryTrimmer(CompletionTelemetry calls, GatewayOptions options, TimeProvider timeProvider, ILogger<IdleMemoryTrimmer> logger) : BackgroundService
+{
+    /// <summary>Quiet spells trimmed so far (for tests and logs).</summary>
+    public int Trims => _trims;
+
+    private int _trims;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (options.IdleTrimSeconds <= 0)
+        {
+            return;
+        }
+
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.IdleTrimSeconds), timeProvider);
+        var lastStarted = calls.CallsStarted;
+        var trimmed = false;
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                var started = calls.CallsStarted;
+                if (started != lastStarted)
+                {
+                    lastStarted = started;
+                    trimmed = false;
+                    continue;
+                }
+
+                if (trimmed || calls.CallsInFlight > 0)
+                {
+                    continue;
+                }
+
+                var before = Environment.WorkingSet;
+                GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+                trimmed = true;
+                Interlocked.Increment(ref _trims);
+                Log.Trimmed(logger, options.IdleTrimSeconds, before >> 20, Environment.WorkingSet >> 20);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(90, LogLevel.Debug, "Idle for {Seconds}s: compacted the heap, working set {BeforeMb} MB -> {AfterMb} MB.", EventName = "IdleTrim")]
+        public static partial void Trimmed(ILogger logger, int seconds, long beforeMb, long afterMb);
+    }
+}
