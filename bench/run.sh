@@ -211,7 +211,10 @@ done
 
 # ---- 9. memory: idle RSS and idle streams ----------------------------------------------------
 sleep 3
-"${LOADGEN[@]}" rss --pid "$GW_PID" --label "gateway idle (after warm-up)" --out "$OUT/results.jsonl" >/dev/null
+"${LOADGEN[@]}" rss --pid "$GW_PID" --label "gateway 3 s after the load (before the idle trim)" --out "$OUT/results.jsonl" >/dev/null
+# idleTrimSeconds (default 15): after that long without calls the gateway compacts its heap once.
+sleep 20
+"${LOADGEN[@]}" rss --pid "$GW_PID" --label "gateway idle (after warm-up: 23 s after the load, idle trim done)" --out "$OUT/results.jsonl" >/dev/null
 for n in 1000 10000; do
   log "idle streams: $n"
   "${LOADGEN[@]}" idle --url "${GRPC_URL[gateway]}" --model bench-idle --streams "$n" --pid "$GW_PID" \

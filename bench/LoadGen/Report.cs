@@ -183,7 +183,7 @@ internal static class Report
             sb.AppendLine("| gRPC latency/throughput targets | missing rows | NOT MEASURED |");
         }
 
-        var idle = rows.FirstOrDefault(r => Str(r, "label") == "gateway idle (after warm-up)") ?? rows.FirstOrDefault(r => Str(r, "kind") == "rss");
+        var idle = rows.FirstOrDefault(r => Str(r, "label").StartsWith("gateway idle (after warm-up", StringComparison.Ordinal)) ?? rows.FirstOrDefault(r => Str(r, "kind") == "rss");
         if (idle is not null)
         {
             var mb = D(idle, "rss_kb") / 1024.0;
