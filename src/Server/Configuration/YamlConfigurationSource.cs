@@ -21,7 +21,7 @@ internal sealed class YamlConfigurationSource(string path) : IConfigurationSourc
             }
             catch (YamlDotNet.Core.YamlException ex)
             {
-                throw new InvalidOperationException($"Config file '{path}' is not valid YAML at line {ex.Start.Line}, column {ex.Start.Column}: {ex.Message}", ex);
+                throw new Hosting.GatewayConfigurationException($"Config file '{path}' is not valid YAML at line {ex.Start.Line}, column {ex.Start.Column}: {ex.Message}");
             }
 
             if (stream.Documents.Count > 0)

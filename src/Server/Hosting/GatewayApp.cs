@@ -71,7 +71,15 @@ public static class GatewayApp
 
             if (configPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
             {
-                configuration.AddJsonFile(Path.GetFullPath(configPath), optional: false);
+                try
+                {
+                    configuration.AddJsonFile(Path.GetFullPath(configPath), optional: false);
+                }
+                catch (InvalidDataException ex)
+                {
+                    // The JSON provider reports duplicate keys and syntax errors this way.
+                    throw new GatewayConfigurationException($"Config file '{configPath}' is not valid JSON: {ex.InnerException?.Message ?? ex.Message}");
+                }
             }
             else
             {

@@ -26,22 +26,26 @@ internal sealed partial class IdleMemoryTrimmer(CompletionTelemetry calls, Gatew
             return;
         }
 
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.IdleTrimSeconds), timeProvider);
+        // Look often enough that the trim comes within a fifth of the idle time after it is due.
+        var idleFor = TimeSpan.FromSeconds(options.IdleTrimSeconds);
+        using var timer = new PeriodicTimer(idleFor / 5, timeProvider);
         var lastStarted = calls.CallsStarted;
+        var quietSince = timeProvider.GetTimestamp();
         var trimmed = false;
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
                 var started = calls.CallsStarted;
-                if (started != lastStarted)
+                if (started != lastStarted || calls.CallsInFlight > 0)
                 {
                     lastStarted = started;
+                    quietSince = timeProvider.GetTimestamp();
                     trimmed = false;
                     continue;
                 }
 
-                if (trimmed || calls.CallsInFlight > 0)
+                if (trimmed || timeProvider.GetElapsedTime(quietSince) < idleFor)
                 {
                     continue;
                 }

@@ -1,0 +1,40 @@
+using Gateway.Grpc.Server.Hosting;
+
+namespace Gateway.Grpc.Server.Tests;
+
+/// <summary>A config file that does not parse stops start-up with a message naming the file and the fault, not a stack trace.</summary>
+public sealed class ConfigFileTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("gw-config-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void Yaml_with_a_duplicate_key_names_file_line_and_key()
+    {
+        var path = Write("gateway.yaml", "logLevel: Warning\nmaxStreamsPerConnection: 10\nmaxStreamsPerConnection: 20\n");
+
+        var ex = Assert.Throws<GatewayConfigurationException>(() => GatewayApp.Build(["--config", path]));
+
+        Assert.Contains(path, ex.Message, StringComparison.Ordinal);
+        Assert.Contains("line 3", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Duplicate key maxStreamsPerConnection", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Json_that_does_not_parse_names_the_file()
+    {
+        var path = Write("gateway.json", "{ \"logLevel\": \"Warning\", }}");
+
+        var ex = Assert.Throws<GatewayConfigurationException>(() => GatewayApp.Build(["--config", path]));
+
+        Assert.StartsWith($"Config file '{path}' is not valid JSON: ", ex.Message, StringComparison.Ordinal);
+    }
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+}
