@@ -97,7 +97,6 @@ public sealed class SimulatedProvider(TimeProvider timeProvider) : IProviderAdap
     {
         var request = call.Request;
         var settings = SimulationSettings.From(call.Deployment, request);
-        var plan = Plan(call, settings);
         Interlocked.Increment(ref _started);
         Interlocked.Increment(ref _active);
         var finished = false;
@@ -107,6 +106,10 @@ public sealed class SimulatedProvider(TimeProvider timeProvider) : IProviderAdap
             {
                 await Task.Delay(settings.TimeToFirstToken, timeProvider, cancellationToken).ConfigureAwait(false);
             }
+
+            // Planned after the wait: like a real model, a waiting stream holds no answer yet
+            // (10k idle streams would otherwise keep 10k generated answers alive).
+            var plan = Plan(call, settings);
 
             var interval = settings.TokensPerSecond > 0 ? TimeSpan.FromSeconds(1.0 / settings.TokensPerSecond) : TimeSpan.Zero;
             for (var i = 0; i < plan.Pieces.Count; i++)
