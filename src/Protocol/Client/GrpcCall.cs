@@ -114,7 +114,7 @@ internal sealed partial class GrpcCall<TRequest, TResponse> : IGrpcCall<TRespons
             }
         }
 
-        var request = new HttpRequestMessage(HttpMethod.Post, _channel.BaseAddress + _method.FullName)
+        var request = new HttpRequestMessage(HttpMethod.Post, _channel.MethodUri(_method.FullName))
         {
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,

@@ -31,6 +31,7 @@ public sealed class GrpcChannelOptions
 public sealed class GrpcChannel : IDisposable
 {
     private readonly HttpMessageInvoker _invoker;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Uri> _methodUris = new(StringComparer.Ordinal);
     private readonly HttpMessageHandler _handler;
     private readonly bool _disposeHandler;
 
@@ -54,6 +55,9 @@ public sealed class GrpcChannel : IDisposable
     internal string AcceptEncoding { get; }
 
     internal string BaseAddress { get; }
+
+    /// <summary>The request URI of a method (base address + /service/method), parsed once per method.</summary>
+    internal Uri MethodUri(string fullName) => _methodUris.GetOrAdd(fullName, static (name, baseAddress) => new Uri(baseAddress + name), BaseAddress);
 
     public static GrpcChannel ForAddress(string address, GrpcChannelOptions? options = null) => ForAddress(new Uri(address), options);
 
