@@ -108,7 +108,8 @@ wait "$STRACE_PID" 2>/dev/null || true
   echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$WORK/facts.txt"
 
-python3 "$ROOT/bench/profile_report.py" --work "$WORK" --calls "$CALLS" --concurrency "$CONC" \
-  --cpu-ticks "$((t1 - t0))" --clk-tck "$(getconf CLK_TCK)" --alloc-bytes "$((a1 - a0))" \
-  --command "bench/profile.sh $CALLS $CONC" --out "$ROOT/bench/PROFILE.md"
+ARGS=(--work "$WORK" --calls "$CALLS" --concurrency "$CONC" --cpu-ticks "$((t1 - t0))" --clk-tck "$(getconf CLK_TCK)"
+  --alloc-bytes "$((a1 - a0))" --command "bench/profile.sh $CALLS $CONC" --out "$ROOT/bench/PROFILE.md")
+printf '%q ' "${ARGS[@]}" >"$WORK/report-args"   # re-render: python3 bench/profile_report.py $(cat report-args)
+python3 "$ROOT/bench/profile_report.py" "${ARGS[@]}"
 log "done: bench/PROFILE.md (raw files in $WORK)"

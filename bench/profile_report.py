@@ -170,10 +170,11 @@ alloc_per_call = a.alloc_bytes / max(a.calls, 1)
 
 
 def short_type(name):
-    # AsyncStateMachineBox`1[Result,StateMachine[...]] -> AsyncStateMachineBox<StateMachine>
-    m = re.match(r"AsyncStateMachineBox`1\[.*?,([\w.+<>|`]+)", name)
-    if m:
-        return "async state machine box: " + m.group(1).split("+")[-1] if "+" in m.group(1) else "async state machine box: " + m.group(1)
+    # AsyncStateMachineBox`1[Result,Declaring+<Method>d__N[...]] -> "async state machine box: Declaring+<Method>"
+    if name.startswith("AsyncStateMachineBox"):
+        m = re.search(r"([\w`]+)\+(<[^\[\],]*?>[\w|]*?d(?:__\d+)?(?:`\d+)?)", name)
+        if m:
+            return f"async state machine box: {m.group(1)}+{m.group(2)}"
     return name if len(name) <= 110 else name[:107] + "..."
 
 
@@ -232,6 +233,10 @@ for calls, errors, name in sys_rows[:14]:
     w(f"| {name} | {calls:,} | {calls / strace_calls:.2f} | {errors:,} |")
 w("")
 w(f"## Allocations by type (runtime GCAllocationTick samples, one per ~100 KB; {alloc_total:,} samples over the {a.calls:,} calls)")
+w("")
+boxes = sum(n for name, n in grouped.items() if name.startswith("async state machine box"))
+polly = sum(n for name, n in grouped.items() if name.startswith("async state machine box") and re.search(r"Resilience|BridgeComponent|Outcome\+|CompositeComponent", name))
+w(f"Async state-machine boxes together: {100 * boxes / alloc_total:.1f}% (~{alloc_per_call * boxes / alloc_total:,.0f} B per call), of which Polly's pipelines {100 * polly / alloc_total:.1f}% (~{alloc_per_call * polly / alloc_total:,.0f} B).")
 w("")
 w("| share | ~bytes per call | type |")
 w("| ---: | ---: | --- |")

@@ -230,7 +230,7 @@ done
   echo "OS: $(. /etc/os-release; echo "$PRETTY_NAME"), kernel $(uname -r)"
   echo ".NET: SDK $(dotnet --version), runtime $(dotnet --list-runtimes | awk '/Microsoft.NETCore.App/{v=$2} END{print v}')"
   echo "h2load: $(h2load --version 2>&1 | head -1); nginx: $(nginx -v 2>&1 | cut -d/ -f2)"
-  echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared with other builds)"
+  echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (includes the benchmark's own load)"
   echo "seconds per point: $DUR (plus 1 s warm-up)"
 } >"$OUT/facts.txt"
 "${LOADGEN[@]}" report --in "$OUT/results.jsonl" --facts "$OUT/facts.txt" --command "bench/run.sh $DUR" \
