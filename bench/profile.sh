@@ -22,29 +22,10 @@ cleanup() {
 trap cleanup EXIT
 log() { echo "[profile $(date +%T)] $*" >&2; }
 
-need=()
-command -v h2load >/dev/null || need+=(nghttp2-client)
-command -v perf >/dev/null || need+=(linux-perf)
-command -v strace >/dev/null || need+=(strace)
-if ((${#need[@]})); then
-  log "installing ${need[*]}"
-  SUDO=; [[ $(id -u) == 0 ]] || SUDO=sudo
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-
-log "building (Release)"
-for p in src/Server src/Simulator bench/LoadGen bench/AllocHook; do
-  dotnet build "$p" -c Release -v q -nologo >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
-done
-LOADGEN=(dotnet "$ROOT/bench/LoadGen/bin/Release/net10.0/Gateway.Grpc.LoadGen.dll")
-
-dotnet "$ROOT/src/Simulator/bin/Release/net10.0/Gateway.Grpc.Simulator.dll" --http 127.0.0.1:0 --grpc 127.0.0.1:0 \
-  --ttft-ms 0 --tokens-per-second 0 --output-tokens 20 --max-records 0 >"$WORK/sim.out" 2>"$WORK/sim.err" &
-PIDS+=($!)
-for _ in $(seq 1 300); do grep -q SIM_GRPC "$WORK/sim.out" 2>/dev/null && break; sleep 0.1; done
-SIM_GRPC=$(awk '/SIM_GRPC/{print $2}' "$WORK/sim.out")
-[[ -n $SIM_GRPC ]] || { cat "$WORK/sim.err"; echo "simulator did not start" >&2; exit 1; }
+. "$ROOT/bench/common.sh"
+install_tools h2load:nghttp2-client perf:linux-perf strace:strace
+build_release
+start_simulator
 
 # The config lives in its own directory: the gateway watches its config file's directory, and the
 # hook's files must not wake that watcher.
@@ -63,8 +44,8 @@ EOF
 GW_GRPC_PORT=$(free_port); GW_HTTP_PORT=$(free_port)
 DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 \
 BENCH_ALLOC_FILE=$WORK/hook/alloc.txt BENCH_ALLOC_TYPES_FILE=$WORK/hook/types.txt \
-DOTNET_STARTUP_HOOKS=$ROOT/bench/AllocHook/bin/Release/net10.0/Gateway.Grpc.Bench.AllocHook.dll \
-  dotnet "$ROOT/src/Server/bin/Release/net10.0/Gateway.Grpc.Server.dll" --grpcAddress 127.0.0.1:$GW_GRPC_PORT \
+DOTNET_STARTUP_HOOKS=$HOOK \
+  dotnet "$SERVER_DLL" --grpcAddress 127.0.0.1:$GW_GRPC_PORT \
   --httpAddress 127.0.0.1:$GW_HTTP_PORT --config "$WORK/config/gateway.yaml" --store:path "$WORK/gateway.db" \
   >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
 GW_PID=$!

@@ -20,38 +20,11 @@ trap cleanup EXIT
 
 log() { echo "[bench $(date +%T)] $*" >&2; }
 
-# ---- 1. tools (idempotent) -------------------------------------------------------------------
-need=()
-command -v h2load >/dev/null || need+=(nghttp2-client)
-command -v nginx >/dev/null || need+=(nginx-light)
-if ((${#need[@]})); then
-  log "installing ${need[*]}"
-  SUDO=; [[ $(id -u) == 0 ]] || SUDO=sudo
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-
-# ---- 2. build Release ------------------------------------------------------------------------
-log "building (Release)"
-for p in src/Server src/Simulator bench/LoadGen bench/AllocHook; do
-  dotnet build "$p" -c Release -v q -nologo >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
-done
-SERVER_DLL=$ROOT/src/Server/bin/Release/net10.0/Gateway.Grpc.Server.dll
-SIM_DLL=$ROOT/src/Simulator/bin/Release/net10.0/Gateway.Grpc.Simulator.dll
-LOADGEN=(dotnet "$ROOT/bench/LoadGen/bin/Release/net10.0/Gateway.Grpc.LoadGen.dll")
-HOOK=$ROOT/bench/AllocHook/bin/Release/net10.0/Gateway.Grpc.Bench.AllocHook.dll
-for f in "$SERVER_DLL" "$SIM_DLL" "$HOOK"; do [[ -f $f ]] || { echo "missing build output $f" >&2; exit 1; }; done
-
-# ---- 3. simulator ----------------------------------------------------------------------------
-log "starting simulator"
-dotnet "$SIM_DLL" --http 127.0.0.1:0 --grpc 127.0.0.1:0 --ttft-ms 0 --tokens-per-second 0 \
-  --output-tokens 20 --max-records 0 >"$WORK/sim.out" 2>"$WORK/sim.err" &
-PIDS+=($!)
-for _ in $(seq 1 300); do grep -q SIM_GRPC "$WORK/sim.out" 2>/dev/null && break; sleep 0.1; done
-SIM_HTTP=$(awk '/SIM_HTTP/{print $2}' "$WORK/sim.out")
-SIM_GRPC=$(awk '/SIM_GRPC/{print $2}' "$WORK/sim.out")
-[[ -n $SIM_GRPC && -n $SIM_HTTP ]] || { cat "$WORK/sim.out" "$WORK/sim.err"; echo "simulator did not start" >&2; exit 1; }
+# ---- 1-3. tools, Release build, simulator ------------------------------------------------------
+. "$ROOT/bench/common.sh"
+install_tools h2load:nghttp2-client nginx:nginx-light
+build_release
+start_simulator
 SIM_GRPC_PORT=${SIM_GRPC##*:}; SIM_HTTP_PORT=${SIM_HTTP##*:}
 log "simulator grpc=$SIM_GRPC http=$SIM_HTTP"
 
@@ -220,6 +193,27 @@ for n in 1000 10000; do
   "${LOADGEN[@]}" idle --url "${GRPC_URL[gateway]}" --model bench-idle --streams "$n" --pid "$GW_PID" \
     --metrics "http://127.0.0.1:$GW_HTTP_PORT/metrics" --out "$OUT/results.jsonl" | sed "s/^/  /" >&2 || log "idle $n failed"
 done
+
+# ---- 9b. tokenizer vs npm tiktoken --------------------------------------------------------------
+# Same texts and loop on both sides (bench/Tokenizer.Benchmarks/README.md), rounds interleaved so
+# both see the same machine state.
+if bash "$ROOT/scripts/fetch-tokenizer-data.sh" >"$WORK/tok-fetch.log" 2>&1 \
+  && dotnet build "$ROOT/bench/Tokenizer.Benchmarks" -c Release -v q -nologo >"$WORK/tok-build.log" 2>&1; then
+  log "tokenizer vs npm tiktoken (3 interleaved rounds)"
+  for _ in 1 2 3; do
+    node "$ROOT/bench/Tokenizer.Benchmarks/npm-tiktoken.js" 1 >>"$WORK/tok.txt"
+    dotnet "$ROOT/bench/Tokenizer.Benchmarks/bin/Release/net10.0/Tokenizer.Benchmarks.dll" --quick 1 >>"$WORK/tok.txt"
+  done
+  python3 - "$WORK/tok.txt" >>"$OUT/results.jsonl" <<'PY'
+import json, re, sys
+for line in open(sys.argv[1]):
+    m = re.match(r"(npm|dotnet)\s+(\S+)\s+(\S+)\s+\d+ B\s+\d+ tok\s+([\d.]+) us/op", line)
+    if m:
+        print(json.dumps({"kind": "tokenizer", "side": m.group(1), "encoding": m.group(2), "corpus": m.group(3), "us_per_op": float(m.group(4))}))
+PY
+else
+  log "tokenizer data or npm tiktoken unavailable (see $WORK/tok-fetch.log); tokenizer skipped"
+fi
 
 # ---- 10. report ------------------------------------------------------------------------------
 {

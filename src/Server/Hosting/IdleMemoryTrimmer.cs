@@ -14,10 +14,10 @@ namespace Gateway.Grpc.Server.Hosting;
 /// </summary>
 internal sealed partial class IdleMemoryTrimmer(CompletionTelemetry calls, GatewayOptions options, TimeProvider timeProvider, ILogger<IdleMemoryTrimmer> logger) : BackgroundService
 {
-    /// <summary>Quiet spells trimmed so far (for tests and logs).</summary>
-    public int Trims => _trims;
-
     private int _trims;
+
+    /// <summary>Quiet spells trimmed so far (for tests and logs).</summary>
+    public int Trims => Volatile.Read(ref _trims);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
