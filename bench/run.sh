@@ -64,7 +64,10 @@ log "nginx grpc=:$NGX_GRPC_PORT http=:$NGX_HTTP_PORT"
 # ---- 5. gateway ------------------------------------------------------------------------------
 GW_GRPC_PORT=$(free_port); GW_HTTP_PORT=$(free_port)
 export BENCH_OPENAI_KEY=bench-not-a-secret
-cat >"$WORK/gateway.yaml" <<EOF
+# The config gets a directory of its own: the gateway watches its config file's directory (with
+# subdirectories) for changes, and the logs and hook files this script writes must not wake it.
+mkdir -p "$WORK/config"
+cat >"$WORK/config/gateway.yaml" <<EOF
 logLevel: Warning
 maxStreamsPerConnection: 5000
 models:
@@ -91,12 +94,10 @@ models:
         settings: { ttft_ms: "600000" }
 EOF
 log "starting gateway"
-# The hook's file lives outside the config's directory: the gateway watches that directory for
-# config changes, and a file rewritten every 100 ms there would wake the watcher all run long.
 mkdir -p "$WORK/hook"
 BENCH_ALLOC_FILE=$WORK/hook/alloc.txt DOTNET_STARTUP_HOOKS=$HOOK \
   dotnet "$SERVER_DLL" --grpcAddress 127.0.0.1:$GW_GRPC_PORT --httpAddress 127.0.0.1:$GW_HTTP_PORT \
-  --config "$WORK/gateway.yaml" >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
+  --config "$WORK/config/gateway.yaml" >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
 GW_PID=$!
 PIDS+=($GW_PID)
 for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$GW_HTTP_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done

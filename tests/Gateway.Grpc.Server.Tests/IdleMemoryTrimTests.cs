@@ -48,6 +48,8 @@ public sealed class IdleMemoryTrimTests
         await using var gateway = await GatewayHarness.StartAsync(config, new FakeProvider());
         var task = gateway.Service<IdleMemoryTrimmer>().ExecuteTask;
         Assert.NotNull(task);
+        // ExecuteAsync runs on a pool thread: off, it returns at once; on, it loops until shutdown.
+        await Task.WhenAny(task, Task.Delay(TimeSpan.FromSeconds(2)));
         Assert.Equal(!running, task.IsCompleted);
     }
 

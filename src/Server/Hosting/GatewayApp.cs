@@ -58,7 +58,9 @@ public static class GatewayApp
     public static WebApplication Build(string[] args, IDictionary<string, string?>? overrides = null, Action<IServiceCollection>? configureServices = null, IReadOnlyList<IProviderAdapter>? additionalAdapters = null)
     {
         var (configPath, rest) = ExtractConfigPath(args);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = rest, ApplicationName = "Gateway.Grpc.Server" });
+        // The builder's default sources (appsettings*.json, cleared below) would otherwise watch the
+        // working directory and everything under it (the SQLite store's data/ included) for changes.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"], ApplicationName = "Gateway.Grpc.Server" });
         var configuration = builder.Configuration;
         configuration.Sources.Clear();
         configPath ??= Environment.GetEnvironmentVariable(ConfigEnvironmentVariable);
