@@ -116,13 +116,18 @@ public sealed class RedisSettings
     public int CommandTimeoutMs { get; set; } = 250;
 }
 
+/// <summary>US$ per million tokens for one model.</summary>
 public sealed class PriceOptions
 {
     public double Input { get; set; }
 
     public double Output { get; set; }
 
-    public double CachedInput { get; set; }
+    /// <summary>Prompt tokens served from the provider's cache. Unset: billed at <see cref="Input"/> (never below the real price).</summary>
+    public double? CachedInput { get; set; }
+
+    internal Gateway.Grpc.Governance.Pricing.ModelPrice ToModelPrice()
+        => new((decimal)Input, (decimal)Output, (decimal)(CachedInput ?? Input));
 }
 
 public sealed class ModelOptions

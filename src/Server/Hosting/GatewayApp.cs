@@ -242,7 +242,7 @@ public static class GatewayApp
         services.AddSingleton<BudgetTracker>();
         services.AddSingleton<BudgetAlertNotifier>();
         services.AddSingleton<IPricing>(PricingTable.Default.WithOverrides(
-            options.Pricing.Select(static p => KeyValuePair.Create(p.Key, new ModelPrice((decimal)p.Value.Input, (decimal)p.Value.Output, (decimal)p.Value.CachedInput)))));
+            options.Pricing.Select(static p => KeyValuePair.Create(p.Key, p.Value.ToModelPrice()))));
         services.AddSingleton<LedgerWriter>();
         services.AddSingleton<ILedgerSink>(sp => sp.GetRequiredService<LedgerWriter>());
         services.AddHostedService(sp => sp.GetRequiredService<LedgerWriter>());
