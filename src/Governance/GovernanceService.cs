@@ -268,6 +268,20 @@ public sealed partial class GovernanceService(
         return new RpcException(new Status(StatusCode.ResourceExhausted, $"Rate limit exceeded: {limit} {what} for this {kind}. Retry after {result.RetryAfter.TotalSeconds:0.###} s."), trailers);
     }
 
+    /// <summary>
+    /// What a call with this outcome costs: its tokens at the served upstream model's price plus
+    /// the prompts of hedges that lost. The figure the ledger records and the answer reports.
+    /// </summary>
+    public decimal CostOf(CompletionRequest request, CallOutcome outcome) => Price(request, outcome).Total;
+
+    private (decimal Total, decimal Abandoned) Price(CompletionRequest request, CallOutcome outcome)
+    {
+        var model = outcome.PricedModel.Length > 0 ? outcome.PricedModel : request.Model;
+        var cost = pricing.Cost(model, outcome.InputTokens, outcome.OutputTokens, outcome.CachedInputTokens, out _);
+        var abandoned = pricing.Cost(model, outcome.AbandonedInputTokens, outcome.AbandonedOutputTokens, 0, out _);
+        return (cost + abandoned, abandoned);
+    }
+
     internal async ValueTask SettleAsync(Admission admission, CallOutcome outcome)
     {
         var used = outcome.InputTokens + outcome.OutputTokens + outcome.AbandonedInputTokens + outcome.AbandonedOutputTokens;
@@ -277,10 +291,7 @@ public sealed partial class GovernanceService(
         }
 
         await ReleaseLeasesAsync(admission).ConfigureAwait(false);
-        var model = outcome.PricedModel.Length > 0 ? outcome.PricedModel : admission.Request.Model;
-        var cost = pricing.Cost(model, outcome.InputTokens, outcome.OutputTokens, outcome.CachedInputTokens, out _);
-        var abandoned = pricing.Cost(model, outcome.AbandonedInputTokens, outcome.AbandonedOutputTokens, 0, out _);
-        var total = cost + abandoned;
+        var (total, abandoned) = Price(admission.Request, outcome);
         var principal = admission.Principal;
         if (principal.Key is { } key)
         {

@@ -321,6 +321,8 @@ public sealed class GovernanceTests
         Assert.True(u.CostUsd > 0);
         Assert.False(s.Estimated);
         Assert.Equal((double)u.CostUsd, unary.Usage.CostUsd, 10);
+        // The streamed usage event carries the same cost as the unary answer and the ledger row.
+        Assert.Equal((double)s.CostUsd, events.Single(e => e.EventCase == CompletionChunk.EventOneofCase.Usage).Usage.CostUsd, 10);
 
         var usage = await gateway.Channel.AsyncUnaryCall(AdminMethods.GetUsage, new GetUsageRequest { KeyId = created.Key.Id, GroupBy = { UsageGroup.Key, UsageGroup.Model } }, As(master)).ResponseAsync;
         var row = Assert.Single(usage.Rows);

@@ -68,6 +68,8 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
                 if (chunk.EventCase == CompletionChunk.EventOneofCase.Usage)
                 {
                     usage = chunk.Usage;
+                    // Priced before it goes out, the same way the ledger row will be.
+                    usage.CostUsd = (double)governance.CostOf(request, Outcome(handle.Routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, ttft));
                     _ = handle.ReportUsageAsync(usage.InputTokens + usage.OutputTokens).AsTask();
                 }
                 else if (chunk.EventCase is CompletionChunk.EventOneofCase.Delta or CompletionChunk.EventOneofCase.ToolCallDelta)
