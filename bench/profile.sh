@@ -27,8 +27,7 @@ install_tools h2load:nghttp2-client perf:linux-perf strace:strace
 build_release
 start_simulator
 
-# The config lives in its own directory: the gateway watches its config file's directory, and the
-# hook's files must not wake that watcher.
+# The config lives in its own directory, apart from the hook's files.
 mkdir -p "$WORK/config" "$WORK/hook"
 cat >"$WORK/config/gateway.yaml" <<EOF
 logLevel: Warning

@@ -64,8 +64,8 @@ log "nginx grpc=:$NGX_GRPC_PORT http=:$NGX_HTTP_PORT"
 # ---- 5. gateway ------------------------------------------------------------------------------
 GW_GRPC_PORT=$(free_port); GW_HTTP_PORT=$(free_port)
 export BENCH_OPENAI_KEY=bench-not-a-secret
-# The config gets a directory of its own: the gateway watches its config file's directory (with
-# subdirectories) for changes, and the logs and hook files this script writes must not wake it.
+# The config gets a directory of its own, apart from the logs and hook files this script writes
+# (earlier gateway builds watched a directory tree for changes; none is watched now).
 mkdir -p "$WORK/config"
 cat >"$WORK/config/gateway.yaml" <<EOF
 logLevel: Warning
