@@ -18,4 +18,12 @@ public sealed class GrpcServerOptions
 
     /// <summary>Put exception messages in grpc-message for unexpected handler errors (off: they can leak internals).</summary>
     public bool EnableDetailedErrors { get; set; }
+
+    /// <summary>
+    /// Told of every gRPC request answered without reaching its handler: unknown service or method,
+    /// wrong content-type, method or HTTP version, a request message that is malformed, too large
+    /// or in an unsupported coding. Arguments: the method's full name when it is registered (else
+    /// null, so callers cannot mint labels) and the status sent. For metrics; must not throw.
+    /// </summary>
+    public Action<string?, StatusCode>? CallRejected { get; set; }
 }

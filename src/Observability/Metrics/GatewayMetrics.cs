@@ -51,6 +51,7 @@ public sealed class GatewayMetrics : IDisposable
     private readonly Counter<long> _rateLimitRefusals;
     private readonly Counter<long> _budgetRefusals;
     private readonly Counter<long> _budgetAlerts;
+    private readonly Counter<long> _rejected;
     private readonly UpDownCounter<long> _streamsInFlight;
     private readonly Counter<long> _accessLogDropped;
     private Func<IEnumerable<CircuitStateObservation>>? _circuitSource;
@@ -73,6 +74,7 @@ public sealed class GatewayMetrics : IDisposable
         _budgetRefusals = _meter.CreateCounter<long>("gateway.budget.refusals", "{request}", "Calls refused because a budget is spent, by team and budget.");
         _budgetAlerts = _meter.CreateCounter<long>("gateway.budget.alerts", "{alert}", "Budget alerts raised, by scope kind (key, team) and threshold percent.");
         _streamsInFlight = _meter.CreateUpDownCounter<long>("gateway.streams.in_flight", "{stream}", "Streams open now, by model.");
+        _rejected = _meter.CreateCounter<long>("gateway.requests.rejected", "{request}", "gRPC requests answered before reaching a handler (unknown method, malformed or oversized message...), by method and status.");
         _accessLogDropped = _meter.CreateCounter<long>("gateway.access_log.dropped", "{line}", "Access-log lines dropped because the sink fell behind.");
         _meter.CreateObservableGauge("gateway.circuit.state", ObserveCircuits, "{state}", "Circuit breaker state per deployment: 1 for the current state, 0 for the others.");
     }
@@ -188,6 +190,18 @@ public sealed class GatewayMetrics : IDisposable
         if (_budgetRefusals.Enabled)
         {
             _budgetRefusals.Add(1, new TagList { { "team", team ?? "" }, { "budget", budget } });
+        }
+    }
+
+    /// <summary>
+    /// A gRPC request answered without reaching its handler. <paramref name="method"/> is a
+    /// registered method's full name or null (shown as <c>unknown</c>, so callers cannot mint series).
+    /// </summary>
+    public void RecordRejectedCall(string? method, string status)
+    {
+        if (_rejected.Enabled)
+        {
+            _rejected.Add(1, new TagList { { "method", method ?? "unknown" }, { "status", status } });
         }
     }
 

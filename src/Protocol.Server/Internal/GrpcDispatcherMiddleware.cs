@@ -20,9 +20,10 @@ internal sealed partial class GrpcDispatcherMiddleware(RequestDelegate next, Grp
         var path = request.Path.Value ?? "";
         if (!isGrpc)
         {
-            if (HttpMethods.IsPost(request.Method) && registry.TryGetHandler(path, out _))
+            if (HttpMethods.IsPost(request.Method) && registry.TryGetHandler(path, out var known))
             {
                 // PROTOCOL "Responses": a wrong content-type on a gRPC method is 415.
+                Rejected(known.FullName, StatusCode.Internal);
                 return WriteHttpErrorAsync(context, StatusCodes.Status415UnsupportedMediaType, $"Content-Type '{request.ContentType}' is not supported. Use 'application/grpc'.");
             }
 
@@ -31,11 +32,13 @@ internal sealed partial class GrpcDispatcherMiddleware(RequestDelegate next, Grp
 
         if (!HttpMethods.IsPost(request.Method))
         {
+            Rejected(Known(path), StatusCode.Internal);
             return WriteHttpErrorAsync(context, StatusCodes.Status405MethodNotAllowed, $"gRPC requires POST, got {request.Method}.");
         }
 
         if (!string.Equals(request.Protocol, "HTTP/2", StringComparison.Ordinal) && !string.Equals(request.Protocol, "HTTP/3", StringComparison.Ordinal))
         {
+            Rejected(Known(path), StatusCode.Internal);
             context.Response.Headers.Upgrade = "h2c";
             return WriteHttpErrorAsync(context, StatusCodes.Status426UpgradeRequired, $"Request protocol '{request.Protocol}' is not supported. gRPC needs HTTP/2.");
         }
@@ -45,8 +48,13 @@ internal sealed partial class GrpcDispatcherMiddleware(RequestDelegate next, Grp
             return handler.HandleCallAsync(context, _options, timeProvider, logger);
         }
 
+        Rejected(null, StatusCode.Unimplemented);
         return WriteUnimplementedAsync(context, path);
     }
+
+    private string? Known(string path) => registry.TryGetHandler(path, out var handler) ? handler.FullName : null;
+
+    private void Rejected(string? method, StatusCode status) => _options.CallRejected?.Invoke(method, status);
 
     private Task WriteUnimplementedAsync(HttpContext context, string path)
     {

@@ -80,6 +80,7 @@ internal sealed partial class ServerCallHandler<TRequest, TResponse> : IServerCa
         }
 
         var context = new HttpContextServerCallContext(httpContext, options, _method.FullName, logger);
+        var handlerStarted = false;
         try
         {
             context.Initialize(timeProvider);
@@ -88,6 +89,7 @@ internal sealed partial class ServerCallHandler<TRequest, TResponse> : IServerCa
                 case MethodType.Unary:
                 {
                     var request = await ReadRequestAsync(httpContext, context).ConfigureAwait(false);
+                    handlerStarted = true;
                     var response = await _unary!(request, context).ConfigureAwait(false);
                     await WriteUnaryResponseAsync(context, response).ConfigureAwait(false);
                     break;
@@ -96,18 +98,21 @@ internal sealed partial class ServerCallHandler<TRequest, TResponse> : IServerCa
                 case MethodType.ServerStreaming:
                 {
                     var request = await ReadRequestAsync(httpContext, context).ConfigureAwait(false);
+                    handlerStarted = true;
                     await _serverStreaming!(request, new HttpContextStreamWriter<TResponse>(context, _method.ResponseMarshaller), context).ConfigureAwait(false);
                     break;
                 }
 
                 case MethodType.ClientStreaming:
                 {
+                    handlerStarted = true;
                     var response = await _clientStreaming!(new HttpContextStreamReader<TRequest>(httpContext, context, _method.RequestMarshaller), context).ConfigureAwait(false);
                     await WriteUnaryResponseAsync(context, response).ConfigureAwait(false);
                     break;
                 }
 
                 default:
+                    handlerStarted = true;
                     await _duplex!(new HttpContextStreamReader<TRequest>(httpContext, context, _method.RequestMarshaller), new HttpContextStreamWriter<TResponse>(context, _method.ResponseMarshaller), context).ConfigureAwait(false);
                     break;
             }
@@ -116,6 +121,15 @@ internal sealed partial class ServerCallHandler<TRequest, TResponse> : IServerCa
         }
         catch (Exception ex)
         {
+            if (!handlerStarted && options.CallRejected is { } rejected)
+            {
+                // Initialize (coding, timeout) or reading the request message failed.
+                rejected(_method.FullName, ex is RpcException rpc ? rpc.StatusCode
+                    : context.DeadlineExceeded ? StatusCode.DeadlineExceeded
+                    : httpContext.RequestAborted.IsCancellationRequested ? StatusCode.Cancelled
+                    : StatusCode.Internal);
+            }
+
             await HandleErrorAsync(httpContext, context, options, logger, ex).ConfigureAwait(false);
         }
         finally

@@ -144,6 +144,8 @@ public static class GatewayApp
             o.MaxReceiveMessageSize = options.MaxReceiveMessageSize;
             o.EnableDetailedErrors = options.DetailedErrors;
         });
+        services.AddOptions<GrpcServerOptions>().Configure<GatewayMetrics>(static (o, metrics) =>
+            o.CallRejected = (method, status) => metrics.RecordRejectedCall(method, CallTelemetry.StatusName(status)));
         services.AddProviderAdapters();
         foreach (var adapter in additionalAdapters ?? [])
         {

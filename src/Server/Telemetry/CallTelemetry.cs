@@ -181,6 +181,9 @@ internal sealed class CallTelemetry
         }
     }
 
+    /// <summary>The status as gRPC's docs spell it (<c>OK</c>, <c>UNIMPLEMENTED</c>...): the metrics' status label.</summary>
+    internal static string StatusName(StatusCode status) => (int)status is >= 0 and < 17 ? StatusNames[(int)status] : "UNKNOWN";
+
     /// <summary>Ends the call: span, metrics, access log, body audit. Only the first call counts.</summary>
     public void Complete(StatusCode status, string? errorKind = null, string? detail = null, string? attemptTrail = null)
     {
@@ -193,7 +196,7 @@ internal sealed class CallTelemetry
         owner.OnCallCompleted();
         var duration = owner.TimeProvider.GetElapsedTime(_started);
         TimeSpan? ttft = _firstOutput != 0 ? owner.TimeProvider.GetElapsedTime(_started, _firstOutput) : null;
-        var statusName = (int)status is >= 0 and < 17 ? StatusNames[(int)status] : "UNKNOWN";
+        var statusName = StatusName(status);
         var provider = _provider ?? "";
         var inputTokens = _usage?.InputTokens ?? 0;
         var outputTokens = _usage?.OutputTokens ?? 0;
