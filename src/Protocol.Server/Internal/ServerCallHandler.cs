@@ -121,16 +121,12 @@ internal sealed partial class ServerCallHandler<TRequest, TResponse> : IServerCa
         }
         catch (Exception ex)
         {
-            if (!handlerStarted && options.CallRejected is { } rejected)
+            var status = await HandleErrorAsync(httpContext, context, options, logger, ex).ConfigureAwait(false);
+            if (!handlerStarted)
             {
                 // Initialize (coding, timeout) or reading the request message failed.
-                rejected(_method.FullName, ex is RpcException rpc ? rpc.StatusCode
-                    : context.DeadlineExceeded ? StatusCode.DeadlineExceeded
-                    : httpContext.RequestAborted.IsCancellationRequested ? StatusCode.Cancelled
-                    : StatusCode.Internal);
+                options.CallRejected?.Invoke(_method.FullName, status);
             }
-
-            await HandleErrorAsync(httpContext, context, options, logger, ex).ConfigureAwait(false);
         }
         finally
         {
@@ -148,12 +144,13 @@ internal sealed partial class ServerCallHandler<TRequest, TResponse> : IServerCa
     private Task<TRequest> ReadRequestAsync(HttpContext httpContext, HttpContextServerCallContext context)
         => MessageFraming.ReadSingleMessageAsync(httpContext.Request.BodyReader, _method.RequestMarshaller, context.Decoder!, context.CancellationToken).AsTask();
 
-    private static async Task HandleErrorAsync(HttpContext httpContext, HttpContextServerCallContext context, GrpcServerOptions options, ILogger logger, Exception ex)
+    /// <summary>Ends a failed call with the status its failure maps to, and returns that status.</summary>
+    private static async Task<StatusCode> HandleErrorAsync(HttpContext httpContext, HttpContextServerCallContext context, GrpcServerOptions options, ILogger logger, Exception ex)
     {
         if (context.ResponseCompleted)
         {
             // The deadline already ended the call; whatever the handler did after that is moot.
-            return;
+            return StatusCode.DeadlineExceeded;
         }
 
         Status status;
@@ -166,7 +163,7 @@ internal sealed partial class ServerCallHandler<TRequest, TResponse> : IServerCa
         {
             // The client went away (RST_STREAM CANCEL): nobody to tell. Debug, not Error.
             Log.CallCancelled(logger, context.Method);
-            return;
+            return StatusCode.Cancelled;
         }
         else if (ex is RpcException rpc)
         {
@@ -198,6 +195,8 @@ internal sealed partial class ServerCallHandler<TRequest, TResponse> : IServerCa
         {
             Log.StatusWriteFailed(logger, context.Method, writeError);
         }
+
+        return status.StatusCode;
     }
 
     private static partial class Log

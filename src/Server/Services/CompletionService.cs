@@ -56,6 +56,7 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
         var started = timeProvider.GetTimestamp();
         long? ttft = null;
         Usage? usage = null;
+        CallOutcome? served = null;
         var outputPieces = 0L;
         StreamHandle? handle = null;
         var status = StatusCode.Unknown;
@@ -68,8 +69,10 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
                 if (chunk.EventCase == CompletionChunk.EventOneofCase.Usage)
                 {
                     usage = chunk.Usage;
-                    // Priced before it goes out, the same way the ledger row will be.
-                    usage.CostUsd = (double)governance.CostOf(request, Outcome(handle.Routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, ttft));
+                    // The outcome is known from here on (no attempt starts after the first token):
+                    // priced before the event goes out, and settled with the same figures below.
+                    served = Outcome(handle.Routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, ttft);
+                    usage.CostUsd = (double)governance.CostOf(request, served);
                     _ = handle.ReportUsageAsync(usage.InputTokens + usage.OutputTokens).AsTask();
                 }
                 else if (chunk.EventCase is CompletionChunk.EventOneofCase.Delta or CompletionChunk.EventOneofCase.ToolCallDelta)
@@ -78,10 +81,10 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
                 }
             }).ConfigureAwait(false);
             status = StatusCode.OK;
-            if (usage is not null)
+            if (served is not null)
             {
-                // The usage event already went out; its cost is in the ledger row and the access log.
-                await admission.CompleteAsync(Outcome(handle.Routing, status, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, ttft)).ConfigureAwait(false);
+                // The usage event already went out, priced from this outcome.
+                await admission.CompleteAsync(served).ConfigureAwait(false);
             }
         }
         catch (Exception ex)
