@@ -39,3 +39,17 @@ start_simulator() {
   SIM_GRPC=$(awk '/SIM_GRPC/{print $2}' "$WORK/sim.out")
   [[ -n $SIM_GRPC && -n $SIM_HTTP ]] || { cat "$WORK/sim.out" "$WORK/sim.err"; echo "simulator did not start" >&2; exit 1; }
 }
+
+# bench_grpc_model_yaml — the models: entry of the gRPC hop both scripts measure (model bench-grpc,
+# provider grpc, upstream the simulator's gateway.v1 endpoint); needs SIM_GRPC.
+bench_grpc_model_yaml() {
+  cat <<EOF
+  - name: bench-grpc
+    deployments:
+      - name: sim-grpc
+        provider: grpc
+        upstreamModel: sim-small
+        settings:
+          base_url: $SIM_GRPC
+EOF
+}

@@ -32,13 +32,7 @@ mkdir -p "$WORK/config" "$WORK/hook"
 cat >"$WORK/config/gateway.yaml" <<EOF
 logLevel: Warning
 models:
-  - name: bench-grpc
-    deployments:
-      - name: sim-grpc
-        provider: grpc
-        upstreamModel: sim-small
-        settings:
-          base_url: $SIM_GRPC
+$(bench_grpc_model_yaml)
 EOF
 GW_GRPC_PORT=$(free_port); GW_HTTP_PORT=$(free_port)
 DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 \

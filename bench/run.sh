@@ -71,13 +71,7 @@ cat >"$WORK/config/gateway.yaml" <<EOF
 logLevel: Warning
 maxStreamsPerConnection: 5000
 models:
-  - name: bench-grpc
-    deployments:
-      - name: sim-grpc
-        provider: grpc
-        upstreamModel: sim-small
-        settings:
-          base_url: $SIM_GRPC
+$(bench_grpc_model_yaml)
   - name: bench-rest
     deployments:
       - name: sim-openai
