@@ -5,7 +5,7 @@ using Gateway.Grpc.Governance.Ledger;
 using Gateway.Grpc.Governance.Limits;
 using Gateway.Grpc.Governance.Pricing;
 using Gateway.Grpc.Governance.Storage;
-using Gateway.Grpc.Protocol;
+using Grpc.Core;
 using Gateway.V1;
 using Microsoft.Extensions.Logging;
 

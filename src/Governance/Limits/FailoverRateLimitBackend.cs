@@ -1,4 +1,4 @@
-using Gateway.Grpc.Protocol;
+using Grpc.Core;
 using Gateway.Grpc.Redis;
 using Microsoft.Extensions.Logging;
 

@@ -1,7 +1,7 @@
 using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Governance;
 using Gateway.Grpc.Governance.Limits;
-using Gateway.Grpc.Protocol;
+using Grpc.Core;
 using Gateway.Grpc.Server.Telemetry;
 using Gateway.V1;
 using Microsoft.Extensions.Logging;

@@ -1,6 +1,6 @@
 using System.Globalization;
 using Gateway.Grpc.Adapters;
-using Gateway.Grpc.Protocol;
+using Grpc.Core;
 
 namespace Gateway.Grpc.Server.Dispatch;
 

@@ -1,11 +1,9 @@
 using Gateway.Grpc.Adapters;
-using Gateway.Grpc.Protocol.Server.Health;
 using Gateway.Grpc.Server.Configuration;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.CircuitBreaker;
 using Polly.Retry;
-using ServingStatus = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus;
 
 namespace Gateway.Grpc.Server.Dispatch;
 
@@ -127,14 +125,14 @@ internal sealed partial class ModelCatalog
 {
     private readonly Dictionary<string, ModelGroup> _groups;
 
-    public ModelCatalog(GatewayOptions options, IEnumerable<IProviderAdapter> adapters, TimeProvider timeProvider, HealthStatusRegistry health, ILogger<ModelCatalog> logger)
+    public ModelCatalog(GatewayOptions options, IEnumerable<IProviderAdapter> adapters, TimeProvider timeProvider, Services.DeploymentHealth health, ILogger<ModelCatalog> logger)
     {
         var byProvider = adapters.ToDictionary(a => a.Provider, StringComparer.Ordinal);
         _groups = new Dictionary<string, ModelGroup>(StringComparer.Ordinal);
         void OnCircuitChange(DeploymentRuntime deployment, CircuitState state)
         {
             Log.CircuitChanged(logger, deployment.Info.Name, state);
-            health.SetStatus("deployment/" + deployment.Info.Name, state == CircuitState.Open ? ServingStatus.NotServing : ServingStatus.Serving);
+            health.Report(deployment.Info.Name, state is not (CircuitState.Open or CircuitState.Isolated));
         }
 
         foreach (var model in options.Models)
@@ -146,7 +144,7 @@ internal sealed partial class ModelCatalog
                     {
                         Settings = new Dictionary<string, string>(d.Settings, StringComparer.OrdinalIgnoreCase),
                     };
-                    health.SetStatus("deployment/" + d.Name, ServingStatus.Serving);
+                    health.Report(d.Name, serving: true);
                     return new DeploymentRuntime(info, byProvider[d.Provider], d, model.CircuitBreaker, timeProvider, OnCircuitChange);
                 })
                 .ToArray();

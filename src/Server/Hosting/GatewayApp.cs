@@ -15,9 +15,9 @@ using Gateway.Grpc.Tokenizer.Chat;
 using Gateway.Grpc.Observability.AccessLog;
 using Gateway.Grpc.Observability.Hosting;
 using Gateway.Grpc.Observability.Metrics;
-using Gateway.Grpc.Protocol.Server;
 using Gateway.Grpc.Server.Configuration;
 using Gateway.Grpc.Server.Dispatch;
+using Gateway.Grpc.Server.Pipeline;
 using Gateway.Grpc.Server.Rest;
 using Gateway.Grpc.Server.Services;
 using Gateway.Grpc.Server.Telemetry;
@@ -26,6 +26,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Grpc.AspNetCore.Web;
 using Microsoft.Extensions.Logging;
 
 namespace Gateway.Grpc.Server.Hosting;
@@ -139,13 +141,19 @@ public static class GatewayApp
         var services = builder.Services;
         services.AddSingleton(options);
         services.AddSingleton(TimeProvider.System);
-        services.AddGrpcServer(o =>
+        services.AddGrpc(o =>
         {
             o.MaxReceiveMessageSize = options.MaxReceiveMessageSize;
+            o.MaxSendMessageSize = null;
             o.EnableDetailedErrors = options.DetailedErrors;
-        });
-        services.AddOptions<GrpcServerOptions>().Configure<GatewayMetrics>(static (o, metrics) =>
-            o.CallRejected = (method, status) => metrics.RecordRejectedCall(method, CallTelemetry.StatusName(status)));
+            // gzip is grpc-dotnet's built-in provider: requests may arrive compressed; responses
+            // are compressed only when the caller asks (grpc-accept-encoding plus a per-call choice).
+            o.Interceptors.Add<GatewayServerInterceptor>();
+        }).AddJsonTranscoding();
+        services.AddGrpcReflection();
+        services.AddGrpcSwagger();
+        services.AddSwaggerGen(o => o.SwaggerDoc("v1", new Microsoft.OpenApi.Models.OpenApiInfo { Title = "LLM gateway: gateway.v1 and gateway.admin.v1 over JSON", Version = "v1" }));
+        AddHealth(services, options);
         services.AddProviderAdapters();
         foreach (var adapter in additionalAdapters ?? [])
         {
@@ -163,27 +171,62 @@ public static class GatewayApp
         services.AddHostedService(sp => sp.GetRequiredService<IdleMemoryTrimmer>());
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<Dispatcher>();
-        services.AddSingleton<CompletionService>();
-        services.AddSingleton<ModelsService>();
-        services.AddSingleton<AdminService>();
+        services.AddSingleton<CompletionPipeline>();
+        services.AddSingleton<ModelsQuery>();
         services.AddSingleton<EmbeddingsService>();
+        services.AddSingleton<DeploymentHealth>();
         configureServices?.Invoke(services);
 
         var app = builder.Build();
         app.Services.GetRequiredService<BudgetAlertNotifier>();
         // Load the tokenizer now (and warn once if its vocabulary is missing: counts are then estimates).
         ChatTokenCounter.ForModel("gpt-4o", app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Tokenizer"));
-        app.UseGrpcServer();
-        app.MapGrpcService(app.Services.GetRequiredService<CompletionService>().CreateDefinition());
-        app.MapGrpcService(app.Services.GetRequiredService<ModelsService>().CreateDefinition());
-        app.MapGrpcService(app.Services.GetRequiredService<AdminService>().CreateDefinition());
-        app.MapGrpcHealthService();
+        app.UseRejectedCallMetrics();
+        // gRPC-Web on every gRPC service (browsers; application/grpc-web and grpc-web-text).
+        app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true });
+        app.MapGrpcService<CompletionGrpcService>();
+        app.MapGrpcService<ModelsGrpcService>();
+        app.MapGrpcService<AdminGrpcService>();
+        app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
-        app.MapOpenAiRest().MapJsonTranscoding(); // REST: OpenAI API + google.api.http transcoding (after the gRPC services).
+        // OpenAPI for the JSON-transcoded routes (google.api.http): /openapi/v1.json.
+        app.UseSwagger(o => o.RouteTemplate = "openapi/{documentName}.json");
+        app.MapOpenAiRest();
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", () => Results.Text("ready\n"));
         app.MapGatewayMetrics();
         return app;
+    }
+
+    /// <summary>
+    /// grpc.health.v1 through Grpc.AspNetCore.HealthChecks: "" is the gateway itself (serving
+    /// while it runs), <c>deployment/&lt;name&gt;</c> one entry per deployment driven by its circuit.
+    /// </summary>
+    private static void AddHealth(IServiceCollection services, GatewayOptions options)
+    {
+        var health = services.AddHealthChecks().AddCheck("self", static () => HealthCheckResult.Healthy(), tags: ["self"]);
+        var names = options.Models.SelectMany(static m => m.Deployments).Select(static d => d.Name).Distinct(StringComparer.Ordinal).ToArray();
+        foreach (var name in names)
+        {
+            health.Add(new HealthCheckRegistration(DeploymentHealth.Prefix + name, sp => new DeploymentHealthCheck(sp.GetRequiredService<ModelCatalog>(), name), HealthStatus.Unhealthy, [DeploymentHealth.Tag]));
+        }
+
+        services.AddGrpcHealthChecks(o =>
+        {
+            o.Services.Clear();
+            o.Services.Map("", static c => c.Tags.Contains("self"));
+            foreach (var name in names)
+            {
+                var entry = DeploymentHealth.Prefix + name;
+                o.Services.Map(entry, c => c.Name == entry);
+            }
+        });
+        // Watch hears of circuit changes at once (DeploymentHealth); the publisher re-checks every few seconds.
+        services.Configure<HealthCheckPublisherOptions>(static o =>
+        {
+            o.Delay = TimeSpan.FromMilliseconds(100);
+            o.Period = TimeSpan.FromSeconds(5);
+        });
     }
 
     private static void AddGovernance(IServiceCollection services, GatewayOptions options)

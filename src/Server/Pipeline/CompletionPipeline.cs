@@ -1,29 +1,73 @@
 using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Governance;
 using Gateway.Grpc.Observability.Metrics;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Server;
 using Gateway.Grpc.Server.Dispatch;
+using Gateway.Grpc.Server.Services;
 using Gateway.Grpc.Server.Telemetry;
 using Gateway.V1;
+using Grpc.Core;
 using Microsoft.Extensions.Logging;
 
-namespace Gateway.Grpc.Server.Services;
+namespace Gateway.Grpc.Server.Pipeline;
 
-/// <summary>gateway.v1.Completion: validation, model resolution, dispatch, and the stream contract.</summary>
-internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, TenantBodyCapturePolicy bodyPolicy, ILogger<CompletionService> logger)
+/// <summary>
+/// The one completion pipeline behind both front doors (gateway.v1.Completion over gRPC and
+/// gRPC-Web, and the OpenAI REST endpoints): telemetry, validation, authentication, model
+/// resolution, admission (limits and budgets), dispatch, settlement, and the stream contract.
+/// Failures leave as <see cref="RpcException"/> with the gateway's trailers; each door renders
+/// them in its own shape.
+/// </summary>
+internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, TenantBodyCapturePolicy bodyPolicy, ILogger<CompletionPipeline> logger)
 {
-    public const string RequestIdHeader = "x-request-id";
+    public const string RequestIdHeader = CallerHeaders.RequestIdHeader;
 
-    public ServerServiceDefinition CreateDefinition()
-        => ServerServiceDefinition.CreateBuilder(CompletionMethods.ServiceName, CompletionReflection.Descriptor)
-            .AddMethod(CompletionMethods.Complete, telemetry.Observe(CompleteAsync))
-            .AddMethod(CompletionMethods.StreamComplete, telemetry.Observe(StreamCompleteAsync))
-            .Build();
-
-    public async Task<CompletionResponse> CompleteAsync(CompletionRequest request, ServerCallContext context)
+    /// <summary>A unary completion.</summary>
+    public async Task<CompletionResponse> CompleteAsync(CompletionRequest request, CompletionCall call)
     {
-        var (group, id, admission) = await AdmitAsync(request, context, stream: false).ConfigureAwait(false);
+        var observed = telemetry.Begin(call, request, stream: false);
+        try
+        {
+            var response = await CompleteCoreAsync(request, call, observed).ConfigureAwait(false);
+            observed.OnResponse(response);
+            observed.Complete(StatusCode.OK);
+            return response;
+        }
+        catch (Exception ex)
+        {
+            telemetry.Fail(observed, ex, call);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A streamed completion. Retries, fallback and hedging are transparent until the first
+    /// event; the stream's contract: OK only after <c>finish</c>; an upstream failure after output
+    /// began becomes an <c>error</c> event and a non-OK status, never a finish.
+    /// </summary>
+    public async Task StreamAsync(CompletionRequest request, ICompletionEventWriter events, CompletionCall call)
+    {
+        var observed = telemetry.Begin(call, request, stream: true);
+        var model = observed.ModelLabel;
+        metrics.StreamStarted(model);
+        try
+        {
+            await StreamCoreAsync(request, new ObservingWriter(events, observed), call, observed).ConfigureAwait(false);
+            observed.Complete(StatusCode.OK);
+        }
+        catch (Exception ex)
+        {
+            telemetry.Fail(observed, ex, call);
+            throw;
+        }
+        finally
+        {
+            metrics.StreamEnded(model);
+        }
+    }
+
+    private async Task<CompletionResponse> CompleteCoreAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed)
+    {
+        var (group, id, admission) = await AdmitAsync(request, context, observed, stream: false).ConfigureAwait(false);
         var outcome = new CallOutcome { Status = StatusCode.Unknown };
         try
         {
@@ -44,14 +88,9 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
         }
     }
 
-    /// <summary>
-    /// Streams events. Retries, fallback and hedging are transparent until the first event; the
-    /// stream's contract: OK only after <c>finish</c>; an upstream failure after output began
-    /// becomes an <c>error</c> event and a non-OK status, never a finish.
-    /// </summary>
-    public async Task StreamCompleteAsync(CompletionRequest request, IServerStreamWriter<CompletionChunk> stream, ServerCallContext context)
+    private async Task StreamCoreAsync(CompletionRequest request, ICompletionEventWriter stream, CompletionCall context, CallTelemetry observed)
     {
-        var (group, id, admission) = await AdmitAsync(request, context, stream: true).ConfigureAwait(false);
+        var (group, id, admission) = await AdmitAsync(request, context, observed, stream: true).ConfigureAwait(false);
         var token = context.CancellationToken;
         var started = timeProvider.GetTimestamp();
         long? ttft = null;
@@ -108,7 +147,7 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
         }
     }
 
-    private async Task PumpAsync(StreamHandle handle, string id, IServerStreamWriter<CompletionChunk> stream, CancellationToken token, Action<CompletionChunk> observe)
+    private async Task PumpAsync(StreamHandle handle, string id, ICompletionEventWriter stream, CancellationToken token, Action<CompletionChunk> observe)
     {
         var deployment = handle.Deployment.Info;
         try
@@ -165,19 +204,18 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
     }
 
     /// <summary>Validation, authentication, model resolution, then admission (limits and budgets).</summary>
-    private async Task<(ModelGroup Group, string Id, Admission Admission)> AdmitAsync(CompletionRequest request, ServerCallContext context, bool stream)
+    private async Task<(ModelGroup Group, string Id, Admission Admission)> AdmitAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed, bool stream)
     {
         RequestValidator.Validate(request);
-        var principal = await governance.AuthenticateAsync(AdminService.BearerToken(context.RequestHeaders), context.CancellationToken).ConfigureAwait(false);
-        CallTelemetry.From(context)?.SetCaller(principal.TeamId, principal.KeyId);
+        var principal = await governance.AuthenticateAsync(context.ApiKey, context.CancellationToken).ConfigureAwait(false);
+        observed.SetCaller(principal.TeamId, principal.KeyId);
         bodyPolicy.Observe(principal);
         var group = Resolve(request);
-        var id = StartCall(context);
-        var route = context.GetHttpContext().Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true ? "grpc" : "rest";
+        var id = context.RequestId;
         Admission admission;
         try
         {
-            admission = await governance.AdmitAsync(principal, request, new CallInfo(id, route, stream), context.CancellationToken).ConfigureAwait(false);
+            admission = await governance.AdmitAsync(principal, request, new CallInfo(id, context.Route, stream), context.CancellationToken).ConfigureAwait(false);
         }
         catch (RpcException refused) when (refused.StatusCode == StatusCode.ResourceExhausted)
         {
@@ -193,7 +231,7 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
             throw;
         }
 
-        var headers = context.GetHttpContext().Response.Headers;
+        var headers = context.Http.Response.Headers;
         foreach (var header in admission.Headers)
         {
             headers[header.Key] = header.Value;
@@ -237,23 +275,13 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
         };
     }
 
-    private static StatusCode StatusOf(Exception ex, ServerCallContext context) => ex switch
+    private StatusCode StatusOf(Exception ex, CompletionCall context) => ex switch
     {
         RpcException rpc => rpc.StatusCode,
         OperationCanceledException when context.CancellationToken.IsCancellationRequested
-            => context.Deadline <= DateTime.UtcNow ? StatusCode.DeadlineExceeded : StatusCode.Cancelled,
+            => context.DeadlinePassed(timeProvider) ? StatusCode.DeadlineExceeded : StatusCode.Cancelled,
         _ => StatusCode.Unknown,
     };
-
-    /// <summary>Takes the caller's x-request-id or makes one; it goes out with the response headers.</summary>
-    private static string StartCall(ServerCallContext context)
-    {
-        var id = context.RequestHeaders.GetValue(RequestIdHeader) is { Length: > 0 and <= 128 } callerId
-            ? callerId
-            : RequestIds.New();
-        context.GetHttpContext().Response.Headers[RequestIdHeader] = id;
-        return id;
-    }
 
     private ModelGroup Resolve(CompletionRequest request)
     {
@@ -263,6 +291,16 @@ internal sealed partial class CompletionService(ModelCatalog catalog, Dispatcher
         }
 
         throw new RpcException(new Status(StatusCode.NotFound, $"model: '{request.Model}' not found. Available models: {string.Join(", ", catalog.Names)}."));
+    }
+
+    /// <summary>Sees every event on its way to the caller: first output, usage, finish, error.</summary>
+    private sealed class ObservingWriter(ICompletionEventWriter inner, CallTelemetry observed) : ICompletionEventWriter
+    {
+        public Task WriteAsync(CompletionChunk chunk, CancellationToken cancellationToken)
+        {
+            observed.OnChunk(chunk);
+            return inner.WriteAsync(chunk, cancellationToken);
+        }
     }
 
     private static partial class Log

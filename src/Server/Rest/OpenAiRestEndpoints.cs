@@ -1,7 +1,8 @@
 using System.Text.Json;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Server;
+using Grpc.Core;
 using Gateway.Grpc.Server.Configuration;
+using Gateway.Grpc.Server.Pipeline;
+using Gateway.Grpc.Server.Services;
 using Gateway.V1;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -11,25 +12,23 @@ using Microsoft.Extensions.Logging;
 
 namespace Gateway.Grpc.Server.Rest;
 
-/// <summary>Maps the OpenAI-compatible REST API onto the gRPC handlers.</summary>
+/// <summary>Maps the OpenAI-compatible REST API onto the completion pipeline.</summary>
 internal static class OpenAiRestExtensions
 {
     /// <summary>
     /// Maps <c>POST /v1/chat/completions</c>, <c>GET /v1/models</c>, <c>GET /v1/models/{id}</c>,
-    /// <c>POST /v1/embeddings</c> and OpenAI-shaped 404/405 answers for the rest of <c>/v1</c>.
-    /// gateway.v1.Completion and gateway.v1.Models must be mapped (MapGrpcService) first: the
-    /// endpoints call their handlers.
+    /// <c>POST /v1/embeddings</c> and OpenAI-shaped 404/405 answers for the rest of <c>/v1</c>
+    /// (JSON-transcoded routes such as <c>/v1/gateway/models</c> and <c>/v1/admin/...</c> win
+    /// over the catch-all: they are more specific).
     /// </summary>
     public static WebApplication MapOpenAiRest(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
         var services = app.Services;
-        var handlers = BoundHandlers.From(services.GetRequiredService<GrpcServiceRegistry>());
         var endpoints = new OpenAiRestEndpoints(
-            handlers.Get<UnaryServerMethod<CompletionRequest, CompletionResponse>>(CompletionMethods.Complete.FullName, CompletionMethods.ServiceName),
-            handlers.Get<ServerStreamingServerMethod<CompletionRequest, CompletionChunk>>(CompletionMethods.StreamComplete.FullName, CompletionMethods.ServiceName),
-            handlers.Get<UnaryServerMethod<ListModelsRequest, ListModelsResponse>>(ModelsMethods.ListModels.FullName, ModelsMethods.ServiceName),
-            services.GetRequiredService<Services.EmbeddingsService>(),
+            services.GetRequiredService<CompletionPipeline>(),
+            services.GetRequiredService<ModelsQuery>(),
+            services.GetRequiredService<EmbeddingsService>(),
             services.GetRequiredService<GatewayOptions>(),
             services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Grpc.Server.Rest.OpenAi"));
@@ -38,21 +37,20 @@ internal static class OpenAiRestExtensions
         app.MapGet(OpenAiRestEndpoints.ModelsPath + "/{**id}", endpoints.GetModelAsync);
         app.MapPost(OpenAiRestEndpoints.EmbeddingsPath, endpoints.EmbeddingsAsync);
         // Lowest precedence: only what no other endpoint takes (wrong method or unknown path).
-        app.Map("/v1/{**rest}", endpoints.UnknownAsync);
+        app.Map("/v1/{**rest}", endpoints.UnknownAsync).WithOrder(int.MaxValue);
         return app;
     }
 }
 
 /// <summary>
-/// The OpenAI REST endpoints. Each builds a <see cref="RestServerCallContext"/> and calls the
-/// gRPC handler (<see cref="Services.CompletionService"/>) exactly as the gRPC server would;
-/// only the encoding differs. Errors use the one table in <see cref="RestErrorMapping"/>.
+/// The OpenAI REST endpoints: they read OpenAI's JSON (not proto JSON), describe the call as a
+/// <see cref="CompletionCall"/> and call the same <see cref="CompletionPipeline"/> the gRPC
+/// service calls; only the encoding differs. Errors use the one table in <see cref="RestErrorMapping"/>.
 /// </summary>
 internal sealed partial class OpenAiRestEndpoints(
-    UnaryServerMethod<CompletionRequest, CompletionResponse> complete,
-    ServerStreamingServerMethod<CompletionRequest, CompletionChunk> streamComplete,
-    UnaryServerMethod<ListModelsRequest, ListModelsResponse> listModels,
-    Services.EmbeddingsService embeddings,
+    CompletionPipeline pipeline,
+    ModelsQuery models,
+    EmbeddingsService embeddings,
     GatewayOptions options,
     TimeProvider timeProvider,
     ILogger logger)
@@ -66,7 +64,7 @@ internal sealed partial class OpenAiRestEndpoints(
 
     public async Task ChatCompletionsAsync(HttpContext http)
     {
-        var requestId = RestServerCallContext.ResolveRequestId(http);
+        var requestId = CallerHeaders.ResolveRequestId(http);
         var (document, bodyError) = await RestBody.ReadJsonAsync(http, _maxBodyBytes).ConfigureAwait(false);
         if (bodyError is not null)
         {
@@ -88,25 +86,33 @@ internal sealed partial class OpenAiRestEndpoints(
             }
         }
 
-        var method = parsed.Stream ? CompletionMethods.StreamComplete.FullName : CompletionMethods.Complete.FullName;
-        using var call = RestServerCallContext.Create(http, method, requestId, timeProvider, out var timeoutError);
+        var method = parsed.Stream ? "StreamComplete" : "Complete";
+        using var deadline = RestDeadline.Create(http, timeProvider, out var timeoutError);
         if (timeoutError is not null)
         {
             await WriteErrorAsync(http, RestErrorMapping.BadRequest(timeoutError, code: "invalid_header")).ConfigureAwait(false);
             return;
         }
 
+        var call = new CompletionCall
+        {
+            Http = http,
+            Route = CompletionCall.RestRoute,
+            ApiKey = CallerHeaders.ApiKey(http.Request),
+            RequestId = requestId,
+            Deadline = deadline.Deadline,
+            CancellationToken = deadline.Token,
+        };
         if (!parsed.Stream)
         {
             try
             {
-                var response = await complete(parsed.Request, call).ConfigureAwait(false);
-                ThrowIfStatusSet(call);
+                var response = await pipeline.CompleteAsync(parsed.Request, call).ConfigureAwait(false);
                 await WriteJsonAsync(http, response, static (writer, r) => OpenAiResponseWriter.WriteCompletion(writer, r)).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
-                await FailAsync(http, call, ex, null).ConfigureAwait(false);
+                await FailAsync(http, method, requestId, deadline, ex, null).ConfigureAwait(false);
             }
 
             return;
@@ -115,13 +121,12 @@ internal sealed partial class OpenAiRestEndpoints(
         using var events = new OpenAiSseWriter(http, parsed.IncludeUsage);
         try
         {
-            await streamComplete(parsed.Request, events, call).ConfigureAwait(false);
-            ThrowIfStatusSet(call);
+            await pipeline.StreamAsync(parsed.Request, events, call).ConfigureAwait(false);
             await events.CompleteAsync(requestId, call.CancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
-            await FailAsync(http, call, ex, events).ConfigureAwait(false);
+            await FailAsync(http, method, requestId, deadline, ex, events).ConfigureAwait(false);
         }
     }
 
@@ -171,7 +176,7 @@ internal sealed partial class OpenAiRestEndpoints(
 
     public async Task EmbeddingsAsync(HttpContext http)
     {
-        var requestId = RestServerCallContext.ResolveRequestId(http);
+        var requestId = CallerHeaders.ResolveRequestId(http);
         var (document, bodyError) = await RestBody.ReadJsonAsync(http, _maxBodyBytes).ConfigureAwait(false);
         if (bodyError is not null)
         {
@@ -250,9 +255,7 @@ internal sealed partial class OpenAiRestEndpoints(
 
         try
         {
-            var authorization = http.Request.Headers.Authorization.ToString();
-            var key = authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? authorization[7..].Trim() : null;
-            var (response, _) = await embeddings.EmbedAsync(key, new Adapters.EmbeddingsRequest(inputs) { Dimensions = dimensions, User = user }, model, requestId, http.RequestAborted).ConfigureAwait(false);
+            var (response, _) = await embeddings.EmbedAsync(CallerHeaders.ApiKey(http.Request), new Adapters.EmbeddingsRequest(inputs) { Dimensions = dimensions, User = user }, model, requestId, http.RequestAborted).ConfigureAwait(false);
             await WriteJsonAsync(http, (response, base64), static (writer, state) =>
             {
                 writer.WriteStartObject();
@@ -299,7 +302,7 @@ internal sealed partial class OpenAiRestEndpoints(
 
     public Task UnknownAsync(HttpContext http)
     {
-        RestServerCallContext.ResolveRequestId(http);
+        CallerHeaders.ResolveRequestId(http);
         var path = http.Request.Path.Value ?? "";
         var allowed = path switch
         {
@@ -319,8 +322,8 @@ internal sealed partial class OpenAiRestEndpoints(
 
     private async Task<ListModelsResponse?> ListAsync(HttpContext http)
     {
-        var requestId = RestServerCallContext.ResolveRequestId(http);
-        using var call = RestServerCallContext.Create(http, ModelsMethods.ListModels.FullName, requestId, timeProvider, out var timeoutError);
+        var requestId = CallerHeaders.ResolveRequestId(http);
+        using var deadline = RestDeadline.Create(http, timeProvider, out var timeoutError);
         if (timeoutError is not null)
         {
             await WriteErrorAsync(http, RestErrorMapping.BadRequest(timeoutError, code: "invalid_header")).ConfigureAwait(false);
@@ -329,13 +332,11 @@ internal sealed partial class OpenAiRestEndpoints(
 
         try
         {
-            var response = await listModels(new ListModelsRequest(), call).ConfigureAwait(false);
-            ThrowIfStatusSet(call);
-            return response;
+            return await models.ListAsync(CallerHeaders.ApiKey(http.Request), deadline.Token).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
-            await FailAsync(http, call, ex, null).ConfigureAwait(false);
+            await FailAsync(http, "ListModels", requestId, deadline, ex, null).ConfigureAwait(false);
             return null;
         }
     }
@@ -351,32 +352,23 @@ internal sealed partial class OpenAiRestEndpoints(
         writer.WriteEndObject();
     }
 
-    /// <summary>A handler may end a call by setting a non-OK status and returning (as on gRPC).</summary>
-    private static void ThrowIfStatusSet(RestServerCallContext call)
-    {
-        if (call.Status.StatusCode != StatusCode.OK)
-        {
-            throw new RpcException(call.Status, call.ResponseTrailers);
-        }
-    }
-
-    private async Task FailAsync(HttpContext http, RestServerCallContext call, Exception exception, OpenAiSseWriter? events)
+    private async Task FailAsync(HttpContext http, string method, string requestId, RestDeadline deadline, Exception exception, OpenAiSseWriter? events)
     {
         if (http.RequestAborted.IsCancellationRequested)
         {
-            // The client went away; the handler saw its token cancelled. Nobody to tell.
-            Log.ClientDisconnected(logger, call.Method, call.RequestId);
+            // The client went away; the pipeline saw its token cancelled. Nobody to tell.
+            Log.ClientDisconnected(logger, method, requestId);
             return;
         }
 
-        var error = RestErrorMapping.FromHandlerFailure(call, exception, out var unexpected);
+        var error = RestErrorMapping.FromHandlerFailure(deadline.Exceeded, requestId, exception, out var unexpected);
         if (unexpected)
         {
-            Log.HandlerError(logger, call.Method, call.RequestId, exception);
+            Log.HandlerError(logger, method, requestId, exception);
         }
         else if (exception is RpcException rpc)
         {
-            Log.CallFailed(logger, call.Method, call.RequestId, rpc.StatusCode, rpc.Status.Detail);
+            Log.CallFailed(logger, method, requestId, rpc.StatusCode, rpc.Status.Detail);
         }
 
         try
@@ -392,7 +384,7 @@ internal sealed partial class OpenAiRestEndpoints(
         }
         catch (Exception writeError) when (writeError is IOException or OperationCanceledException or InvalidOperationException)
         {
-            Log.ErrorWriteFailed(logger, call.Method, call.RequestId, writeError);
+            Log.ErrorWriteFailed(logger, method, requestId, writeError);
         }
     }
 

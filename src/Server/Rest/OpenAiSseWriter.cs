@@ -1,22 +1,23 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Text.Json;
-using Gateway.Grpc.Protocol;
+using Gateway.Grpc.Server.Pipeline;
 using Gateway.V1;
+using Grpc.Core;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Gateway.Grpc.Server.Rest;
 
 /// <summary>
-/// The gRPC stream's writer for a REST caller: turns each <see cref="CompletionChunk"/> into an
+/// The completion pipeline's event writer for a REST caller: turns each <see cref="CompletionChunk"/> into an
 /// OpenAI <c>chat.completion.chunk</c> Server-Sent Event and flushes it at once (the flush is
 /// the back-pressure). The response starts with the first event, so errors before any output
 /// still get a proper HTTP status. <c>data: [DONE]</c> is written only by
 /// <see cref="CompleteAsync"/> after a <c>finish</c> event; a failure after the start becomes a
 /// <c>data: {"error":...}</c> event and the stream ends without <c>[DONE]</c>.
 /// </summary>
-internal sealed class OpenAiSseWriter(HttpContext httpContext, bool includeUsage) : IServerStreamWriter<CompletionChunk>, IDisposable
+internal sealed class OpenAiSseWriter(HttpContext httpContext, bool includeUsage) : ICompletionEventWriter, IDisposable
 {
     private static readonly byte[] DataPrefix = "data: "u8.ToArray();
     private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
@@ -29,8 +30,6 @@ internal sealed class OpenAiSseWriter(HttpContext httpContext, bool includeUsage
     private bool _finished;
     private bool _ended;
     private int _writing;
-
-    public WriteOptions? WriteOptions { get; set; }
 
     /// <summary>True once the response (status 200, text/event-stream) has started.</summary>
     public bool Started { get; private set; }

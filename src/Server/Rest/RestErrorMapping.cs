@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
-using Gateway.Grpc.Protocol;
+using Grpc.Core;
 using Gateway.Grpc.Server.Dispatch;
 using Microsoft.AspNetCore.Http;
 
@@ -15,8 +15,7 @@ internal sealed record RestError(StatusCode GrpcStatus, int HttpStatus, string M
 
 /// <summary>
 /// The one table that turns a gRPC status into an HTTP status and an OpenAI error
-/// (<c>{"error":{"message","type","param","code"}}</c>). JSON transcoding uses the same HTTP
-/// statuses with a google.rpc.Status body.
+/// (<c>{"error":{"message","type","param","code"}}</c>).
 /// </summary>
 internal static class RestErrorMapping
 {
@@ -42,20 +41,14 @@ internal static class RestErrorMapping
     };
 
     /// <summary>
-    /// A handler's RpcException as a REST error. The error class from the
-    /// <c>gateway-error-kind</c> trailer becomes <c>code</c>, <c>retry-after-ms</c> the retry
-    /// hint, and a leading <c>field: </c> in the detail (how the validator names fields) the
-    /// <c>param</c>.
-    /// </summary>
-    /// <summary>
-    /// The REST error for a handler that failed: the caller's deadline, an RpcException's
+    /// The REST error for a call that failed: the caller's deadline, an RpcException's
     /// status, or (<paramref name="unexpected"/> = true) a bug, answered as a 500 naming only the
     /// request id.
     /// </summary>
-    public static RestError FromHandlerFailure(RestServerCallContext call, Exception exception, out bool unexpected)
+    public static RestError FromHandlerFailure(bool deadlineExceeded, string requestId, Exception exception, out bool unexpected)
     {
         unexpected = false;
-        if (call.DeadlineExceeded && exception is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled or StatusCode.DeadlineExceeded })
+        if (deadlineExceeded && exception is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled or StatusCode.DeadlineExceeded })
         {
             return DeadlineExceeded();
         }
@@ -66,9 +59,14 @@ internal static class RestErrorMapping
         }
 
         unexpected = true;
-        return Internal(call.RequestId);
+        return Internal(requestId);
     }
 
+    /// <summary>
+    /// An RpcException as a REST error. The error class from the <c>gateway-error-kind</c>
+    /// trailer becomes <c>code</c>, <c>retry-after-ms</c> the retry hint, and a leading
+    /// <c>field: </c> in the detail (how the validator names fields) the <c>param</c>.
+    /// </summary>
     public static RestError FromRpc(RpcException rpc)
     {
         var shape = Shape(rpc.StatusCode);
@@ -107,7 +105,7 @@ internal static class RestErrorMapping
         => Create(StatusCode.InvalidArgument, message, param, code);
 
     public static RestError DeadlineExceeded()
-        => Create(StatusCode.DeadlineExceeded, $"The request did not complete before its deadline (header {RestServerCallContext.TimeoutHeader}).", code: "timeout");
+        => Create(StatusCode.DeadlineExceeded, $"The request did not complete before its deadline (header {RestDeadline.TimeoutHeader}).", code: "timeout");
 
     /// <summary>An unexpected failure: no exception text or stack trace reaches the caller.</summary>
     public static RestError Internal(string requestId)
@@ -186,35 +184,6 @@ internal static class RestErrorMapping
         }
 
         writer.WriteEndObject();
-        writer.WriteEndObject();
-    }
-
-    /// <summary>
-    /// A google.rpc.Status-shaped body, <c>{"code":5,"message":"...","details":[]}</c>, as
-    /// JSON transcoding (grpc-gateway, ASP.NET Core) answers errors.
-    /// </summary>
-    public static async Task WriteRpcStatusAsync(HttpContext context, RestError error)
-    {
-        var response = context.Response;
-        response.StatusCode = error.HttpStatus;
-        response.ContentType = "application/json";
-        SetRetryAfter(response, error);
-        using (var writer = new Utf8JsonWriter(response.BodyWriter, RestJson.WriterOptions))
-        {
-            WriteRpcStatusObject(writer, error);
-        }
-
-        response.BodyWriter.Write("\n"u8);
-        await response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
-    }
-
-    public static void WriteRpcStatusObject(Utf8JsonWriter writer, RestError error)
-    {
-        writer.WriteStartObject();
-        writer.WriteNumber("code", (int)error.GrpcStatus);
-        writer.WriteString("message", error.Message);
-        writer.WriteStartArray("details");
-        writer.WriteEndArray();
         writer.WriteEndObject();
     }
 

@@ -1,6 +1,6 @@
 using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Governance;
-using Gateway.Grpc.Protocol;
+using Grpc.Core;
 using Gateway.Grpc.Server.Dispatch;
 using Gateway.V1;
 

@@ -1,4 +1,4 @@
-using Gateway.Grpc.Protocol;
+using Grpc.Core;
 using Gateway.V1;
 
 namespace Gateway.Grpc.Server.Services;

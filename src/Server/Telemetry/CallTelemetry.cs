@@ -4,20 +4,19 @@ using System.Text.Json.Nodes;
 using Gateway.Grpc.Observability;
 using Gateway.Grpc.Observability.AccessLog;
 using Gateway.Grpc.Observability.Tracing;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Server;
-using Gateway.Grpc.Server.Services;
+using Gateway.Grpc.Server.Pipeline;
 using Gateway.V1;
 using Google.Protobuf;
+using Grpc.Core;
 using Microsoft.AspNetCore.Http;
 
 namespace Gateway.Grpc.Server.Telemetry;
 
 /// <summary>
 /// One call's telemetry from request to final status. Governance and caching report into it
-/// (<see cref="SetCaller"/>, <see cref="MarkCacheHit"/>); the REST layer drives it with
-/// <see cref="OnResponse"/> / <see cref="OnChunk"/> / <see cref="Complete"/>. Reach the current
-/// gRPC call's instance with <see cref="From(ServerCallContext)"/>.
+/// (<see cref="SetCaller"/>, <see cref="MarkCacheHit"/>); the pipeline drives it with
+/// <see cref="OnResponse"/> / <see cref="OnChunk"/> / <see cref="Complete"/>; the completion
+/// pipeline owns it for the whole call.
 /// </summary>
 internal sealed class CallTelemetry
 {
@@ -61,7 +60,7 @@ internal sealed class CallTelemetry
         Stream = stream;
         ModelLabel = owner.ModelLabel(request.Model);
         _started = owner.TimeProvider.GetTimestamp();
-        _activity = GatewayTracing.StartCall(request.Model, CompletionMethods.ServiceName, method, route, stream, traceparent, tracestate);
+        _activity = GatewayTracing.StartCall(request.Model, Completion.Descriptor.FullName, method, route, stream, traceparent, tracestate);
         if (_activity is { IsAllDataRequested: true } activity)
         {
             if (request.HasMaxTokens)
@@ -111,9 +110,6 @@ internal sealed class CallTelemetry
 
     /// <summary>The call's span, when tracing is on (for callers that add their own attributes).</summary>
     public Activity? Activity => _activity;
-
-    /// <summary>The telemetry of the gRPC call this context belongs to, if the call is observed.</summary>
-    public static CallTelemetry? From(ServerCallContext context) => context.GetHttpContext().Features.Get<CallTelemetry>();
 
     /// <summary>Who is calling: team and key id (never the key). Set by authentication.</summary>
     public void SetCaller(string? team, string? keyId)
@@ -201,7 +197,7 @@ internal sealed class CallTelemetry
         var inputTokens = _usage?.InputTokens ?? 0;
         var outputTokens = _usage?.OutputTokens ?? 0;
         var cost = Cost();
-        RequestId ??= _responseId is { Length: > 0 } ? _responseId : HttpContext?.Response.Headers[CompletionService.RequestIdHeader].ToString();
+        RequestId ??= _responseId is { Length: > 0 } ? _responseId : HttpContext?.Response.Headers[CompletionPipeline.RequestIdHeader].ToString();
 
         var metrics = owner.Metrics;
         metrics.RecordRequest(Route, ModelLabel, provider, statusName, Stream, duration);

@@ -2,10 +2,10 @@ using System.Collections.Frozen;
 using Gateway.Grpc.Observability.AccessLog;
 using Gateway.Grpc.Observability.Audit;
 using Gateway.Grpc.Observability.Metrics;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Server;
 using Gateway.Grpc.Server.Dispatch;
+using Gateway.Grpc.Server.Pipeline;
 using Gateway.V1;
+using Grpc.Core;
 using Microsoft.Extensions.Logging;
 
 namespace Gateway.Grpc.Server.Telemetry;
@@ -13,8 +13,8 @@ namespace Gateway.Grpc.Server.Telemetry;
 /// <summary>
 /// Observes the Completion service from outside its handlers: each call gets a
 /// <see cref="CallTelemetry"/> (span, request metrics, time to first token, tokens, cost, access
-/// log line, opt-in body audit). Streams are observed through the events they write, so the
-/// handlers stay as they are. The REST layer starts calls with <see cref="StartCall"/>.
+/// log line, opt-in body audit). The completion pipeline starts each call with
+/// <see cref="Begin"/>; streams are observed through the events they write.
 /// </summary>
 internal sealed partial class CompletionTelemetry
 {
@@ -68,11 +68,14 @@ internal sealed partial class CompletionTelemetry
     public CallTelemetry StartCall(string route, string method, bool stream, CompletionRequest request, string? traceparent, string? tracestate)
         => new(this, route, method, stream, request, traceparent, tracestate);
 
-    public UnaryServerMethod<CompletionRequest, CompletionResponse> Observe(UnaryServerMethod<CompletionRequest, CompletionResponse> handler)
-        => (request, context) => ObserveUnaryAsync(handler, request, context);
-
-    public ServerStreamingServerMethod<CompletionRequest, CompletionChunk> Observe(ServerStreamingServerMethod<CompletionRequest, CompletionChunk> handler)
-        => (request, stream, context) => ObserveStreamAsync(handler, request, stream, context);
+    /// <summary>Starts observing a completion call arriving at either door; the caller's trace context comes from its headers.</summary>
+    public CallTelemetry Begin(CompletionCall call, CompletionRequest request, bool stream)
+    {
+        var headers = call.Http.Request.Headers;
+        var observed = StartCall(call.Route, stream ? "StreamComplete" : "Complete", stream, request, headers.TraceParent, headers.TraceState);
+        observed.RequestId = call.RequestId;
+        return observed;
+    }
 
     /// <summary>A label value for the model: configured names only, so callers cannot mint series.</summary>
     internal string ModelLabel(string model) => _catalog.TryGet(model, out _) ? model : "unknown";
@@ -83,62 +86,15 @@ internal sealed partial class CompletionTelemetry
         return name.Length > 0 && _deployments.TryGetValue(name, out var deployment) ? deployment : null;
     }
 
-    private async Task<CompletionResponse> ObserveUnaryAsync(UnaryServerMethod<CompletionRequest, CompletionResponse> handler, CompletionRequest request, ServerCallContext context)
-    {
-        var call = StartGrpc(request, context, "Complete", stream: false);
-        try
-        {
-            var response = await handler(request, context).ConfigureAwait(false);
-            call.OnResponse(response);
-            call.Complete(StatusCode.OK);
-            return response;
-        }
-        catch (Exception ex)
-        {
-            Fail(call, ex, context);
-            throw;
-        }
-    }
-
-    private async Task ObserveStreamAsync(ServerStreamingServerMethod<CompletionRequest, CompletionChunk> handler, CompletionRequest request, IServerStreamWriter<CompletionChunk> stream, ServerCallContext context)
-    {
-        var call = StartGrpc(request, context, "StreamComplete", stream: true);
-        var model = call.ModelLabel;
-        Metrics.StreamStarted(model);
-        try
-        {
-            await handler(request, new ObservingStreamWriter(stream, call), context).ConfigureAwait(false);
-            call.Complete(StatusCode.OK);
-        }
-        catch (Exception ex)
-        {
-            Fail(call, ex, context);
-            throw;
-        }
-        finally
-        {
-            Metrics.StreamEnded(model);
-        }
-    }
-
-    private CallTelemetry StartGrpc(CompletionRequest request, ServerCallContext context, string method, bool stream)
-    {
-        var http = context.GetHttpContext();
-        var headers = http.Request.Headers;
-        var call = StartCall(GrpcRoute, method, stream, request, headers.TraceParent, headers.TraceState);
-        call.HttpContext = http;
-        http.Features.Set(call);
-        return call;
-    }
-
-    private void Fail(CallTelemetry call, Exception exception, ServerCallContext context)
+    /// <summary>Ends an observed call that failed with <paramref name="exception"/>.</summary>
+    public void Fail(CallTelemetry call, Exception exception, CompletionCall context)
     {
         switch (exception)
         {
             case RpcException rpc:
                 call.Complete(rpc.StatusCode, rpc.Trailers.GetValue(ErrorMapping.ErrorKindTrailer), rpc.Status.Detail, rpc.Trailers.GetValue("gateway-attempts"));
                 break;
-            case OperationCanceledException when context.Deadline != DateTime.MaxValue && TimeProvider.GetUtcNow().UtcDateTime >= context.Deadline:
+            case OperationCanceledException when context.DeadlinePassed(TimeProvider):
                 call.Complete(StatusCode.DeadlineExceeded, "deadline_exceeded", "Deadline exceeded.");
                 break;
             case OperationCanceledException:
@@ -171,21 +127,5 @@ internal sealed partial class CompletionTelemetry
     {
         [LoggerMessage(700, LogLevel.Error, "Recording the request body of {RequestId} in the audit trail failed.", EventName = "AuditBodyFailed")]
         public static partial void AuditBodyFailed(ILogger logger, string requestId, Exception exception);
-    }
-
-    /// <summary>Sees every event on its way to the caller: first output, usage, finish, error.</summary>
-    private sealed class ObservingStreamWriter(IServerStreamWriter<CompletionChunk> inner, CallTelemetry call) : IServerStreamWriter<CompletionChunk>
-    {
-        public WriteOptions? WriteOptions
-        {
-            get => inner.WriteOptions;
-            set => inner.WriteOptions = value;
-        }
-
-        public Task WriteAsync(CompletionChunk message, CancellationToken cancellationToken = default)
-        {
-            call.OnChunk(message);
-            return inner.WriteAsync(message, cancellationToken);
-        }
     }
 }

@@ -1,23 +1,22 @@
 using Gateway.Grpc.Governance;
 using Gateway.Grpc.Governance.Keys;
-using Gateway.Grpc.Protocol.Server;
 using Gateway.Grpc.Server.Dispatch;
+using Gateway.Grpc.Server.Pipeline;
 using Gateway.V1;
+using Grpc.Core;
 
 namespace Gateway.Grpc.Server.Services;
 
-/// <summary>gateway.v1.Models.</summary>
-internal sealed class ModelsService(ModelCatalog catalog, GovernanceService governance)
+/// <summary>The model list behind gateway.v1.Models and OpenAI's <c>GET /v1/models</c>.</summary>
+internal sealed class ModelsQuery(ModelCatalog catalog, GovernanceService governance)
 {
-    public ServerServiceDefinition CreateDefinition()
-        => ServerServiceDefinition.CreateBuilder(ModelsMethods.ServiceName, ModelsReflection.Descriptor)
-            .AddMethod(ModelsMethods.ListModels, async (ListModelsRequest _, ServerCallContext context) =>
-            {
-                // Same authentication as completions; a key sees only the models it may use.
-                var principal = await governance.AuthenticateAsync(AdminService.BearerToken(context.RequestHeaders), context.CancellationToken).ConfigureAwait(false);
-                return List(principal);
-            })
-            .Build();
+    /// <summary>The models the caller's key may use (all of them in open mode or with the master key).</summary>
+    public async Task<ListModelsResponse> ListAsync(string? apiKey, CancellationToken cancellationToken)
+    {
+        // Same authentication as completions; a key sees only the models it may use.
+        var principal = await governance.AuthenticateAsync(apiKey, cancellationToken).ConfigureAwait(false);
+        return List(principal);
+    }
 
     public ListModelsResponse List(Principal? principal = null)
     {
@@ -40,4 +39,11 @@ internal sealed class ModelsService(ModelCatalog catalog, GovernanceService gove
 
         return response;
     }
+}
+
+/// <summary>gateway.v1.Models over gRPC, gRPC-Web and JSON transcoding (<c>GET /v1/gateway/models</c>).</summary>
+internal sealed class ModelsGrpcService(ModelsQuery models) : Models.ModelsBase
+{
+    public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
+        => models.ListAsync(CallerHeaders.ApiKey(context.GetHttpContext().Request), context.CancellationToken);
 }

@@ -5,30 +5,48 @@ using Gateway.Grpc.Governance;
 using Gateway.Grpc.Observability.Audit;
 using Gateway.Grpc.Governance.Keys;
 using Gateway.Grpc.Governance.Storage;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Server;
+using Grpc.Core;
 using Google.Protobuf.WellKnownTypes;
+using Gateway.Grpc.Server.Pipeline;
 using Microsoft.Extensions.Logging;
 
 namespace Gateway.Grpc.Server.Services;
 
-/// <summary>gateway.admin.v1.AdminService: teams, keys and usage, behind the master key.</summary>
-internal sealed partial class AdminService(GovernanceService governance, IGovernanceStore store, KeyAuthenticator authenticator, IAuditTrail audit, TimeProvider timeProvider, ILogger<AdminService> logger)
+/// <summary>gateway.admin.v1.AdminService (gRPC, gRPC-Web, and JSON transcoding under /v1/admin): teams, keys and usage, behind the master key.</summary>
+internal sealed partial class AdminGrpcService(GovernanceService governance, IGovernanceStore store, KeyAuthenticator authenticator, IAuditTrail audit, TimeProvider timeProvider, ILogger<AdminGrpcService> logger) : AdminService.AdminServiceBase
 {
-    public ServerServiceDefinition CreateDefinition()
-        => ServerServiceDefinition.CreateBuilder(AdminMethods.ServiceName, AdminReflection.Descriptor)
-            .AddMethod(AdminMethods.CreateTeam, (CreateTeamRequest r, ServerCallContext c) => Guarded(c, () => CreateTeamAsync(r, c)))
-            .AddMethod(AdminMethods.ListTeams, (ListTeamsRequest r, ServerCallContext c) => Guarded(c, () => ListTeamsAsync(c)))
-            .AddMethod(AdminMethods.UpdateTeam, (UpdateTeamRequest r, ServerCallContext c) => Guarded(c, () => UpdateTeamAsync(r, c)))
-            .AddMethod(AdminMethods.DeleteTeam, (DeleteTeamRequest r, ServerCallContext c) => Guarded(c, () => DeleteTeamAsync(r, c)))
-            .AddMethod(AdminMethods.CreateKey, (CreateKeyRequest r, ServerCallContext c) => Guarded(c, () => CreateKeyAsync(r, c)))
-            .AddMethod(AdminMethods.ListKeys, (ListKeysRequest r, ServerCallContext c) => Guarded(c, () => ListKeysAsync(r, c)))
-            .AddMethod(AdminMethods.GetKey, (GetKeyRequest r, ServerCallContext c) => Guarded(c, () => GetKeyAsync(r, c)))
-            .AddMethod(AdminMethods.UpdateKey, (UpdateKeyRequest r, ServerCallContext c) => Guarded(c, () => UpdateKeyAsync(r, c)))
-            .AddMethod(AdminMethods.RotateKey, (RotateKeyRequest r, ServerCallContext c) => Guarded(c, () => RotateKeyAsync(r, c)))
-            .AddMethod(AdminMethods.RevokeKey, (RevokeKeyRequest r, ServerCallContext c) => Guarded(c, () => RevokeKeyAsync(r, c)))
-            .AddMethod(AdminMethods.GetUsage, (GetUsageRequest r, ServerCallContext c) => Guarded(c, () => GetUsageAsync(r, c)))
-            .Build();
+    public override Task<CreateTeamResponse> CreateTeam(CreateTeamRequest request, ServerCallContext context)
+        => Guarded(context, () => CreateTeamAsync(request, context));
+
+    public override Task<ListTeamsResponse> ListTeams(ListTeamsRequest request, ServerCallContext context)
+        => Guarded(context, () => ListTeamsAsync(context));
+
+    public override Task<UpdateTeamResponse> UpdateTeam(UpdateTeamRequest request, ServerCallContext context)
+        => Guarded(context, () => UpdateTeamAsync(request, context));
+
+    public override Task<DeleteTeamResponse> DeleteTeam(DeleteTeamRequest request, ServerCallContext context)
+        => Guarded(context, () => DeleteTeamAsync(request, context));
+
+    public override Task<CreateKeyResponse> CreateKey(CreateKeyRequest request, ServerCallContext context)
+        => Guarded(context, () => CreateKeyAsync(request, context));
+
+    public override Task<ListKeysResponse> ListKeys(ListKeysRequest request, ServerCallContext context)
+        => Guarded(context, () => ListKeysAsync(request, context));
+
+    public override Task<GetKeyResponse> GetKey(GetKeyRequest request, ServerCallContext context)
+        => Guarded(context, () => GetKeyAsync(request, context));
+
+    public override Task<UpdateKeyResponse> UpdateKey(UpdateKeyRequest request, ServerCallContext context)
+        => Guarded(context, () => UpdateKeyAsync(request, context));
+
+    public override Task<RotateKeyResponse> RotateKey(RotateKeyRequest request, ServerCallContext context)
+        => Guarded(context, () => RotateKeyAsync(request, context));
+
+    public override Task<RevokeKeyResponse> RevokeKey(RevokeKeyRequest request, ServerCallContext context)
+        => Guarded(context, () => RevokeKeyAsync(request, context));
+
+    public override Task<GetUsageResponse> GetUsage(GetUsageRequest request, ServerCallContext context)
+        => Guarded(context, () => GetUsageAsync(request, context));
 
     private async Task<T> Guarded<T>(ServerCallContext context, Func<Task<T>> action)
     {
@@ -37,25 +55,13 @@ internal sealed partial class AdminService(GovernanceService governance, IGovern
             throw new RpcException(new Status(StatusCode.PermissionDenied, "The admin API is disabled: set auth.masterKey (a secret reference such as env:GATEWAY_MASTER_KEY) to enable it."));
         }
 
-        var principal = await governance.AuthenticateAsync(BearerToken(context.RequestHeaders), context.CancellationToken).ConfigureAwait(false);
+        var principal = await governance.AuthenticateAsync(CallerHeaders.ApiKey(context.GetHttpContext().Request), context.CancellationToken).ConfigureAwait(false);
         if (principal.Kind != PrincipalKind.Admin)
         {
             throw new RpcException(new Status(StatusCode.PermissionDenied, "The admin API needs the master key."));
         }
 
         return await action().ConfigureAwait(false);
-    }
-
-    /// <summary>The caller's key from <c>authorization: Bearer</c> (or <c>x-api-key</c>).</summary>
-    public static string? BearerToken(Metadata headers)
-    {
-        var authorization = headers.GetValue("authorization");
-        if (authorization is not null)
-        {
-            return authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? authorization[7..].Trim() : authorization.Trim();
-        }
-
-        return headers.GetValue("x-api-key");
     }
 
     private async Task<CreateTeamResponse> CreateTeamAsync(CreateTeamRequest request, ServerCallContext context)

@@ -1,0 +1,43 @@
+using Gateway.V1;
+using Microsoft.AspNetCore.Http;
+
+namespace Gateway.Grpc.Server.Pipeline;
+
+/// <summary>
+/// What the completion pipeline knows about one call, whichever door it came through: the
+/// caller's credentials and request id, its deadline and cancellation, and the HTTP exchange
+/// (for response headers). The gRPC service builds one from its <c>ServerCallContext</c>, the
+/// OpenAI REST endpoints from the HTTP request; neither imitates the other.
+/// </summary>
+internal sealed class CompletionCall
+{
+    public const string GrpcRoute = "grpc";
+    public const string RestRoute = "rest";
+
+    /// <summary>The HTTP exchange (HTTP/2 for gRPC, HTTP/1.1 for REST): response headers go here.</summary>
+    public required HttpContext Http { get; init; }
+
+    /// <summary><see cref="GrpcRoute"/> or <see cref="RestRoute"/>: a metric label and ledger field.</summary>
+    public required string Route { get; init; }
+
+    /// <summary>The API key from <c>authorization: Bearer</c> or <c>x-api-key</c>, if any.</summary>
+    public string? ApiKey { get; init; }
+
+    /// <summary>The request id: the caller's usable <c>x-request-id</c> or one made for the call.</summary>
+    public required string RequestId { get; init; }
+
+    /// <summary>UTC deadline of the whole call, or <see cref="DateTime.MaxValue"/>.</summary>
+    public DateTime Deadline { get; init; } = DateTime.MaxValue;
+
+    /// <summary>Cancelled when the caller goes away or the deadline passes.</summary>
+    public CancellationToken CancellationToken { get; init; }
+
+    /// <summary>True when the deadline has passed (a cancellation then reads as DEADLINE_EXCEEDED).</summary>
+    public bool DeadlinePassed(TimeProvider timeProvider) => Deadline != DateTime.MaxValue && timeProvider.GetUtcNow().UtcDateTime >= Deadline;
+}
+
+/// <summary>Where a streamed completion's events go: a gRPC response stream or OpenAI Server-Sent Events.</summary>
+internal interface ICompletionEventWriter
+{
+    Task WriteAsync(CompletionChunk chunk, CancellationToken cancellationToken);
+}

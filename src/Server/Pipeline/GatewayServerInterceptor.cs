@@ -1,0 +1,119 @@
+using Gateway.Grpc.Observability.Metrics;
+using Gateway.Grpc.Server.Telemetry;
+using Grpc.AspNetCore.Server;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Grpc.Server.Pipeline;
+
+/// <summary>
+/// What every gateway gRPC method shares, in one place: the <c>x-request-id</c> response header,
+/// and the edge of error handling -- a failure that is not an <see cref="RpcException"/> (a bug)
+/// is logged with the request id and answered INTERNAL with a message that names only the
+/// request id, never exception text. Calls a handler never saw (unknown method, malformed or
+/// oversized message, wrong content-type) are counted by <see cref="RejectedCallMiddleware"/>.
+/// </summary>
+internal sealed partial class GatewayServerInterceptor(ILogger<GatewayServerInterceptor> logger) : Interceptor
+{
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        var requestId = Begin(context);
+        try
+        {
+            return await continuation(request, context).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            throw Fail(context, requestId, ex);
+        }
+    }
+
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        var requestId = Begin(context);
+        try
+        {
+            await continuation(request, responseStream, context).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            throw Fail(context, requestId, ex);
+        }
+    }
+
+    private static string Begin(ServerCallContext context) => CallerHeaders.ResolveRequestId(context.GetHttpContext());
+
+    private Exception Fail(ServerCallContext context, string requestId, Exception exception)
+    {
+        RejectedCallMiddleware.MarkHandled(context.GetHttpContext());
+        switch (exception)
+        {
+            case RpcException:
+                return exception;
+            case OperationCanceledException when context.CancellationToken.IsCancellationRequested:
+                // grpc-dotnet answers DEADLINE_EXCEEDED itself when the deadline passed; otherwise the caller went away.
+                Log.CallCancelled(logger, context.Method, requestId);
+                return new RpcException(new Status(context.Deadline <= DateTime.UtcNow ? StatusCode.DeadlineExceeded : StatusCode.Cancelled, "The call was cancelled."));
+            default:
+                Log.HandlerError(logger, context.Method, requestId, exception);
+                return new RpcException(new Status(StatusCode.Internal, $"The gateway had an internal error while processing the request. Quote request id {requestId} when reporting it."));
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(150, LogLevel.Debug, "gRPC call {Method} ({RequestId}) cancelled.", EventName = "GrpcCallCancelled")]
+        public static partial void CallCancelled(ILogger logger, string method, string requestId);
+
+        [LoggerMessage(151, LogLevel.Error, "Error in handler of gRPC call {Method} ({RequestId}).", EventName = "GrpcHandlerError")]
+        public static partial void HandlerError(ILogger logger, string method, string requestId, Exception exception);
+    }
+}
+
+/// <summary>
+/// Counts gRPC calls answered before any handler ran (grpc-dotnet rejects an unknown method, a
+/// malformed or oversized message, a bad content-type or grpc-timeout itself) in
+/// <c>gateway.requests.rejected</c>, by method and status. A call the interceptor saw fail is
+/// not counted here; a call that ended OK never is.
+/// </summary>
+internal sealed class RejectedCallMiddleware(RequestDelegate next, GatewayMetrics metrics)
+{
+    private static readonly object Handled = new();
+
+    public static void MarkHandled(HttpContext context) => context.Items[Handled] = Handled;
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        await next(context).ConfigureAwait(false);
+        if (!context.Request.ContentType.AsSpan().StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase))
+        {
+            return;
+        }
+
+        var status = context.Response.Headers["grpc-status"].ToString();
+        if (status.Length == 0 && context.Features.Get<IHttpResponseTrailersFeature>() is { } trailers)
+        {
+            status = trailers.Trailers["grpc-status"].ToString();
+        }
+
+        if (status.Length == 0 || status == "0" || context.Items.ContainsKey(Handled))
+        {
+            return;
+        }
+
+        var code = int.TryParse(status, out var parsed) ? (StatusCode)parsed : StatusCode.Unknown;
+        // Only methods the server serves become label values: callers cannot mint series.
+        var method = context.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>()?.Method.FullName ?? "unknown";
+        metrics.RecordRejectedCall(method, CallTelemetry.StatusName(code));
+    }
+}
+
+internal static class RejectedCallMiddlewareExtensions
+{
+    public static IApplicationBuilder UseRejectedCallMetrics(this IApplicationBuilder app) => app.UseMiddleware<RejectedCallMiddleware>();
+}
