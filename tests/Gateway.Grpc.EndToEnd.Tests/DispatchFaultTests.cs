@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Gateway.Grpc.EndToEnd.Tests.Infrastructure;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Client;
+using Grpc.Core;
+using Grpc.Net.Client;
 using Gateway.Grpc.Simulator;
 using Gateway.V1;
 
@@ -232,7 +232,7 @@ public sealed class DispatchFaultTests(SimulatorFixture sim)
             .Model("slow", [Primary(new() { [stream ? "x-sim-ttft-ms" : "x-sim-latency-ms"] = "2000" })])
             .Build());
         // Warm the connection so connection set-up is not part of the measured deadline.
-        await gateway.Channel.AsyncUnaryCall(ModelsMethods.ListModels, new ListModelsRequest(), default).ResponseAsync;
+        await new Models.ModelsClient(gateway.Channel).ListModelsAsync(new ListModelsRequest(), default).ResponseAsync;
         var clock = Stopwatch.StartNew();
 
         var status = stream

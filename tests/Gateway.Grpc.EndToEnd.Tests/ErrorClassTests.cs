@@ -1,6 +1,6 @@
 using Gateway.Grpc.EndToEnd.Tests.Infrastructure;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Client;
+using Grpc.Core;
+using Grpc.Net.Client;
 using Gateway.V1;
 
 namespace Gateway.Grpc.EndToEnd.Tests;
@@ -173,7 +173,7 @@ public sealed class ErrorClassTests(SimulatorFixture sim)
         // 400 tokens at 20/s: the stream would run 20 s; the test ends as soon as the abort is recorded.
         await using var gateway = await StartAsync(provider, new() { ["x-sim-tokens-per-second"] = "20", ["x-sim-output-tokens"] = "400" });
         using var cts = new CancellationTokenSource();
-        using var call = gateway.Channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, Requests.Chat("m", maxTokens: 500), new CallOptions(CancellationToken: cts.Token));
+        using var call = new Completion.CompletionClient(gateway.Channel).StreamComplete(Requests.Chat("m", maxTokens: 500), new CallOptions(cancellationToken: cts.Token));
 
         // Wait for real output: the upstream request is then certainly in flight.
         while (await call.ResponseStream.MoveNext(CancellationToken.None) && call.ResponseStream.Current.EventCase != CompletionChunk.EventOneofCase.Delta)

@@ -1,7 +1,7 @@
 using Gateway.Admin.V1;
 using Gateway.Grpc.EndToEnd.Tests.Infrastructure;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Client;
+using Grpc.Core;
+using Grpc.Net.Client;
 using Gateway.V1;
 
 namespace Gateway.Grpc.EndToEnd.Tests;
@@ -80,10 +80,9 @@ public sealed class LedgerRestartTests(SimulatorFixture sim)
 
             await using var restarted = await GatewayHost.StartAsync(config);
             var headers = new Metadata { { "authorization", "Bearer " + MasterKey } };
-            var usageResponse = await restarted.Channel.AsyncUnaryCall(
-                AdminMethods.GetUsage,
+            var usageResponse = await new AdminService.AdminServiceClient(restarted.Channel).GetUsageAsync(
                 new GetUsageRequest { GroupBy = { UsageGroup.Model } },
-                new CallOptions(Headers: headers)).ResponseAsync;
+                new CallOptions(headers: headers)).ResponseAsync;
 
             var row = Assert.Single(usageResponse.Rows);
             Assert.Equal("ledger-model", row.Model);

@@ -3,8 +3,8 @@ using System.Text.Json;
 using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Observability.AccessLog;
 using Gateway.Grpc.Observability.Tests.Infrastructure;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Client;
+using Grpc.Core;
+using Grpc.Net.Client;
 using Gateway.Grpc.Server.Telemetry;
 using Gateway.V1;
 using Microsoft.Extensions.DependencyInjection;
@@ -31,7 +31,7 @@ public sealed class AccessLogTests : IDisposable
         var traceId = ActivityTraceId.CreateRandom();
         var traceparent = $"00-{traceId.ToHexString()}-{ActivitySpanId.CreateRandom().ToHexString()}-01";
 
-        var unary = await gateway.CompleteAsync(TestGateway.Request("chat", Prompt), new CallOptions(Headers: new Metadata { { "traceparent", traceparent } }));
+        var unary = await gateway.CompleteAsync(TestGateway.Request("chat", Prompt), new CallOptions(headers: new Metadata { { "traceparent", traceparent } }));
         var (events, _) = await gateway.StreamAsync(TestGateway.Request("chat", Prompt));
         var lines = await ReadLinesAsync(gateway);
 

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net;
 using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Observability.Tests.Infrastructure;
-using Gateway.Grpc.Protocol;
+using Grpc.Core;
 
 namespace Gateway.Grpc.Observability.Tests;
 

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using Gateway.Grpc.Observability.Tests.Infrastructure;
 using Gateway.Grpc.Observability.Tracing;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Client;
+using Grpc.Core;
+using Grpc.Net.Client;
 
 namespace Gateway.Grpc.Observability.Tests;
 
@@ -27,7 +27,7 @@ public sealed class TraceContextPassThroughTests
         var traceId = ActivityTraceId.CreateRandom();
         var traceparent = $"00-{traceId.ToHexString()}-{ActivitySpanId.CreateRandom().ToHexString()}-01";
 
-        await gateway.CompleteAsync(TestGateway.Request("chat"), new CallOptions(Headers: new Metadata { { "traceparent", traceparent }, { "tracestate", "vendor=abc" } }));
+        await gateway.CompleteAsync(TestGateway.Request("chat"), new CallOptions(headers: new Metadata { { "traceparent", traceparent }, { "tracestate", "vendor=abc" } }));
         await gateway.CompleteAsync(TestGateway.Request("chat"));
 
         Assert.Equal(2, upstream.Requests.Count);

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Observability.Tests.Infrastructure;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Client;
+using Grpc.Core;
+using Grpc.Net.Client;
 
 namespace Gateway.Grpc.Observability.Tests;
 
@@ -19,7 +19,7 @@ public sealed class TracingTests : IDisposable
         await using var gateway = await TestGateway.StartAsync(Models.Config(("chat", ["chat-1"], null)), provider);
         var (traceId, callerSpan, traceparent) = NewTraceparent();
 
-        var response = await gateway.CompleteAsync(TestGateway.Request("chat"), new CallOptions(Headers: new Metadata { { "traceparent", traceparent } }));
+        var response = await gateway.CompleteAsync(TestGateway.Request("chat"), new CallOptions(headers: new Metadata { { "traceparent", traceparent } }));
 
         var spans = _spans.InTrace(traceId);
         var call = Assert.Single(spans, s => s.Kind == ActivityKind.Server);
@@ -62,7 +62,7 @@ public sealed class TracingTests : IDisposable
         await using var gateway = await TestGateway.StartAsync(Models.Config(("primary", ["primary-1"], ["backup"]), ("backup", ["backup-1"], null)), provider);
         var (traceId, _, traceparent) = NewTraceparent();
 
-        await gateway.CompleteAsync(TestGateway.Request("primary"), new CallOptions(Headers: new Metadata { { "traceparent", traceparent } }));
+        await gateway.CompleteAsync(TestGateway.Request("primary"), new CallOptions(headers: new Metadata { { "traceparent", traceparent } }));
 
         var spans = _spans.InTrace(traceId);
         var call = Assert.Single(spans, s => s.Kind == ActivityKind.Server);
@@ -91,7 +91,7 @@ public sealed class TracingTests : IDisposable
         await using var gateway = await TestGateway.StartAsync(Models.Config(("chat", ["chat-1"], null)), provider);
         var (traceId, callerSpan, traceparent) = NewTraceparent();
 
-        var (events, status) = await gateway.StreamAsync(TestGateway.Request("chat"), new CallOptions(Headers: new Metadata { { "traceparent", traceparent } }));
+        var (events, status) = await gateway.StreamAsync(TestGateway.Request("chat"), new CallOptions(headers: new Metadata { { "traceparent", traceparent } }));
 
         Assert.Equal(StatusCode.OK, status.StatusCode);
         var spans = _spans.InTrace(traceId);
@@ -121,7 +121,7 @@ public sealed class TracingTests : IDisposable
         await using var gateway = await TestGateway.StartAsync(config, provider);
         var (traceId, _, traceparent) = NewTraceparent();
 
-        var response = await gateway.CompleteAsync(TestGateway.Request("hedged"), new CallOptions(Headers: new Metadata { { "traceparent", traceparent } }));
+        var response = await gateway.CompleteAsync(TestGateway.Request("hedged"), new CallOptions(headers: new Metadata { { "traceparent", traceparent } }));
         var text = await gateway.ScrapeAsync();
 
         Assert.Equal("fast-1", response.Routing.Deployment);
@@ -147,7 +147,7 @@ public sealed class TracingTests : IDisposable
         await using var gateway = await TestGateway.StartAsync(Models.Config(("chat", ["chat-1"], null)), provider);
         var (traceId, _, traceparent) = NewTraceparent();
 
-        await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(TestGateway.Request("chat"), new CallOptions(Headers: new Metadata { { "traceparent", traceparent } })));
+        await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(TestGateway.Request("chat"), new CallOptions(headers: new Metadata { { "traceparent", traceparent } })));
 
         var call = Assert.Single(_spans.InTrace(traceId), s => s.Kind == ActivityKind.Server);
         Assert.Equal(ActivityStatusCode.Error, call.Status);
@@ -163,7 +163,7 @@ public sealed class TracingTests : IDisposable
         var invalid = "00-00000000000000000000000000000000-0000000000000000-01";
 
         var plain = await gateway.CompleteAsync(TestGateway.Request("chat"));
-        var bad = await gateway.CompleteAsync(TestGateway.Request("chat"), new CallOptions(Headers: new Metadata { { "traceparent", invalid } }));
+        var bad = await gateway.CompleteAsync(TestGateway.Request("chat"), new CallOptions(headers: new Metadata { { "traceparent", invalid } }));
 
         foreach (var id in new[] { plain.Id, bad.Id })
         {
@@ -182,7 +182,7 @@ public sealed class TracingTests : IDisposable
         await using var gateway = await TestGateway.StartAsync(Models.Config(("chat", ["chat-1"], null)), provider);
         var (traceId, _, traceparent) = NewTraceparent();
 
-        await gateway.CompleteAsync(TestGateway.Request("chat"), new CallOptions(Headers: new Metadata { { "traceparent", traceparent } }));
+        await gateway.CompleteAsync(TestGateway.Request("chat"), new CallOptions(headers: new Metadata { { "traceparent", traceparent } }));
 
         var attempt = Assert.Single(_spans.InTrace(traceId), s => s.Kind == ActivityKind.Client);
         var request = Assert.Single(upstream.Requests);
@@ -209,7 +209,7 @@ public sealed class TracingTests : IDisposable
         var (traceId, _, traceparent) = NewTraceparent();
         try
         {
-            await gateway.CompleteAsync(TestGateway.Request("chat"), new CallOptions(Headers: new Metadata { { "traceparent", traceparent } }));
+            await gateway.CompleteAsync(TestGateway.Request("chat"), new CallOptions(headers: new Metadata { { "traceparent", traceparent } }));
         }
         finally
         {

@@ -1,5 +1,5 @@
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Client;
+using Grpc.Core;
+using Grpc.Net.Client;
 using Gateway.Grpc.Rest.Tests.Infrastructure;
 using Gateway.V1;
 
@@ -80,12 +80,11 @@ public sealed class ClientSmokeTests(GatewayFixture gateway)
             Messages = { new Message { Role = Role.User, Content = "Hello!" } },
         };
 
-        var response = await channel.AsyncUnaryCall(CompletionMethods.Complete, request,
-            new CallOptions(headers).WithTimeout(TimeSpan.FromSeconds(10)));
+        var client = new Completion.CompletionClient(channel);
+        var response = await client.CompleteAsync(request, headers, deadline: DateTime.UtcNow.AddSeconds(10));
         Assert.False(string.IsNullOrEmpty(response.Message.Content));
 
-        using var call = channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, request,
-            new CallOptions(headers).WithTimeout(TimeSpan.FromSeconds(30)));
+        using var call = client.StreamComplete(request, headers, deadline: DateTime.UtcNow.AddSeconds(30));
         var text = "";
         await foreach (var chunk in call.ResponseStream.ReadAllAsync())
         {

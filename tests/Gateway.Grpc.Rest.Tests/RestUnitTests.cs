@@ -1,5 +1,6 @@
-using Gateway.Grpc.Protocol;
+using Grpc.Core;
 using Gateway.Grpc.Server.Dispatch;
+using Gateway.Grpc.Server.Pipeline;
 using Gateway.Grpc.Server.Rest;
 using Microsoft.AspNetCore.Http;
 
@@ -57,7 +58,7 @@ public sealed class RestErrorMappingTests
         => Assert.Equal(param, RestErrorMapping.ParamOf(detail));
 }
 
-public sealed class RestServerCallContextTests
+public sealed class RestDeadlineTests
 {
     [Theory]
     [InlineData("30", 30_000)]
@@ -68,7 +69,7 @@ public sealed class RestServerCallContextTests
     [InlineData("1h", 3_600_000)]
     public void TryParseTimeout_ValidForms(string text, int milliseconds)
     {
-        Assert.True(RestServerCallContext.TryParseTimeout(text, out var timeout));
+        Assert.True(RestDeadline.TryParseTimeout(text, out var timeout));
         Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), timeout);
     }
 
@@ -80,76 +81,70 @@ public sealed class RestServerCallContextTests
     [InlineData("25h")]
     [InlineData("1e3")]
     public void TryParseTimeout_InvalidForms(string text)
-        => Assert.False(RestServerCallContext.TryParseTimeout(text, out _));
+        => Assert.False(RestDeadline.TryParseTimeout(text, out _));
 
     [Fact]
-    public void Create_HeadersBecomeMetadata_TransportHeadersLeftOut()
+    public void Create_WithoutHeader_NoDeadline_TokenIsTheClientAbort()
     {
         var http = new DefaultHttpContext();
-        http.Request.Headers.Authorization = "Bearer sk-123";
-        http.Request.Headers["X-Tenant"] = "team-a";
-        http.Request.Headers.ContentType = "application/json";
-        http.Request.Headers.Host = "gateway";
-        http.Request.Headers["grpc-timeout"] = "1S";
-        http.Request.Headers["trace-bin"] = "AQID";
-        http.Request.Headers["x-bad"] = "caf\u00e9";
-        var id = RestServerCallContext.ResolveRequestId(http);
-        using var call = RestServerCallContext.Create(http, "/gateway.v1.Completion/Complete", id, TimeProvider.System, out var timeoutError);
-
-        Assert.Null(timeoutError);
-        var metadata = call.RequestHeaders;
-        Assert.Equal("Bearer sk-123", metadata.GetValue("authorization"));
-        Assert.Equal("team-a", metadata.GetValue("x-tenant"));
-        Assert.Equal(new byte[] { 1, 2, 3 }, metadata.GetValueBytes("trace-bin"));
-        Assert.Equal(id, metadata.GetValue("x-request-id"));
-        Assert.Null(metadata.Get("content-type"));
-        Assert.Null(metadata.Get("host"));
-        Assert.Null(metadata.Get("grpc-timeout"));
-        Assert.Null(metadata.Get("x-bad"));
-        Assert.Equal(id, http.Response.Headers["x-request-id"].ToString());
-        Assert.Equal(DateTime.MaxValue, call.Deadline);
+        using var deadline = RestDeadline.Create(http, TimeProvider.System, out var error);
+        Assert.Null(error);
+        Assert.Equal(DateTime.MaxValue, deadline.Deadline);
+        Assert.Equal(http.RequestAborted, deadline.Token);
     }
 
     [Fact]
-    public void ResolveRequestId_TooLongCallerId_Replaced()
+    public void Create_BadHeader_ErrorNamesTheHeader()
     {
         var http = new DefaultHttpContext();
-        http.Request.Headers["x-request-id"] = new string('a', 129);
-        Assert.StartsWith("cmpl-", RestServerCallContext.ResolveRequestId(http), StringComparison.Ordinal);
+        http.Request.Headers[RestDeadline.TimeoutHeader] = "soon";
+        using var deadline = RestDeadline.Create(http, TimeProvider.System, out var error);
+        Assert.Contains(RestDeadline.TimeoutHeader, error, StringComparison.Ordinal);
     }
 }
 
-public sealed class HttpRulePatternTests
+public sealed class CallerHeadersTests
 {
-    [Theory]
-    [InlineData("/v1/gateway/models", "/v1/gateway/models")]
-    [InlineData("/v1/shelves/{shelf}/books/{book_id}", "/v1/shelves/{v0}/books/{v1}")]
-    [InlineData("/v1/{name=shelves/*/books/*}", "/v1/shelves/{v0}/books/{v1}")]
-    [InlineData("/v1/files/{path=**}", "/v1/files/{**v0}")]
-    [InlineData("/v1/jobs/{id}:cancel", "/v1/jobs/{v0}:cancel")]
-    [InlineData("/v1/*/things", "/v1/{w0}/things")]
-    public void Parse_ValidTemplate_RouteTemplate(string template, string route)
-        => Assert.Equal(route, HttpRulePattern.Parse(template).RouteTemplate);
+    [Fact]
+    public void ApiKey_BearerThenXApiKey()
+    {
+        var http = new DefaultHttpContext();
+        Assert.Null(CallerHeaders.ApiKey(http.Request));
+        http.Request.Headers["x-api-key"] = "sk-from-x-api-key";
+        Assert.Equal("sk-from-x-api-key", CallerHeaders.ApiKey(http.Request));
+        http.Request.Headers.Authorization = "Bearer sk-123";
+        Assert.Equal("sk-123", CallerHeaders.ApiKey(http.Request));
+    }
 
     [Fact]
-    public void Parse_NestedVariable_BindsLiteralsAndValues()
+    public void ResolveRequestId_CallerIdKeptAndEchoed_SecondCallSameId()
     {
-        var binding = Assert.Single(HttpRulePattern.Parse("/v1/{name=shelves/*/books/*}").Variables);
-        Assert.Equal("name", binding.FieldPath);
-        Assert.Equal(["shelves", null, "books", null], binding.Parts.Select(p => p.Literal));
+        var http = new DefaultHttpContext();
+        http.Request.Headers["x-request-id"] = "req-42";
+        Assert.Equal("req-42", CallerHeaders.ResolveRequestId(http));
+        Assert.Equal("req-42", http.Response.Headers["x-request-id"].ToString());
+
+        var fresh = new DefaultHttpContext();
+        var made = CallerHeaders.ResolveRequestId(fresh);
+        Assert.StartsWith("cmpl-", made, StringComparison.Ordinal);
+        Assert.Equal(made, CallerHeaders.ResolveRequestId(fresh));
     }
 
     [Theory]
-    [InlineData("v1/models", "must start with '/'")]
-    [InlineData("/v1//models", "empty segment")]
-    [InlineData("/v1/{name", "unbalanced")]
-    [InlineData("/v1/x{name}", "whole segment")]
-    [InlineData("/v1/{path=**}/tail", "'**' may only be the last")]
-    [InlineData("/v1/{=*}", "without a field name")]
-    [InlineData("/v1/a b", "not a plain literal")]
-    public void Parse_InvalidTemplate_SaysWhy(string template, string reason)
+    [InlineData(129)]
+    [InlineData(0)]
+    public void ResolveRequestId_UnusableCallerId_Replaced(int length)
     {
-        var ex = Assert.Throws<FormatException>(() => HttpRulePattern.Parse(template));
-        Assert.Contains(reason, ex.Message, StringComparison.Ordinal);
+        var http = new DefaultHttpContext();
+        http.Request.Headers["x-request-id"] = new string('a', length);
+        Assert.StartsWith("cmpl-", CallerHeaders.ResolveRequestId(http), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ResolveRequestId_NonAsciiOrComma_Replaced()
+    {
+        var http = new DefaultHttpContext();
+        http.Request.Headers["x-request-id"] = "a,b";
+        Assert.StartsWith("cmpl-", CallerHeaders.ResolveRequestId(http), StringComparison.Ordinal);
     }
 }

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Gateway.Grpc.Adapters;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Client;
+using Grpc.Core;
+using Grpc.Net.Client;
 using Gateway.Grpc.Server.Tests.Infrastructure;
 using Gateway.V1;
 
@@ -102,7 +102,7 @@ public sealed class DispatchTests
         config["models:0:retry:maxRetryAfterMs"] = "1000";
         await using var gateway = await GatewayHarness.StartAsync(config, fake);
 
-        var response = await gateway.CompleteAsync(GatewayHarness.Request("primary"), new CallOptions(Deadline: DateTime.UtcNow.AddSeconds(10)));
+        var response = await gateway.CompleteAsync(GatewayHarness.Request("primary"), new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10)));
 
         Assert.Equal("b1", response.Routing.Deployment);
         Assert.Single(fake.CallsTo("p1"));
@@ -175,7 +175,7 @@ public sealed class DispatchTests
             Assert.Equal("good", ok.Routing.Deployment);
         }
 
-        var models = await gateway.Channel.AsyncUnaryCall(ModelsMethods.ListModels, new ListModelsRequest()).ResponseAsync;
+        var models = await new Models.ModelsClient(gateway.Channel).ListModelsAsync(new ListModelsRequest()).ResponseAsync;
         var bad = models.Models.Single(m => m.Id == "m").Deployments.Single(d => d.Name == "bad");
         Assert.Equal(DeploymentState.Open, bad.State);
 
@@ -196,7 +196,7 @@ public sealed class DispatchTests
         }
 
         Assert.True(fake.CallsTo("bad").Count() > badCallsWhileOpen, "a probe must reach the deployment after the break");
-        models = await gateway.Channel.AsyncUnaryCall(ModelsMethods.ListModels, new ListModelsRequest()).ResponseAsync;
+        models = await new Models.ModelsClient(gateway.Channel).ListModelsAsync(new ListModelsRequest()).ResponseAsync;
         Assert.Equal(DeploymentState.Healthy, models.Models.Single(m => m.Id == "m").Deployments.Single(d => d.Name == "bad").State);
     }
 
@@ -304,7 +304,7 @@ public sealed class DispatchTests
         await using var gateway = await GatewayHarness.StartAsync(new ConfigBuilder().Model("primary", ["p1"]).Build(), fake);
 
         var watch = Stopwatch.StartNew();
-        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("primary"), new CallOptions(Deadline: DateTime.UtcNow.AddMilliseconds(300))));
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("primary"), new CallOptions(deadline: DateTime.UtcNow.AddMilliseconds(300))));
         watch.Stop();
 
         Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
@@ -322,7 +322,7 @@ public sealed class DispatchTests
         var config = new ConfigBuilder().Model("primary", ["p1"], (c, p) => c[p + "retry:maxAttempts"] = "5").Build();
         await using var gateway = await GatewayHarness.StartAsync(config, fake);
 
-        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("primary"), new CallOptions(Deadline: DateTime.UtcNow.AddMilliseconds(300))));
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("primary"), new CallOptions(deadline: DateTime.UtcNow.AddMilliseconds(300))));
 
         Assert.NotEqual(StatusCode.OK, ex.StatusCode);
         Assert.Single(fake.Calls);
@@ -336,7 +336,7 @@ public sealed class DispatchTests
         await using var gateway = await GatewayHarness.StartAsync(PrimaryWithFallback(maxAttempts: 3).Build(), fake);
 
         using var cts = new CancellationTokenSource();
-        using var call = gateway.Channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, GatewayHarness.Request("primary"), new CallOptions(CancellationToken: cts.Token));
+        using var call = new Completion.CompletionClient(gateway.Channel).StreamComplete(GatewayHarness.Request("primary"), new CallOptions(cancellationToken: cts.Token));
         Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None)); // start
         Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None)); // first delta
         await cts.CancelAsync();
@@ -362,7 +362,7 @@ public sealed class DispatchTests
         await using var gateway = await GatewayHarness.StartAsync(config, fake);
 
         using var cts = new CancellationTokenSource();
-        var pending = gateway.CompleteAsync(GatewayHarness.Request("primary"), new CallOptions(CancellationToken: cts.Token));
+        var pending = gateway.CompleteAsync(GatewayHarness.Request("primary"), new CallOptions(cancellationToken: cts.Token));
         await fake.FirstCall.WaitAsync(TimeSpan.FromSeconds(5));
         await fake.Calls[0].Ended.WaitAsync(TimeSpan.FromSeconds(5));
         await cts.CancelAsync();

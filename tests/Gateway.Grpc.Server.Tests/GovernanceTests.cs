@@ -2,8 +2,8 @@ using Gateway.Admin.V1;
 using Gateway.Grpc.Governance.Budgets;
 using Gateway.Grpc.Governance.Ledger;
 using Gateway.Grpc.Governance.Storage;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Client;
+using Grpc.Core;
+using Grpc.Net.Client;
 using Gateway.Grpc.Server.Tests.Infrastructure;
 using Gateway.V1;
 
@@ -26,7 +26,7 @@ public sealed class GovernanceTests
         return (await GatewayHarness.StartAsync(config), master);
     }
 
-    private static CallOptions As(string key, DateTime? deadline = null) => new(Headers: new Metadata { { "authorization", "Bearer " + key } }, Deadline: deadline);
+    private static CallOptions As(string key, DateTime? deadline = null) => new(headers: new Metadata { { "authorization", "Bearer " + key } }, deadline: deadline);
 
     private static CompletionRequest FastRequest(string model = "sim-small", int maxTokens = 8, int? naturalTokens = null)
     {
@@ -42,7 +42,7 @@ public sealed class GovernanceTests
     }
 
     private static async Task<CreateKeyResponse> CreateKeyAsync(GatewayHarness gateway, string master, Key key)
-        => await gateway.Channel.AsyncUnaryCall(AdminMethods.CreateKey, new CreateKeyRequest { Key = key }, As(master)).ResponseAsync;
+        => await new AdminService.AdminServiceClient(gateway.Channel).CreateKeyAsync(new CreateKeyRequest { Key = key }, As(master)).ResponseAsync;
 
     [Fact]
     public async Task KeysRequired_NoKeyOrBadKey_Unauthenticated()
@@ -65,7 +65,7 @@ public sealed class GovernanceTests
         await using var _g = gateway;
         var created = await CreateKeyAsync(gateway, master, new Key { Name = "svc" });
 
-        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.Channel.AsyncUnaryCall(AdminMethods.ListKeys, new ListKeysRequest(), As(created.Secret)).ResponseAsync);
+        var ex = await Assert.ThrowsAsync<RpcException>(() => new AdminService.AdminServiceClient(gateway.Channel).ListKeysAsync(new ListKeysRequest(), As(created.Secret)).ResponseAsync);
         Assert.Equal(StatusCode.PermissionDenied, ex.StatusCode);
     }
 
@@ -73,7 +73,7 @@ public sealed class GovernanceTests
     public async Task AdminApi_Disabled_WithoutMasterKey()
     {
         await using var gateway = await GatewayHarness.StartAsync(new Dictionary<string, string?>());
-        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.Channel.AsyncUnaryCall(AdminMethods.ListKeys, new ListKeysRequest()).ResponseAsync);
+        var ex = await Assert.ThrowsAsync<RpcException>(() => new AdminService.AdminServiceClient(gateway.Channel).ListKeysAsync(new ListKeysRequest()).ResponseAsync);
         Assert.Equal(StatusCode.PermissionDenied, ex.StatusCode);
         Assert.Contains("auth.masterKey", ex.Status.Detail, StringComparison.Ordinal);
     }
@@ -94,7 +94,7 @@ public sealed class GovernanceTests
 
         Assert.NotNull(await gateway.CompleteAsync(FastRequest(), As(created.Secret)));
 
-        var rotated = await gateway.Channel.AsyncUnaryCall(AdminMethods.RotateKey, new RotateKeyRequest { Id = created.Key.Id }, As(master)).ResponseAsync;
+        var rotated = await new AdminService.AdminServiceClient(gateway.Channel).RotateKeyAsync(new RotateKeyRequest { Id = created.Key.Id }, As(master)).ResponseAsync;
         Assert.Equal(StatusCode.Unauthenticated, (await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(FastRequest(), As(created.Secret)))).StatusCode);
         Assert.NotNull(await gateway.CompleteAsync(FastRequest(), As(rotated.Secret)));
 
@@ -233,7 +233,7 @@ public sealed class GovernanceTests
         slow.Metadata["sim.ttft_ms"] = "0";
         slow.Metadata["sim.tokens_per_second"] = "20";
         slow.Metadata["sim.output_tokens"] = "200";
-        using var stream = gateway.Channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, slow, As(created.Secret));
+        using var stream = new Completion.CompletionClient(gateway.Channel).StreamComplete(slow, As(created.Secret));
         Assert.True(await stream.ResponseStream.MoveNext(CancellationToken.None));
 
         var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(FastRequest(), As(created.Secret)));
@@ -324,7 +324,7 @@ public sealed class GovernanceTests
         // The streamed usage event carries the same cost as the unary answer and the ledger row.
         Assert.Equal((double)s.CostUsd, events.Single(e => e.EventCase == CompletionChunk.EventOneofCase.Usage).Usage.CostUsd, 10);
 
-        var usage = await gateway.Channel.AsyncUnaryCall(AdminMethods.GetUsage, new GetUsageRequest { KeyId = created.Key.Id, GroupBy = { UsageGroup.Key, UsageGroup.Model } }, As(master)).ResponseAsync;
+        var usage = await new AdminService.AdminServiceClient(gateway.Channel).GetUsageAsync(new GetUsageRequest { KeyId = created.Key.Id, GroupBy = { UsageGroup.Key, UsageGroup.Model } }, As(master)).ResponseAsync;
         var row = Assert.Single(usage.Rows);
         Assert.Equal(2, row.Requests);
         Assert.Equal(u.OutputTokens * 2, row.OutputTokens);
@@ -348,17 +348,17 @@ public sealed class TenantBodyLoggingTests
             ["accessLog:path"] = path,
         }))
         {
-            var admin = new CallOptions(Headers: new Metadata { { "authorization", "Bearer " + master } });
-            var open = await gateway.Channel.AsyncUnaryCall(AdminMethods.CreateTeam, new CreateTeamRequest { Team = new Team { Name = "open", LogBodies = true } }, admin).ResponseAsync;
-            var quiet = await gateway.Channel.AsyncUnaryCall(AdminMethods.CreateTeam, new CreateTeamRequest { Team = new Team { Name = "quiet" } }, admin).ResponseAsync;
-            var openKey = await gateway.Channel.AsyncUnaryCall(AdminMethods.CreateKey, new CreateKeyRequest { Key = new Key { TeamId = open.Team.Id } }, admin).ResponseAsync;
-            var quietKey = await gateway.Channel.AsyncUnaryCall(AdminMethods.CreateKey, new CreateKeyRequest { Key = new Key { TeamId = quiet.Team.Id } }, admin).ResponseAsync;
+            var admin = new CallOptions(headers: new Metadata { { "authorization", "Bearer " + master } });
+            var open = await new AdminService.AdminServiceClient(gateway.Channel).CreateTeamAsync(new CreateTeamRequest { Team = new Team { Name = "open", LogBodies = true } }, admin).ResponseAsync;
+            var quiet = await new AdminService.AdminServiceClient(gateway.Channel).CreateTeamAsync(new CreateTeamRequest { Team = new Team { Name = "quiet" } }, admin).ResponseAsync;
+            var openKey = await new AdminService.AdminServiceClient(gateway.Channel).CreateKeyAsync(new CreateKeyRequest { Key = new Key { TeamId = open.Team.Id } }, admin).ResponseAsync;
+            var quietKey = await new AdminService.AdminServiceClient(gateway.Channel).CreateKeyAsync(new CreateKeyRequest { Key = new Key { TeamId = quiet.Team.Id } }, admin).ResponseAsync;
 
             foreach (var (key, text) in new[] { (openKey.Secret, "opted-in-prompt-text"), (quietKey.Secret, "private-prompt-text") })
             {
                 var request = GatewayHarness.Request("sim-small", 4);
                 request.Messages[0].Content = text;
-                await gateway.CompleteAsync(request, new CallOptions(Headers: new Metadata { { "authorization", "Bearer " + key } }));
+                await gateway.CompleteAsync(request, new CallOptions(headers: new Metadata { { "authorization", "Bearer " + key } }));
             }
         }
 
@@ -379,13 +379,13 @@ public sealed class ModelsAuthTests
         var master = "master-" + Guid.NewGuid().ToString("N");
         Environment.SetEnvironmentVariable(variable, master);
         await using var gateway = await GatewayHarness.StartAsync(new Dictionary<string, string?> { ["auth:masterKey"] = "env:" + variable });
-        var admin = new CallOptions(Headers: new Metadata { { "authorization", "Bearer " + master } });
-        var key = await gateway.Channel.AsyncUnaryCall(AdminMethods.CreateKey, new CreateKeyRequest { Key = new Key { AllowedModels = { "sim-large" } } }, admin).ResponseAsync;
+        var admin = new CallOptions(headers: new Metadata { { "authorization", "Bearer " + master } });
+        var key = await new AdminService.AdminServiceClient(gateway.Channel).CreateKeyAsync(new CreateKeyRequest { Key = new Key { AllowedModels = { "sim-large" } } }, admin).ResponseAsync;
 
-        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.Channel.AsyncUnaryCall(ModelsMethods.ListModels, new ListModelsRequest()).ResponseAsync);
+        var ex = await Assert.ThrowsAsync<RpcException>(() => new Models.ModelsClient(gateway.Channel).ListModelsAsync(new ListModelsRequest()).ResponseAsync);
         Assert.Equal(StatusCode.Unauthenticated, ex.StatusCode);
 
-        var models = await gateway.Channel.AsyncUnaryCall(ModelsMethods.ListModels, new ListModelsRequest(), new CallOptions(Headers: new Metadata { { "authorization", "Bearer " + key.Secret } })).ResponseAsync;
+        var models = await new Models.ModelsClient(gateway.Channel).ListModelsAsync(new ListModelsRequest(), new CallOptions(headers: new Metadata { { "authorization", "Bearer " + key.Secret } })).ResponseAsync;
         Assert.Equal(["sim-large"], models.Models.Select(m => m.Id).ToArray());
 
         // The transcoded REST route goes through the same gate.
@@ -422,9 +422,9 @@ public sealed class BudgetWebhookTests
             ["auth:masterKey"] = "env:" + variable,
             ["budgets:alertWebhook"] = hookUrl,
         });
-        var admin = new CallOptions(Headers: new Metadata { { "authorization", "Bearer " + master } });
-        var key = await gateway.Channel.AsyncUnaryCall(AdminMethods.CreateKey, new CreateKeyRequest { Key = new Key { Limits = new Limits { MonthlyBudgetUsd = 0.00003 } } }, admin).ResponseAsync;
-        var call = new CallOptions(Headers: new Metadata { { "authorization", "Bearer " + key.Secret } });
+        var admin = new CallOptions(headers: new Metadata { { "authorization", "Bearer " + master } });
+        var key = await new AdminService.AdminServiceClient(gateway.Channel).CreateKeyAsync(new CreateKeyRequest { Key = new Key { Limits = new Limits { MonthlyBudgetUsd = 0.00003 } } }, admin).ResponseAsync;
+        var call = new CallOptions(headers: new Metadata { { "authorization", "Bearer " + key.Secret } });
         for (var i = 0; i < 10; i++)
         {
             var request = GatewayHarness.Request("sim-small", 20);
@@ -473,7 +473,7 @@ public sealed class AdminTranscodingTests
         Assert.Equal(10, json.RootElement.GetProperty("key").GetProperty("limits").GetProperty("requestsPerMinute").GetInt32());
 
         // The key made over HTTP works on gRPC, and revoking over HTTP stops it.
-        var call = new CallOptions(Headers: new Metadata { { "authorization", "Bearer " + secret } });
+        var call = new CallOptions(headers: new Metadata { { "authorization", "Bearer " + secret } });
         Assert.NotNull(await gateway.CompleteAsync(GatewayHarness.Request("sim-small", 4), call));
         using var revoke = new HttpRequestMessage(HttpMethod.Post, $"/v1/admin/keys/{id}/revoke");
         revoke.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", master);
@@ -494,7 +494,7 @@ public sealed class EnvironmentConfigTests
         try
         {
             await using var gateway = await GatewayHarness.StartAsync(new Dictionary<string, string?> { ["auth:masterKey"] = "env:GATEWAY_MASTER_KEY" });
-            var keys = await gateway.Channel.AsyncUnaryCall(AdminMethods.ListKeys, new ListKeysRequest(), new CallOptions(Headers: new Metadata { { "authorization", "Bearer master-from-env" } })).ResponseAsync;
+            var keys = await new AdminService.AdminServiceClient(gateway.Channel).ListKeysAsync(new ListKeysRequest(), new CallOptions(headers: new Metadata { { "authorization", "Bearer master-from-env" } })).ResponseAsync;
             Assert.Empty(keys.Keys);
         }
         finally

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Gateway.Grpc.Protocol;
+using Grpc.Core;
 using Gateway.Grpc.Server.Tests.Infrastructure;
 using Gateway.V1;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Client;
+using Grpc.Core;
+using Grpc.Net.Client;
 using Gateway.Grpc.Server.Hosting;
 using Gateway.V1;
 using Microsoft.AspNetCore.Builder;
@@ -43,7 +43,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     }
 
     public Task<CompletionResponse> CompleteAsync(CompletionRequest request, CallOptions options = default)
-        => Channel.AsyncUnaryCall(CompletionMethods.Complete, request, options).ResponseAsync;
+        => new Completion.CompletionClient(Channel).CompleteAsync(request, options).ResponseAsync;
 
     /// <summary>Completes and returns the failure (the call must fail).</summary>
     public async Task<RpcException> CompleteFailsAsync(CompletionRequest request, CallOptions options = default)
@@ -62,7 +62,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     /// <summary>Reads a whole stream; returns the events and the final status (never throws for status).</summary>
     public async Task<StreamResult> StreamAsync(CompletionRequest request, CallOptions options = default)
     {
-        using var call = Channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, request, options);
+        using var call = new Completion.CompletionClient(Channel).StreamComplete(request, options);
         var events = new List<CompletionChunk>();
         try
         {

@@ -1,6 +1,6 @@
 using Gateway.Grpc.Adapters;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Client;
+using Grpc.Core;
+using Grpc.Net.Client;
 using Gateway.Grpc.Server.Hosting;
 using Gateway.V1;
 using Microsoft.AspNetCore.Builder;
@@ -65,12 +65,12 @@ internal sealed class TestGateway : IAsyncDisposable
     }
 
     public Task<CompletionResponse> CompleteAsync(CompletionRequest request, CallOptions options = default)
-        => Channel.AsyncUnaryCall(CompletionMethods.Complete, request, options).ResponseAsync;
+        => new Completion.CompletionClient(Channel).CompleteAsync(request, options).ResponseAsync;
 
     /// <summary>Reads a whole stream; returns the events and the final status (never throws for status).</summary>
     public async Task<(List<CompletionChunk> Events, Status Status)> StreamAsync(CompletionRequest request, CallOptions options = default)
     {
-        using var call = Channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, request, options);
+        using var call = new Completion.CompletionClient(Channel).StreamComplete(request, options);
         var events = new List<CompletionChunk>();
         try
         {
