@@ -5,6 +5,7 @@ SERVER_DLL=$ROOT/src/Server/bin/Release/net10.0/Gateway.Grpc.Server.dll
 SIM_DLL=$ROOT/src/Simulator/bin/Release/net10.0/Gateway.Grpc.Simulator.dll
 LOADGEN=(dotnet "$ROOT/bench/LoadGen/bin/Release/net10.0/Gateway.Grpc.LoadGen.dll")
 HOOK=$ROOT/bench/AllocHook/bin/Release/net10.0/Gateway.Grpc.Bench.AllocHook.dll
+PT_DLL=$ROOT/bench/Passthrough/bin/Release/net10.0/Gateway.Grpc.Bench.Passthrough.dll
 
 # install_tools CMD:PACKAGE... — apt-get installs the packages whose command is missing.
 install_tools() {
@@ -19,21 +20,30 @@ install_tools() {
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
+# build_release [PROJECT...] — Release builds of the given projects (default: everything the
+# benchmark runs); fails with the build log on the first error.
 build_release() {
   log "building (Release)"
-  local p f
-  for p in src/Server src/Simulator bench/LoadGen bench/AllocHook; do
+  local p f projects=("$@")
+  ((${#projects[@]})) || projects=(src/Server src/Simulator bench/Passthrough bench/LoadGen bench/AllocHook)
+  for p in "${projects[@]}"; do
     dotnet build "$ROOT/$p" -c Release -v q -nologo >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
   done
-  for f in "$SERVER_DLL" "$SIM_DLL" "$HOOK"; do [[ -f $f ]] || { echo "missing build output $f" >&2; exit 1; }; done
+  local -A output=([src/Server]=$SERVER_DLL [src/Simulator]=$SIM_DLL [bench/Passthrough]=$PT_DLL [bench/AllocHook]=$HOOK)
+  for p in "${projects[@]}"; do
+    f=${output[$p]:-}
+    [[ -z $f || -f $f ]] || { echo "missing build output $f" >&2; exit 1; }
+  done
 }
 
-# start_simulator — zero think time, 20 output tokens; sets SIM_GRPC and SIM_HTTP (http://host:port).
+# start_simulator — zero think time, 20 output tokens; sets SIM_GRPC and SIM_HTTP (http://host:port)
+# and SIM_PID.
 start_simulator() {
   log "starting simulator"
   dotnet "$SIM_DLL" --http 127.0.0.1:0 --grpc 127.0.0.1:0 --ttft-ms 0 --tokens-per-second 0 \
     --output-tokens 20 --max-records 0 >"$WORK/sim.out" 2>"$WORK/sim.err" &
-  PIDS+=($!)
+  SIM_PID=$!
+  PIDS+=($SIM_PID)
   for _ in $(seq 1 300); do grep -q SIM_GRPC "$WORK/sim.out" 2>/dev/null && break; sleep 0.1; done
   SIM_HTTP=$(awk '/SIM_HTTP/{print $2}' "$WORK/sim.out")
   SIM_GRPC=$(awk '/SIM_GRPC/{print $2}' "$WORK/sim.out")
@@ -52,4 +62,30 @@ bench_grpc_model_yaml() {
         settings:
           base_url: $SIM_GRPC
 EOF
+}
+
+# start_passthrough — the bare grpc-dotnet passthrough (bench/Passthrough) in front of the
+# simulator's gRPC port, with the allocation hook writing to $WORK/hook/pt-alloc.txt; sets PT_URL
+# and PT_PID. Needs SIM_GRPC.
+start_passthrough() {
+  log "starting grpc-dotnet passthrough"
+  local port; port=$(free_port)
+  mkdir -p "$WORK/hook"
+  BENCH_ALLOC_FILE=$WORK/hook/pt-alloc.txt DOTNET_STARTUP_HOOKS=$HOOK \
+    dotnet "$PT_DLL" --port "$port" --upstream "$SIM_GRPC" >"$WORK/passthrough.out" 2>"$WORK/passthrough.err" &
+  PT_PID=$!
+  PIDS+=($PT_PID)
+  for _ in $(seq 1 300); do grep -q PASSTHROUGH_GRPC "$WORK/passthrough.out" 2>/dev/null && break; sleep 0.1; done
+  PT_URL=$(awk '/PASSTHROUGH_GRPC/{print $2}' "$WORK/passthrough.out")
+  [[ -n $PT_URL ]] || { cat "$WORK/passthrough.out" "$WORK/passthrough.err"; echo "passthrough did not start" >&2; exit 1; }
+}
+
+# ticks_of PID... — user+system clock ticks (CLK_TCK) the processes have used so far.
+ticks_of() {
+  local p sum=0 t
+  for p in "$@"; do
+    t=$(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null) || t=0
+    sum=$((sum + ${t:-0}))
+  done
+  echo "$sum"
 }

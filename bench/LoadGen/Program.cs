@@ -18,9 +18,10 @@ namespace Gateway.Grpc.LoadGen;
 ///   frame   --model M --out FILE                          gRPC-framed CompletionRequest for h2load -d
 ///   grpc    --url U --model M --mode unary|stream -c N --duration S [--label L] [--alloc-file F] [--out results.jsonl]
 ///   rest    --url U --model M -c N --duration S [--label L] [--out results.jsonl]
-///   h2load  --log FILE --stdout FILE --label L [--out results.jsonl]   percentiles from h2load's --log-file
-///   idle    --url U --model M --streams N --pid PID --metrics URL [--out results.jsonl]
-///   rss     --pid PID --label L [--out results.jsonl]
+///   h2load  [--log FILE] --stdout FILE --label L [--cpu-ticks T --clk-tck HZ --cpu-since-us US] [--out results.jsonl]
+///           percentiles from h2load's --log-file; CPU per call = T ticks over the logged requests completed since US
+///   idle    --url U --model M --streams N --pid PID --metrics URL|none [--through T --upstream U] [--out results.jsonl]
+///   rss     --pid PID --label L [--phase P --minutes N] [--out results.jsonl]
 ///   report  --in results.jsonl --facts FILE --command CMD --out RESULTS.md
 /// Every measurement is one JSON line appended to --out (and printed).
 /// </summary>
@@ -286,19 +287,32 @@ internal static class Program
         return 0;
     }
 
-    /// <summary>h2load --log-file lines: start (µs since epoch) TAB status TAB elapsed µs.</summary>
+    /// <summary>
+    /// h2load --log-file lines: start (µs since epoch) TAB status TAB elapsed µs. Without --log
+    /// (a long run, where the log would be huge) only h2load's own summary is read.
+    /// </summary>
     private static int H2LoadLog(Options o)
     {
         var stats = new Stats();
         var ticksPerUs = Stopwatch.Frequency / 1e6;
         var ok = 0L;
         var non200 = 0L;
-        foreach (var line in File.ReadLines(o.Required("log")))
+        var cpuSince = (long)o.Double("cpu-since-us", 0);
+        var inCpuWindow = 0L;
+        var log = o.Get("log", null);
+        foreach (var line in log is null ? [] : File.ReadLines(log))
         {
             var p = line.Split('\t');
             if (p.Length < 3)
             {
                 continue;
+            }
+
+            // Calls that completed inside the CPU window (steady state: the window's CPU did their work).
+            if (cpuSince > 0 && long.TryParse(p[0], CultureInfo.InvariantCulture, out var startUs)
+                && long.TryParse(p[2], CultureInfo.InvariantCulture, out var elapsedUs) && startUs + elapsedUs >= cpuSince)
+            {
+                inCpuWindow++;
             }
 
             if (p[1] == "200")
@@ -325,6 +339,23 @@ internal static class Program
         stats.Seconds = 1;
         var row = stats.ToJson(o.Required("label"), "h2load", o.Get("url", null) ?? "");
         row["rps"] = Math.Round(rps, 1);
+        if (log is null)
+        {
+            var succeeded = System.Text.RegularExpressions.Regex.Match(stdout, @"(\d+) succeeded");
+            row.Remove("p50_us");
+            row.Remove("p90_us");
+            row.Remove("p99_us");
+            row.Remove("p999_us");
+            row["requests"] = succeeded.Success ? long.Parse(succeeded.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
+        }
+
+        if (o.Get("cpu-ticks", null) is not null && inCpuWindow > 0)
+        {
+            var cpuUs = o.Double("cpu-ticks", 0) * 1e6 / o.Double("clk-tck", 100);
+            row["cpu_us_per_req"] = Math.Round(cpuUs / inCpuWindow, 1);
+            row["cpu_window_requests"] = inCpuWindow;
+        }
+
         row["kind"] = o.Get("kind", "h2load");
         row["concurrency"] = o.Get("concurrency", "");
         Emit(o, row);
@@ -347,6 +378,12 @@ internal static class Program
     private static int Rss(Options o)
     {
         var row = new JsonObject { ["label"] = o.Required("label"), ["kind"] = "rss", ["rss_kb"] = RssKb(o.Int("pid", 0)) };
+        if (o.Get("phase", null) is { } phase)
+        {
+            row["phase"] = phase;
+            row["minutes"] = o.Double("minutes", 0);
+        }
+
         Emit(o, row);
         return 0;
     }
@@ -372,7 +409,10 @@ internal static class Program
         var model = o.Required("model");
         var count = o.Int("streams", 1000);
         var pid = o.Int("pid", 0);
+        // "none": the process has no gateway_streams_in_flight gauge (the bare passthrough); RSS is
+        // then read once it has stopped growing, and the row says no count confirmed the streams.
         var metricsUrl = o.Required("metrics");
+        var gauge = metricsUrl != "none";
         using var http = new HttpClient();
 
         using var client = GatewayClient.Create(url);
@@ -380,17 +420,32 @@ internal static class Program
         {
             using var warm = new CancellationTokenSource();
             var calls = Enumerable.Range(0, 50).Select(_ => client.Completion.StreamCompleteCall(NewRequest(model), new CallOptions(CancellationToken: warm.Token))).ToList();
-            await WaitFor(http, metricsUrl, 50, TimeSpan.FromSeconds(30));
+            if (gauge)
+            {
+                await WaitFor(http, metricsUrl, 50, TimeSpan.FromSeconds(30));
+            }
+            else
+            {
+                await WaitForRssToSettle(pid, TimeSpan.FromSeconds(30));
+            }
+
             warm.Cancel();
             foreach (var c in calls)
             {
                 c.Dispose();
             }
 
-            await WaitFor(http, metricsUrl, 0, TimeSpan.FromSeconds(30), atMost: true);
+            if (gauge)
+            {
+                await WaitFor(http, metricsUrl, 0, TimeSpan.FromSeconds(30), atMost: true);
+            }
+            else
+            {
+                Thread.Sleep(1000);
+            }
         }
 
-        var baseline = await StreamsInFlight(http, metricsUrl);
+        var baseline = gauge ? await StreamsInFlight(http, metricsUrl) : 0;
         Thread.Sleep(500);
         var before = RssKb(pid);
         using var cts = new CancellationTokenSource();
@@ -401,30 +456,65 @@ internal static class Program
             open.Add(client.Completion.StreamCompleteCall(NewRequest(model), new CallOptions(CancellationToken: cts.Token)));
         }
 
-        var reached = await WaitFor(http, metricsUrl, baseline + count, TimeSpan.FromSeconds(90));
+        double? reached = gauge ? await WaitFor(http, metricsUrl, baseline + count, TimeSpan.FromSeconds(90)) : null;
+        if (!gauge)
+        {
+            await WaitForRssToSettle(pid, TimeSpan.FromSeconds(90));
+        }
+
         var openSeconds = sw.Elapsed.TotalSeconds;
         Thread.Sleep(1000);
         var after = RssKb(pid);
+        var through = o.Get("through", "gateway")!;
         var row = new JsonObject
         {
-            ["label"] = $"idle-{count}",
+            ["label"] = $"idle-{through}-{o.Get("upstream", "embedded")}-{count}",
             ["kind"] = "idle",
+            ["through"] = through,
+            ["upstream"] = o.Get("upstream", "embedded"),
             ["streams"] = count,
-            ["streams_seen_by_gateway"] = reached,
             ["open_seconds"] = Math.Round(openSeconds, 2),
             ["rss_before_kb"] = before,
             ["rss_after_kb"] = after,
             ["bytes_per_stream"] = (after - before) * 1024 / Math.Max(1, count),
         };
+        if (reached is { } seen)
+        {
+            row["streams_seen_by_gateway"] = seen;
+        }
+
         cts.Cancel();
         foreach (var c in open)
         {
             c.Dispose();
         }
 
-        await WaitFor(http, metricsUrl, baseline, TimeSpan.FromSeconds(60), atMost: true);
+        if (gauge)
+        {
+            await WaitFor(http, metricsUrl, baseline, TimeSpan.FromSeconds(60), atMost: true);
+        }
+        else
+        {
+            Thread.Sleep(2000);
+        }
+
         Emit(o, row);
         return 0;
+    }
+
+    /// <summary>Polls RSS every 500 ms until two readings in a row grew by less than 0.5% (at least 2 s).</summary>
+    private static async Task WaitForRssToSettle(int pid, TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        var last = RssKb(pid);
+        var quiet = 0;
+        while (sw.Elapsed < timeout && (quiet < 2 || sw.Elapsed < TimeSpan.FromSeconds(2)))
+        {
+            await Task.Delay(500);
+            var now = RssKb(pid);
+            quiet = now - last < last / 200 ? quiet + 1 : 0;
+            last = now;
+        }
     }
 
     private static async Task<double> WaitFor(HttpClient http, string metricsUrl, double target, TimeSpan timeout, bool atMost = false)
