@@ -377,7 +377,7 @@ function duplex(call, half) {
 // ---- grpc.health.v1.Health ----
 function healthService(serving) {
     const def = protoLoader.loadSync(['grpc/health/v1/health.proto'], {
-        includeDirs: [path.resolve(__dirname, '..', '..', 'src', 'Protocol.Server', 'Protos')],
+        includeDirs: [path.resolve(__dirname, '..', 'protos')],
         keepCase: true, enums: String, defaults: true,
     });
     const svc = grpc.loadPackageDefinition(def).grpc.health.v1.Health.service;

@@ -4,7 +4,8 @@ namespace Gateway.Grpc.Tests.Interop;
 
 /// <summary>
 /// grpc-js (tests/interop/interop-client.js) runs every case of gRPC's interop suite
-/// (GRPC-PROTOCOL.md section 9) against grpc.testing.TestService on our server layer.
+/// (GRPC-PROTOCOL.md section 9) against grpc.testing.TestService on Grpc.AspNetCore, configured
+/// as the gateway configures its gRPC server (<see cref="GrpcTestServer"/>).
 /// </summary>
 public sealed class GrpcJsClientInteropTests(InteropServerFixture fixture) : IClassFixture<InteropServerFixture>
 {
@@ -35,7 +36,7 @@ public sealed class GrpcJsClientInteropTests(InteropServerFixture fixture) : ICl
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public async Task InteropCase_GrpcJsClientAgainstOurServer_Passes(string name)
+    public async Task InteropCase_GrpcJsClientAgainstGatewayConfiguredServer_Passes(string name)
     {
         var result = await Node.RunScriptAsync("interop-client.js", ["--server", fixture.Server.HostPort, "--cases", name], TimeSpan.FromSeconds(60));
 

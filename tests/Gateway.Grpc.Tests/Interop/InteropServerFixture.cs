@@ -1,13 +1,13 @@
-using Gateway.Grpc.Protocol.Server;
+using Gateway.Grpc.Tests.TestInfrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Gateway.Grpc.Tests.TestInfrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Grpc.Tests.Interop;
 
 /// <summary>
-/// One of our servers hosting grpc.testing.TestService (and the probe service of the deadline
-/// and cancellation tests), shared by a test class.
+/// Grpc.AspNetCore hosting grpc.testing.TestService (and the probe service of the deadline and
+/// cancellation tests) with the gateway's server settings, shared by a test class.
 /// </summary>
 public sealed class InteropServerFixture : IAsyncLifetime
 {
@@ -18,23 +18,25 @@ public sealed class InteropServerFixture : IAsyncLifetime
     internal ProbeService Probe { get; } = new();
 
     public async Task InitializeAsync()
-        => _server = await GrpcTestServer.StartAsync(app =>
-        {
-            // Plain HTTP answers without grpc-status, for the client's HTTP status mapping.
-            app.Use(static (context, next) =>
+        => _server = await GrpcTestServer.StartAsync(
+            app =>
             {
-                if (context.Request.Path.StartsWithSegments("/test.Http", out var rest) && int.TryParse(rest.Value.AsSpan(1), out var status))
+                // Plain HTTP answers without grpc-status, for the client's HTTP status mapping.
+                app.Use(static (context, next) =>
                 {
-                    context.Response.StatusCode = status;
-                    context.Response.ContentType = status == 200 ? "application/json" : "text/plain";
-                    return context.Response.WriteAsync("{}");
-                }
+                    if (context.Request.Path.StartsWithSegments("/test.Http", out var rest) && int.TryParse(rest.Value.AsSpan(1), out var status))
+                    {
+                        context.Response.StatusCode = status;
+                        context.Response.ContentType = status == 200 ? "application/json" : "text/plain";
+                        return context.Response.WriteAsync("{}");
+                    }
 
-                return next(context);
-            });
-            app.MapGrpcService(TestServiceImpl.Create());
-            app.MapGrpcService(Probe.CreateDefinition());
-        });
+                    return next(context);
+                });
+                app.MapGrpcService<TestServiceImpl>();
+                app.MapGrpcService<ProbeService>();
+            },
+            services => services.AddSingleton(Probe));
 
     public async Task DisposeAsync()
     {

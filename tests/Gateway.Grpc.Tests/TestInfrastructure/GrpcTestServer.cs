@@ -1,6 +1,8 @@
+using System.IO.Compression;
 using System.Net;
-using Gateway.Grpc.Protocol.Client;
-using Gateway.Grpc.Protocol.Server;
+using Gateway.Grpc.Tests.Interop;
+using Grpc.AspNetCore.Server;
+using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -12,12 +14,19 @@ using Microsoft.Extensions.Logging;
 namespace Gateway.Grpc.Tests.TestInfrastructure;
 
 /// <summary>
-/// Our gRPC server on Kestrel on free loopback ports: one h2c port (<c>HttpProtocols.Http2</c>:
-/// a cleartext Http1AndHttp2 endpoint refuses prior-knowledge h2c) and one HTTP/1.1 port for
-/// the tests that must speak HTTP/1.1 to the gRPC dispatcher.
+/// Grpc.AspNetCore on Kestrel on free loopback ports, configured as the gateway configures its
+/// gRPC server (src/Server/Hosting/GatewayApp.cs): one h2c port (<c>HttpProtocols.Http2</c>: a
+/// cleartext Http1AndHttp2 endpoint refuses prior-knowledge h2c), one HTTP/1.1 port, the
+/// gateway's default message size limit, gzip, no detailed errors.
 /// </summary>
 internal sealed class GrpcTestServer : IAsyncDisposable
 {
+    /// <summary>The gateway's default <c>maxReceiveMessageSize</c> (GatewayOptions).</summary>
+    public const int MaxReceiveMessageSize = 4 * 1024 * 1024;
+
+    /// <summary>The gateway's default <c>maxStreamsPerConnection</c> (GatewayOptions).</summary>
+    public const int MaxStreamsPerConnection = 1000;
+
     private GrpcTestServer(WebApplication app, Uri address, Uri http1Address, TestLogSink logs)
     {
         App = app;
@@ -41,10 +50,13 @@ internal sealed class GrpcTestServer : IAsyncDisposable
     public TestLogSink Logs { get; }
 
     /// <summary>
-    /// Starts a server with <c>AddGrpcServer</c> + <c>UseGrpcServer</c>; <paramref name="map"/>
-    /// maps the services (MapGrpcService and friends).
+    /// Starts a server with <c>AddGrpc</c>; <paramref name="map"/> maps the services
+    /// (<c>MapGrpcService&lt;T&gt;</c>), <paramref name="configureServices"/> registers what they need.
     /// </summary>
-    public static async Task<GrpcTestServer> StartAsync(Action<IApplicationBuilder> map, Action<GrpcServerOptions>? configure = null)
+    public static async Task<GrpcTestServer> StartAsync(
+        Action<WebApplication> map,
+        Action<IServiceCollection>? configureServices = null,
+        Action<GrpcServiceOptions>? configureGrpc = null)
     {
         var logs = new TestLogSink();
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });
@@ -53,20 +65,31 @@ internal sealed class GrpcTestServer : IAsyncDisposable
         builder.Logging.AddProvider(logs);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.Http2.MaxStreamsPerConnection = MaxStreamsPerConnection;
             kestrel.Listen(IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2);
             kestrel.Listen(IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http1);
         });
-        builder.Services.AddGrpcServer(configure);
+        builder.Services.AddGrpc(o =>
+        {
+            o.MaxReceiveMessageSize = MaxReceiveMessageSize;
+            o.EnableDetailedErrors = false;
+            o.ResponseCompressionLevel = CompressionLevel.Fastest;
+            // grpc-dotnet's gzip provider, wrapped so TestService can see compressed flags.
+            o.CompressionProviders = [new RecordingGzipCompressionProvider(CompressionLevel.Fastest)];
+            configureGrpc?.Invoke(o);
+        });
+        builder.Services.AddHttpContextAccessor();
+        configureServices?.Invoke(builder.Services);
         var app = builder.Build();
         map(app);
-        app.UseGrpcServer();
         await app.StartAsync();
         // Kestrel reports bound addresses in Listen order.
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.ToArray();
         return new GrpcTestServer(app, new Uri(addresses[0]), new Uri(addresses[1]), logs);
     }
 
-    public GrpcChannel CreateChannel(GrpcChannelOptions? options = null) => GrpcChannel.ForAddress(Address, options);
+    public GrpcChannel CreateChannel(GrpcChannelOptions? options = null) => GrpcChannel.ForAddress(Address, options ?? new GrpcChannelOptions());
 
     /// <summary>An HttpClient that speaks prior-knowledge h2c, for hand-made requests.</summary>
     public static HttpClient CreateH2cHttpClient() => new(new SocketsHttpHandler { UseProxy = false })

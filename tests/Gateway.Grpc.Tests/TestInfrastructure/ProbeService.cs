@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Server;
+using Grpc.Core;
 using Grpc.Testing;
 
 namespace Gateway.Grpc.Tests.TestInfrastructure;
@@ -19,26 +18,15 @@ internal sealed class ProbeCall
 }
 
 /// <summary>
-/// A service whose handlers wait for their cancellation token and report what they saw, so
-/// deadline and cancellation tests have explicit sync points instead of sleeps. A call finds
-/// its <see cref="ProbeCall"/> by the <c>x-probe-id</c> request header.
+/// test.Probe (TestInfrastructure/Protos/test/probe.proto): handlers that wait for their
+/// cancellation token and report what they saw, so deadline and cancellation tests have
+/// explicit sync points instead of sleeps. A call finds its <see cref="ProbeCall"/> by the
+/// <c>x-probe-id</c> request header. Register one instance as a singleton: grpc-dotnet then
+/// serves every call with it.
 /// </summary>
-internal sealed class ProbeService
+internal sealed class ProbeService : Probe.ProbeBase
 {
-    public const string ServiceName = "test.Probe";
     public const string IdKey = "x-probe-id";
-
-    /// <summary>Unary: waits until cancelled.</summary>
-    public static readonly Method<Empty, Empty> Hang = new(
-        MethodType.Unary, ServiceName, "Hang", Marshallers.Protobuf(Empty.Parser), Marshallers.Protobuf(Empty.Parser));
-
-    /// <summary>Server streaming: sends one message, then waits until cancelled.</summary>
-    public static readonly Method<Empty, Payload> HangAfterFirst = new(
-        MethodType.ServerStreaming, ServiceName, "HangAfterFirst", Marshallers.Protobuf(Empty.Parser), Marshallers.Protobuf(Payload.Parser));
-
-    /// <summary>Unary: throws an exception that is not an RpcException.</summary>
-    public static readonly Method<Empty, Empty> Throw = new(
-        MethodType.Unary, ServiceName, "Throw", Marshallers.Protobuf(Empty.Parser), Marshallers.Protobuf(Empty.Parser));
 
     /// <summary>The message of the exception <see cref="Throw"/> throws; must not reach clients.</summary>
     public const string SecretDetail = "connection string Password=hunter2";
@@ -54,17 +42,16 @@ internal sealed class ProbeService
         return (call, new Metadata { { IdKey, id } });
     }
 
-    public ServerServiceDefinition CreateDefinition()
-        => ServerServiceDefinition.CreateBuilder(ServiceName)
-            .AddMethod(Hang, async (Empty _, ServerCallContext context) =>
-            {
-                await RunAsync(context, null);
-                return new Empty();
-            })
-            .AddMethod(Throw, (Empty _, ServerCallContext _) => throw new InvalidOperationException(SecretDetail))
-            .AddMethod(HangAfterFirst, async (Empty _, IServerStreamWriter<Payload> stream, ServerCallContext context) =>
-                await RunAsync(context, () => stream.WriteAsync(new Payload(), context.CancellationToken)))
-            .Build();
+    public override async Task<Empty> Hang(Empty request, ServerCallContext context)
+    {
+        await RunAsync(context, null);
+        return new Empty();
+    }
+
+    public override Task HangAfterFirst(Empty request, IServerStreamWriter<Payload> responseStream, ServerCallContext context)
+        => RunAsync(context, () => responseStream.WriteAsync(new Payload(), context.CancellationToken));
+
+    public override Task<Empty> Throw(Empty request, ServerCallContext context) => throw new InvalidOperationException(SecretDetail);
 
     private async Task RunAsync(ServerCallContext context, Func<Task>? beforeWait)
     {

@@ -9,7 +9,9 @@ const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
-const PROTO_DIRS = [path.join(REPO_ROOT, 'protos'), path.join(REPO_ROOT, 'src', 'Protocol.Server', 'Protos')];
+// grpc.health.v1 lives with the other test protos (tests/protos): the gateway serves it from
+// Grpc.AspNetCore.HealthChecks, which ships no .proto file.
+const PROTO_DIRS = [path.join(REPO_ROOT, 'protos'), path.join(REPO_ROOT, 'tests', 'protos')];
 const PROTO_FILES = ['gateway/v1/completion.proto', 'gateway/v1/models.proto', 'grpc/health/v1/health.proto'];
 
 function loadGateway() {
