@@ -31,7 +31,7 @@ except ImportError:
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PROTOS = os.path.join(REPO_ROOT, "protos")
-SERVER_PROTOS = os.path.join(REPO_ROOT, "src", "Protocol.Server", "Protos")
+SERVER_PROTOS = os.path.join(REPO_ROOT, "tests", "protos")
 GRPC_PYTHON_PLUGIN = shutil.which("grpc_python_plugin") or "/usr/bin/grpc_python_plugin"
 
 CASES = ["complete", "stream", "list_models", "deadline", "cancel", "unimplemented",

@@ -21,6 +21,7 @@ using Gateway.Grpc.Server.Pipeline;
 using Gateway.Grpc.Server.Rest;
 using Gateway.Grpc.Server.Services;
 using Gateway.Grpc.Server.Telemetry;
+using Gateway.V1;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -199,8 +200,9 @@ public static class GatewayApp
     }
 
     /// <summary>
-    /// grpc.health.v1 through Grpc.AspNetCore.HealthChecks: "" is the gateway itself (serving
-    /// while it runs), <c>deployment/&lt;name&gt;</c> one entry per deployment driven by its circuit.
+    /// grpc.health.v1 through Grpc.AspNetCore.HealthChecks: "" and each served service name are
+    /// the gateway itself (serving while it runs), <c>deployment/&lt;name&gt;</c> one entry per
+    /// deployment driven by its circuit.
     /// </summary>
     private static void AddHealth(IServiceCollection services, GatewayOptions options)
     {
@@ -214,7 +216,11 @@ public static class GatewayApp
         services.AddGrpcHealthChecks(o =>
         {
             o.Services.Clear();
-            o.Services.Map("", static c => c.Tags.Contains("self"));
+            foreach (var service in new[] { "", Completion.Descriptor.FullName, Models.Descriptor.FullName, Gateway.Admin.V1.AdminService.Descriptor.FullName })
+            {
+                o.Services.Map(service, static c => c.Tags.Contains("self"));
+            }
+
             foreach (var name in names)
             {
                 var entry = DeploymentHealth.Prefix + name;
