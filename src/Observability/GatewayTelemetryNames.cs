@@ -37,6 +37,9 @@ public static class GatewaySpanAttributes
     public const string UsageInputTokens = "gen_ai.usage.input_tokens";
     public const string UsageOutputTokens = "gen_ai.usage.output_tokens";
     public const string UsageCacheReadInputTokens = "gen_ai.usage.cache_read.input_tokens";
+
+    /// <summary><c>input</c> or <c>output</c>: an attribute of the <c>gen_ai.client.token.usage</c> metric, not of spans.</summary>
+    public const string TokenType = "gen_ai.token.type";
     public const string ErrorType = "error.type";
 
     // RPC semantic conventions (the call span is the server side of a gRPC call).
