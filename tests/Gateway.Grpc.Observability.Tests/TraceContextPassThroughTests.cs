@@ -40,4 +40,20 @@ public sealed class TraceContextPassThroughTests
         // A caller without trace context gets none invented for it.
         Assert.False(upstream.Requests.Last().Headers.ContainsKey("traceparent"));
     }
+
+    [Fact]
+    public async Task TracingOff_NothingListensToTheGatewayAspNetCoreHttpClientOrGrpcClientSpans()
+    {
+        await using var gateway = await TestGateway.StartAsync(Models.Config(("chat", ["chat-1"], null)), new ScriptedProvider());
+
+        await gateway.CompleteAsync(TestGateway.Request("chat"));
+
+        // No TracerProvider, so the instrumentations are not subscribed: no request creates or
+        // samples an activity for them (a probe source of the same name sees the same listeners).
+        foreach (var name in new[] { GatewayTelemetryNames.ActivitySourceName, "Microsoft.AspNetCore", "System.Net.Http", "Grpc.Net.Client" })
+        {
+            using var probe = new ActivitySource(name);
+            Assert.False(probe.HasListeners(), $"something listens to '{name}' with tracing off");
+        }
+    }
 }

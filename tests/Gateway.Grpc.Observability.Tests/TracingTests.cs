@@ -122,12 +122,13 @@ public sealed class TracingTests : IDisposable
         var (traceId, _, traceparent) = NewTraceparent();
 
         var response = await gateway.CompleteAsync(TestGateway.Request("hedged"), new CallOptions(Headers: new Metadata { { "traceparent", traceparent } }));
-        var text = await gateway.ScrapeAsync();
+        var samples = Exposition.Parse(await gateway.ScrapeAsync());
 
         Assert.Equal("fast-1", response.Routing.Deployment);
-        Assert.Contains("gateway_hedges_total{deployment=\"fast-1\",model=\"hedged\"} 1\n", text, StringComparison.Ordinal);
-        Assert.Contains("gateway_attempts_total{deployment=\"slow-1\",outcome=\"cancelled\",provider=\"fake\"} 1\n", text, StringComparison.Ordinal);
-        Assert.Contains("gateway_attempts_total{deployment=\"fast-1\",outcome=\"success\",provider=\"fake\"} 1\n", text, StringComparison.Ordinal);
+        Assert.Equal(1, samples.Value("gateway_hedges_total", ("deployment", "fast-1"), ("model", "hedged")));
+        Assert.Equal(1, samples.Value("gateway_attempts_total", ("deployment", "slow-1"), ("outcome", "cancelled"), ("provider", "fake")));
+        Assert.Equal(1, samples.Value("gateway_attempts_total", ("deployment", "fast-1"), ("outcome", "success"), ("provider", "fake")));
+        Assert.Equal(1, samples.Value("gen_ai_client_operation_duration_seconds_count", ("error_type", "cancelled"), ("gen_ai_operation_name", "chat"), ("gen_ai_provider_name", "fake"), ("gen_ai_request_model", "hedged")));
         var spans = _spans.InTrace(traceId);
         var call = Assert.Single(spans, s => s.Kind == ActivityKind.Server);
         Assert.Equal(true, call.Tag("gateway.hedged"));
@@ -206,10 +207,17 @@ public sealed class TracingTests : IDisposable
         config["telemetry:otlpProtocol"] = protocol;
         config["telemetry:serviceName"] = "gateway-under-test";
         var gateway = await TestGateway.StartAsync(config, new ScriptedProvider());
-        var (traceId, _, traceparent) = NewTraceparent();
+        var (traceId, callerSpan, _) = NewTraceparent();
         try
         {
-            await gateway.CompleteAsync(TestGateway.Request("chat"), new CallOptions(Headers: new Metadata { { "traceparent", traceparent } }));
+            // This client shares the process with the gateway, whose HttpClient instrumentation
+            // therefore traces the client's request too and sends its own traceparent: the caller
+            // is an instrumented one here, its trace the current activity that HttpClient continues.
+            using var caller = new Activity("test.caller");
+            caller.SetParentId(traceId, callerSpan, ActivityTraceFlags.Recorded);
+            caller.Start();
+            await gateway.CompleteAsync(TestGateway.Request("chat"));
+            caller.Stop();
         }
         finally
         {
@@ -225,7 +233,8 @@ public sealed class TracingTests : IDisposable
         Assert.NotEmpty(ours);
         var body = ours.SelectMany(e => e.Body).ToArray();
         Assert.StartsWith(contentType, ours[0].Headers["Content-Type"], StringComparison.Ordinal);
-        foreach (var expected in new[] { "gateway-under-test", "gen_ai.request.model", "gen_ai.usage.output_tokens", "gateway.attempt.number", "chat-1" })
+        // The gateway's spans, and ASP.NET Core's server span of the same request (its instrumentation).
+        foreach (var expected in new[] { "gateway-under-test", "gen_ai.request.model", "gen_ai.usage.output_tokens", "gateway.attempt.number", "chat-1", "Microsoft.AspNetCore", "http.request.method", "/gateway.v1.Completion/Complete" })
         {
             Assert.True(body.AsSpan().IndexOf(System.Text.Encoding.UTF8.GetBytes(expected)) >= 0, $"'{expected}' not in the exported spans");
         }
