@@ -64,6 +64,10 @@ public static class GatewaySpanAttributes
     public const string CostUsd = "gateway.cost_usd";
     public const string TimeToFirstTokenMs = "gateway.ttft_ms";
 
-    /// <summary>Event on the call span when the first output reached the caller.</summary>
-    public const string FirstTokenEvent = "gen_ai.first_token";
+    /// <summary>
+    /// Event on the call span when the first output reached the caller (and on a stream's attempt
+    /// span when the provider's first event arrived). The GenAI conventions define no such event,
+    /// so it is named in the gateway's namespace, not in <c>gen_ai.*</c>, which they reserve.
+    /// </summary>
+    public const string FirstTokenEvent = "gateway.first_token";
 }

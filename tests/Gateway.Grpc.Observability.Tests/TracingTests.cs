@@ -102,12 +102,12 @@ public sealed class TracingTests : IDisposable
         Assert.Equal(true, call.Tag("gateway.stream"));
         Assert.Equal(4, call.Tag("gen_ai.usage.output_tokens"));
         Assert.IsType<double>(call.Tag("gateway.ttft_ms"));
-        Assert.Contains(call.Events, e => e.Name == "gen_ai.first_token");
-        Assert.Contains(attempt.Events, e => e.Name == "gen_ai.first_token");
+        Assert.Contains(call.Events, e => e.Name == "gateway.first_token");
+        Assert.Contains(attempt.Events, e => e.Name == "gateway.first_token");
         Assert.Equal("success", attempt.Tag("gateway.attempt.outcome"));
         // The attempt ended with the stream, after the gateway had relayed the whole answer.
         Assert.True(attempt.StartTimeUtc + attempt.Duration <= call.StartTimeUtc + call.Duration);
-        Assert.True(attempt.Events.Single(e => e.Name == "gen_ai.first_token").Timestamp <= attempt.StartTimeUtc + attempt.Duration);
+        Assert.True(attempt.Events.Single(e => e.Name == "gateway.first_token").Timestamp <= attempt.StartTimeUtc + attempt.Duration);
     }
 
     [Fact]
