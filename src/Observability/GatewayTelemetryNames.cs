@@ -37,6 +37,9 @@ public static class GatewaySpanAttributes
     public const string UsageInputTokens = "gen_ai.usage.input_tokens";
     public const string UsageOutputTokens = "gen_ai.usage.output_tokens";
     public const string UsageCacheReadInputTokens = "gen_ai.usage.cache_read.input_tokens";
+
+    /// <summary><c>input</c> or <c>output</c>: an attribute of the <c>gen_ai.client.token.usage</c> metric, not of spans.</summary>
+    public const string TokenType = "gen_ai.token.type";
     public const string ErrorType = "error.type";
 
     // RPC semantic conventions (the call span is the server side of a gRPC call).
@@ -61,6 +64,10 @@ public static class GatewaySpanAttributes
     public const string CostUsd = "gateway.cost_usd";
     public const string TimeToFirstTokenMs = "gateway.ttft_ms";
 
-    /// <summary>Event on the call span when the first output reached the caller.</summary>
-    public const string FirstTokenEvent = "gen_ai.first_token";
+    /// <summary>
+    /// Event on the call span when the first output reached the caller (and on a stream's attempt
+    /// span when the provider's first event arrived). The GenAI conventions define no such event,
+    /// so it is named in the gateway's namespace, not in <c>gen_ai.*</c>, which they reserve.
+    /// </summary>
+    public const string FirstTokenEvent = "gateway.first_token";
 }

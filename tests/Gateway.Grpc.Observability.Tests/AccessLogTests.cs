@@ -168,7 +168,7 @@ public sealed class AccessLogTests : IDisposable
 
     private async Task<TestGateway> StartAsync(bool includeBodies, ScriptedProvider provider, IBodyCapturePolicy? policy = null, (string, string[], string[]?)[]? models = null)
     {
-        var config = Models.Config(models ?? [("chat", ["chat-1"], null)]);
+        var config = TestModels.Config(models ?? [("chat", ["chat-1"], null)]);
         config["accessLog:enabled"] = "true";
         config["accessLog:path"] = LogPath;
         config["accessLog:includeBodies"] = includeBodies ? "true" : "false";

@@ -1,30 +1,38 @@
-using System.Diagnostics.Metrics;
+using Gateway.Grpc.Observability.Configuration;
+using Gateway.Grpc.Observability.Hosting;
 using Gateway.Grpc.Observability.Metrics;
-using Gateway.Grpc.Observability.Metrics.Prometheus;
 using Gateway.Grpc.Observability.Tests.Infrastructure;
 using Gateway.Grpc.Server.Telemetry;
 using Gateway.V1;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
 
 namespace Gateway.Grpc.Observability.Tests;
 
-/// <summary>The per-call and per-token instrumentation allocates nothing once its series exist.</summary>
+/// <summary>The per-call and per-token instrumentation allocates nothing once its series exist, with the OpenTelemetry SDK aggregating.</summary>
 public sealed class AllocationTests
 {
     [Fact]
-    public void RecordingIntoExistingSeries_WithTheExporterListening_AllocatesNothing()
+    public void RecordingIntoExistingSeries_WithTheOpenTelemetrySdkListening_AllocatesNothing()
     {
-        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
-        var factory = services.GetRequiredService<IMeterFactory>();
-        using var metrics = new GatewayMetrics(factory);
-        using var collector = new PrometheusCollector(i => ReferenceEquals(i.Meter.Scope, factory));
+        var exported = new List<MetricSnapshot>();
+        var services = new ServiceCollection().AddLogging();
+        services.AddGatewayObservability(new TelemetryOptions(), new AccessLogOptions(), new AuditOptions());
+        services.ConfigureOpenTelemetryMeterProvider(builder => builder.AddInMemoryExporter(exported));
+        using var provider = services.BuildServiceProvider();
+        // What a host does when it starts: options validation starts the metrics subscriptions.
+        provider.GetRequiredService<IStartupValidator>().Validate();
+        var meterProvider = provider.GetRequiredService<MeterProvider>();
+        var metrics = provider.GetRequiredService<GatewayMetrics>();
         var duration = TimeSpan.FromMilliseconds(120);
+        var ttft = TimeSpan.FromMilliseconds(30);
         void RecordCall()
         {
-            metrics.RecordRequest("grpc", "chat", "openai", "OK", stream: true, duration);
-            metrics.RecordTimeToFirstToken("grpc", "chat", "openai", duration);
-            metrics.RecordAttempt("openai-eu-1", "openai", "success", null, duration);
-            metrics.RecordTokens("chat", "openai", "payments", 100, 20);
+            metrics.RecordRequest("grpc", "chat", "openai", "OK", stream: true, duration, errorType: null, "gpt-4o-2024-08-06", ttft, outputTokens: 20);
+            metrics.RecordTimeToFirstToken("grpc", "chat", "openai", ttft);
+            metrics.RecordAttempt("openai-eu-1", "openai", "success", null, duration, "gpt-4o");
+            metrics.RecordTokens("chat", "openai", "payments", 100, 20, "gpt-4o-2024-08-06");
             metrics.RecordCost("chat", "openai", "payments", 0.001);
             metrics.StreamStarted("chat");
             metrics.StreamEnded("chat");
@@ -38,15 +46,19 @@ public sealed class AllocationTests
         }
 
         var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        meterProvider.ForceFlush();
 
         Assert.Equal(0, allocated);
-        Assert.Contains("gateway_requests_total{model=\"chat\",provider=\"openai\",route=\"grpc\",status=\"OK\",stream=\"true\"} 1001\n", collector.Collect(), StringComparison.Ordinal);
+        // The SDK did aggregate every measurement (so the loop measured the real path).
+        Assert.Equal(1001, Assert.Single(Assert.Single(exported, m => m.Name == "gateway.requests").MetricPoints).GetSumLong());
+        Assert.Equal(1001, Assert.Single(Assert.Single(exported, m => m.Name == "gen_ai.server.time_per_output_token").MetricPoints).GetHistogramCount());
+        Assert.Equal(2, Assert.Single(exported, m => m.Name == "gen_ai.client.token.usage").MetricPoints.Count);
     }
 
     [Fact]
     public async Task StreamEvents_ThroughCallTelemetry_AllocateNothingPerToken()
     {
-        await using var gateway = await TestGateway.StartAsync(Models.Config(("chat", ["chat-1"], null)), new ScriptedProvider());
+        await using var gateway = await TestGateway.StartAsync(TestModels.Config(("chat", ["chat-1"], null)), new ScriptedProvider());
         var call = gateway.Service<CompletionTelemetry>().StartCall(CompletionTelemetry.GrpcRoute, "StreamComplete", stream: true, TestGateway.Request("chat"), null, null);
         call.OnChunk(new CompletionChunk { Start = new StreamStart { Id = "x", Model = "m", Provider = "fake", Deployment = "chat-1" } });
         var delta = new CompletionChunk { Delta = new TextDelta { Text = "token " } };
@@ -59,7 +71,7 @@ public sealed class AllocationTests
         }
 
         var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        call.Complete(Protocol.StatusCode.OK);
+        call.Complete(global::Grpc.Core.StatusCode.OK);
 
         Assert.Equal(0, allocated);
     }

@@ -18,7 +18,7 @@ public sealed class AuditWiringTests : IDisposable
     [Fact]
     public async Task RequestBodies_OptedIn_EachCallAppendsItsRequest_ChainVerifies()
     {
-        var config = Models.Config(("chat", ["chat-1"], null));
+        var config = TestModels.Config(("chat", ["chat-1"], null));
         config["audit:path"] = TrailPath;
         config["audit:requestBodies"] = "true";
         await using (var gateway = await TestGateway.StartAsync(config, new ScriptedProvider()))
@@ -44,7 +44,7 @@ public sealed class AuditWiringTests : IDisposable
     [Fact]
     public async Task RequestBodies_NotOptedIn_NothingAppended()
     {
-        var config = Models.Config(("chat", ["chat-1"], null));
+        var config = TestModels.Config(("chat", ["chat-1"], null));
         config["audit:path"] = TrailPath;
         await using (var gateway = await TestGateway.StartAsync(config, new ScriptedProvider()))
         {

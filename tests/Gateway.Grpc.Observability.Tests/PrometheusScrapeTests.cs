@@ -14,7 +14,7 @@ public sealed class PrometheusScrapeTests
     {
         var prometheusBinary = Tools.Require("prometheus");
         var provider = new ScriptedProvider();
-        await using var gateway = await TestGateway.StartAsync(Models.Config(("chat", ["chat-1"], null)), provider);
+        await using var gateway = await TestGateway.StartAsync(TestModels.Config(("chat", ["chat-1"], null)), provider);
         await gateway.CompleteAsync(TestGateway.Request("chat"));
         await gateway.CompleteAsync(TestGateway.Request("chat"));
         await gateway.StreamAsync(TestGateway.Request("chat"));

@@ -10,7 +10,7 @@ public sealed class RejectedCallMetricsTests
     [Fact]
     public async Task UnknownMethod_MalformedAndOversizedMessages_WrongContentType_CountedByMethodAndStatus()
     {
-        await using var gateway = await TestGateway.StartAsync(Models.Config(("chat", ["chat-1"], null)), new ScriptedProvider());
+        await using var gateway = await TestGateway.StartAsync(TestModels.Config(("chat", ["chat-1"], null)), new ScriptedProvider());
         using var http = new HttpClient { BaseAddress = gateway.GrpcAddress };
 
         // Unknown method, malformed frame (5 bytes declared, 2 sent), oversized frame (5 MiB declared).
@@ -24,13 +24,14 @@ public sealed class RejectedCallMetricsTests
             Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
         }
 
-        var text = await gateway.ScrapeAsync();
-        Assert.Contains("gateway_requests_rejected_total{method=\"unknown\",status=\"UNIMPLEMENTED\"} 1\n", text, StringComparison.Ordinal);
-        Assert.Contains("gateway_requests_rejected_total{method=\"/gateway.v1.Completion/Complete\",status=\"INTERNAL\"} 1\n", text, StringComparison.Ordinal);
-        Assert.Contains("gateway_requests_rejected_total{method=\"/gateway.v1.Completion/Complete\",status=\"RESOURCE_EXHAUSTED\"} 1\n", text, StringComparison.Ordinal);
-        Assert.Contains("gateway_requests_rejected_total{method=\"/gateway.v1.Completion/StreamComplete\",status=\"INTERNAL\"} 1\n", text, StringComparison.Ordinal);
+        var samples = Exposition.Parse(await gateway.ScrapeAsync());
+        Assert.Equal(1, samples.Value("gateway_requests_rejected_total", ("method", "unknown"), ("status", "UNIMPLEMENTED")));
+        Assert.Equal(1, samples.Value("gateway_requests_rejected_total", ("method", "/gateway.v1.Completion/Complete"), ("status", "INTERNAL")));
+        Assert.Equal(1, samples.Value("gateway_requests_rejected_total", ("method", "/gateway.v1.Completion/Complete"), ("status", "RESOURCE_EXHAUSTED")));
+        Assert.Equal(1, samples.Value("gateway_requests_rejected_total", ("method", "/gateway.v1.Completion/StreamComplete"), ("status", "INTERNAL")));
         // None of them reached the handlers, so none is a completed call.
-        Assert.DoesNotContain("gateway_requests_total{", text, StringComparison.Ordinal);
+        Assert.Empty(samples.Family("gateway_requests_total"));
+        Assert.Empty(samples.Family("gen_ai_server_request_duration_seconds_count"));
     }
 
     private static async Task<string?> GrpcStatusAsync(HttpClient http, string path, byte[] body)

@@ -22,7 +22,7 @@ public sealed class TraceContextPassThroughTests
     {
         await using var upstream = await HttpRecorder.StartAsync();
         var provider = new ScriptedProvider { Upstream = upstream.Address };
-        await using var gateway = await TestGateway.StartAsync(Models.Config(("chat", ["chat-1"], null)), provider);
+        await using var gateway = await TestGateway.StartAsync(TestModels.Config(("chat", ["chat-1"], null)), provider);
         Assert.False(GatewayTracing.Source.HasListeners(), "this test needs tracing off, with nobody listening to the gateway's spans");
         var traceId = ActivityTraceId.CreateRandom();
         var traceparent = $"00-{traceId.ToHexString()}-{ActivitySpanId.CreateRandom().ToHexString()}-01";
@@ -39,5 +39,21 @@ public sealed class TraceContextPassThroughTests
         Assert.Equal("vendor=abc", state);
         // A caller without trace context gets none invented for it.
         Assert.False(upstream.Requests.Last().Headers.ContainsKey("traceparent"));
+    }
+
+    [Fact]
+    public async Task TracingOff_NothingListensToTheGatewayAspNetCoreHttpClientOrGrpcClientSpans()
+    {
+        await using var gateway = await TestGateway.StartAsync(TestModels.Config(("chat", ["chat-1"], null)), new ScriptedProvider());
+
+        await gateway.CompleteAsync(TestGateway.Request("chat"));
+
+        // No TracerProvider, so the instrumentations are not subscribed: no request creates or
+        // samples an activity for them (a probe source of the same name sees the same listeners).
+        foreach (var name in new[] { GatewayTelemetryNames.ActivitySourceName, "Microsoft.AspNetCore", "System.Net.Http", "Grpc.Net.Client" })
+        {
+            using var probe = new ActivitySource(name);
+            Assert.False(probe.HasListeners(), $"something listens to '{name}' with tracing off");
+        }
     }
 }

@@ -16,7 +16,7 @@ public sealed class TracingTests : IDisposable
     public async Task Unary_WithTraceparent_ContinuesTrace_AttemptSpanIsChildWithGenAiAttributes()
     {
         var provider = new ScriptedProvider();
-        await using var gateway = await TestGateway.StartAsync(Models.Config(("chat", ["chat-1"], null)), provider);
+        await using var gateway = await TestGateway.StartAsync(TestModels.Config(("chat", ["chat-1"], null)), provider);
         var (traceId, callerSpan, traceparent) = NewTraceparent();
 
         var response = await gateway.CompleteAsync(TestGateway.Request("chat"), new CallOptions(headers: new Metadata { { "traceparent", traceparent } }));
@@ -59,7 +59,7 @@ public sealed class TracingTests : IDisposable
     {
         var provider = new ScriptedProvider();
         provider.Script("primary-1", ProviderErrorKind.ServerError);
-        await using var gateway = await TestGateway.StartAsync(Models.Config(("primary", ["primary-1"], ["backup"]), ("backup", ["backup-1"], null)), provider);
+        await using var gateway = await TestGateway.StartAsync(TestModels.Config(("primary", ["primary-1"], ["backup"]), ("backup", ["backup-1"], null)), provider);
         var (traceId, _, traceparent) = NewTraceparent();
 
         await gateway.CompleteAsync(TestGateway.Request("primary"), new CallOptions(headers: new Metadata { { "traceparent", traceparent } }));
@@ -88,7 +88,7 @@ public sealed class TracingTests : IDisposable
     public async Task Stream_AttemptSpanLastsUntilStreamEnds_FirstTokenEventsRecorded()
     {
         var provider = new ScriptedProvider();
-        await using var gateway = await TestGateway.StartAsync(Models.Config(("chat", ["chat-1"], null)), provider);
+        await using var gateway = await TestGateway.StartAsync(TestModels.Config(("chat", ["chat-1"], null)), provider);
         var (traceId, callerSpan, traceparent) = NewTraceparent();
 
         var (events, status) = await gateway.StreamAsync(TestGateway.Request("chat"), new CallOptions(headers: new Metadata { { "traceparent", traceparent } }));
@@ -102,12 +102,12 @@ public sealed class TracingTests : IDisposable
         Assert.Equal(true, call.Tag("gateway.stream"));
         Assert.Equal(4, call.Tag("gen_ai.usage.output_tokens"));
         Assert.IsType<double>(call.Tag("gateway.ttft_ms"));
-        Assert.Contains(call.Events, e => e.Name == "gen_ai.first_token");
-        Assert.Contains(attempt.Events, e => e.Name == "gen_ai.first_token");
+        Assert.Contains(call.Events, e => e.Name == "gateway.first_token");
+        Assert.Contains(attempt.Events, e => e.Name == "gateway.first_token");
         Assert.Equal("success", attempt.Tag("gateway.attempt.outcome"));
         // The attempt ended with the stream, after the gateway had relayed the whole answer.
         Assert.True(attempt.StartTimeUtc + attempt.Duration <= call.StartTimeUtc + call.Duration);
-        Assert.True(attempt.Events.Single(e => e.Name == "gen_ai.first_token").Timestamp <= attempt.StartTimeUtc + attempt.Duration);
+        Assert.True(attempt.Events.Single(e => e.Name == "gateway.first_token").Timestamp <= attempt.StartTimeUtc + attempt.Duration);
     }
 
     [Fact]
@@ -115,19 +115,20 @@ public sealed class TracingTests : IDisposable
     {
         var provider = new ScriptedProvider();
         provider.Delays["slow-1"] = TimeSpan.FromSeconds(30);
-        var config = Models.Config(("hedged", ["slow-1", "fast-1"], null));
+        var config = TestModels.Config(("hedged", ["slow-1", "fast-1"], null));
         config["models:0:hedging:enabled"] = "true";
         config["models:0:hedging:delayMs"] = "20";
         await using var gateway = await TestGateway.StartAsync(config, provider);
         var (traceId, _, traceparent) = NewTraceparent();
 
         var response = await gateway.CompleteAsync(TestGateway.Request("hedged"), new CallOptions(headers: new Metadata { { "traceparent", traceparent } }));
-        var text = await gateway.ScrapeAsync();
+        var samples = Exposition.Parse(await gateway.ScrapeAsync());
 
         Assert.Equal("fast-1", response.Routing.Deployment);
-        Assert.Contains("gateway_hedges_total{deployment=\"fast-1\",model=\"hedged\"} 1\n", text, StringComparison.Ordinal);
-        Assert.Contains("gateway_attempts_total{deployment=\"slow-1\",outcome=\"cancelled\",provider=\"fake\"} 1\n", text, StringComparison.Ordinal);
-        Assert.Contains("gateway_attempts_total{deployment=\"fast-1\",outcome=\"success\",provider=\"fake\"} 1\n", text, StringComparison.Ordinal);
+        Assert.Equal(1, samples.Value("gateway_hedges_total", ("deployment", "fast-1"), ("model", "hedged")));
+        Assert.Equal(1, samples.Value("gateway_attempts_total", ("deployment", "slow-1"), ("outcome", "cancelled"), ("provider", "fake")));
+        Assert.Equal(1, samples.Value("gateway_attempts_total", ("deployment", "fast-1"), ("outcome", "success"), ("provider", "fake")));
+        Assert.Equal(1, samples.Value("gen_ai_client_operation_duration_seconds_count", ("error_type", "cancelled"), ("gen_ai_operation_name", "chat"), ("gen_ai_provider_name", "fake"), ("gen_ai_request_model", "hedged")));
         var spans = _spans.InTrace(traceId);
         var call = Assert.Single(spans, s => s.Kind == ActivityKind.Server);
         Assert.Equal(true, call.Tag("gateway.hedged"));
@@ -144,7 +145,7 @@ public sealed class TracingTests : IDisposable
     {
         var provider = new ScriptedProvider();
         provider.Script("chat-1", ProviderErrorKind.ContentFiltered);
-        await using var gateway = await TestGateway.StartAsync(Models.Config(("chat", ["chat-1"], null)), provider);
+        await using var gateway = await TestGateway.StartAsync(TestModels.Config(("chat", ["chat-1"], null)), provider);
         var (traceId, _, traceparent) = NewTraceparent();
 
         await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(TestGateway.Request("chat"), new CallOptions(headers: new Metadata { { "traceparent", traceparent } })));
@@ -159,7 +160,7 @@ public sealed class TracingTests : IDisposable
     public async Task NoOrInvalidTraceparent_CallSpanStartsANewTrace()
     {
         var provider = new ScriptedProvider();
-        await using var gateway = await TestGateway.StartAsync(Models.Config(("chat", ["chat-1"], null)), provider);
+        await using var gateway = await TestGateway.StartAsync(TestModels.Config(("chat", ["chat-1"], null)), provider);
         var invalid = "00-00000000000000000000000000000000-0000000000000000-01";
 
         var plain = await gateway.CompleteAsync(TestGateway.Request("chat"));
@@ -179,7 +180,7 @@ public sealed class TracingTests : IDisposable
         using var httpSpans = new SpanCollector(alsoHttpClient: true);
         await using var upstream = await HttpRecorder.StartAsync();
         var provider = new ScriptedProvider { Upstream = upstream.Address };
-        await using var gateway = await TestGateway.StartAsync(Models.Config(("chat", ["chat-1"], null)), provider);
+        await using var gateway = await TestGateway.StartAsync(TestModels.Config(("chat", ["chat-1"], null)), provider);
         var (traceId, _, traceparent) = NewTraceparent();
 
         await gateway.CompleteAsync(TestGateway.Request("chat"), new CallOptions(headers: new Metadata { { "traceparent", traceparent } }));
@@ -200,16 +201,23 @@ public sealed class TracingTests : IDisposable
     public async Task TracingEnabled_ExportsSpansByOtlp(string protocol, string path, string contentType)
     {
         await using var collector = await HttpRecorder.StartAsync(grpc: protocol == "grpc");
-        var config = Models.Config(("chat", ["chat-1"], null));
+        var config = TestModels.Config(("chat", ["chat-1"], null));
         config["telemetry:tracing:enabled"] = "true";
         config["telemetry:otlpEndpoint"] = collector.Address.ToString();
         config["telemetry:otlpProtocol"] = protocol;
         config["telemetry:serviceName"] = "gateway-under-test";
         var gateway = await TestGateway.StartAsync(config, new ScriptedProvider());
-        var (traceId, _, traceparent) = NewTraceparent();
+        var (traceId, callerSpan, _) = NewTraceparent();
         try
         {
-            await gateway.CompleteAsync(TestGateway.Request("chat"), new CallOptions(headers: new Metadata { { "traceparent", traceparent } }));
+            // This client shares the process with the gateway, whose HttpClient instrumentation
+            // therefore traces the client's request too and sends its own traceparent: the caller
+            // is an instrumented one here, its trace the current activity that HttpClient continues.
+            using var caller = new Activity("test.caller");
+            caller.SetParentId(traceId, callerSpan, ActivityTraceFlags.Recorded);
+            caller.Start();
+            await gateway.CompleteAsync(TestGateway.Request("chat"));
+            caller.Stop();
         }
         finally
         {
@@ -225,7 +233,8 @@ public sealed class TracingTests : IDisposable
         Assert.NotEmpty(ours);
         var body = ours.SelectMany(e => e.Body).ToArray();
         Assert.StartsWith(contentType, ours[0].Headers["Content-Type"], StringComparison.Ordinal);
-        foreach (var expected in new[] { "gateway-under-test", "gen_ai.request.model", "gen_ai.usage.output_tokens", "gateway.attempt.number", "chat-1" })
+        // The gateway's spans, and ASP.NET Core's server span of the same request (its instrumentation).
+        foreach (var expected in new[] { "gateway-under-test", "gen_ai.request.model", "gen_ai.usage.output_tokens", "gateway.attempt.number", "chat-1", "Microsoft.AspNetCore", "http.request.method", "/gateway.v1.Completion/Complete" })
         {
             Assert.True(body.AsSpan().IndexOf(System.Text.Encoding.UTF8.GetBytes(expected)) >= 0, $"'{expected}' not in the exported spans");
         }

@@ -4,75 +4,51 @@ using Gateway.Grpc.Observability.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using OpenTelemetry;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
-using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 
 namespace Gateway.Grpc.Observability.Hosting;
 
 /// <summary>
-/// Starts what must exist before the first call (instruments, the audit trail's tail check,
-/// the OTLP providers) and flushes the exporters at shutdown. OpenTelemetry.Extensions.Hosting
-/// is not available here, so the providers' lifetime is this service's.
+/// Creates what must exist before the first call (instruments, the access log, the audit trail's
+/// tail check) and flushes the OpenTelemetry exporters when the host stops. The providers
+/// themselves belong to OpenTelemetry.Extensions.Hosting, which starts them with the host and
+/// disposes them with the container.
 /// </summary>
-internal sealed partial class ObservabilityStartup(IServiceProvider services, TelemetryOptions options, ILogger<ObservabilityStartup> logger) : IHostedService, IDisposable
+internal sealed partial class ObservabilityStartup(IServiceProvider services, TelemetryOptions options, ILogger<ObservabilityStartup> logger) : IHostedService
 {
-    private TracerProvider? _tracerProvider;
-    private MeterProvider? _meterProvider;
-
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         services.GetRequiredService<GatewayMetrics>();
-        services.GetRequiredService<Metrics.Prometheus.PrometheusCollector>();
         services.GetRequiredService<AccessLog.IAccessLog>();
         if (services.GetRequiredService<IAuditTrail>() is AuditTrail trail)
         {
             await trail.OpenAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        var version = typeof(ObservabilityStartup).Assembly.GetName().Version?.ToString(3);
-        var resource = ResourceBuilder.CreateDefault().AddService(options.ServiceName, serviceVersion: version);
-        var protocol = options.OtlpProtocol == "http/protobuf" ? OtlpExportProtocol.HttpProtobuf : OtlpExportProtocol.Grpc;
+        var protocol = ObservabilityServiceCollectionExtensions.OtlpProtocol(options);
         if (options.Tracing.Enabled)
         {
-            var endpoint = Endpoint(options.OtlpEndpoint!, protocol, "v1/traces");
-            _tracerProvider = Sdk.CreateTracerProviderBuilder()
-                .SetResourceBuilder(resource)
-                .AddSource(GatewayTelemetryNames.ActivitySourceName)
-                .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(options.Tracing.SamplingRatio)))
-                .AddOtlpExporter(o =>
-                {
-                    o.Endpoint = endpoint;
-                    o.Protocol = protocol;
-                })
-                .Build();
-            Log.TracingEnabled(logger, endpoint, options.OtlpProtocol);
+            Log.TracingEnabled(logger, Endpoint(options.OtlpEndpoint!, protocol, "v1/traces"), options.OtlpProtocol);
         }
 
         if (options.Metrics.Otlp)
         {
-            var endpoint = Endpoint(options.OtlpEndpoint!, protocol, "v1/metrics");
-            _meterProvider = Sdk.CreateMeterProviderBuilder()
-                .SetResourceBuilder(resource)
-                .AddMeter(GatewayTelemetryNames.MeterName)
-                .AddOtlpExporter((o, reader) =>
-                {
-                    o.Endpoint = endpoint;
-                    o.Protocol = protocol;
-                    reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = options.Metrics.OtlpIntervalMs;
-                })
-                .Build();
-            Log.MetricsExportEnabled(logger, endpoint, options.OtlpProtocol);
+            Log.MetricsExportEnabled(logger, Endpoint(options.OtlpEndpoint!, protocol, "v1/metrics"), options.OtlpProtocol);
         }
     }
 
     public Task StopAsync(CancellationToken cancellationToken)
     {
-        // Spans and metrics recorded so far go out before the process ends.
-        _tracerProvider?.ForceFlush(5000);
-        _meterProvider?.ForceFlush(5000);
+        // Spans and metrics recorded so far go out before the process ends; disposing the
+        // container would flush too, but only after the host has reported that it stopped.
+        services.GetService<TracerProvider>()?.ForceFlush(5000);
+        if (options.Metrics.Otlp)
+        {
+            services.GetService<MeterProvider>()?.ForceFlush(5000);
+        }
+
         return Task.CompletedTask;
     }
 
@@ -91,12 +67,6 @@ internal sealed partial class ObservabilityStartup(IServiceProvider services, Te
         var builder = new UriBuilder(uri);
         builder.Path = builder.Path.TrimEnd('/') + "/" + signalPath;
         return builder.Uri;
-    }
-
-    public void Dispose()
-    {
-        _tracerProvider?.Dispose();
-        _meterProvider?.Dispose();
     }
 
     private static partial class Log

@@ -90,7 +90,8 @@ internal sealed class RejectedCallMiddleware(RequestDelegate next, GatewayMetric
     public async Task InvokeAsync(HttpContext context)
     {
         await next(context).ConfigureAwait(false);
-        if (!context.Request.ContentType.AsSpan().StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase))
+        var grpcMethod = context.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>();
+        if (grpcMethod is null && !context.Request.ContentType.AsSpan().StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase))
         {
             return;
         }
@@ -108,7 +109,7 @@ internal sealed class RejectedCallMiddleware(RequestDelegate next, GatewayMetric
 
         var code = int.TryParse(status, out var parsed) ? (StatusCode)parsed : StatusCode.Unknown;
         // Only methods the server serves become label values: callers cannot mint series.
-        var method = context.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>()?.Method.FullName ?? "unknown";
+        var method = grpcMethod?.Method.FullName ?? "unknown";
         metrics.RecordRejectedCall(method, CallTelemetry.StatusName(code));
     }
 }

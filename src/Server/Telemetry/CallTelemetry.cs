@@ -200,7 +200,7 @@ internal sealed class CallTelemetry
         RequestId ??= _responseId is { Length: > 0 } ? _responseId : HttpContext?.Response.Headers[CompletionPipeline.RequestIdHeader].ToString();
 
         var metrics = owner.Metrics;
-        metrics.RecordRequest(Route, ModelLabel, provider, statusName, Stream, duration);
+        metrics.RecordRequest(Route, ModelLabel, provider, statusName, Stream, duration, errorKind, _responseModel, ttft, outputTokens);
         if (ttft is { } firstToken)
         {
             metrics.RecordTimeToFirstToken(Route, ModelLabel, provider, firstToken);
@@ -208,7 +208,7 @@ internal sealed class CallTelemetry
 
         if (status == StatusCode.OK)
         {
-            metrics.RecordTokens(ModelLabel, provider, Team, inputTokens, outputTokens);
+            metrics.RecordTokens(ModelLabel, provider, Team, inputTokens, outputTokens, _responseModel);
             metrics.RecordCost(ModelLabel, provider, Team, cost);
         }
 

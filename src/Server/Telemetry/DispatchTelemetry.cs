@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using Gateway.Grpc.Observability;
 using Gateway.Grpc.Observability.Metrics;
@@ -17,8 +18,22 @@ internal sealed class DispatchTelemetry(GatewayMetrics? metrics)
     /// <summary>No metrics; spans only if someone listens (unit tests of the dispatcher).</summary>
     public static readonly DispatchTelemetry None = new(null);
 
+    // Deployment name -> the model name it sends upstream (gen_ai.request.model of the attempt's
+    // gen_ai.client.operation.duration), noted when an attempt starts because its end only knows
+    // the Attempt message. Names are few and come from configuration; a reload that changes a
+    // deployment's upstream model overwrites the entry at its next attempt.
+    private readonly ConcurrentDictionary<string, string> _upstreamModels = new(StringComparer.Ordinal);
+
     public Activity? AttemptStarted(DeploymentRuntime deployment, int number, bool hedged, bool fallback)
-        => GatewayTracing.StartAttempt(deployment.Info.UpstreamModel, deployment.Info.Provider, deployment.Info.Name, number, hedged, fallback);
+    {
+        var info = deployment.Info;
+        if (metrics is not null && (!_upstreamModels.TryGetValue(info.Name, out var known) || !string.Equals(known, info.UpstreamModel, StringComparison.Ordinal)))
+        {
+            _upstreamModels[info.Name] = info.UpstreamModel;
+        }
+
+        return GatewayTracing.StartAttempt(info.UpstreamModel, info.Provider, info.Name, number, hedged, fallback);
+    }
 
     /// <summary>The first token of a stream attempt: an event on its span; the span goes on until the stream ends.</summary>
     public static void AttemptFirstToken(Activity? activity, TimeSpan elapsed)
@@ -32,7 +47,12 @@ internal sealed class DispatchTelemetry(GatewayMetrics? metrics)
     public void AttemptEnded(Activity? activity, Attempt attempt, AttemptOutcome outcome, TimeSpan latency, string? error)
     {
         var outcomeName = OutcomeName(outcome);
-        metrics?.RecordAttempt(attempt.Deployment, attempt.Provider, outcomeName, error, latency);
+        if (metrics is not null)
+        {
+            _upstreamModels.TryGetValue(attempt.Deployment, out var upstreamModel);
+            metrics.RecordAttempt(attempt.Deployment, attempt.Provider, outcomeName, error, latency, upstreamModel);
+        }
+
         if (activity is null)
         {
             return;

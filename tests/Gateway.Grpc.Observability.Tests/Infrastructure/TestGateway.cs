@@ -112,7 +112,7 @@ internal sealed class TestGateway : IAsyncDisposable
 }
 
 /// <summary>Configuration for model groups served by the scripted provider.</summary>
-internal static class Models
+internal static class TestModels
 {
     public static Dictionary<string, string?> Config(params (string Model, string[] Deployments, string[]? Fallbacks)[] models)
     {
