@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -27,18 +28,20 @@ public sealed class RedisLimitSettings
 
 /// <summary>
 /// The process's one StackExchange.Redis <see cref="ConnectionMultiplexer"/> for shared limits.
-/// It connects on first use, never at start-up, and the first decision waits at most
-/// <see cref="RedisLimitSettings.CommandTimeout"/> for it: a gateway starts while Redis is down,
-/// follows failOpen / failClosed, and the multiplexer keeps reconnecting in the background.
+/// Start-up never waits for it: as a hosted service it starts connecting in the background, and
+/// otherwise the first decision does. Decisions wait for that first connect (a cold process needs
+/// seconds for the handshake), at most until the library gives up on it; after that a gateway whose
+/// Redis is down follows failOpen / failClosed at once while the multiplexer keeps reconnecting.
 /// </summary>
-internal sealed partial class RedisLimitConnection : IAsyncDisposable
+internal sealed partial class RedisLimitConnection : IHostedService, IAsyncDisposable
 {
     private const string ClientName = "llm-gateway";
 
     private readonly RedisLimitSettings _settings;
     private readonly ConfigurationOptions _options;
     private readonly ILogger _logger;
-    private Task<ConnectionMultiplexer>? _connect;
+    private readonly TimeSpan _firstConnectTimeout;
+    private ConnectAttempt? _connect;
     private int _disposed;
 
     public RedisLimitConnection(RedisLimitSettings settings, ILoggerFactory loggerFactory)
@@ -48,6 +51,8 @@ internal sealed partial class RedisLimitConnection : IAsyncDisposable
         _settings = settings;
         _options = CreateOptions(settings, loggerFactory);
         _logger = loggerFactory.CreateLogger<RedisLimitConnection>();
+        // The library's own bound on the first connect: each of its attempts gets the connect timeout.
+        _firstConnectTimeout = TimeSpan.FromMilliseconds((long)_options.ConnectTimeout * Math.Max(1, _options.ConnectRetry));
     }
 
     /// <summary>
@@ -84,11 +89,17 @@ internal sealed partial class RedisLimitConnection : IAsyncDisposable
             User = settings.User,
             DefaultDatabase = settings.Database,
             ClientName = ClientName,
+            // One primary, and no pub/sub: no tie-breaker key to read and no configuration channel to
+            // subscribe to, so an ACL user needs only the gw:* keys and the scripting commands.
+            TieBreaker = string.Empty,
+            ConfigurationChannel = string.Empty,
             // Never throw from the first connect: a disconnected multiplexer keeps retrying, and
             // decisions follow failOpen / failClosed until it is back.
             AbortOnConnectFail = false,
-            // The handshake is several round trips; a command is one. Give it at least a second.
+            // The handshake is several round trips; a command is one. Give it at least a second, and
+            // the first connect three attempts (a cold process spends seconds compiling the client).
             ConnectTimeout = Math.Max(timeoutMs, 1000),
+            ConnectRetry = 3,
             SyncTimeout = timeoutMs,
             AsyncTimeout = timeoutMs,
             // While disconnected a command fails at once instead of queueing until its timeout:
@@ -110,10 +121,19 @@ internal sealed partial class RedisLimitConnection : IAsyncDisposable
     public ValueTask<IDatabaseAsync> GetDatabaseAsync(CancellationToken cancellationToken)
     {
         var connect = Volatile.Read(ref _connect) ?? StartConnect();
-        return connect.IsCompletedSuccessfully
-            ? new ValueTask<IDatabaseAsync>(connect.Result.GetDatabase())
+        return connect.Task.IsCompletedSuccessfully
+            ? new ValueTask<IDatabaseAsync>(connect.Task.Result.GetDatabase())
             : WaitForConnectAsync(connect, cancellationToken);
     }
+
+    /// <summary>Starts the first connect without waiting for it, so it is usually done before the first call.</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _ = Volatile.Read(ref _connect) ?? StartConnect();
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public async ValueTask DisposeAsync()
     {
@@ -131,7 +151,7 @@ internal sealed partial class RedisLimitConnection : IAsyncDisposable
         ConnectionMultiplexer multiplexer;
         try
         {
-            multiplexer = await connect.ConfigureAwait(false);
+            multiplexer = await connect.Task.ConfigureAwait(false);
         }
         catch (RedisException)
         {
@@ -141,21 +161,22 @@ internal sealed partial class RedisLimitConnection : IAsyncDisposable
         await multiplexer.DisposeAsync().ConfigureAwait(false);
     }
 
-    private Task<ConnectionMultiplexer> StartConnect()
+    private ConnectAttempt StartConnect()
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
-        var mine = new TaskCompletionSource<ConnectionMultiplexer>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var current = Interlocked.CompareExchange(ref _connect, mine.Task, null);
+        var result = new TaskCompletionSource<ConnectionMultiplexer>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var mine = new ConnectAttempt(result.Task, Environment.TickCount64 + (long)_firstConnectTimeout.TotalMilliseconds);
+        var current = Interlocked.CompareExchange(ref _connect, mine, null);
         if (current is not null)
         {
             return current;
         }
 
-        _ = ConnectAsync(mine);
-        return mine.Task;
+        _ = ConnectAsync(mine, result);
+        return mine;
     }
 
-    private async Task ConnectAsync(TaskCompletionSource<ConnectionMultiplexer> result)
+    private async Task ConnectAsync(ConnectAttempt attempt, TaskCompletionSource<ConnectionMultiplexer> result)
     {
         try
         {
@@ -173,7 +194,7 @@ internal sealed partial class RedisLimitConnection : IAsyncDisposable
         catch (Exception ex)
         {
             // Let the next decision try again from scratch rather than keep a failed attempt.
-            _ = Interlocked.CompareExchange(ref _connect, null, result.Task);
+            _ = Interlocked.CompareExchange(ref _connect, null, attempt);
             result.SetException(ex);
         }
     }
@@ -191,16 +212,24 @@ internal sealed partial class RedisLimitConnection : IAsyncDisposable
         }
     }
 
-    private async ValueTask<IDatabaseAsync> WaitForConnectAsync(Task<ConnectionMultiplexer> connect, CancellationToken cancellationToken)
+    private async ValueTask<IDatabaseAsync> WaitForConnectAsync(ConnectAttempt connect, CancellationToken cancellationToken)
     {
+        // Every caller waits for the same first connect until one deadline, then fails at once: a Redis
+        // that is down at start-up costs the first calls one connect timeout, not each call one.
+        var remaining = connect.Deadline - Environment.TickCount64;
         try
         {
-            var multiplexer = await connect.WaitAsync(_settings.CommandTimeout, cancellationToken).ConfigureAwait(false);
+            if (remaining <= 0)
+            {
+                throw new TimeoutException();
+            }
+
+            var multiplexer = await connect.Task.WaitAsync(TimeSpan.FromMilliseconds(remaining), cancellationToken).ConfigureAwait(false);
             return multiplexer.GetDatabase();
         }
         catch (TimeoutException ex)
         {
-            throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, CommandFlags.None, $"Still connecting to Redis at {_settings.Endpoint} after {_settings.CommandTimeout.TotalMilliseconds.ToString(CultureInfo.InvariantCulture)} ms.", ex, CommandStatus.Unknown);
+            throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, CommandFlags.None, $"Still connecting to Redis at {_settings.Endpoint} after {_firstConnectTimeout.TotalMilliseconds.ToString(CultureInfo.InvariantCulture)} ms.", ex, CommandStatus.Unknown);
         }
     }
 
@@ -232,6 +261,9 @@ internal sealed partial class RedisLimitConnection : IAsyncDisposable
             Log.ConnectionRestored(_logger, _settings.Endpoint);
         }
     }
+
+    /// <summary>The first connect, and the <see cref="Environment.TickCount64"/> after which nobody waits for it.</summary>
+    private sealed record ConnectAttempt(Task<ConnectionMultiplexer> Task, long Deadline);
 
     private static partial class Log
     {

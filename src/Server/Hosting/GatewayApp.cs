@@ -242,8 +242,10 @@ public static class GatewayApp
                 throw new GatewayConfigurationException("Invalid gateway configuration: rateLimits:redis: " + ex.Message);
             }
 
-            // One multiplexer for the process, connected on first use: start-up never waits for Redis.
+            // One multiplexer for the process. The hosted service starts connecting in the background:
+            // start-up never waits for Redis, and a Redis that is down follows failOpen / failClosed.
             services.AddSingleton(sp => new RedisLimitConnection(limitSettings, sp.GetRequiredService<ILoggerFactory>()));
+            services.AddHostedService(sp => sp.GetRequiredService<RedisLimitConnection>());
             services.AddSingleton<IRateLimitBackend>(sp => new FailoverRateLimitBackend(
                 new RedisRateLimitBackend(sp.GetRequiredService<RedisLimitConnection>()),
                 sp.GetRequiredService<LocalRateLimitBackend>(),
