@@ -6,7 +6,7 @@ using StackExchange.Redis;
 namespace Gateway.Grpc.Governance.Limits;
 
 /// <summary>Where the shared limit counters live (configuration key <c>rateLimits:redis</c>).</summary>
-public sealed class RedisLimitSettings
+internal sealed class RedisLimitSettings
 {
     /// <summary><c>host:port</c>, <c>[v6]:port</c> or <c>host</c> (port 6379).</summary>
     public string Endpoint { get; init; } = "127.0.0.1:6379";

@@ -48,7 +48,7 @@ public sealed class RedisAuthTests : IAsyncLifetime
     [Fact]
     public async Task WrongPassword_FailClosed_RefusesWithUnavailable()
     {
-        var failover = _limits.Failover(RedisLimits.Settings(_redis.Endpoint, "gateway", () => "not-the-secret"), failOpen: false);
+        var failover = _limits.Failover(RedisLimits.Settings(_redis.Endpoint, "gateway", () => "not-the-secret", commandTimeoutMs: 500), failOpen: false);
 
         var ex = await Assert.ThrowsAsync<RpcException>(async () => await failover.TryAcquireAsync(RedisLimits.Requests(RedisLimits.UniqueKey("wrong"), 5), CancellationToken.None));
 

@@ -12,6 +12,7 @@ namespace Gateway.Grpc.Governance.Tests.Limits;
 /// </summary>
 public sealed class RedisFailoverTests : IAsyncLifetime
 {
+    private const int CommandTimeoutMs = 500;
     private readonly RedisLimits _limits = new();
     private RedisServer _redis = null!;
 
@@ -31,7 +32,7 @@ public sealed class RedisFailoverTests : IAsyncLifetime
     public async Task RedisKilled_FailOpen_ServesOnLocalLimitsThenSharesAgainAfterRestart()
     {
         await _redis.StartAsync();
-        var failover = _limits.Failover(RedisLimits.Settings(_redis.Endpoint), failOpen: true);
+        var failover = _limits.Failover(RedisLimits.Settings(_redis.Endpoint, commandTimeoutMs: CommandTimeoutMs), failOpen: true);
         var key = RedisLimits.UniqueKey("open");
         Assert.True((await failover.TryAcquireAsync(RedisLimits.Requests(key, 3), CancellationToken.None)).Allowed);
         Assert.False(failover.IsDegraded);
@@ -64,7 +65,7 @@ public sealed class RedisFailoverTests : IAsyncLifetime
     public async Task RedisKilled_FailClosed_RefusesWithUnavailableThenRecovers()
     {
         await _redis.StartAsync();
-        var failover = _limits.Failover(RedisLimits.Settings(_redis.Endpoint), failOpen: false);
+        var failover = _limits.Failover(RedisLimits.Settings(_redis.Endpoint, commandTimeoutMs: CommandTimeoutMs), failOpen: false);
         var key = RedisLimits.UniqueKey("closed");
         Assert.True((await failover.TryAcquireAsync(RedisLimits.Requests(key, 100), CancellationToken.None)).Allowed);
 
@@ -92,7 +93,7 @@ public sealed class RedisFailoverTests : IAsyncLifetime
     public async Task RedisDownAtStart_NothingBlocks_FollowsFailModeUntilItStarts(bool failOpen)
     {
         var started = Stopwatch.StartNew();
-        var failover = _limits.Failover(RedisLimits.Settings(_redis.Endpoint), failOpen);
+        var failover = _limits.Failover(RedisLimits.Settings(_redis.Endpoint, commandTimeoutMs: CommandTimeoutMs), failOpen);
         var key = RedisLimits.UniqueKey("late");
 
         var first = await TryAcquireOrUnavailableAsync(failover, key);
@@ -119,7 +120,7 @@ public sealed class RedisFailoverTests : IAsyncLifetime
     public async Task RedisPaused_CommandTimesOut_FailOpenServesLocallyWithinTheTimeout()
     {
         await _redis.StartAsync();
-        var failover = _limits.Failover(RedisLimits.Settings(_redis.Endpoint), failOpen: true);
+        var failover = _limits.Failover(RedisLimits.Settings(_redis.Endpoint, commandTimeoutMs: CommandTimeoutMs), failOpen: true);
         var key = RedisLimits.UniqueKey("paused");
         Assert.True((await failover.TryAcquireAsync(RedisLimits.Requests(key, 10), CancellationToken.None)).Allowed);
 

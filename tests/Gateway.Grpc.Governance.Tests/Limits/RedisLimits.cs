@@ -9,12 +9,16 @@ internal sealed class RedisLimits : IAsyncDisposable
 {
     private readonly List<IAsyncDisposable> _owned = [];
 
-    public static RedisLimitSettings Settings(string endpoint, string? user = null, Func<string?>? password = null) => new()
+    /// <summary>
+    /// A generous command timeout by default: the machine running the tests is shared, and only the
+    /// failover tests are about timeouts (they pass a short one).
+    /// </summary>
+    public static RedisLimitSettings Settings(string endpoint, string? user = null, Func<string?>? password = null, int commandTimeoutMs = 5000) => new()
     {
         Endpoint = endpoint,
         User = user,
         Password = password,
-        CommandTimeout = TimeSpan.FromMilliseconds(250),
+        CommandTimeout = TimeSpan.FromMilliseconds(commandTimeoutMs),
     };
 
     /// <summary>One replica's shared backend: its own multiplexer, as in a separate gateway process.</summary>
