@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the non-.NET test harness needs, only when it is missing:
 #   - Debian packages: python3-grpcio python3-protobuf (for /usr/bin/python3), protoc and the
-#     gRPC plugins, nghttp2-client (h2load, nghttp);
+#     gRPC plugins, nghttp2-client (h2load, nghttp), redis-server (the shared rate-limit tests
+#     start their own on free loopback ports; the package's service is not used);
 #   - tests/interop/node_modules from package-lock.json (npm ci), when missing or stale.
 # Idempotent, quiet on success, loud on failure, never reads stdin (safe with CI=true).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INTEROP="$ROOT/tests/interop"
-APT_PACKAGES=(python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc nghttp2-client)
+APT_PACKAGES=(python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc nghttp2-client redis-server)
 LOG="$(mktemp -t test-deps.XXXXXX.log)"
 trap 'rm -f "$LOG"' EXIT
 
@@ -43,13 +44,14 @@ missing=()
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 command -v grpc_python_plugin >/dev/null 2>&1 || missing+=(protobuf-compiler-grpc)
 command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
+[[ -x /usr/bin/redis-server ]] || missing+=(redis-server)
 if ((${#missing[@]})); then
     command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install by hand: ${APT_PACKAGES[*]}"
     export DEBIAN_FRONTEND=noninteractive
     quietly as_root apt-get update -q
     quietly as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${APT_PACKAGES[@]}"
     /usr/bin/python3 -c 'import grpc, google.protobuf' >/dev/null 2>&1 || die "/usr/bin/python3 still cannot import grpc after installing python3-grpcio"
-    for tool in protoc grpc_python_plugin h2load; do
+    for tool in protoc grpc_python_plugin h2load redis-server; do
         command -v "$tool" >/dev/null 2>&1 || die "$tool still missing after apt-get install"
     done
 fi

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs what tests/Gateway.Grpc.Redis.Tests needs: a real redis-server (the tests start their own on a
-# free loopback port) and redis-tools (redis-cli, redis-benchmark for bench/Redis). Idempotent.
+# Installs what the shared rate-limit tests (tests/Gateway.Grpc.Governance.Tests/Limits,
+# tests/Gateway.Grpc.Server.Tests/SharedLimitTests.cs) need: a real redis-server (the tests start their
+# own on free loopback ports) and redis-tools (redis-cli, for looking at one by hand). Idempotent.
 set -euo pipefail
 
-if command -v redis-server >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1; then
+if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
   exit 0
 fi
 

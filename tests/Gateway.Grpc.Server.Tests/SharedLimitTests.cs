@@ -158,4 +158,55 @@ public sealed class SharedLimitTests
         Assert.Equal(StatusCode.Unavailable, ex.StatusCode);
         Assert.Contains("Redis", ex.Status.Detail, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task RedisDownAtStart_FailClosed_GatewayStartsRefusesThenServesOnceRedisIsUp()
+    {
+        await using var redis = RedisServer.NotStarted();
+        var config = Config(redis.Endpoint, "requestsPerMinute", 100, "sliding-window");
+        config["rateLimits:failOpen"] = "false";
+
+        // Start-up does not wait for Redis.
+        await using var gateway = await GatewayHarness.StartAsync(config);
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(FastRequest()));
+        Assert.Equal(StatusCode.Unavailable, ex.StatusCode);
+
+        await redis.StartServerAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            try
+            {
+                Assert.NotNull(await gateway.CompleteAsync(FastRequest()));
+                break;
+            }
+            catch (RpcException retry) when (retry.StatusCode == StatusCode.Unavailable && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20); // Polls for the multiplexer's own reconnection.
+            }
+        }
+    }
+
+    [Fact]
+    public async Task RedisStoppedAndRestarted_FailOpen_CountsInRedisAgain()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var gateway = await GatewayHarness.StartAsync(Config(redis.Endpoint, "requestsPerMinute", 1000, "sliding-window"));
+        Assert.NotNull(await gateway.CompleteAsync(FastRequest()));
+
+        await redis.StopAsync();
+        Assert.NotNull(await gateway.CompleteAsync(FastRequest())); // Served on local limits.
+
+        await redis.StartServerAsync();
+        // The restarted server is empty: once a counter shows up in it, limits are shared again.
+        await using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.Endpoint);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((await admin.GetDatabase().ExecuteAsync("DBSIZE")).ToString() == "0")
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the gateway did not count in Redis again within 10 s");
+            Assert.NotNull(await gateway.CompleteAsync(FastRequest()));
+            await Task.Delay(20);
+        }
+    }
 }

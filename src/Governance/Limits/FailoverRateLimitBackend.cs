@@ -1,13 +1,15 @@
 using Grpc.Core;
-using Gateway.Grpc.Redis;
 using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
 
 namespace Gateway.Grpc.Governance.Limits;
 
 /// <summary>
 /// Shared limits through Redis, with a local fallback: when Redis cannot be reached, fail-open
 /// serves on this replica's own counters (and says so in the log), fail-closed refuses with
-/// UNAVAILABLE.
+/// UNAVAILABLE. "Cannot be reached" is what StackExchange.Redis reports as a connection failure
+/// (not connected, connection lost, handshake or AUTH failed) or a timeout; an error reply from
+/// Redis (<see cref="RedisServerException"/>, e.g. a script error) is a bug and propagates.
 /// </summary>
 public sealed partial class FailoverRateLimitBackend(IRateLimitBackend shared, IRateLimitBackend local, bool failOpen, ILogger<FailoverRateLimitBackend> logger) : IRateLimitBackend
 {
@@ -26,7 +28,7 @@ public sealed partial class FailoverRateLimitBackend(IRateLimitBackend shared, I
             Recovered();
             return result;
         }
-        catch (RedisException ex) when (ex is not RedisServerException)
+        catch (Exception ex) when (IsUnreachable(ex))
         {
             Degraded(ex);
             if (!failOpen)
@@ -44,7 +46,7 @@ public sealed partial class FailoverRateLimitBackend(IRateLimitBackend shared, I
         {
             await shared.AdjustTokensAsync(key, limit, algorithm, reservation, delta, cancellationToken).ConfigureAwait(false);
         }
-        catch (RedisException ex) when (ex is not RedisServerException)
+        catch (Exception ex) when (IsUnreachable(ex))
         {
             Degraded(ex);
             await local.AdjustTokensAsync(key, limit, algorithm, reservation, delta, cancellationToken).ConfigureAwait(false);
@@ -57,13 +59,17 @@ public sealed partial class FailoverRateLimitBackend(IRateLimitBackend shared, I
         {
             await shared.ReleaseAsync(key, leaseId, cancellationToken).ConfigureAwait(false);
         }
-        catch (RedisException ex) when (ex is not RedisServerException)
+        catch (Exception ex) when (IsUnreachable(ex))
         {
             Degraded(ex);
         }
 
         await local.ReleaseAsync(key, leaseId, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>True for the library's connection and timeout failures, the ones a fallback can answer.</summary>
+    internal static bool IsUnreachable(Exception exception)
+        => exception is RedisConnectionException or RedisTimeoutException;
 
     private void Degraded(Exception ex)
     {

@@ -9,7 +9,6 @@ using Gateway.Grpc.Governance.Ledger;
 using Gateway.Grpc.Governance.Limits;
 using Gateway.Grpc.Governance.Pricing;
 using Gateway.Grpc.Governance.Storage;
-using Gateway.Grpc.Redis;
 using Gateway.Grpc.Server.Governance;
 using Gateway.Grpc.Tokenizer.Chat;
 using Gateway.Grpc.Observability.AccessLog;
@@ -268,19 +267,36 @@ public static class GatewayApp
         if (options.RateLimits.Backend == "redis")
         {
             var redisSettings = options.RateLimits.Redis;
-            services.AddSingleton(sp => RedisConnection.ConnectAsync(new RedisOptions
+            var passwordReference = redisSettings.Password;
+            if (passwordReference is not null && TryResolveSecret(passwordReference) is null)
+            {
+                throw new GatewayConfigurationException($"Invalid gateway configuration: rateLimits:redis:password: '{passwordReference}' resolved to nothing; set that environment variable or create that file with the Redis password.");
+            }
+
+            var limitSettings = new RedisLimitSettings
             {
                 Endpoint = redisSettings.Endpoint,
-                Password = redisSettings.Password,
                 User = redisSettings.User,
+                // Read again after each connection failure, so a rotated secret is used on reconnection.
+                Password = passwordReference is null ? null : () => Secrets.Resolve(passwordReference),
                 Database = redisSettings.Database,
                 CommandTimeout = TimeSpan.FromMilliseconds(redisSettings.CommandTimeoutMs),
-                ClientName = "llm-gateway",
-                AbortOnConnectFail = false,
-                LoggerFactory = sp.GetRequiredService<ILoggerFactory>(),
-            }).GetAwaiter().GetResult());
+            };
+            try
+            {
+                _ = RedisLimitConnection.CreateOptions(limitSettings);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new GatewayConfigurationException("Invalid gateway configuration: rateLimits:redis: " + ex.Message);
+            }
+
+            // One multiplexer for the process. The hosted service starts connecting in the background:
+            // start-up never waits for Redis, and a Redis that is down follows failOpen / failClosed.
+            services.AddSingleton(sp => new RedisLimitConnection(limitSettings, sp.GetRequiredService<ILoggerFactory>()));
+            services.AddHostedService(sp => sp.GetRequiredService<RedisLimitConnection>());
             services.AddSingleton<IRateLimitBackend>(sp => new FailoverRateLimitBackend(
-                new RedisRateLimitBackend(sp.GetRequiredService<RedisConnection>()),
+                new RedisRateLimitBackend(sp.GetRequiredService<RedisLimitConnection>()),
                 sp.GetRequiredService<LocalRateLimitBackend>(),
                 options.RateLimits.FailOpen,
                 sp.GetRequiredService<ILogger<FailoverRateLimitBackend>>()));

@@ -7,11 +7,10 @@ namespace Gateway.Grpc.Server.Tests.Infrastructure;
 /// <summary>A real redis-server on a free loopback port, without persistence; killed on dispose.</summary>
 internal sealed class RedisServer : IAsyncDisposable
 {
-    private readonly Process _process;
+    private Process? _process;
 
-    private RedisServer(Process process, int port)
+    private RedisServer(int port)
     {
-        _process = process;
         Port = port;
     }
 
@@ -21,15 +20,25 @@ internal sealed class RedisServer : IAsyncDisposable
 
     public static async Task<RedisServer> StartAsync()
     {
+        var server = NotStarted();
+        await server.StartServerAsync();
+        return server;
+    }
+
+    /// <summary>A reserved port with nothing listening yet, for "Redis comes up after the gateway" tests.</summary>
+    public static RedisServer NotStarted() => new(FreePort());
+
+    /// <summary>Starts the server on this port and returns once it accepts connections.</summary>
+    public async Task StartServerAsync()
+    {
         const string binary = "/usr/bin/redis-server";
         if (!File.Exists(binary))
         {
             throw new InvalidOperationException("redis-server is not installed: run ./test.sh (it runs scripts/deps/redis.sh) or apt-get install -y redis-server.");
         }
 
-        var port = FreePort();
         var start = new ProcessStartInfo(binary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" })
+        foreach (var arg in new[] { "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" })
         {
             start.ArgumentList.Add(arg);
         }
@@ -37,14 +46,15 @@ internal sealed class RedisServer : IAsyncDisposable
         var process = Process.Start(start)!;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        _process = process;
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (true)
         {
             try
             {
                 using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, port);
-                return new RedisServer(process, port);
+                await client.ConnectAsync(IPAddress.Loopback, Port);
+                return;
             }
             catch (SocketException) when (DateTime.UtcNow < deadline && !process.HasExited)
             {
@@ -55,17 +65,17 @@ internal sealed class RedisServer : IAsyncDisposable
 
     public async Task StopAsync()
     {
-        if (!_process.HasExited)
+        if (_process is { HasExited: false } process)
         {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
         }
     }
 
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
-        _process.Dispose();
+        _process?.Dispose();
     }
 
     private static int FreePort()

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Gateway.Grpc.Redis.Tests.Infrastructure;
+namespace Gateway.Grpc.Governance.Tests.Infrastructure;
 
 /// <summary>
 /// A real redis-server on a free loopback port, started and killed by the test. Missing binary: the test
