@@ -73,3 +73,13 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_hash" \
     "$INTEROP/node_modules/.bin/buf" --version >/dev/null 2>&1 || die "buf does not run after npm ci"
     echo "$lock_hash" >"$stamp"
 fi
+
+# gRPC-Web client (Connect's fetch-based transport) for the gateway's gRPC-Web test.
+GRPCWEB="$ROOT/tests/grpc-web"
+web_hash="$(sha256sum "$GRPCWEB/package-lock.json" "$GRPCWEB/package.json" | sha256sum | cut -d' ' -f1)"
+web_stamp="$GRPCWEB/node_modules/.test-deps-stamp"
+if [[ ! -f "$web_stamp" || "$(cat "$web_stamp")" != "$web_hash" \
+    || ! -e "$GRPCWEB/node_modules/@connectrpc/connect-web/package.json" ]]; then
+    (cd "$GRPCWEB" && quietly npm ci --no-audit --no-fund --loglevel=error)
+    echo "$web_hash" >"$web_stamp"
+fi

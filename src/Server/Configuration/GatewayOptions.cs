@@ -33,6 +33,9 @@ public sealed class GatewayOptions
     /// <summary>Put handler exception messages in grpc-message (off in production).</summary>
     public bool DetailedErrors { get; set; }
 
+    /// <summary>gRPC-Web for browsers (<c>grpcWeb:</c>): on for every service; cross-origin callers need <c>allowedOrigins</c>.</summary>
+    public GrpcWebOptions GrpcWeb { get; set; } = new();
+
     /// <summary>The public model names and the deployments behind each. Empty: the embedded default.</summary>
     public List<ModelOptions> Models { get; set; } = [];
 
@@ -55,6 +58,18 @@ public sealed class GatewayOptions
 
     /// <summary>The hash-chained audit trail (<c>audit:</c>).</summary>
     public Gateway.Grpc.Observability.Configuration.AuditOptions Audit { get; set; } = new();
+}
+
+public sealed class GrpcWebOptions
+{
+    /// <summary>Serve gRPC-Web (application/grpc-web, application/grpc-web-text) beside gRPC. Default on.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// Browser origins allowed to call cross-origin (CORS), e.g. <c>https://app.example.com</c>;
+    /// <c>*</c> allows any origin (credentials are then not allowed). Empty (default): same-origin only.
+    /// </summary>
+    public List<string> AllowedOrigins { get; set; } = [];
 }
 
 public sealed class BudgetOptions

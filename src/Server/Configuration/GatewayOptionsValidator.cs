@@ -20,6 +20,15 @@ internal static class GatewayOptionsValidator
             errors.Add($"httpAddress: '{options.HttpAddress}' is not a host:port address (for example 127.0.0.1:8080).");
         }
 
+        for (var i = 0; i < options.GrpcWeb.AllowedOrigins.Count; i++)
+        {
+            var origin = options.GrpcWeb.AllowedOrigins[i];
+            if (origin != "*" && !(Uri.TryCreate(origin, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.AbsolutePath == "/" && !origin.EndsWith('/')))
+            {
+                errors.Add($"grpcWeb:allowedOrigins:{i}: '{origin}' is not an origin; use scheme://host[:port] without a path (https://app.example.com) or *.");
+            }
+        }
+
         if (options.GrpcAddress == options.HttpAddress && !options.GrpcAddress.EndsWith(":0", StringComparison.Ordinal))
         {
             errors.Add("httpAddress: must differ from grpcAddress (gRPC needs an HTTP/2-only port).");

@@ -27,7 +27,6 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Grpc.AspNetCore.Web;
 using Microsoft.Extensions.Logging;
 
 namespace Gateway.Grpc.Server.Hosting;
@@ -151,6 +150,7 @@ public static class GatewayApp
             o.Interceptors.Add<GatewayServerInterceptor>();
         }).AddJsonTranscoding();
         services.AddGrpcReflection();
+        AddGrpcWebCors(services, options.GrpcWeb);
         services.AddGrpcSwagger();
         services.AddSwaggerGen(o => o.SwaggerDoc("v1", new Microsoft.OpenApi.Models.OpenApiInfo { Title = "LLM gateway: gateway.v1 and gateway.admin.v1 over JSON", Version = "v1" }));
         AddHealth(services, options);
@@ -182,8 +182,16 @@ public static class GatewayApp
         // Load the tokenizer now (and warn once if its vocabulary is missing: counts are then estimates).
         ChatTokenCounter.ForModel("gpt-4o", app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Tokenizer"));
         app.UseRejectedCallMetrics();
-        // gRPC-Web on every gRPC service (browsers; application/grpc-web and grpc-web-text).
-        app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true });
+        if (options.GrpcWeb.Enabled)
+        {
+            // gRPC-Web on every gRPC service (browsers; application/grpc-web and grpc-web-text).
+            if (options.GrpcWeb.AllowedOrigins.Count > 0)
+            {
+                app.UseCors(GrpcWebCorsPolicy);
+            }
+
+            app.UseGrpcWeb(new Microsoft.AspNetCore.Builder.GrpcWebOptions { DefaultEnabled = true });
+        }
         app.MapGrpcService<CompletionGrpcService>();
         app.MapGrpcService<ModelsGrpcService>();
         app.MapGrpcService<AdminGrpcService>();
@@ -196,6 +204,36 @@ public static class GatewayApp
         app.MapGet("/readyz", () => Results.Text("ready\n"));
         app.MapGatewayMetrics();
         return app;
+    }
+
+    private const string GrpcWebCorsPolicy = "grpc-web";
+
+    /// <summary>
+    /// CORS for gRPC-Web from the configured browser origins: POST and the headers gRPC-Web
+    /// sends, with the gRPC status and the gateway's headers exposed to the page.
+    /// </summary>
+    private static void AddGrpcWebCors(IServiceCollection services, Configuration.GrpcWebOptions grpcWeb)
+    {
+        if (!grpcWeb.Enabled || grpcWeb.AllowedOrigins.Count == 0)
+        {
+            return;
+        }
+
+        services.AddCors(o => o.AddPolicy(GrpcWebCorsPolicy, policy =>
+        {
+            if (grpcWeb.AllowedOrigins.Contains("*"))
+            {
+                policy.AllowAnyOrigin();
+            }
+            else
+            {
+                policy.WithOrigins([.. grpcWeb.AllowedOrigins]);
+            }
+
+            policy.WithMethods("POST", "OPTIONS")
+                .WithHeaders("content-type", "x-grpc-web", "x-user-agent", "grpc-timeout", "authorization", "x-api-key", "x-request-id", "traceparent", "tracestate")
+                .WithExposedHeaders("grpc-status", "grpc-message", "grpc-encoding", "grpc-accept-encoding", "x-request-id", "gateway-error-kind", "retry-after-ms", "gateway-attempts");
+        }));
     }
 
     /// <summary>
