@@ -67,6 +67,12 @@ public sealed partial class TiktokenTokenizer
     /// <summary>Encodes <paramref name="text"/> to token ids.</summary>
     public IReadOnlyList<int> EncodeToIds(ReadOnlySpan<char> text, SpecialTokenHandling specialTokens = SpecialTokenHandling.EncodeAsText)
     {
+        if (IsPlain(text, specialTokens))
+        {
+            // The library's own list, not a copy.
+            return _inner.EncodeToIds(text);
+        }
+
         var ids = new List<int>(Math.Max(4, text.Length / 3));
         Encode(text, specialTokens, ids);
         return ids;
@@ -139,6 +145,12 @@ public sealed partial class TiktokenTokenizer
 
         return low;
     }
+
+    /// <summary>True when the library alone splits <paramref name="text"/> exactly as tiktoken does: no surrogate, and no special-token text to keep as text.</summary>
+    private bool IsPlain(ReadOnlySpan<char> text, SpecialTokenHandling specialTokens)
+        => specialTokens is SpecialTokenHandling.EncodeAsText or SpecialTokenHandling.Recognize
+            && !text.ContainsAnyInRange('\uD800', '\uDFFF')
+            && (specialTokens == SpecialTokenHandling.Recognize || !text.ContainsAny(_specialTexts));
 
     /// <summary>Encodes into <paramref name="ids"/>, or only counts when it is null; returns the number of tokens.</summary>
     private int Encode(ReadOnlySpan<char> text, SpecialTokenHandling specialTokens, List<int>? ids)
