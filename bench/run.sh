@@ -336,7 +336,7 @@ curl -sf -X PUT "$SIM_HTTP/_sim/config" -d '{"ttftMs":0}' >/dev/null
 # both see the same machine state.
 if [[ -n $ONLY ]]; then
   log "BENCH_ONLY=$ONLY: tokenizer skipped"
-elif bash "$ROOT/scripts/fetch-tokenizer-data.sh" >"$WORK/tok-fetch.log" 2>&1 \
+elif bash "$ROOT/scripts/deps/tokenizer.sh" >"$WORK/tok-fetch.log" 2>&1 \
   && dotnet build "$ROOT/bench/Tokenizer.Benchmarks" -c Release -v q -nologo >"$WORK/tok-build.log" 2>&1; then
   log "tokenizer vs npm tiktoken (3 interleaved rounds)"
   for _ in 1 2 3; do
@@ -351,7 +351,7 @@ for line in open(sys.argv[1]):
         print(json.dumps({"kind": "tokenizer", "side": m.group(1), "encoding": m.group(2), "corpus": m.group(3), "us_per_op": float(m.group(4))}))
 PY
 else
-  log "tokenizer data or npm tiktoken unavailable (see $WORK/tok-fetch.log); tokenizer skipped"
+  log "npm tiktoken or the benchmark build unavailable (see $WORK/tok-fetch.log, $WORK/tok-build.log); tokenizer skipped"
 fi
 
 # ---- 10. report ------------------------------------------------------------------------------

@@ -477,7 +477,7 @@ internal static class Report
         var ratios = TokenizerRatios(rows);
         if (ratios.Count == 0)
         {
-            sb.AppendLine("Not run (scripts/fetch-tokenizer-data.sh did not provide the vocabularies and npm tiktoken).");
+            sb.AppendLine("Not run (scripts/deps/tokenizer.sh did not install npm tiktoken, or the benchmark did not build).");
             sb.AppendLine();
             return;
         }

@@ -1,11 +1,17 @@
 using BenchmarkDotNet.Attributes;
+using MlTiktoken = Microsoft.ML.Tokenizers.TiktokenTokenizer;
 
 namespace Gateway.Grpc.Tokenizer.Benchmarks;
 
+/// <summary>
+/// The gateway's tokenizer (baseline) and Microsoft.ML.Tokenizers' TiktokenTokenizer on the same
+/// texts: encode to ids, and count. npm tiktoken runs in its own process (npm-tiktoken.js).
+/// </summary>
 [MemoryDiagnoser]
 public class TokenizerBenchmarks
 {
-    private TiktokenTokenizer _tokenizer = null!;
+    private TiktokenTokenizer _gateway = null!;
+    private MlTiktoken _mlnet = null!;
     private string _text = "";
 
     [Params("o200k_base", "cl100k_base")]
@@ -17,16 +23,20 @@ public class TokenizerBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _tokenizer = TiktokenTokenizer.CreateForEncoding(Encoding);
+        _gateway = TiktokenTokenizer.CreateForEncoding(Encoding);
+        _mlnet = MlTiktoken.CreateForEncoding(Encoding);
         _text = BenchCorpus.Load(Corpus);
     }
 
     [Benchmark(Baseline = true)]
-    public int EncodeToIds() => _tokenizer.EncodeToIds(_text).Count;
+    public int Gateway_EncodeToIds() => _gateway.EncodeToIds(_text).Count;
 
     [Benchmark]
-    public int CountTokens() => _tokenizer.CountTokens(_text);
+    public int Gateway_CountTokens() => _gateway.CountTokens(_text);
 
     [Benchmark]
-    public string Decode() => _tokenizer.Decode(_tokenizer.EncodeToIds(_text));
+    public int MlNet_EncodeToIds() => _mlnet.EncodeToIds(_text).Count;
+
+    [Benchmark]
+    public int MlNet_CountTokens() => _mlnet.CountTokens(_text);
 }

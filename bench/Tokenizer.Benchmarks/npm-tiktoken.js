@@ -1,7 +1,7 @@
 'use strict';
 // Throughput of the official tiktoken npm package (WASM) on the same texts as the .NET benchmark:
 //   node bench/Tokenizer.Benchmarks/npm-tiktoken.js [seconds]
-// Needs scripts/fetch-tokenizer-data.sh to have installed tests/tokenizer-reference.
+// Needs scripts/deps/tokenizer.sh to have installed tests/tokenizer-reference (npm ci).
 const fs = require('node:fs');
 const path = require('node:path');
 

@@ -50,7 +50,7 @@ public sealed class ReferenceCorpus
         var package = Path.Combine(ReferenceDirectory, "node_modules", "tiktoken", "package.json");
         if (!File.Exists(package))
         {
-            throw new InvalidOperationException($"The reference tokenizer is not installed ({package} is missing). Run scripts/fetch-tokenizer-data.sh (it runs npm ci in tests/tokenizer-reference).");
+            throw new InvalidOperationException($"The reference tokenizer is not installed ({package} is missing). Run scripts/deps/tokenizer.sh (npm ci in tests/tokenizer-reference).");
         }
 
         var output = Path.Combine(Path.GetTempPath(), $"tokenizer-reference-{Environment.ProcessId}-{Guid.NewGuid():N}.json");

@@ -2,7 +2,10 @@ using System.Text;
 
 namespace Gateway.Grpc.Tokenizer.Tests;
 
-/// <summary>Token ids against the official tiktoken on the whole corpus, both encodings.</summary>
+/// <summary>
+/// Token ids of the gateway's tokenizer (Microsoft.ML.Tokenizers underneath) against the official
+/// tiktoken npm package on the whole corpus, both encodings: identical, entry for entry.
+/// </summary>
 public sealed class TiktokenParityTests
 {
     public static TheoryData<string> Encodings => ["o200k_base", "cl100k_base"];
@@ -11,7 +14,7 @@ public sealed class TiktokenParityTests
     {
         Assert.True(
             TiktokenTokenizer.TryCreateForEncoding(encoding, out var tokenizer, out var error),
-            $"Tokenizer data is missing, so the parity tests cannot run: {error}");
+            $"The tokenizer cannot be loaded, so the parity tests cannot run: {error}");
         return tokenizer;
     }
 
@@ -106,25 +109,6 @@ public sealed class TiktokenParityTests
         Assert.Equal(entry.Ids[encoding].Ordinary, destination.Skip(1));
     }
 
-    [Theory]
-    [MemberData(nameof(Encodings))]
-    public void EncodeToIds_SurrogatePairRegexFallback_MatchesTiktoken(string encoding)
-    {
-        // Text with supplementary characters normally runs the plain regex over same-category
-        // stand-ins; the fallback regex that matches surrogate pairs itself must agree too.
-        Assert.True(Internal.TokenizerDataSource.TryLoad(encoding, null, out var data, out var source, out var error), error);
-        var fallback = new TiktokenTokenizer(encoding, Internal.EncoderFile.Parse(data, source), useStandIns: false);
-        var checkedEntries = 0;
-        foreach (var entry in ReferenceCorpus.Shared.Entries.Where(static e => e.Text.Any(char.IsSurrogate)))
-        {
-            Assert.True(entry.Ids[encoding].Ordinary.AsSpan().SequenceEqual(fallback.EncodeToIds(entry.Text).ToArray()), $"{entry.Name} differs on the fallback path");
-            Assert.True(entry.Ids[encoding].Special.AsSpan().SequenceEqual(fallback.EncodeToIds(entry.Text, SpecialTokenHandling.Recognize).ToArray()), $"{entry.Name} differs on the fallback path");
-            checkedEntries++;
-        }
-
-        Assert.True(checkedEntries >= 20, $"only {checkedEntries} entries with surrogates");
-    }
-
     [Fact]
     public void EncodeToIds_SpecialTokenText_IsTextByDefault()
     {
@@ -151,7 +135,6 @@ public sealed class TiktokenParityTests
         var tokenizer = Tokenizer("cl100k_base");
         var ids = tokenizer.EncodeToIds("🙂");
         Assert.True(ids.Count > 1, "the emoji should take several byte-level tokens in cl100k_base");
-        Assert.Equal(Encoding.UTF8.GetBytes("🙂"), tokenizer.DecodeToBytes(ids));
         Assert.Contains('\uFFFD', tokenizer.Decode(ids.Take(1)));
         Assert.Equal("🙂", tokenizer.Decode(ids));
     }
@@ -168,6 +151,7 @@ public sealed class TiktokenParityTests
     {
         var tokenizer = Tokenizer("o200k_base");
         Assert.Throws<ArgumentOutOfRangeException>(() => tokenizer.EncodeToIds("x", (SpecialTokenHandling)7));
+        Assert.Throws<ArgumentOutOfRangeException>(() => tokenizer.CountTokens("x", (SpecialTokenHandling)7));
     }
 
     [Fact]
@@ -196,10 +180,7 @@ public sealed class TiktokenParityTests
         }
 
         string Window(IEnumerable<int> ids) => string.Join(",", ids.Skip(Math.Max(0, at - 2)).Take(6).Select(id =>
-        {
-            var bytes = tokenizer.DecodeToBytes([id]);
-            return $"{id}:{Convert.ToHexString(bytes)}";
-        }));
+            $"{id}:{Convert.ToHexString(Encoding.UTF8.GetBytes(tokenizer.Decode([id])))}"));
 
         return $"  {tokenizer.EncodingName} {entry.Name}: first difference at token {at} (expected {expected.Length} tokens, got {actual.Count}); expected [{Window(expected)}], got [{Window(actual)}]";
     }

@@ -24,8 +24,8 @@ namespace Gateway.Grpc.Tokenizer.Chat;
 /// <item>Models that are not OpenAI's (Claude, Gemini, Llama): counted with o200k_base and the
 /// default rules, an estimate of the order of magnitude, not the provider's tokenizer.</item>
 /// </list>
-/// Without tokenizer data (see <see cref="ForModel"/>) every text is estimated at about four
-/// characters a token, and <see cref="IsEstimate"/> is true.
+/// When the tokenizer cannot be loaded (see <see cref="ForModel"/>) every text is estimated at about
+/// four characters a token, and <see cref="IsEstimate"/> is true.
 /// </summary>
 public sealed partial class ChatTokenCounter
 {
@@ -49,15 +49,16 @@ public sealed partial class ChatTokenCounter
     /// <summary>The tokenizer, or null when this counter estimates.</summary>
     public TiktokenTokenizer? Tokenizer => _tokenizer;
 
-    /// <summary>True when no tokenizer data was available and counts are character-based estimates.</summary>
+    /// <summary>True when the tokenizer could not be loaded and counts are character-based estimates.</summary>
     public bool IsEstimate => _tokenizer is null;
 
     public ChatTokenRules Rules { get; }
 
     /// <summary>
     /// The counter for a model: its tiktoken encoding (o200k_base for models tiktoken does not know)
-    /// and its overhead rules. Never throws for missing data: when the vocabulary cannot be loaded
-    /// it logs one warning per encoding and returns an estimating counter, so the gateway still starts.
+    /// and its overhead rules. Never throws when the tokenizer is unavailable (say the Microsoft.ML.Tokenizers
+    /// data package was not deployed): it logs one warning per encoding and returns an estimating
+    /// counter, so the gateway still starts.
     /// Counters are shared; this is cheap to call per request.
     /// </summary>
     public static ChatTokenCounter ForModel(string model, ILogger? logger = null)
@@ -298,7 +299,7 @@ public sealed partial class ChatTokenCounter
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Warning, "Tokenizer data for {Encoding} is unavailable, so token counts (first needed for model {Model}) are estimated from text length. {Reason}", EventName = "TokenizerDataUnavailable")]
+        [LoggerMessage(1, LogLevel.Warning, "The {Encoding} tokenizer is unavailable, so token counts (first needed for model {Model}) are estimated from text length. {Reason}", EventName = "TokenizerDataUnavailable")]
         public static partial void TokenizerDataUnavailable(ILogger logger, string encoding, string model, string reason);
     }
 }
