@@ -6,10 +6,10 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Gateway.Grpc.Client;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Client;
 using Gateway.V1;
 using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
 
 namespace Gateway.Grpc.LoadGen;
 
@@ -110,17 +110,19 @@ internal static class Program
         var label = o.Get("label", null) ?? $"grpc-{(stream ? "stream" : "unary")}-c{concurrency}";
         var allocFile = o.Get("alloc-file", null);
 
-        using var client = GatewayClient.Create(url, new GatewayClientOptions { DefaultTimeout = TimeSpan.FromSeconds(30) });
+        using var channel = CreateChannel(url);
+        var client = new Completion.CompletionClient(channel);
         var request = NewRequest(model);
+        static CallOptions Call() => new(deadline: DateTime.UtcNow.AddSeconds(30));
 
         // One sample call that must succeed: h2load cannot see grpc-status, this can.
         if (stream)
         {
-            await foreach (var _ in client.Completion.StreamComplete(request)) { }
+            await foreach (var _ in client.StreamEventsAsync(request, Call())) { }
         }
         else
         {
-            await client.Completion.CompleteAsync(request);
+            await client.CompleteAsync(request, Call());
         }
 
         async Task<Stats> Run(TimeSpan length)
@@ -139,7 +141,7 @@ internal static class Program
                         {
                             var first = 0L;
                             var chunks = 0;
-                            await foreach (var chunk in client.Completion.StreamComplete(request))
+                            await foreach (var chunk in client.StreamEventsAsync(request, Call()))
                             {
                                 if (first == 0 && chunk.EventCase == CompletionChunk.EventOneofCase.Delta)
                                 {
@@ -154,7 +156,7 @@ internal static class Program
                         }
                         else
                         {
-                            await client.Completion.CompleteAsync(request);
+                            await client.CompleteAsync(request, Call());
                         }
 
                         local.Latency.Add(Stopwatch.GetTimestamp() - start);
@@ -415,11 +417,12 @@ internal static class Program
         var gauge = metricsUrl != "none";
         using var http = new HttpClient();
 
-        using var client = GatewayClient.Create(url);
+        using var channel = CreateChannel(url);
+        var client = new Completion.CompletionClient(channel);
         // Warm the path (connection, JIT) with a few streams first, then close them.
         {
             using var warm = new CancellationTokenSource();
-            var calls = Enumerable.Range(0, 50).Select(_ => client.Completion.StreamCompleteCall(NewRequest(model), new CallOptions(CancellationToken: warm.Token))).ToList();
+            var calls = Enumerable.Range(0, 50).Select(_ => client.StreamComplete(NewRequest(model), new CallOptions(cancellationToken: warm.Token))).ToList();
             if (gauge)
             {
                 await WaitFor(http, metricsUrl, 50, TimeSpan.FromSeconds(30));
@@ -453,7 +456,7 @@ internal static class Program
         var sw = Stopwatch.StartNew();
         for (var i = 0; i < count; i++)
         {
-            open.Add(client.Completion.StreamCompleteCall(NewRequest(model), new CallOptions(CancellationToken: cts.Token)));
+            open.Add(client.StreamComplete(NewRequest(model), new CallOptions(cancellationToken: cts.Token)));
         }
 
         double? reached = gauge ? await WaitFor(http, metricsUrl, baseline + count, TimeSpan.FromSeconds(90)) : null;
@@ -516,6 +519,22 @@ internal static class Program
             last = now;
         }
     }
+
+    /// <summary>
+    /// A channel as a gateway client would have one, minus retries (no service config): the
+    /// load measures the gateway, and a retried call would hide a failure. Several HTTP/2
+    /// connections once the server's stream limit is reached (the idle test opens thousands).
+    /// </summary>
+    private static GrpcChannel CreateChannel(string url) => GrpcChannel.ForAddress(url, new GrpcChannelOptions
+    {
+        HttpHandler = new SocketsHttpHandler
+        {
+            EnableMultipleHttp2Connections = true,
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            UseProxy = false,
+        },
+        DisposeHttpClient = true,
+    });
 
     private static async Task<double> WaitFor(HttpClient http, string metricsUrl, double target, TimeSpan timeout, bool atMost = false)
     {

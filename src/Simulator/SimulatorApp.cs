@@ -1,12 +1,13 @@
 using System.Net;
-using Gateway.Grpc.Protocol.Server;
 using Gateway.Grpc.Simulator.Grpc;
 using Gateway.Grpc.Simulator.Http;
 using Gateway.Grpc.Simulator.Http.Admin;
 using Gateway.Grpc.Simulator.Internal;
+using Gateway.V1;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 
 namespace Gateway.Grpc.Simulator;
@@ -83,14 +84,22 @@ public static class SimulatorApp
         services.AddSingleton(sp => new SimulatorState(options, timeProvider));
         services.AddSingleton<ProviderPipeline>();
         services.AddSingleton<GrpcSimulator>();
-        services.AddGrpcServer(o => o.EnableDetailedErrors = true);
+        services.AddGrpc(o => o.EnableDetailedErrors = true);
+        services.AddGrpcReflection();
+
+        // grpc.health.v1: the whole server ("") and each gateway.v1 service are SERVING while
+        // the simulator runs (it has nothing to be unhealthy about).
+        services.AddHealthChecks().AddCheck("simulator", static () => HealthCheckResult.Healthy());
+        services.AddGrpcHealthChecks(o =>
+        {
+            o.Services.Map(Completion.Descriptor.FullName, static _ => true);
+            o.Services.Map(Models.Descriptor.FullName, static _ => true);
+        });
 
         var app = builder.Build();
-        app.UseGrpcServer();
-        var grpc = app.Services.GetRequiredService<GrpcSimulator>();
-        app.MapGrpcService(grpc.CreateCompletionDefinition());
-        app.MapGrpcService(grpc.CreateModelsDefinition());
-        app.MapGrpcHealthService();
+        app.MapGrpcService<CompletionService>();
+        app.MapGrpcService<ModelsService>();
+        app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         app.MapAdminEndpoints();
         app.MapProviderEndpoints();

@@ -1,8 +1,8 @@
+using System.Diagnostics;
 using System.Net;
 using Gateway.Grpc.Adapters.Grpc;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Server;
 using Gateway.V1;
+using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -14,37 +14,23 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Gateway.Grpc.Adapters.Tests;
 
-/// <summary>The gRPC adapter against a real gateway.v1 server (our Kestrel gRPC server, h2c).</summary>
+/// <summary>The gRPC adapter against a real gateway.v1 server (grpc-dotnet on Kestrel, h2c, loopback).</summary>
 public sealed class GrpcUpstreamAdapterTests : IAsyncLifetime
 {
     private WebApplication _app = null!;
     private string _address = null!;
 
-    private Func<CompletionRequest, ServerCallContext, Task<CompletionResponse>> _unary = (_, _) => Task.FromResult(new CompletionResponse());
-    private Func<CompletionRequest, IServerStreamWriter<CompletionChunk>, ServerCallContext, Task> _streaming = (_, _, _) => Task.CompletedTask;
-    private CompletionRequest? _lastRequest;
-    private Metadata? _lastHeaders;
+    private readonly FakeCompletion _upstream = new();
 
     public async Task InitializeAsync()
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
-        builder.Services.AddGrpcServer();
+        builder.Services.AddGrpc();
+        builder.Services.AddSingleton(_upstream);
         _app = builder.Build();
-        _app.UseGrpcServer();
-        _app.MapGrpcService(ServerServiceDefinition.CreateBuilder(CompletionMethods.ServiceName, CompletionReflection.Descriptor)
-            .AddMethod(CompletionMethods.Complete, (request, context) =>
-            {
-                (_lastRequest, _lastHeaders) = (request, context.RequestHeaders);
-                return _unary(request, context);
-            })
-            .AddMethod(CompletionMethods.StreamComplete, (request, stream, context) =>
-            {
-                (_lastRequest, _lastHeaders) = (request, context.RequestHeaders);
-                return _streaming(request, stream, context);
-            })
-            .Build());
+        _app.MapGrpcService<FakeCompletion>();
         await _app.StartAsync();
         _address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
     }
@@ -57,18 +43,18 @@ public sealed class GrpcUpstreamAdapterTests : IAsyncLifetime
 
     private static GrpcUpstreamAdapter CreateSut() => new(new DictionarySecrets(), TimeProvider.System, NullLogger<GrpcUpstreamAdapter>.Instance);
 
-    private ProviderCall Call(string? address = null)
+    private ProviderCall Call(string? address = null, string? timeoutMs = null)
     {
         var request = Calls.Hello();
         request.Metadata["team"] = "search";
         request.Routing = new RoutingOptions { Deployment = "our-deployment" };
-        return new ProviderCall(request, Calls.Deployment("grpc", "sim-small", new() { ["base_url"] = address ?? _address, ["api_key"] = "env:TEST_KEY", ["headers.x-tenant"] = "t1" }));
+        return new ProviderCall(request, Calls.Deployment("grpc", "sim-small", new() { ["base_url"] = address ?? _address, ["api_key"] = "env:TEST_KEY", ["headers.x-tenant"] = "t1", ["timeout_ms"] = timeoutMs ?? "600000" }));
     }
 
     [Fact]
     public async Task Complete_PassesThroughWithUpstreamModelAndCredentials()
     {
-        _unary = (_, _) => Task.FromResult(new CompletionResponse
+        _upstream.Unary = (_, _) => Task.FromResult(new CompletionResponse
         {
             Id = "cmpl-upstream",
             Model = "sim-small",
@@ -80,11 +66,11 @@ public sealed class GrpcUpstreamAdapterTests : IAsyncLifetime
         });
         using var sut = CreateSut();
         var response = await sut.CompleteAsync(Call(), default);
-        Assert.Equal("sim-small", _lastRequest!.Model);
-        Assert.Null(_lastRequest.Routing);
-        Assert.Empty(_lastRequest.Metadata);
-        Assert.Equal("Bearer sk-test-123", _lastHeaders!.GetValue("authorization"));
-        Assert.Equal("t1", _lastHeaders.GetValue("x-tenant"));
+        Assert.Equal("sim-small", _upstream.LastRequest!.Model);
+        Assert.Null(_upstream.LastRequest.Routing);
+        Assert.Empty(_upstream.LastRequest.Metadata);
+        Assert.Equal("Bearer sk-test-123", _upstream.LastHeaders!.GetValue("authorization"));
+        Assert.Equal("t1", _upstream.LastHeaders.GetValue("x-tenant"));
         Assert.Equal(("Hi there", FinishReason.Stop, 5, "grpc"), (response.Message.Content, response.FinishReason, response.Usage.InputTokens, response.Provider));
         Assert.Null(response.Routing);
         Assert.Equal("", response.Id);
@@ -93,7 +79,7 @@ public sealed class GrpcUpstreamAdapterTests : IAsyncLifetime
     [Fact]
     public async Task Stream_StartDroppedEventsPassedFinishLast()
     {
-        _streaming = async (_, stream, _) =>
+        _upstream.Streaming = async (_, stream, _) =>
         {
             await stream.WriteAsync(new CompletionChunk { Start = new StreamStart { Id = "up" } });
             await stream.WriteAsync(new CompletionChunk { Delta = new TextDelta { Text = "Hel" } });
@@ -112,7 +98,7 @@ public sealed class GrpcUpstreamAdapterTests : IAsyncLifetime
     [Fact]
     public async Task Stream_EndsWithoutFinish_StreamInterrupted()
     {
-        _streaming = (_, stream, _) => stream.WriteAsync(new CompletionChunk { Delta = new TextDelta { Text = "partial" } });
+        _upstream.Streaming = (_, stream, _) => stream.WriteAsync(new CompletionChunk { Delta = new TextDelta { Text = "partial" } });
         using var sut = CreateSut();
         var (chunks, error) = await Calls.CollectUntilError(sut.StreamAsync(Call(), default));
         Assert.Equal(ProviderErrorKind.StreamInterrupted, error.Kind);
@@ -122,7 +108,7 @@ public sealed class GrpcUpstreamAdapterTests : IAsyncLifetime
     [Fact]
     public async Task Stream_UpstreamErrorEvent_KindPreserved()
     {
-        _streaming = async (_, stream, _) =>
+        _upstream.Streaming = async (_, stream, _) =>
         {
             await stream.WriteAsync(new CompletionChunk { Delta = new TextDelta { Text = "a" } });
             await stream.WriteAsync(new CompletionChunk { Error = new StreamError { Code = (int)StatusCode.Unavailable, Kind = "overloaded", Message = "busy" } });
@@ -136,7 +122,7 @@ public sealed class GrpcUpstreamAdapterTests : IAsyncLifetime
     [Fact]
     public async Task Complete_GatewayErrorTrailers_KindAndRetryAfterPreserved()
     {
-        _unary = (_, _) =>
+        _upstream.Unary = (_, _) =>
         {
             var trailers = new Metadata { { "gateway-error-kind", "rate_limited" }, { "retry-after-ms", "2500" } };
             throw new RpcException(new Status(StatusCode.ResourceExhausted, "Upstream 'x' failed (rate_limited)"), trailers);
@@ -155,7 +141,7 @@ public sealed class GrpcUpstreamAdapterTests : IAsyncLifetime
     [InlineData(StatusCode.Unavailable, ProviderErrorKind.ServerError)]
     public async Task Complete_PlainStatus_Mapped(StatusCode status, ProviderErrorKind expected)
     {
-        _unary = (_, _) => throw new RpcException(new Status(status, "nope"));
+        _upstream.Unary = (_, _) => throw new RpcException(new Status(status, "nope"));
         using var sut = CreateSut();
         var error = await Assert.ThrowsAsync<ProviderException>(() => sut.CompleteAsync(Call(), default));
         Assert.Equal(expected, error.Kind);
@@ -170,10 +156,73 @@ public sealed class GrpcUpstreamAdapterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Complete_TimeoutSetting_SentAsDeadline()
+    {
+        using var sut = CreateSut();
+        var call = Call(timeoutMs: "30000");
+        var before = DateTime.UtcNow;
+
+        await sut.CompleteAsync(call, default);
+
+        Assert.InRange(_upstream.LastDeadline, before.AddSeconds(25), DateTime.UtcNow.AddSeconds(31));
+    }
+
+    [Fact]
+    public async Task Complete_UpstreamSlowerThanTimeout_Timeout()
+    {
+        _upstream.Unary = async (_, context) =>
+        {
+            await Task.Delay(Timeout.Infinite, context.CancellationToken);
+            return new CompletionResponse();
+        };
+        using var sut = CreateSut();
+        var call = Call(timeoutMs: "300");
+
+        var error = await Assert.ThrowsAsync<ProviderException>(() => sut.CompleteAsync(call, default));
+
+        Assert.Equal(ProviderErrorKind.Timeout, error.Kind);
+    }
+
+    [Fact]
+    public async Task Complete_CurrentActivity_TraceparentForwarded()
+    {
+        using var sut = CreateSut();
+        using var activity = new Activity("caller").SetIdFormat(ActivityIdFormat.W3C).Start();
+
+        await sut.CompleteAsync(Call(), default);
+
+        Assert.StartsWith("00-" + activity.TraceId.ToHexString() + "-", _upstream.LastHeaders!.GetValue("traceparent"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Stream_UpstreamResetsAfterMessages_StreamInterrupted()
+    {
+        // HttpClient drops DATA it has not handed out when RST_STREAM arrives: reset only once
+        // the adapter has yielded the first delta.
+        var read = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _upstream.Streaming = async (_, stream, context) =>
+        {
+            await stream.WriteAsync(new CompletionChunk { Delta = new TextDelta { Text = "partial" } });
+            await read.Task.WaitAsync(context.CancellationToken);
+            context.GetHttpContext().Abort();
+        };
+        using var sut = CreateSut();
+        await using var events = sut.StreamAsync(Call(), default).GetAsyncEnumerator();
+        Assert.True(await events.MoveNextAsync());
+        Assert.Equal("partial", events.Current.Delta.Text);
+
+        read.SetResult();
+        var error = await Assert.ThrowsAsync<ProviderException>(async () => await events.MoveNextAsync());
+
+        Assert.Equal(ProviderErrorKind.StreamInterrupted, error.Kind);
+        Assert.Equal(StatusCode.Internal, Assert.IsType<RpcException>(error.InnerException).StatusCode);
+    }
+
+    [Fact]
     public async Task Stream_CallerCancels_UpstreamCallCancelled()
     {
         var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _streaming = async (_, stream, context) =>
+        _upstream.Streaming = async (_, stream, context) =>
         {
             context.CancellationToken.Register(() => cancelled.TrySetResult());
             await stream.WriteAsync(new CompletionChunk { Delta = new TextDelta { Text = "a" } });
@@ -186,5 +235,31 @@ public sealed class GrpcUpstreamAdapterTests : IAsyncLifetime
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await events.MoveNextAsync());
         await cancelled.Task.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+}
+
+/// <summary>gateway.v1.Completion answering with the running test's handlers (one instance: a DI singleton).</summary>
+internal sealed class FakeCompletion : Completion.CompletionBase
+{
+    public Func<CompletionRequest, ServerCallContext, Task<CompletionResponse>> Unary { get; set; } = (_, _) => Task.FromResult(new CompletionResponse());
+
+    public Func<CompletionRequest, IServerStreamWriter<CompletionChunk>, ServerCallContext, Task> Streaming { get; set; } = (_, _, _) => Task.CompletedTask;
+
+    public CompletionRequest? LastRequest { get; private set; }
+
+    public Metadata? LastHeaders { get; private set; }
+
+    public DateTime LastDeadline { get; private set; }
+
+    public override Task<CompletionResponse> Complete(CompletionRequest request, ServerCallContext context)
+    {
+        (LastRequest, LastHeaders, LastDeadline) = (request, context.RequestHeaders, context.Deadline);
+        return Unary(request, context);
+    }
+
+    public override Task StreamComplete(CompletionRequest request, IServerStreamWriter<CompletionChunk> responseStream, ServerCallContext context)
+    {
+        (LastRequest, LastHeaders, LastDeadline) = (request, context.RequestHeaders, context.Deadline);
+        return Streaming(request, responseStream, context);
     }
 }

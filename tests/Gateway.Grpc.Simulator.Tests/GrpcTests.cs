@@ -1,7 +1,6 @@
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Client;
 using Gateway.V1;
 using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
 
 namespace Gateway.Grpc.Simulator.Tests;
 
@@ -32,13 +31,13 @@ public sealed class GrpcTests : IDisposable
             headers.Add(key, value);
         }
 
-        return new CallOptions(Headers: headers, Deadline: DateTime.UtcNow.AddSeconds(30));
+        return new CallOptions(headers: headers, deadline: DateTime.UtcNow.AddSeconds(30));
     }
 
     [Fact]
     public async Task Complete_ReturnsTextUsageAndStop()
     {
-        var response = await _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), With());
+        var response = await _sim.Completion.CompleteAsync(Hello(), With());
 
         Assert.Equal(Role.Assistant, response.Message.Role);
         Assert.NotEmpty(response.Message.Content);
@@ -51,7 +50,7 @@ public sealed class GrpcTests : IDisposable
     [Fact]
     public async Task StreamComplete_StartDeltasUsageThenFinishLast()
     {
-        using var call = _sim.Channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, Hello(), With((SimulatorHeaders.OutputTokens, "6")));
+        using var call = _sim.Completion.StreamComplete(Hello(), With((SimulatorHeaders.OutputTokens, "6")));
         var chunks = new List<CompletionChunk>();
         await foreach (var chunk in call.ResponseStream.ReadAllAsync())
         {
@@ -65,7 +64,7 @@ public sealed class GrpcTests : IDisposable
         Assert.Equal(6, chunks[^2].Usage.OutputTokens);
         Assert.Equal(CompletionChunk.EventOneofCase.Finish, chunks[^1].EventCase);
         Assert.Equal(FinishReason.Stop, chunks[^1].Finish.Reason);
-        var unary = await _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), With((SimulatorHeaders.OutputTokens, "6")));
+        var unary = await _sim.Completion.CompleteAsync(Hello(), With((SimulatorHeaders.OutputTokens, "6")));
         Assert.Equal(unary.Message.Content, string.Concat(chunks.Where(c => c.EventCase == CompletionChunk.EventOneofCase.Delta).Select(c => c.Delta.Text)));
     }
 
@@ -76,7 +75,7 @@ public sealed class GrpcTests : IDisposable
         request.Messages[0].Content = "What is the weather in Paris?";
         var parameters = Struct.Parser.ParseJson("""{"type":"object","properties":{"location":{"type":"string"}},"required":["location"]}""");
         request.Tools.Add(new Tool { Name = "get_weather", Parameters = parameters });
-        using var call = _sim.Channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, request, With());
+        using var call = _sim.Completion.StreamComplete(request, With());
         var deltas = new List<ToolCallDelta>();
         FinishReason? finish = null;
         await foreach (var chunk in call.ResponseStream.ReadAllAsync())
@@ -102,7 +101,7 @@ public sealed class GrpcTests : IDisposable
     [Fact]
     public async Task Status429Metadata_ResourceExhaustedWithRetryTrailer()
     {
-        var ex = await Assert.ThrowsAsync<RpcException>(() => _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), With((SimulatorHeaders.Status, "429"))).ResponseAsync);
+        var ex = await Assert.ThrowsAsync<RpcException>(() => _sim.Completion.CompleteAsync(Hello(), With((SimulatorHeaders.Status, "429"))).ResponseAsync);
 
         Assert.Equal(StatusCode.ResourceExhausted, ex.StatusCode);
         Assert.Equal("1000", ex.Trailers.GetValue("retry-after-ms"));
@@ -111,7 +110,7 @@ public sealed class GrpcTests : IDisposable
     [Fact]
     public async Task GrpcStatusMetadata_SetsTheCodeDirectly()
     {
-        var ex = await Assert.ThrowsAsync<RpcException>(() => _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), With((SimulatorHeaders.GrpcStatus, "14"))).ResponseAsync);
+        var ex = await Assert.ThrowsAsync<RpcException>(() => _sim.Completion.CompleteAsync(Hello(), With((SimulatorHeaders.GrpcStatus, "14"))).ResponseAsync);
 
         Assert.Equal(StatusCode.Unavailable, ex.StatusCode);
     }
@@ -121,16 +120,16 @@ public sealed class GrpcTests : IDisposable
     {
         _sim.State.EnqueueFault(new FaultScript { Api = "grpc", Status = 503 });
 
-        var ex = await Assert.ThrowsAsync<RpcException>(() => _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), With()).ResponseAsync);
+        var ex = await Assert.ThrowsAsync<RpcException>(() => _sim.Completion.CompleteAsync(Hello(), With()).ResponseAsync);
         Assert.Equal(StatusCode.Unavailable, ex.StatusCode);
-        var ok = await _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), With());
+        var ok = await _sim.Completion.CompleteAsync(Hello(), With());
         Assert.NotEmpty(ok.Message.Content);
     }
 
     [Fact]
     public async Task DisconnectAfter_StreamEndsWithoutFinish()
     {
-        using var call = _sim.Channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, Hello(), With((SimulatorHeaders.DisconnectAfter, "2")));
+        using var call = _sim.Completion.StreamComplete(Hello(), With((SimulatorHeaders.DisconnectAfter, "2")));
         var chunks = new List<CompletionChunk>();
         var ex = await Assert.ThrowsAsync<RpcException>(async () =>
         {
@@ -148,7 +147,7 @@ public sealed class GrpcTests : IDisposable
     [Fact]
     public async Task ErrorAfter_StatusAfterNDeltasWithoutFinish()
     {
-        using var call = _sim.Channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, Hello(), With((SimulatorHeaders.ErrorAfter, "3"), (SimulatorHeaders.Status, "503")));
+        using var call = _sim.Completion.StreamComplete(Hello(), With((SimulatorHeaders.ErrorAfter, "3"), (SimulatorHeaders.Status, "503")));
         var chunks = new List<CompletionChunk>();
         var ex = await Assert.ThrowsAsync<RpcException>(async () =>
         {
@@ -166,15 +165,61 @@ public sealed class GrpcTests : IDisposable
     [Fact]
     public async Task Malformed_ClientCannotParseTheMessage()
     {
-        var ex = await Assert.ThrowsAsync<RpcException>(() => _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), With((SimulatorHeaders.Malformed, "1"))).ResponseAsync);
+        var ex = await Assert.ThrowsAsync<RpcException>(() => _sim.Completion.CompleteAsync(Hello(), With((SimulatorHeaders.Malformed, "1"))).ResponseAsync);
 
-        Assert.NotEqual(StatusCode.OK, ex.StatusCode);
+        // Grpc.Net.Client reports a message it cannot parse as UNAVAILABLE with the parser's exception.
+        Assert.IsType<Google.Protobuf.InvalidProtocolBufferException>(ex.Status.DebugException);
+    }
+
+    [Fact]
+    public async Task Malformed_Stream_StartThenUnparsableMessage()
+    {
+        using var call = _sim.Completion.StreamComplete(Hello(), With((SimulatorHeaders.Malformed, "1")));
+        var chunks = new List<CompletionChunk>();
+        var ex = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            await foreach (var chunk in call.ResponseStream.ReadAllAsync())
+            {
+                chunks.Add(chunk);
+            }
+        });
+
+        Assert.IsType<Google.Protobuf.InvalidProtocolBufferException>(ex.Status.DebugException);
+        Assert.Equal([CompletionChunk.EventOneofCase.Start], chunks.Select(c => c.EventCase));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("gateway.v1.Completion")]
+    [InlineData("gateway.v1.Models")]
+    public async Task Health_ServerAndServices_Serving(string service)
+    {
+        var health = new global::Grpc.Health.V1.Health.HealthClient(_sim.Channel);
+
+        var response = await health.CheckAsync(new global::Grpc.Health.V1.HealthCheckRequest { Service = service }, With());
+
+        Assert.Equal(global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, response.Status);
+    }
+
+    [Fact]
+    public async Task Reflection_V1_ListsGatewayServices()
+    {
+        var reflection = new global::Grpc.Reflection.V1.ServerReflection.ServerReflectionClient(_sim.Channel);
+        using var call = reflection.ServerReflectionInfo(With());
+
+        await call.RequestStream.WriteAsync(new global::Grpc.Reflection.V1.ServerReflectionRequest { ListServices = "" });
+        await call.RequestStream.CompleteAsync();
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+
+        var names = call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ToList();
+        Assert.Contains("gateway.v1.Completion", names);
+        Assert.Contains("gateway.v1.Models", names);
     }
 
     [Fact]
     public async Task ListModels_ListsConfiguredModels()
     {
-        var response = await _sim.Channel.AsyncUnaryCall(ModelsMethods.ListModels, new ListModelsRequest(), With());
+        var response = await _sim.Models.ListModelsAsync(new ListModelsRequest(), With());
 
         Assert.Contains(response.Models, m => m.Id == "sim-small" && m.Deployments.Count == 1);
     }
@@ -183,9 +228,9 @@ public sealed class GrpcTests : IDisposable
     public async Task StreamComplete_ClientCancels_RecordedAsAborted()
     {
         using var cts = new CancellationTokenSource();
-        var call = _sim.Channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, Hello(), new CallOptions(
-            Headers: [new Metadata.Entry(SimulatorHeaders.TokensPerSecond, "20"), new Metadata.Entry(SimulatorHeaders.OutputTokens, "200")],
-            CancellationToken: cts.Token));
+        var call = _sim.Completion.StreamComplete(Hello(), new CallOptions(
+            headers: [new Metadata.Entry(SimulatorHeaders.TokensPerSecond, "20"), new Metadata.Entry(SimulatorHeaders.OutputTokens, "200")],
+            cancellationToken: cts.Token));
         var headers = await call.ResponseHeadersAsync;
         var id = long.Parse(headers.GetValue(SimulatorHeaders.RequestId)!, System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
@@ -204,10 +249,10 @@ public sealed class GrpcTests : IDisposable
     public async Task Hang_DeadlineExceededAndRecordedAsEnded()
     {
         // Warm the connection first: the deadline is for the hanging call, not for connecting.
-        await _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello()).ResponseAsync;
-        var options = new CallOptions(Headers: [new Metadata.Entry(SimulatorHeaders.Hang, "1")], Deadline: DateTime.UtcNow.AddMilliseconds(1000));
+        await _sim.Completion.CompleteAsync(Hello());
+        var options = new CallOptions(headers: [new Metadata.Entry(SimulatorHeaders.Hang, "1")], deadline: DateTime.UtcNow.AddMilliseconds(1000));
 
-        using var call = _sim.Channel.AsyncUnaryCall(CompletionMethods.Complete, Hello(), options);
+        using var call = _sim.Completion.CompleteAsync(Hello(), options);
         var headers = await call.ResponseHeadersAsync;
         var id = long.Parse(headers.GetValue(SimulatorHeaders.RequestId)!, System.Globalization.CultureInfo.InvariantCulture);
 

@@ -1,7 +1,8 @@
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using Gateway.Grpc.Protocol.Client;
+using Gateway.V1;
+using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -22,6 +23,10 @@ public sealed class SimulatorFixture : IAsyncLifetime
 
     public GrpcChannel Channel { get; private set; } = null!;
 
+    public Completion.CompletionClient Completion { get; private set; } = null!;
+
+    public Models.ModelsClient Models { get; private set; } = null!;
+
     public async Task InitializeAsync()
     {
         App = SimulatorApp.Build(new SimulatorOptions());
@@ -31,6 +36,8 @@ public sealed class SimulatorFixture : IAsyncLifetime
         GrpcAddress = App.GetGrpcAddress();
         Http = new HttpClient { BaseAddress = HttpAddress, Timeout = TimeSpan.FromSeconds(30) };
         Channel = GrpcChannel.ForAddress(GrpcAddress);
+        Completion = new Completion.CompletionClient(Channel);
+        Models = new Models.ModelsClient(Channel);
     }
 
     public async Task DisposeAsync()

@@ -3,9 +3,10 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using Gateway.Grpc.Adapters.Http;
 using Gateway.Grpc.Adapters.Secrets;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Client;
 using Gateway.V1;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 
 namespace Gateway.Grpc.Adapters.Grpc;
@@ -16,7 +17,8 @@ namespace Gateway.Grpc.Adapters.Grpc;
 /// without our routing options (or metadata, unless forward_metadata is on); events pass
 /// through except the upstream's <c>start</c> (the gateway sends its own). An upstream
 /// <c>error</c> event, or an upstream gateway's <c>gateway-error-kind</c> trailer, keeps its
-/// normalized kind; otherwise the gRPC status is mapped.
+/// normalized kind; otherwise the gRPC status is mapped. One Grpc.Net.Client channel per
+/// upstream address, shared by every deployment that points there.
 /// </summary>
 internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeProvider timeProvider, ILogger<GrpcUpstreamAdapter> logger) : IProviderAdapter, IDisposable
 {
@@ -24,7 +26,7 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
     internal const string ErrorKindTrailer = "gateway-error-kind";
     internal const string RetryAfterTrailer = "retry-after-ms";
 
-    private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (GrpcChannel Channel, Completion.CompletionClient Client)> _channels = new(StringComparer.Ordinal);
 
     public string Provider => ProviderNames.Grpc;
 
@@ -32,10 +34,10 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
     {
         ArgumentNullException.ThrowIfNull(call);
         var settings = DeploymentSettings.For(Provider, call.Deployment);
-        var channel = Channel(settings);
+        var client = Client(settings);
         using var timeouts = new CallTimeouts(cancellationToken, settings.Timeout, timeProvider);
         var options = new CallOptions(Headers(settings), timeProvider.GetUtcNow().UtcDateTime + settings.Timeout, timeouts.Token);
-        using var unary = channel.AsyncUnaryCall(CompletionMethods.Complete, Prepare(call, settings), options);
+        using var unary = client.CompleteAsync(Prepare(call, settings), options);
         try
         {
             var response = await unary.ResponseAsync.ConfigureAwait(false);
@@ -60,9 +62,9 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
     {
         ArgumentNullException.ThrowIfNull(call);
         var settings = DeploymentSettings.For(Provider, call.Deployment);
-        var channel = Channel(settings);
+        var client = Client(settings);
         using var timeouts = new CallTimeouts(cancellationToken, settings.Timeout, timeProvider);
-        using var streaming = channel.AsyncServerStreamingCall(CompletionMethods.StreamComplete, Prepare(call, settings), new CallOptions(Headers(settings), null, timeouts.Token));
+        using var streaming = client.StreamComplete(Prepare(call, settings), new CallOptions(Headers(settings), null, timeouts.Token));
         var reader = streaming.ResponseStream;
         var received = false;
         while (true)
@@ -108,7 +110,7 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
 
     public void Dispose()
     {
-        foreach (var channel in _channels.Values)
+        foreach (var (channel, _) in _channels.Values)
         {
             channel.Dispose();
         }
@@ -116,8 +118,33 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
         _channels.Clear();
     }
 
-    private GrpcChannel Channel(DeploymentSettings settings)
-        => _channels.GetOrAdd(settings.BaseUrl, static address => GrpcChannel.ForAddress(address));
+    private Completion.CompletionClient Client(DeploymentSettings settings)
+        => _channels.GetOrAdd(settings.BaseUrl, static address =>
+        {
+            var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { HttpHandler = CreateHandler(), DisposeHttpClient = true });
+            return (channel, new Completion.CompletionClient(channel));
+        }).Client;
+
+    /// <summary>
+    /// HTTP/2 with more connections once the server's stream limit is reached, and keep-alive
+    /// pings every 5 minutes while calls are open (C-core and grpc-go servers answer faster
+    /// pings with GOAWAY too_many_pings). No channel retries: dispatch retries and falls back,
+    /// and a second layer would multiply the attempts. The handler's own propagator sends the
+    /// current activity's traceparent, so the caller's trace reaches the upstream.
+    /// </summary>
+    private static SocketsHttpHandler CreateHandler() => new()
+    {
+        EnableMultipleHttp2Connections = true,
+        PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+        KeepAlivePingDelay = TimeSpan.FromMinutes(5),
+        KeepAlivePingTimeout = TimeSpan.FromSeconds(20),
+        KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+        AutomaticDecompression = System.Net.DecompressionMethods.None,
+        UseProxy = false,
+        UseCookies = false,
+        AllowAutoRedirect = false,
+        ConnectTimeout = TimeSpan.FromSeconds(10),
+    };
 
     private static CompletionRequest Prepare(ProviderCall call, DeploymentSettings settings)
     {
@@ -163,7 +190,9 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
         TimeSpan? retryAfter = ex.Trailers.GetValue(RetryAfterTrailer) is { } ms && long.TryParse(ms, NumberStyles.None, CultureInfo.InvariantCulture, out var millis)
             ? TimeSpan.FromMilliseconds(millis)
             : null;
-        var kind = KindFromName(ex.Trailers.GetValue(ErrorKindTrailer)) ?? KindFromStatus(ex.StatusCode, ex.Status.Detail, midStream, ex.InnerException);
+        // Grpc.Net.Client keeps the exception behind a status it made itself (transport
+        // failure, reset, unparsable message) in Status.DebugException.
+        var kind = KindFromName(ex.Trailers.GetValue(ErrorKindTrailer)) ?? KindFromStatus(ex.StatusCode, ex.Status.Detail, midStream, ex.Status.DebugException ?? ex.InnerException);
         return new ProviderException(kind, $"gRPC upstream returned {ex.StatusCode}: {ex.Status.Detail}", retryAfter, ex);
     }
 
@@ -193,14 +222,20 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
             => UpstreamErrorClassifier.IsContextLength("", detail) ? ProviderErrorKind.ContextLengthExceeded : ProviderErrorKind.BadRequest,
         StatusCode.Unauthenticated or StatusCode.PermissionDenied => ProviderErrorKind.AuthFailure,
         StatusCode.NotFound => ProviderErrorKind.ModelNotFound,
+        // A message Grpc.Net.Client cannot parse (UNAVAILABLE with the parser's exception, an
+        // IOException) is a broken upstream, not a broken connection.
+        _ when inner is InvalidProtocolBufferException => ProviderErrorKind.ServerError,
         StatusCode.Unavailable when midStream => ProviderErrorKind.StreamInterrupted,
-        // Our client reports transport failures as Unavailable "Error connecting to or reading from the server".
-        StatusCode.Unavailable when inner is HttpRequestException or IOException || detail.StartsWith("Error connecting to", StringComparison.Ordinal) => ProviderErrorKind.ConnectionFailure,
+        // Grpc.Net.Client reports transport failures as Unavailable with the exception in
+        // Status.DebugException: "Error connecting to subchannel." (SocketException; it connects
+        // the sockets itself on a SocketsHttpHandler) or "Error starting gRPC call." (HttpRequestException).
+        StatusCode.Unavailable when inner is HttpRequestException or IOException or System.Net.Sockets.SocketException => ProviderErrorKind.ConnectionFailure,
         StatusCode.Unavailable when detail.Contains("overload", StringComparison.OrdinalIgnoreCase) => ProviderErrorKind.Overloaded,
         StatusCode.Cancelled when midStream => ProviderErrorKind.StreamInterrupted,
         // A transport reset (RST_STREAM, not a status the upstream sent) after messages cut the
-        // stream short: our client reports it as Internal "HTTP/2 stream reset by the server".
-        StatusCode.Internal when midStream && detail.StartsWith("HTTP/2 stream reset", StringComparison.Ordinal) => ProviderErrorKind.StreamInterrupted,
+        // stream short: Grpc.Net.Client maps the HTTP/2 error code (INTERNAL_ERROR -> Internal,
+        // PROTOCOL-HTTP2 "Errors") and keeps the HttpProtocolException (an IOException).
+        StatusCode.Internal when midStream && inner is IOException => ProviderErrorKind.StreamInterrupted,
         _ => ProviderErrorKind.ServerError,
     };
 

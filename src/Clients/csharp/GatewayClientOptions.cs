@@ -1,19 +1,28 @@
-using Gateway.Grpc.Protocol.Client;
+using Grpc.Net.Client.Configuration;
 
 namespace Gateway.Grpc.Client;
 
-/// <summary>Settings shared by every call a gateway client makes.</summary>
+/// <summary>Settings of the gateway clients <see cref="GatewayClientServiceCollectionExtensions.AddGatewayClients"/> registers.</summary>
 public sealed class GatewayClientOptions
 {
+    /// <summary>
+    /// The gateway's gRPC address, e.g. <c>http://127.0.0.1:50051</c> (HTTP/2 without TLS,
+    /// prior knowledge) or an <c>https://</c> address. Required.
+    /// </summary>
+    public Uri? Address { get; set; }
+
     /// <summary>
     /// The gateway API key. When set, every call carries <c>authorization: Bearer &lt;key&gt;</c>
     /// unless the call's own metadata already has an <c>authorization</c> entry.
     /// </summary>
     public string? ApiKey { get; set; }
 
-    /// <summary>Deadline applied to calls that do not set one (default: none).</summary>
+    /// <summary>Deadline applied to calls that set none (default: none; the gateway then applies its own limits).</summary>
     public TimeSpan? DefaultTimeout { get; set; }
 
-    /// <summary>Options of the channel <see cref="GatewayClient.Create(string, GatewayClientOptions?)"/> creates.</summary>
-    public GrpcChannelOptions? ChannelOptions { get; set; }
+    /// <summary>
+    /// The channel's service config: retry or hedging policies per method. Default:
+    /// <see cref="GatewayServiceConfig.CreateDefault"/>; <c>null</c> turns client retries off.
+    /// </summary>
+    public ServiceConfig? ServiceConfig { get; set; } = GatewayServiceConfig.CreateDefault();
 }

@@ -1,13 +1,12 @@
-using System.Buffers;
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Text.Json;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Server;
 using Gateway.Grpc.Simulator.Faults;
 using Gateway.Grpc.Simulator.Generation;
 using Gateway.Grpc.Simulator.Internal;
 using Gateway.V1;
 using Google.Protobuf;
+using Grpc.Core;
 using Microsoft.Extensions.Logging;
 
 namespace Gateway.Grpc.Simulator.Grpc;
@@ -16,17 +15,12 @@ namespace Gateway.Grpc.Simulator.Grpc;
 /// gateway.v1.Completion and gateway.v1.Models served by the simulator, with the same faults as
 /// the HTTP APIs taken from request metadata (x-sim-*). Status faults map HTTP codes to gRPC
 /// codes (429 RESOURCE_EXHAUSTED, 503/529 UNAVAILABLE, ...); x-sim-grpc-status sets one directly.
+/// The grpc-dotnet services (<see cref="CompletionService"/>, <see cref="ModelsService"/>) are
+/// created per call and delegate here.
 /// </summary>
 internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptions options, TimeProvider timeProvider, ILogger<GrpcSimulator> logger)
 {
     public const string Provider = "simulator";
-
-    // Same wire names as the contract; the response marshaller can also send raw bytes (malformed fault).
-    private static readonly Method<CompletionRequest, Outgoing<CompletionResponse>> CompleteMethod = new(
-        MethodType.Unary, CompletionMethods.ServiceName, "Complete", Marshallers.Protobuf(CompletionRequest.Parser), Outgoing<CompletionResponse>.CreateMarshaller(CompletionResponse.Parser));
-
-    private static readonly Method<CompletionRequest, Outgoing<CompletionChunk>> StreamMethod = new(
-        MethodType.ServerStreaming, CompletionMethods.ServiceName, "StreamComplete", Marshallers.Protobuf(CompletionRequest.Parser), Outgoing<CompletionChunk>.CreateMarshaller(CompletionChunk.Parser));
 
     /// <summary>
     /// How long a disconnect waits after the last message before the reset. HttpClient drops DATA
@@ -38,18 +32,7 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
     /// <summary>Not a valid protobuf message: field 0 with wire type 7.</summary>
     private static readonly byte[] Garbage = [0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x07];
 
-    public ServerServiceDefinition CreateCompletionDefinition()
-        => ServerServiceDefinition.CreateBuilder(CompletionMethods.ServiceName, CompletionReflection.Descriptor)
-            .AddMethod(CompleteMethod, CompleteAsync)
-            .AddMethod(StreamMethod, StreamCompleteAsync)
-            .Build();
-
-    public ServerServiceDefinition CreateModelsDefinition()
-        => ServerServiceDefinition.CreateBuilder(ModelsMethods.ServiceName, ModelsReflection.Descriptor)
-            .AddMethod(ModelsMethods.ListModels, ListModelsAsync)
-            .Build();
-
-    private async Task<Outgoing<CompletionResponse>> CompleteAsync(CompletionRequest request, ServerCallContext context)
+    public async Task<CompletionResponse> CompleteAsync(CompletionRequest request, ServerCallContext context)
     {
         var record = Begin(request, context, stream: false);
         var grpcStatus = (int?)null;
@@ -68,7 +51,11 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
             grpcStatus = 0;
             if (faults.Malformed)
             {
-                return new Outgoing<CompletionResponse>(null, Garbage);
+                // The garbage is the call's one message; an OK status then ends the call
+                // without grpc-dotnet writing a response of its own.
+                await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
+                await WriteGarbageAsync(context, token).ConfigureAwait(false);
+                throw new RpcException(Status.DefaultSuccess);
             }
 
             var message = new Message { Role = Role.Assistant, Content = plan.Text };
@@ -77,7 +64,7 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
                 message.ToolCalls.Add(new ToolCall { Id = "call_" + call.IdSuffix, Name = call.Name, ArgumentsJson = call.Arguments });
             }
 
-            return new Outgoing<CompletionResponse>(new CompletionResponse
+            return new CompletionResponse
             {
                 Id = CallId(record, plan),
                 Model = request.Model,
@@ -86,7 +73,7 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
                 FinishReason = Finish(plan.Finish),
                 Usage = Usage(plan),
                 Created = timeProvider.GetUtcNow().ToUnixTimeSeconds(),
-            }, null);
+            };
         }
         catch (RpcException ex)
         {
@@ -99,7 +86,7 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
         }
     }
 
-    private async Task StreamCompleteAsync(CompletionRequest request, IServerStreamWriter<Outgoing<CompletionChunk>> stream, ServerCallContext context)
+    public async Task StreamCompleteAsync(CompletionRequest request, IServerStreamWriter<CompletionChunk> stream, ServerCallContext context)
     {
         var record = Begin(request, context, stream: true);
         var grpcStatus = (int?)null;
@@ -108,18 +95,18 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
             var faults = await PrepareAsync(request, context, record, stream: true).ConfigureAwait(false);
             var token = context.CancellationToken;
             var plan = Generator.Plan(ToSimRequest(request), faults.OutputTokens, faults.CachedTokens);
-            var malformed = faults.Malformed;
+            var writer = new ChunkWriter(stream, context, faults.Malformed);
             var pacer = new Pacer(timeProvider, faults.TtftMs, faults.TokensPerSecond);
-            await stream.WriteAsync(new Outgoing<CompletionChunk>(new CompletionChunk
+            await writer.WriteAsync(new CompletionChunk
             {
                 Start = new StreamStart { Id = CallId(record, plan), Model = request.Model, Provider = Provider, Created = timeProvider.GetUtcNow().ToUnixTimeSeconds() },
-            }, null), token).ConfigureAwait(false);
+            }).ConfigureAwait(false);
             pacer.Start();
 
             foreach (var text in plan.TextTokens)
             {
                 await NextUnitAsync(pacer, faults, context, record).ConfigureAwait(false);
-                await WriteAsync(stream, new CompletionChunk { Delta = new TextDelta { Text = text } }, ref malformed, token).ConfigureAwait(false);
+                await writer.WriteAsync(new CompletionChunk { Delta = new TextDelta { Text = text } }).ConfigureAwait(false);
             }
 
             for (var i = 0; i < plan.ToolCalls.Count; i++)
@@ -127,7 +114,7 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
                 var call = plan.ToolCalls[i];
                 if (call.Pieces.Count == 0)
                 {
-                    await WriteAsync(stream, new CompletionChunk { ToolCallDelta = new ToolCallDelta { Index = i, Id = "call_" + call.IdSuffix, Name = call.Name } }, ref malformed, token).ConfigureAwait(false);
+                    await writer.WriteAsync(new CompletionChunk { ToolCallDelta = new ToolCallDelta { Index = i, Id = "call_" + call.IdSuffix, Name = call.Name } }).ConfigureAwait(false);
                 }
 
                 for (var p = 0; p < call.Pieces.Count; p++)
@@ -140,7 +127,7 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
                         delta.Name = call.Name;
                     }
 
-                    await WriteAsync(stream, new CompletionChunk { ToolCallDelta = delta }, ref malformed, token).ConfigureAwait(false);
+                    await writer.WriteAsync(new CompletionChunk { ToolCallDelta = delta }).ConfigureAwait(false);
                 }
             }
 
@@ -154,8 +141,8 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
                 throw StreamError(faults);
             }
 
-            await WriteAsync(stream, new CompletionChunk { Usage = Usage(plan) }, ref malformed, token).ConfigureAwait(false);
-            await WriteAsync(stream, new CompletionChunk { Finish = new Finish { Reason = Finish(plan.Finish) } }, ref malformed, token).ConfigureAwait(false);
+            await writer.WriteAsync(new CompletionChunk { Usage = Usage(plan) }).ConfigureAwait(false);
+            await writer.WriteAsync(new CompletionChunk { Finish = new Finish { Reason = Finish(plan.Finish) } }).ConfigureAwait(false);
             grpcStatus = 0;
         }
         catch (RpcException ex)
@@ -169,7 +156,7 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
         }
     }
 
-    private Task<ListModelsResponse> ListModelsAsync(ListModelsRequest request, ServerCallContext context)
+    public Task<ListModelsResponse> ListModelsAsync(ListModelsRequest request, ServerCallContext context)
     {
         var record = Begin(request, context, stream: false);
         try
@@ -267,15 +254,21 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
         return Failure(faults.GrpcStatus is { } code ? (StatusCode)code : MapHttpStatus(status), faults.Message ?? $"Simulated upstream error {status} mid-stream.", faults);
     }
 
-    private static Task WriteAsync(IServerStreamWriter<Outgoing<CompletionChunk>> stream, CompletionChunk chunk, ref bool malformed, CancellationToken token)
+    /// <summary>
+    /// Writes one gRPC message whose payload is not a protobuf message. PROTOCOL-HTTP2:
+    /// Length-Prefixed-Message = Compressed-Flag (0: uncompressed) Message-Length (4 bytes,
+    /// big-endian) Message. The frame goes straight to the response body, after every message
+    /// grpc-dotnet has written so far (each of its writes is awaited, flush included).
+    /// </summary>
+    internal static async Task WriteGarbageAsync(ServerCallContext context, CancellationToken token)
     {
-        if (malformed && chunk.EventCase != CompletionChunk.EventOneofCase.Start)
-        {
-            malformed = false;
-            return stream.WriteAsync(new Outgoing<CompletionChunk>(null, Garbage), token);
-        }
-
-        return stream.WriteAsync(new Outgoing<CompletionChunk>(chunk, null), token);
+        var body = context.GetHttpContext().Response.BodyWriter;
+        var frame = body.GetSpan(5 + Garbage.Length);
+        frame[0] = 0;
+        BinaryPrimitives.WriteUInt32BigEndian(frame[1..], (uint)Garbage.Length);
+        Garbage.CopyTo(frame[5..]);
+        body.Advance(5 + Garbage.Length);
+        await body.FlushAsync(token).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -454,26 +447,19 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
     }
 }
 
-/// <summary>A response message, or raw bytes standing in for one (the malformed fault).</summary>
-internal sealed class Outgoing<T>(T? message, byte[]? raw)
-    where T : class, IMessage<T>
+/// <summary>The stream's writes; with the malformed fault, the first event after <c>start</c> goes out as garbage.</summary>
+internal sealed class ChunkWriter(IServerStreamWriter<CompletionChunk> stream, ServerCallContext context, bool malformed)
 {
-    public T? Message { get; } = message;
+    private bool _malformed = malformed;
 
-    public byte[]? Raw { get; } = raw;
-
-    public static Marshaller<Outgoing<T>> CreateMarshaller(MessageParser<T> parser) => new(
-        static (value, writer) =>
+    public Task WriteAsync(CompletionChunk chunk)
+    {
+        if (_malformed && chunk.EventCase != CompletionChunk.EventOneofCase.Start)
         {
-            if (value.Raw is { } raw)
-            {
-                writer.Write(raw);
-            }
-            else
-            {
-                value.Message!.WriteTo(writer);
-            }
-        },
-        static value => value.Raw?.Length ?? value.Message!.CalculateSize(),
-        bytes => new Outgoing<T>(parser.ParseFrom(bytes), null));
+            _malformed = false;
+            return GrpcSimulator.WriteGarbageAsync(context, context.CancellationToken);
+        }
+
+        return stream.WriteAsync(chunk, context.CancellationToken);
+    }
 }

@@ -1,19 +1,25 @@
-// Calls a running gateway: one unary completion, one streamed completion, on model "sim-small".
-//   dotnet run --project src/Clients/csharp/examples -- http://127.0.0.1:50051
+// Calls a running gateway with the generated clients, registered by AddGatewayClients:
+// list models, one unary completion, one streamed completion, and a deadline that expires.
+//   dotnet run --project src/Clients/csharp/examples -- http://127.0.0.1:50051 sim-small
 // Set GATEWAY_API_KEY when the gateway requires an API key.
 using Gateway.Grpc.Client;
-using Gateway.Grpc.Protocol;
-using Gateway.Grpc.Protocol.Client;
 using Gateway.V1;
+using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
 
 var address = args.Length > 0 ? args[0] : "http://127.0.0.1:50051";
 var model = args.Length > 1 ? args[1] : "sim-small";
 
-using var client = GatewayClient.Create(address, new GatewayClientOptions
+var services = new ServiceCollection();
+services.AddGatewayClients(o =>
 {
-    ApiKey = Environment.GetEnvironmentVariable("GATEWAY_API_KEY"),
-    DefaultTimeout = TimeSpan.FromSeconds(30),
+    o.Address = new Uri(address);
+    o.ApiKey = Environment.GetEnvironmentVariable("GATEWAY_API_KEY") is { Length: > 0 } key ? key : null;
+    o.DefaultTimeout = TimeSpan.FromSeconds(30);
 });
+await using var provider = services.BuildServiceProvider();
+var completion = provider.GetRequiredService<Completion.CompletionClient>();
+var models = provider.GetRequiredService<Models.ModelsClient>();
 
 var request = new CompletionRequest
 {
@@ -24,8 +30,11 @@ var request = new CompletionRequest
 
 try
 {
-    // Unary, with an explicit 10 s deadline.
-    var response = await client.Completion.CompleteAsync(request, new CallOptions().WithTimeout(TimeSpan.FromSeconds(10)));
+    var list = await models.ListModelsAsync(new ListModelsRequest());
+    Console.WriteLine("models: " + string.Join(", ", list.Models.Select(m => m.Id)));
+
+    // Unary, with an explicit 10 s deadline (wins over DefaultTimeout).
+    var response = await completion.CompleteAsync(request, deadline: DateTime.UtcNow.AddSeconds(10));
     Console.WriteLine($"complete ({response.Model}, {response.FinishReason}): {response.Message?.Content}");
 
     // Streaming: text arrives as delta events; Ctrl+C cancels the call.
@@ -36,7 +45,7 @@ try
         cts.Cancel();
     };
     Console.Write("stream: ");
-    await foreach (var chunk in client.Completion.StreamComplete(request, cancellationToken: cts.Token))
+    await foreach (var chunk in completion.StreamEventsAsync(request, cancellationToken: cts.Token))
     {
         switch (chunk.EventCase)
         {
@@ -53,10 +62,23 @@ try
         }
     }
 
+    // A deadline that has expired by the time the call starts: DEADLINE_EXCEEDED without a round trip.
+    try
+    {
+        await completion.CompleteAsync(request, deadline: DateTime.UtcNow);
+        Console.WriteLine("deadline: answered anyway");
+    }
+    catch (RpcException ex) when (ex.StatusCode == StatusCode.DeadlineExceeded)
+    {
+        Console.WriteLine("deadline: DEADLINE_EXCEEDED as expected");
+    }
+
     return 0;
 }
 catch (RpcException ex)
 {
-    Console.Error.WriteLine($"call failed: {ex.StatusCode} {ex.Status.Detail}");
+    var kind = ex.Trailers.GetGatewayErrorKind();
+    var retryAfter = ex.Trailers.GetGatewayRetryAfter();
+    Console.Error.WriteLine($"call failed: {ex.StatusCode} {ex.Status.Detail}" + (kind is null ? "" : $" (kind {kind}, retry after {retryAfter?.TotalMilliseconds ?? 0} ms)"));
     return 1;
 }
