@@ -17,11 +17,23 @@ internal readonly record struct SseEvent(string? Name, string Data);
 
 /// <summary>
 /// Response bodies shaped like the providers' streams (field order, ids, usage blocks, LF line
-/// endings), with the same text deltas as <see cref="GrpcPayloads.ChunkStream"/>, plus the events
+/// endings), with the same text deltas in each, plus the events
 /// a correct parser must report for them.
 /// </summary>
 internal static class SseStreams
 {
+    // Words as a model emits them: mostly a leading space and a short word, some punctuation,
+    // some non-ASCII (multi-byte UTF-8).
+    private static readonly string[] Words =
+    [
+        " The", " gateway", " streams", " each", " token", " as", " soon", " as", " it", " arrives",
+        ",", " so", " the", " client", " sees", " the", " answer", " grow", ".", "\n\n", "Caf\u00e9",
+        " na\u00efve", " \u2014", " r\u00e9sum\u00e9", " latency", " stays", " low", " under", " load", ";",
+        " retries", " and", " fallbacks", " happen", " before", " the", " first", " byte", "!", " 42",
+    ];
+
+    public static string Word(int index) => Words[(index * 7 + 3) % Words.Length];
+
     public static (byte[] Body, List<SseEvent> Events) Create(SseProvider provider, int deltas)
         => provider == SseProvider.OpenAI ? OpenAI(deltas) : Anthropic(deltas);
 
@@ -35,7 +47,7 @@ internal static class SseStreams
         };
         for (var i = 0; i < deltas; i++)
         {
-            events.Add(new(null, Prefix + "[{\"index\":0,\"delta\":{\"content\":\"" + JsonText(GrpcPayloads.Word(i)) + "\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}"));
+            events.Add(new(null, Prefix + "[{\"index\":0,\"delta\":{\"content\":\"" + JsonText(Word(i)) + "\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}"));
         }
 
         events.Add(new(null, Prefix + "[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":null}"));
@@ -70,7 +82,7 @@ internal static class SseStreams
                 events.Add(new("ping", "{\"type\": \"ping\"}"));
             }
 
-            events.Add(new("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" + JsonText(GrpcPayloads.Word(i)) + "\"}}"));
+            events.Add(new("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" + JsonText(Word(i)) + "\"}}"));
         }
 
         events.Add(new("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}"));
