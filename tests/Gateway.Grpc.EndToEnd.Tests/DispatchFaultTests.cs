@@ -236,8 +236,8 @@ public sealed class DispatchFaultTests(SimulatorFixture sim)
         var clock = Stopwatch.StartNew();
 
         var status = stream
-            ? (await gateway.StreamAsync(Requests.Chat("slow"), new CallOptions().WithTimeout(TimeSpan.FromMilliseconds(300)))).Status
-            : (await gateway.CompleteFailsAsync(Requests.Chat("slow"), new CallOptions().WithTimeout(TimeSpan.FromMilliseconds(300)))).Status;
+            ? (await gateway.StreamAsync(Requests.Chat("slow"), new CallOptions(deadline: DateTime.UtcNow.AddMilliseconds(300)))).Status
+            : (await gateway.CompleteFailsAsync(Requests.Chat("slow"), new CallOptions(deadline: DateTime.UtcNow.AddMilliseconds(300)))).Status;
 
         clock.Stop();
         Assert.Equal(StatusCode.DeadlineExceeded, status.StatusCode);

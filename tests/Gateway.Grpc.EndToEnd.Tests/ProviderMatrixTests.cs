@@ -73,7 +73,7 @@ public sealed class ProviderMatrixTests(SimulatorFixture sim)
 
         var result = await gateway.StreamAsync(Requests.Chat("m", maxTokens: 5));
 
-        Assert.True(result.Status.StatusCode == Protocol.StatusCode.OK, result.Describe());
+        Assert.True(result.Status.StatusCode == global::Grpc.Core.StatusCode.OK, result.Describe());
         Assert.Equal(CompletionChunk.EventOneofCase.Start, result.Events[0].EventCase);
         Assert.Equal(deployment.Name, result.Events[0].Start.Deployment);
         Assert.Equal(CompletionChunk.EventOneofCase.Finish, result.Events[^1].EventCase);
@@ -117,7 +117,7 @@ public sealed class ProviderMatrixTests(SimulatorFixture sim)
 
         var result = await gateway.StreamAsync(Requests.WithWeatherTool("m"));
 
-        Assert.True(result.Status.StatusCode == Protocol.StatusCode.OK, result.Describe());
+        Assert.True(result.Status.StatusCode == global::Grpc.Core.StatusCode.OK, result.Describe());
         Assert.Equal(FinishReason.ToolCalls, result.Finish!.Reason);
         var deltas = result.Events.Where(e => e.EventCase == CompletionChunk.EventOneofCase.ToolCallDelta).Select(e => e.ToolCallDelta).ToList();
         Assert.NotEmpty(deltas);
@@ -160,7 +160,7 @@ public sealed class ProviderMatrixTests(SimulatorFixture sim)
 
         var result = await gateway.StreamAsync(Requests.WithJsonSchema("m"));
 
-        Assert.True(result.Status.StatusCode == Protocol.StatusCode.OK, result.Describe());
+        Assert.True(result.Status.StatusCode == global::Grpc.Core.StatusCode.OK, result.Describe());
         Assert.Equal(FinishReason.Stop, result.Finish!.Reason);
         Requests.AssertWeatherReport(result.Text);
     }
