@@ -132,21 +132,20 @@ public sealed partial class GovernanceService(
         var admission = new Admission(this, principal, request, call, timeProvider.GetTimestamp());
         try
         {
-            var estimate = settings.CountPromptTokens(request) + (request.HasMaxTokens ? request.MaxTokens : settings.DefaultOutputReservation);
-            admission.TokenEstimate = estimate;
+            // The prompt is tokenized only when a tokens-per-minute limit needs the estimate.
             if (principal.Key is { } key)
             {
-                await AcquireScopeAsync(admission, "key:" + key.Id, key.Limits, estimate, cancellationToken).ConfigureAwait(false);
+                await AcquireScopeAsync(admission, "key:" + key.Id, key.Limits, cancellationToken).ConfigureAwait(false);
             }
 
             if (principal.Team is { } team)
             {
-                await AcquireScopeAsync(admission, "team:" + team.Id, team.Limits, estimate, cancellationToken).ConfigureAwait(false);
+                await AcquireScopeAsync(admission, "team:" + team.Id, team.Limits, cancellationToken).ConfigureAwait(false);
             }
 
             if (settings.ModelLimits.TryGetValue(request.Model, out var modelLimits))
             {
-                await AcquireScopeAsync(admission, "model:" + request.Model, modelLimits, estimate, cancellationToken).ConfigureAwait(false);
+                await AcquireScopeAsync(admission, "model:" + request.Model, modelLimits, cancellationToken).ConfigureAwait(false);
             }
         }
         catch
@@ -204,7 +203,7 @@ public sealed partial class GovernanceService(
             new Metadata { { ErrorKindTrailer, "budget_exceeded" }, { RetryAfterTrailer, retryAfter.ToString(CultureInfo.InvariantCulture) } });
     }
 
-    private async ValueTask AcquireScopeAsync(Admission admission, string scope, LimitSettings limitSettings, long estimate, CancellationToken cancellationToken)
+    private async ValueTask AcquireScopeAsync(Admission admission, string scope, LimitSettings limitSettings, CancellationToken cancellationToken)
     {
         var algorithm = limitSettings.Algorithm is { } name ? ParseAlgorithm(name) : settings.DefaultAlgorithm;
         if (limitSettings.RequestsPerMinute is { } rpm)
@@ -221,7 +220,13 @@ public sealed partial class GovernanceService(
         if (limitSettings.TokensPerMinute is { } tpm)
         {
             var key = scope + ":tpm";
-            var result = await limits.TryAcquireAsync(new LimitRequest(key, LimitKind.Tokens, tpm, estimate, algorithm, ""), cancellationToken).ConfigureAwait(false);
+            if (admission.TokenEstimate == 0)
+            {
+                var request = admission.Request;
+                admission.TokenEstimate = settings.CountPromptTokens(request) + (request.HasMaxTokens ? request.MaxTokens : settings.DefaultOutputReservation);
+            }
+
+            var result = await limits.TryAcquireAsync(new LimitRequest(key, LimitKind.Tokens, tpm, admission.TokenEstimate, algorithm, ""), cancellationToken).ConfigureAwait(false);
             admission.AddHeaders("tokens", tpm, result);
             if (!result.Allowed)
             {

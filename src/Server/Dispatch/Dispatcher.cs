@@ -37,8 +37,9 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
     private async Task<(T Result, DeploymentRuntime Served)> RunAsync<T>(ModelGroup group, CallState state, IAttemptOperation<T> operation)
         where T : class
     {
-        var visited = new HashSet<string>(StringComparer.Ordinal) { group.Name };
-        var chainPositions = new int[3];
+        // Made on the first fallback: most calls never leave their group.
+        HashSet<string>? visited = null;
+        int[]? chainPositions = null;
         var current = group;
         while (true)
         {
@@ -48,6 +49,8 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
             }
             catch (ProviderException error)
             {
+                visited ??= new HashSet<string>(StringComparer.Ordinal) { group.Name };
+                chainPositions ??= new int[3];
                 var next = NextFallback(group, state, error.Kind, visited, chainPositions);
                 if (next is null)
                 {
