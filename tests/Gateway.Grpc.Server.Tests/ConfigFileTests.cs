@@ -37,4 +37,15 @@ public sealed class ConfigFileTests : IDisposable
         File.WriteAllText(path, text);
         return path;
     }
+
+    [Theory]
+    [InlineData("app.example.com")]
+    [InlineData("https://app.example.com/page")]
+    [InlineData("ftp://app.example.com")]
+    public void GrpcWeb_origin_that_is_not_an_origin_names_the_key(string origin)
+    {
+        var ex = Assert.Throws<GatewayConfigurationException>(() => GatewayApp.Build([], new Dictionary<string, string?> { ["grpcWeb:allowedOrigins:0"] = origin, ["store:kind"] = "memory" }));
+        Assert.Contains("grpcWeb:allowedOrigins:0", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(origin, ex.Message, StringComparison.Ordinal);
+    }
 }

@@ -145,8 +145,9 @@ public static class GatewayApp
             o.MaxReceiveMessageSize = options.MaxReceiveMessageSize;
             o.MaxSendMessageSize = null;
             o.EnableDetailedErrors = options.DetailedErrors;
-            // gzip is grpc-dotnet's built-in provider: requests may arrive compressed; responses
-            // are compressed only when the caller asks (grpc-accept-encoding plus a per-call choice).
+            // gzip is grpc-dotnet's built-in provider: requests may arrive gzip-compressed. Responses
+            // go uncompressed (no ResponseCompressionAlgorithm): a stream's deltas are a few bytes
+            // each, and gzip makes such a frame larger and costs ~2 us per message.
             o.Interceptors.Add<GatewayServerInterceptor>();
         }).AddJsonTranscoding();
         services.AddGrpcReflection();
@@ -179,8 +180,10 @@ public static class GatewayApp
 
         var app = builder.Build();
         app.Services.GetRequiredService<BudgetAlertNotifier>();
-        // Load the tokenizer now (and warn once if its vocabulary is missing: counts are then estimates).
-        ChatTokenCounter.ForModel("gpt-4o", app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Tokenizer"));
+        // The tokenizer loads on first use (its o200k_base vocabulary holds ~75 MB): a gateway whose
+        // calls never need a local token count (no tokens-per-minute limit, providers that report
+        // usage) never loads it. A missing vocabulary is reported once, through this logger.
+        ChatTokenCounter.DefaultLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Tokenizer");
         app.UseRejectedCallMetrics();
         if (options.GrpcWeb.Enabled)
         {
@@ -192,6 +195,7 @@ public static class GatewayApp
 
             app.UseGrpcWeb(new Microsoft.AspNetCore.Builder.GrpcWebOptions { DefaultEnabled = true });
         }
+
         app.MapGrpcService<CompletionGrpcService>();
         app.MapGrpcService<ModelsGrpcService>();
         app.MapGrpcService<AdminGrpcService>();

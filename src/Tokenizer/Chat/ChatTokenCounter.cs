@@ -55,6 +55,12 @@ public sealed partial class ChatTokenCounter
     public ChatTokenRules Rules { get; }
 
     /// <summary>
+    /// Where the one warning about an unavailable tokenizer goes when <see cref="ForModel"/> is
+    /// called without a logger (the host sets it at start-up; vocabularies load on first use).
+    /// </summary>
+    public static ILogger? DefaultLogger { get; set; }
+
+    /// <summary>
     /// The counter for a model: its tiktoken encoding (o200k_base for models tiktoken does not know)
     /// and its overhead rules. Never throws when the tokenizer is unavailable (say the Microsoft.ML.Tokenizers
     /// data package was not deployed): it logs one warning per encoding and returns an estimating
@@ -63,6 +69,7 @@ public sealed partial class ChatTokenCounter
     /// </summary>
     public static ChatTokenCounter ForModel(string model, ILogger? logger = null)
     {
+        logger ??= DefaultLogger;
         ArgumentNullException.ThrowIfNull(model);
         var encoding = TiktokenTokenizer.GetEncodingNameForModel(model) ?? ModelEncodings.O200kBase;
         var rules = ChatTokenRules.ForModel(model);
