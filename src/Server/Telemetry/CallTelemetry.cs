@@ -4,11 +4,9 @@ using System.Text.Json.Nodes;
 using Gateway.Grpc.Observability;
 using Gateway.Grpc.Observability.AccessLog;
 using Gateway.Grpc.Observability.Tracing;
-using Gateway.Grpc.Server.Pipeline;
 using Gateway.V1;
 using Google.Protobuf;
 using Grpc.Core;
-using Microsoft.AspNetCore.Http;
 
 namespace Gateway.Grpc.Server.Telemetry;
 
@@ -103,10 +101,8 @@ internal sealed class CallTelemetry
 
     public bool CacheHit { get; private set; }
 
-    /// <summary>The call's request id; taken from the x-request-id response header when not set.</summary>
+    /// <summary>The call's request id (set when the call begins; the response id when not).</summary>
     public string? RequestId { get; set; }
-
-    internal HttpContext? HttpContext { get; set; }
 
     /// <summary>The call's span, when tracing is on (for callers that add their own attributes).</summary>
     public Activity? Activity => _activity;
@@ -197,7 +193,7 @@ internal sealed class CallTelemetry
         var inputTokens = _usage?.InputTokens ?? 0;
         var outputTokens = _usage?.OutputTokens ?? 0;
         var cost = Cost();
-        RequestId ??= _responseId is { Length: > 0 } ? _responseId : HttpContext?.Response.Headers[CompletionPipeline.RequestIdHeader].ToString();
+        RequestId ??= _responseId;
 
         var metrics = owner.Metrics;
         metrics.RecordRequest(Route, ModelLabel, provider, statusName, Stream, duration, errorKind, _responseModel, ttft, outputTokens);
