@@ -156,17 +156,8 @@ public sealed class DispatchTests
     [Fact]
     public async Task CircuitBreaker_OpensOnFailures_SkipsDeployment_AndRecovers()
     {
-        var fake = new FakeProvider();
-        fake.Script("bad", Behavior.Error(ProviderErrorKind.ServerError));
-        fake.Script("good", Behavior.Ok());
-        var config = new ConfigBuilder().Model("m", ["bad", "good"], (c, p) =>
-        {
-            c[p + "retry:maxAttempts"] = "2";
-            c[p + "circuitBreaker:minimumThroughput"] = "4";
-            c[p + "circuitBreaker:failureRatio"] = "0.5";
-            c[p + "circuitBreaker:breakDurationMs"] = "800";
-        }).Build();
-        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+        var (gateway, fake) = await CircuitScenario.StartAsync();
+        await using var _ = gateway;
 
         // Round robin sends every other first attempt to "bad"; each failure retries on "good".
         for (var i = 0; i < 8; i++)

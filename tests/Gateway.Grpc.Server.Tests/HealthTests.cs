@@ -27,17 +27,8 @@ public sealed class HealthTests
     [Fact]
     public async Task DeploymentEntry_FollowsItsCircuit_CheckAndWatch()
     {
-        var fake = new FakeProvider();
-        fake.Script("bad", Behavior.Error(ProviderErrorKind.ServerError));
-        fake.Script("good", Behavior.Ok());
-        var config = new ConfigBuilder().Model("m", ["bad", "good"], (c, p) =>
-        {
-            c[p + "retry:maxAttempts"] = "2";
-            c[p + "circuitBreaker:minimumThroughput"] = "4";
-            c[p + "circuitBreaker:failureRatio"] = "0.5";
-            c[p + "circuitBreaker:breakDurationMs"] = "800";
-        }).Build();
-        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+        var (gateway, fake) = await CircuitScenario.StartAsync();
+        await using var _ = gateway;
         var health = new Health.HealthClient(gateway.Channel);
         using var watchCts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         using var watch = health.Watch(new HealthCheckRequest { Service = "deployment/bad" }, cancellationToken: watchCts.Token);

@@ -400,7 +400,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         {
             throw new RpcException(
                 new Status(StatusCode.DeadlineExceeded, $"Deadline exceeded: {Math.Max(0, state.Remaining.TotalMilliseconds):0} ms left, below the {minimum.TotalMilliseconds:0} ms an attempt needs."),
-                new Metadata { { "gateway-attempts", state.AttemptsTrailer() } });
+                new Metadata { { ErrorMapping.AttemptsTrailer, state.AttemptsTrailer() } });
         }
     }
 
@@ -411,7 +411,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         var attempts = state.AttemptsTrailer();
         if (attempts.Length > 0)
         {
-            rpc.Trailers.Add("gateway-attempts", attempts);
+            rpc.Trailers.Add(ErrorMapping.AttemptsTrailer, attempts);
         }
 
         return rpc;

@@ -13,6 +13,9 @@ internal static class ErrorMapping
     public const string ErrorKindTrailer = Gateway.Grpc.Governance.GovernanceService.ErrorKindTrailer;
     public const string RetryAfterTrailer = Gateway.Grpc.Governance.GovernanceService.RetryAfterTrailer;
 
+    /// <summary>Every attempt of a failed call (deployment, outcome, error class), in one trailer.</summary>
+    public const string AttemptsTrailer = "gateway-attempts";
+
     public static StatusCode ToStatusCode(ProviderErrorKind kind) => kind switch
     {
         ProviderErrorKind.RateLimited => StatusCode.ResourceExhausted,

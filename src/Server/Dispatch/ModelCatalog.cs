@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Server.Configuration;
 using Microsoft.Extensions.Logging;
@@ -124,6 +125,7 @@ internal sealed class ModelGroup
 internal sealed partial class ModelCatalog
 {
     private readonly Dictionary<string, ModelGroup> _groups;
+    private readonly FrozenDictionary<string, DeploymentRuntime> _deployments;
 
     public ModelCatalog(GatewayOptions options, IEnumerable<IProviderAdapter> adapters, TimeProvider timeProvider, Services.DeploymentHealth health, ILogger<ModelCatalog> logger)
     {
@@ -152,6 +154,8 @@ internal sealed partial class ModelCatalog
         }
 
         Names = _groups.Keys.Order(StringComparer.Ordinal).ToArray();
+        // Deployment names are unique across groups (the options validator checks it).
+        _deployments = _groups.Values.SelectMany(static g => g.Deployments).ToFrozenDictionary(static d => d.Info.Name, StringComparer.Ordinal);
     }
 
     public IReadOnlyList<string> Names { get; }
@@ -159,6 +163,9 @@ internal sealed partial class ModelCatalog
     public IEnumerable<ModelGroup> Groups => Names.Select(n => _groups[n]);
 
     public bool TryGet(string name, out ModelGroup group) => _groups.TryGetValue(name, out group!);
+
+    /// <summary>A deployment by its name, whichever group it is in; null for an unknown or empty name.</summary>
+    public DeploymentRuntime? FindDeployment(string name) => _deployments.GetValueOrDefault(name);
 
     private static partial class Log
     {

@@ -235,8 +235,8 @@ public static class GatewayApp
             }
 
             policy.WithMethods("POST", "OPTIONS")
-                .WithHeaders("content-type", "x-grpc-web", "x-user-agent", "grpc-timeout", "authorization", "x-api-key", "x-request-id", "traceparent", "tracestate")
-                .WithExposedHeaders("grpc-status", "grpc-message", "grpc-encoding", "grpc-accept-encoding", "x-request-id", "gateway-error-kind", "retry-after-ms", "gateway-attempts");
+                .WithHeaders("content-type", "x-grpc-web", "x-user-agent", "grpc-timeout", "authorization", CallerHeaders.ApiKeyHeader, CallerHeaders.RequestIdHeader, "traceparent", "tracestate")
+                .WithExposedHeaders("grpc-status", "grpc-message", "grpc-encoding", "grpc-accept-encoding", CallerHeaders.RequestIdHeader, ErrorMapping.ErrorKindTrailer, ErrorMapping.RetryAfterTrailer, ErrorMapping.AttemptsTrailer);
         }));
     }
 

@@ -188,7 +188,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             // Output already reached the client: say why in-band, then fail the call.
             var routing = handle.Finish(AttemptOutcome.Failed, ex.KindName);
             var rpc = ErrorMapping.ToRpcException(ex, $"deployment '{deployment.Name}'");
-            rpc.Trailers.Add("gateway-attempts", handle.AttemptsTrailer());
+            rpc.Trailers.Add(ErrorMapping.AttemptsTrailer, handle.AttemptsTrailer());
             await stream.WriteAsync(new CompletionChunk
             {
                 Error = new StreamError { Code = (int)rpc.StatusCode, Message = rpc.Status.Detail, Kind = ex.KindName, Routing = routing },

@@ -31,17 +31,11 @@ internal sealed class DeploymentHealth(IServiceProvider services)
 internal sealed class DeploymentHealthCheck(ModelCatalog catalog, string deployment) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
-    {
-        foreach (var group in catalog.Groups)
+        => Task.FromResult(catalog.FindDeployment(deployment) switch
         {
-            if (group.Find(deployment) is { } runtime)
-            {
-                return Task.FromResult(runtime.CircuitState is Polly.CircuitBreaker.CircuitState.Open or Polly.CircuitBreaker.CircuitState.Isolated
-                    ? HealthCheckResult.Unhealthy($"The circuit of deployment '{deployment}' is {runtime.CircuitState}.")
-                    : HealthCheckResult.Healthy());
-            }
-        }
-
-        return Task.FromResult(HealthCheckResult.Unhealthy($"Deployment '{deployment}' is not configured."));
-    }
+            null => HealthCheckResult.Unhealthy($"Deployment '{deployment}' is not configured."),
+            { CircuitState: Polly.CircuitBreaker.CircuitState.Open or Polly.CircuitBreaker.CircuitState.Isolated } runtime
+                => HealthCheckResult.Unhealthy($"The circuit of deployment '{deployment}' is {runtime.CircuitState}."),
+            _ => HealthCheckResult.Healthy(),
+        });
 }

@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 using Gateway.Grpc.Observability.AccessLog;
 using Gateway.Grpc.Observability.Audit;
 using Gateway.Grpc.Observability.Metrics;
@@ -22,7 +21,6 @@ internal sealed partial class CompletionTelemetry
     public const string RestRoute = "rest";
 
     private readonly ModelCatalog _catalog;
-    private FrozenDictionary<string, DeploymentRuntime>? _deployments;
     private long _callsStarted;
     private long _callsInFlight;
 
@@ -80,11 +78,7 @@ internal sealed partial class CompletionTelemetry
     /// <summary>A label value for the model: configured names only, so callers cannot mint series.</summary>
     internal string ModelLabel(string model) => _catalog.TryGet(model, out _) ? model : "unknown";
 
-    internal DeploymentRuntime? FindDeployment(string name)
-    {
-        _deployments ??= _catalog.Groups.SelectMany(g => g.Deployments).ToFrozenDictionary(d => d.Info.Name, StringComparer.Ordinal);
-        return name.Length > 0 && _deployments.TryGetValue(name, out var deployment) ? deployment : null;
-    }
+    internal DeploymentRuntime? FindDeployment(string name) => _catalog.FindDeployment(name);
 
     /// <summary>Ends an observed call that failed with <paramref name="exception"/>.</summary>
     public void Fail(CallTelemetry call, Exception exception, CompletionCall context)
@@ -92,7 +86,7 @@ internal sealed partial class CompletionTelemetry
         switch (exception)
         {
             case RpcException rpc:
-                call.Complete(rpc.StatusCode, rpc.Trailers.GetValue(ErrorMapping.ErrorKindTrailer), rpc.Status.Detail, rpc.Trailers.GetValue("gateway-attempts"));
+                call.Complete(rpc.StatusCode, rpc.Trailers.GetValue(ErrorMapping.ErrorKindTrailer), rpc.Status.Detail, rpc.Trailers.GetValue(ErrorMapping.AttemptsTrailer));
                 break;
             case OperationCanceledException when context.DeadlinePassed(TimeProvider):
                 call.Complete(StatusCode.DeadlineExceeded, "deadline_exceeded", "Deadline exceeded.");

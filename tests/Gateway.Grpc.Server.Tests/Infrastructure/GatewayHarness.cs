@@ -115,3 +115,26 @@ internal sealed class ConfigBuilder
 
     public Dictionary<string, string?> Build() => _values;
 }
+
+/// <summary>
+/// Model "m" over deployment "bad" (every call a server error) and "good": with two attempts per
+/// call and a breaker that opens after 4 calls at 50% failures for 800 ms, eight calls open the
+/// circuit of "bad" while every call is served by "good".
+/// </summary>
+internal static class CircuitScenario
+{
+    public static async Task<(GatewayHarness Gateway, FakeProvider Fake)> StartAsync()
+    {
+        var fake = new FakeProvider();
+        fake.Script("bad", Behavior.Error(ProviderErrorKind.ServerError));
+        fake.Script("good", Behavior.Ok());
+        var config = new ConfigBuilder().Model("m", ["bad", "good"], (c, p) =>
+        {
+            c[p + "retry:maxAttempts"] = "2";
+            c[p + "circuitBreaker:minimumThroughput"] = "4";
+            c[p + "circuitBreaker:failureRatio"] = "0.5";
+            c[p + "circuitBreaker:breakDurationMs"] = "800";
+        }).Build();
+        return (await GatewayHarness.StartAsync(config, fake), fake);
+    }
+}
