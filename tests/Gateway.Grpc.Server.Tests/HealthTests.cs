@@ -1,4 +1,3 @@
-using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Server.Tests.Infrastructure;
 using Grpc.Core;
 using Grpc.Health.V1;
