@@ -30,6 +30,12 @@ public sealed class GovernanceSettings
 
     /// <summary>Counts a request's prompt tokens (tokenizer, or an estimate).</summary>
     public Func<CompletionRequest, int> CountPromptTokens { get; init; } = static _ => 0;
+
+    /// <summary>
+    /// The upstream model names a public model can be served by, for pricing a call's estimated
+    /// cost against a budget before it runs (the dearest of them is reserved).
+    /// </summary>
+    public Func<string, IReadOnlyList<string>> PricedModelsOf { get; init; } = static model => [model];
 }
 
 /// <summary>What a call needs to know when it is admitted.</summary>
@@ -127,11 +133,11 @@ public sealed partial class GovernanceService(
         }
 
         ApplyMaxTokens(principal, request);
-        await CheckBudgetAsync(principal, cancellationToken).ConfigureAwait(false);
-
         var admission = new Admission(this, principal, request, call, timeProvider.GetTimestamp());
         try
         {
+            await ReserveBudgetsAsync(admission, cancellationToken).ConfigureAwait(false);
+
             // The prompt is tokenized only when a tokens-per-minute limit needs the estimate.
             if (principal.Key is { } key)
             {
@@ -177,19 +183,58 @@ public sealed partial class GovernanceService(
 
     private static int? Min(int? a, int? b) => a is null ? b : b is null ? a : Math.Min(a.Value, b.Value);
 
-    private async ValueTask CheckBudgetAsync(Principal principal, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reserves the call's estimated cost (prompt tokens plus max_tokens, at the dearest price the
+    /// model can be served at) against the key's and the team's budgets; settled with the actual
+    /// cost when the call ends, returned when it is refused.
+    /// </summary>
+    private async ValueTask ReserveBudgetsAsync(Admission admission, CancellationToken cancellationToken)
     {
-        if (principal.Key is { Limits.MonthlyBudgetUsd: { } keyBudget } key
-            && await budgets.GetSpentAsync(BudgetTracker.KeyScope(key.Id), cancellationToken).ConfigureAwait(false) >= keyBudget)
+        var principal = admission.Principal;
+        if (principal.Key is { Limits.MonthlyBudgetUsd: { } keyBudget } key)
         {
-            throw BudgetExceeded("key", keyBudget);
+            admission.BudgetHolds.Add(await budgets.TryReserveAsync(BudgetTracker.KeyScope(key.Id), keyBudget, EstimateCost(admission), cancellationToken).ConfigureAwait(false)
+                ?? throw BudgetExceeded("key", keyBudget));
         }
 
-        if (principal.Team is { Limits.MonthlyBudgetUsd: { } teamBudget } team
-            && await budgets.GetSpentAsync(BudgetTracker.TeamScope(team.Id), cancellationToken).ConfigureAwait(false) >= teamBudget)
+        if (principal.Team is { Limits.MonthlyBudgetUsd: { } teamBudget } team)
         {
-            throw BudgetExceeded("team", teamBudget);
+            admission.BudgetHolds.Add(await budgets.TryReserveAsync(BudgetTracker.TeamScope(team.Id), teamBudget, EstimateCost(admission), cancellationToken).ConfigureAwait(false)
+                ?? throw BudgetExceeded("team", teamBudget));
         }
+    }
+
+    private decimal EstimateCost(Admission admission)
+    {
+        if (admission.CostEstimate is { } known)
+        {
+            return known;
+        }
+
+        var tokens = EnsureTokenEstimate(admission);
+        var request = admission.Request;
+        var output = request.HasMaxTokens ? request.MaxTokens : settings.DefaultOutputReservation;
+        var input = Math.Max(0, tokens - output);
+        var estimate = 0m;
+        foreach (var model in settings.PricedModelsOf(request.Model))
+        {
+            estimate = Math.Max(estimate, pricing.Cost(model, input, output, 0, out _));
+        }
+
+        admission.CostEstimate = estimate;
+        return estimate;
+    }
+
+    /// <summary>The call's token estimate (prompt + output reservation); the prompt is tokenized once, when first needed.</summary>
+    private long EnsureTokenEstimate(Admission admission)
+    {
+        if (admission.TokenEstimate == 0)
+        {
+            var request = admission.Request;
+            admission.TokenEstimate = settings.CountPromptTokens(request) + (request.HasMaxTokens ? request.MaxTokens : settings.DefaultOutputReservation);
+        }
+
+        return admission.TokenEstimate;
     }
 
     private RpcException BudgetExceeded(string scope, decimal budget)
@@ -215,25 +260,22 @@ public sealed partial class GovernanceService(
             {
                 throw RateLimited(scope, "requests per minute", rpm, result, admission);
             }
+
+            // Kept for the rollback: a call refused by a later limit gives its request back.
+            admission.Reservations.Add(new TokenReservation(key, LimitKind.Requests, rpm, algorithm, result.Reservation));
         }
 
         if (limitSettings.TokensPerMinute is { } tpm)
         {
             var key = scope + ":tpm";
-            if (admission.TokenEstimate == 0)
-            {
-                var request = admission.Request;
-                admission.TokenEstimate = settings.CountPromptTokens(request) + (request.HasMaxTokens ? request.MaxTokens : settings.DefaultOutputReservation);
-            }
-
-            var result = await limits.TryAcquireAsync(new LimitRequest(key, LimitKind.Tokens, tpm, admission.TokenEstimate, algorithm, ""), cancellationToken).ConfigureAwait(false);
+            var result = await limits.TryAcquireAsync(new LimitRequest(key, LimitKind.Tokens, tpm, EnsureTokenEstimate(admission), algorithm, ""), cancellationToken).ConfigureAwait(false);
             admission.AddHeaders("tokens", tpm, result);
             if (!result.Allowed)
             {
                 throw RateLimited(scope, "tokens per minute", tpm, result, admission);
             }
 
-            admission.Reservations.Add(new TokenReservation(key, tpm, algorithm, result.Reservation));
+            admission.Reservations.Add(new TokenReservation(key, LimitKind.Tokens, tpm, algorithm, result.Reservation));
         }
 
         if (limitSettings.MaxConcurrentRequests is { } concurrent)
@@ -287,28 +329,46 @@ public sealed partial class GovernanceService(
         return (cost + abandoned, abandoned);
     }
 
+    /// <summary>
+    /// Settles a finished call: token reservations corrected to actual usage, concurrency leases
+    /// released, spend added to the budgets, one ledger row. Each step runs even when an earlier
+    /// one fails (a Redis error in the token correction must not leak the lease or lose the row):
+    /// failures are logged and the call is still billed.
+    /// </summary>
     internal async ValueTask SettleAsync(Admission admission, CallOutcome outcome)
     {
         var used = outcome.InputTokens + outcome.OutputTokens + outcome.AbandonedInputTokens + outcome.AbandonedOutputTokens;
         foreach (var reservation in admission.Reservations)
         {
-            await limits.AdjustTokensAsync(reservation.Key, reservation.Limit, reservation.Algorithm, reservation.Reservation, used - admission.TokenEstimate, CancellationToken.None).ConfigureAwait(false);
+            if (reservation.Kind != LimitKind.Tokens)
+            {
+                continue;
+            }
+
+            try
+            {
+                await limits.AdjustTokensAsync(reservation.Key, reservation.Limit, reservation.Algorithm, reservation.Reservation, used - admission.TokenEstimate, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                Log.SettleStepFailed(logger, "token reservation " + reservation.Key, admission.Call.RequestId, ex);
+            }
         }
 
+        admission.Reservations.Clear();
         await ReleaseLeasesAsync(admission).ConfigureAwait(false);
         var (total, abandoned) = Price(admission.Request, outcome);
-        var principal = admission.Principal;
-        if (principal.Key is { } key)
-        {
-            await budgets.AddAsync(BudgetTracker.KeyScope(key.Id), total, key.Limits.MonthlyBudgetUsd, CancellationToken.None).ConfigureAwait(false);
-        }
-
-        if (principal.Team is { } team)
-        {
-            await budgets.AddAsync(BudgetTracker.TeamScope(team.Id), total, team.Limits.MonthlyBudgetUsd, CancellationToken.None).ConfigureAwait(false);
-        }
-
         admission.CostUsd = total;
+        var principal = admission.Principal;
+        try
+        {
+            await SettleBudgetsAsync(admission, total).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.SettleStepFailed(logger, "budget", admission.Call.RequestId, ex);
+        }
+
         ledger.Enqueue(new LedgerEntry
         {
             RequestId = admission.Call.RequestId,
@@ -333,25 +393,69 @@ public sealed partial class GovernanceService(
         });
     }
 
+    private async ValueTask SettleBudgetsAsync(Admission admission, decimal total)
+    {
+        var principal = admission.Principal;
+        foreach (var hold in admission.BudgetHolds)
+        {
+            var budget = hold.Scope.StartsWith("key:", StringComparison.Ordinal) ? principal.Key?.Limits.MonthlyBudgetUsd : principal.Team?.Limits.MonthlyBudgetUsd;
+            await budgets.SettleAsync(hold, total, budget, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        // Scopes without a budget still keep their spend (reports, later budgets).
+        if (principal.Key is { Limits.MonthlyBudgetUsd: null } key)
+        {
+            await budgets.AddAsync(BudgetTracker.KeyScope(key.Id), total, null, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        if (principal.Team is { Limits.MonthlyBudgetUsd: null } team)
+        {
+            await budgets.AddAsync(BudgetTracker.TeamScope(team.Id), total, null, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        admission.BudgetHolds.Clear();
+    }
+
     internal async ValueTask ReleaseLeasesAsync(Admission admission)
     {
         foreach (var lease in admission.Leases)
         {
-            await limits.ReleaseAsync(lease, admission.Call.RequestId, CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await limits.ReleaseAsync(lease, admission.Call.RequestId, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                Log.SettleStepFailed(logger, "concurrency lease " + lease, admission.Call.RequestId, ex);
+            }
         }
 
         admission.Leases.Clear();
     }
 
-    /// <summary>Undoes the reservations of a call refused part-way through admission.</summary>
+    /// <summary>Undoes the reservations of a call refused part-way through admission: requests, tokens, budget, leases.</summary>
     internal async ValueTask RollbackAsync(Admission admission)
     {
         foreach (var reservation in admission.Reservations)
         {
-            await limits.AdjustTokensAsync(reservation.Key, reservation.Limit, reservation.Algorithm, reservation.Reservation, -admission.TokenEstimate, CancellationToken.None).ConfigureAwait(false);
+            var amount = reservation.Kind == LimitKind.Tokens ? admission.TokenEstimate : 1;
+            try
+            {
+                await limits.AdjustTokensAsync(reservation.Key, reservation.Limit, reservation.Algorithm, reservation.Reservation, -amount, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                Log.SettleStepFailed(logger, "rollback of " + reservation.Key, admission.Call.RequestId, ex);
+            }
         }
 
         admission.Reservations.Clear();
+        foreach (var hold in admission.BudgetHolds)
+        {
+            BudgetTracker.Release(hold);
+        }
+
+        admission.BudgetHolds.Clear();
         await ReleaseLeasesAsync(admission).ConfigureAwait(false);
     }
 
@@ -381,10 +485,14 @@ public sealed partial class GovernanceService(
     {
         [LoggerMessage(310, LogLevel.Information, "Refused ({Kind}) for {Scope}.", EventName = "Refused")]
         public static partial void Refused(ILogger logger, string kind, string scope);
+
+        [LoggerMessage(311, LogLevel.Error, "Settling call {RequestId}: the {Step} step failed; the other steps ran.", EventName = "SettleStepFailed")]
+        public static partial void SettleStepFailed(ILogger logger, string step, string requestId, Exception exception);
     }
 }
 
-internal readonly record struct TokenReservation(string Key, long Limit, LimitAlgorithm Algorithm, long Reservation);
+/// <summary>A counter a call took from (its requests or tokens), for settlement and rollback.</summary>
+internal readonly record struct TokenReservation(string Key, LimitKind Kind, long Limit, LimitAlgorithm Algorithm, long Reservation);
 
 /// <summary>An admitted call. Complete it exactly once when the call ends, whatever the outcome.</summary>
 public sealed class Admission
@@ -410,6 +518,10 @@ public sealed class Admission
     internal long Started { get; }
 
     internal long TokenEstimate { get; set; }
+
+    internal decimal? CostEstimate { get; set; }
+
+    internal List<BudgetHold> BudgetHolds { get; } = [];
 
     internal List<TokenReservation> Reservations { get; } = [];
 

@@ -329,6 +329,22 @@ public sealed class OpenAIAdapterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Stream_NonSseAnswerWhoseBodyNeverEnds_TimeoutNotCancellation()
+    {
+        // A proxy answers the streaming request with JSON headers and then stalls: the adapter's
+        // own timer fires while it reads that body, which is a timeout, not the caller cancelling.
+        _upstream.Handler = async ctx =>
+        {
+            ctx.Response.ContentType = "application/json";
+            await ctx.Response.WriteAsync("{\"error\":", ctx.RequestAborted);
+            await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+            await Task.Delay(Timeout.Infinite, ctx.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+        };
+        var (_, error) = await Calls.CollectUntilError(CreateSut().StreamAsync(Call(Calls.Hello(), new() { ["timeout_ms"] = "300" }), default));
+        Assert.Equal(ProviderErrorKind.Timeout, error.Kind);
+    }
+
+    [Fact]
     public async Task Stream_UpstreamGoesSilent_TimeoutAfterIdleLimit()
     {
         _upstream.Handler = async ctx =>

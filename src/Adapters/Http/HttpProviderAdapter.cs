@@ -94,7 +94,7 @@ internal abstract partial class HttpProviderAdapter : IProviderAdapter, IDisposa
         AddHeaders(request, settings);
         using var timeouts = new CallTimeouts(cancellationToken, settings.Timeout, TimeProvider);
         using var response = await SendAsync(request, call, timeouts, cancellationToken).ConfigureAwait(false);
-        await EnsureEventStreamAsync(response, timeouts).ConfigureAwait(false);
+        await EnsureEventStreamAsync(response, timeouts, cancellationToken).ConfigureAwait(false);
         var body = await OpenBodyAsync(response, timeouts, cancellationToken).ConfigureAwait(false);
         await using var _ = body.ConfigureAwait(false);
         var sse = new SseReader(body);
@@ -243,7 +243,7 @@ internal abstract partial class HttpProviderAdapter : IProviderAdapter, IDisposa
     protected ProviderException Malformed(Exception ex)
         => new(ProviderErrorKind.ServerError, $"{Provider} sent a malformed response: {ex.Message}", null, ex);
 
-    private async Task EnsureEventStreamAsync(HttpResponseMessage response, CallTimeouts timeouts)
+    private async Task EnsureEventStreamAsync(HttpResponseMessage response, CallTimeouts timeouts, CancellationToken cancellationToken)
     {
         var mediaType = response.Content.Headers.ContentType?.MediaType;
         if (mediaType is null || mediaType.Equals("text/event-stream", StringComparison.OrdinalIgnoreCase))
@@ -260,6 +260,11 @@ internal abstract partial class HttpProviderAdapter : IProviderAdapter, IDisposa
         catch (Exception ex) when (ex is IOException or HttpRequestException)
         {
             body = [];
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Our own timer fired while reading the unexpected body: a timeout, not the caller's cancellation.
+            throw MapTransportFailure(ex, timeouts, cancellationToken, afterHeaders: true, streaming: false);
         }
 
         var info = UpstreamErrorInfo.Parse(body);

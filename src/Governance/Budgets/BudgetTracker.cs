@@ -8,6 +8,23 @@ namespace Gateway.Grpc.Governance.Budgets;
 /// <summary>A budget alert: a scope crossed a threshold of its monthly budget.</summary>
 public sealed record BudgetAlert(string Scope, string Period, int ThresholdPercent, decimal SpentUsd, decimal BudgetUsd);
 
+/// <summary>An admitted call's reserved share of a budget, settled with its actual cost.</summary>
+public sealed class BudgetHold
+{
+    internal BudgetHold(string scope, BudgetTracker.Entry entry, decimal amount)
+    {
+        Scope = scope;
+        Entry = entry;
+        Amount = amount;
+    }
+
+    public string Scope { get; }
+
+    public decimal Amount { get; }
+
+    internal BudgetTracker.Entry Entry { get; }
+}
+
 /// <summary>
 /// Monthly spend per key and team (calendar month, UTC). The month's spend is loaded from the
 /// ledger once, then kept current from each call's cost. Alerts at 50, 80 and 100 % fire once
@@ -27,6 +44,42 @@ public sealed partial class BudgetTracker(IGovernanceStore store, TimeProvider t
     public async ValueTask<decimal> GetSpentAsync(string scope, CancellationToken cancellationToken)
         => (await GetEntryAsync(scope, cancellationToken).ConfigureAwait(false)).Spent;
 
+    /// <summary>
+    /// Admits a call against a budget: refused when the month's spend plus what calls in flight
+    /// have reserved already reaches the budget; otherwise the call's estimated cost is reserved
+    /// until <see cref="SettleAsync"/>. Concurrent calls therefore cross a budget by at most one
+    /// call's cost, instead of every call in flight passing the same stale check.
+    /// </summary>
+    public async ValueTask<BudgetHold?> TryReserveAsync(string scope, decimal budget, decimal estimate, CancellationToken cancellationToken)
+    {
+        var entry = await GetEntryAsync(scope, cancellationToken).ConfigureAwait(false);
+        estimate = Math.Max(estimate, 0m);
+        lock (entry)
+        {
+            if (entry.Spent + entry.Reserved >= budget)
+            {
+                return null;
+            }
+
+            entry.Reserved += estimate;
+        }
+
+        return new BudgetHold(scope, entry, estimate);
+    }
+
+    /// <summary>Returns a reservation without spending (the call was refused after it was admitted here).</summary>
+    public static void Release(BudgetHold hold)
+    {
+        lock (hold.Entry)
+        {
+            hold.Entry.Reserved = Math.Max(0m, hold.Entry.Reserved - hold.Amount);
+        }
+    }
+
+    /// <summary>Replaces a call's reservation with its actual cost and raises the alerts it crosses.</summary>
+    public ValueTask SettleAsync(BudgetHold hold, decimal cost, decimal? budget, CancellationToken cancellationToken)
+        => AddAsync(hold.Entry, hold.Scope, cost, hold.Amount, budget, cancellationToken);
+
     /// <summary>Adds a call's cost and raises the alerts it crosses.</summary>
     public async ValueTask AddAsync(string scope, decimal cost, decimal? budget, CancellationToken cancellationToken)
     {
@@ -36,12 +89,24 @@ public sealed partial class BudgetTracker(IGovernanceStore store, TimeProvider t
         }
 
         var entry = await GetEntryAsync(scope, cancellationToken).ConfigureAwait(false);
+        await AddAsync(entry, scope, cost, 0m, budget, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask AddAsync(Entry entry, string scope, decimal cost, decimal reserved, decimal? budget, CancellationToken cancellationToken)
+    {
+        cost = Math.Max(cost, 0m);
         decimal before, after;
         lock (entry)
         {
+            entry.Reserved = Math.Max(0m, entry.Reserved - reserved);
             before = entry.Spent;
             entry.Spent += cost;
             after = entry.Spent;
+        }
+
+        if (cost == 0)
+        {
+            return;
         }
 
         if (budget is not { } limit || limit <= 0)
@@ -85,11 +150,14 @@ public sealed partial class BudgetTracker(IGovernanceStore store, TimeProvider t
     private static (string? KeyId, string? TeamId) ParseScope(string scope)
         => scope.StartsWith("key:", StringComparison.Ordinal) ? (scope[4..], null) : (null, scope[5..]);
 
-    private sealed class Entry(string period)
+    internal sealed class Entry(string period)
     {
         public string Period { get; } = period;
 
         public decimal Spent { get; set; }
+
+        /// <summary>Estimated cost of the calls admitted and not yet settled.</summary>
+        public decimal Reserved { get; set; }
     }
 
     private static partial class Log

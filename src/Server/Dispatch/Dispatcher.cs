@@ -18,6 +18,8 @@ namespace Gateway.Grpc.Server.Dispatch;
 /// </summary>
 internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend limits, GovernanceSettings governance, TimeProvider timeProvider, DispatchTelemetry telemetry, ILogger<Dispatcher> logger)
 {
+    internal TimeProvider TimeProvider => timeProvider;
+
     /// <summary>Unary completion with retries, fallbacks and hedging.</summary>
     public async Task<(CompletionResponse Response, RoutingInfo Routing)> CompleteAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken)
     {
@@ -200,14 +202,16 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
                     return (finished.Task.Result, finished.Control.Deployment);
                 }
 
-                lastError = finished.Task.Exception?.InnerException ?? lastError;
+                lastError = finished.Task.Exception?.InnerException
+                    ?? (finished.Task.IsCanceled ? new ProviderException(ProviderErrorKind.Timeout, $"The attempt on '{finished.Control.Deployment.Info.Name}' was cancelled before it answered.") : lastError);
                 if (running.Count == 0)
                 {
                     // Everything in flight failed: hedge at once if allowed, else report.
                     var next = hedges < options.MaxHedges ? RouteSelector.Choose(group, state, deployments) : null;
                     if (next is null)
                     {
-                        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(lastError!);
+                        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(lastError
+                            ?? new ProviderException(ProviderErrorKind.Overloaded, $"No attempt on '{group.Name}' gave an answer."));
                     }
 
                     hedges++;
@@ -258,21 +262,26 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         var attempt = state.NewAttempt(deployment, hedged);
         control.Attempt = attempt;
         control.Started = timeProvider.GetTimestamp();
-        var limit = TimeSpan.FromMilliseconds(operation.IsStream ? group.Options.Timeouts.FirstTokenMs : group.Options.Timeouts.AttemptMs);
-        var remaining = state.Remaining;
-        if (remaining != Timeout.InfiniteTimeSpan && remaining < limit)
-        {
-            limit = remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1);
-        }
-
-        control.Cts.CancelAfter(limit);
-        var call = new ProviderCall(state.Request, deployment.Info);
-        var started = timeProvider.GetTimestamp();
-        var reservation = await ReserveDeploymentLimitsAsync(deployment, state, attempt, callerToken).ConfigureAwait(false);
-        deployment.Enter();
+        var started = control.Started;
+        DeploymentReservation? reservation = null;
+        var entered = false;
         var adopted = false;
         try
         {
+            // The deployment's own limits first (a Redis round trip when shared): the attempt's
+            // timer starts only once the request can actually go upstream.
+            reservation = await ReserveDeploymentLimitsAsync(deployment, state, callerToken).ConfigureAwait(false);
+            var limit = TimeSpan.FromMilliseconds(operation.IsStream ? group.Options.Timeouts.FirstTokenMs : group.Options.Timeouts.AttemptMs);
+            var remaining = state.Remaining;
+            if (remaining != Timeout.InfiniteTimeSpan && remaining < limit)
+            {
+                limit = remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1);
+            }
+
+            control.Cts.CancelAfter(limit);
+            var call = new ProviderCall(state.Request, deployment.Info);
+            deployment.Enter();
+            entered = true;
             var result = await deployment.Circuit.ExecuteAsync(
                 static async (s, token) =>
                 {
@@ -284,6 +293,12 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
                     {
                         // Converted inside the breaker so that timeouts count against the deployment.
                         throw new ProviderException(ProviderErrorKind.Timeout, $"No {(s.Operation.IsStream ? "first token" : "response")} from '{s.Deployment.Info.Name}' within {s.Limit.TotalMilliseconds:0} ms.");
+                    }
+                    catch (OperationCanceledException) when (!s.Control.Abandoned && !s.CallerToken.IsCancellationRequested)
+                    {
+                        // Cancelled by nobody here (an adapter's or handler's own timeout): an attempt
+                        // that gave no answer in time, never a cancellation of the caller's call.
+                        throw new ProviderException(ProviderErrorKind.Timeout, $"'{s.Deployment.Info.Name}' gave no answer in time (its request was cancelled by its own timeout).");
                     }
                 },
                 (Operation: operation, Deployment: deployment, Call: call, Control: control, CallerToken: callerToken, Limit: limit),
@@ -316,6 +331,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
             state.Complete(attempt, AttemptOutcome.Cancelled, timeProvider.GetElapsedTime(started));
             throw;
         }
+
         catch (BrokenCircuitException)
         {
             state.Complete(attempt, AttemptOutcome.Failed, timeProvider.GetElapsedTime(started), "circuit_open");
@@ -334,8 +350,44 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
             // An adopted stream keeps its slot and cancellation until the handle is disposed.
             if (!adopted || !operation.IsStream)
             {
-                deployment.Exit();
+                if (entered)
+                {
+                    deployment.Exit();
+                }
+
                 control.Dispose();
+            }
+
+            if (!adopted && reservation is not null)
+            {
+                // An attempt whose answer is not used gives its reservation back: all of it when
+                // the provider answered with an error (nothing was generated), all but the prompt
+                // when it was cut off while working (timed out, lost a hedge, cancelled).
+                var keep = entered && control.Cts.IsCancellationRequested ? reservation.PromptEstimate : 0;
+                ObserveSettle(SettleAsync(reservation, keep));
+            }
+        }
+    }
+
+    /// <summary>Runs a settlement nobody waits for, logging (not dropping) its failure.</summary>
+    internal void ObserveSettle(ValueTask settle)
+    {
+        if (settle.IsCompletedSuccessfully)
+        {
+            return;
+        }
+
+        _ = ObserveAsync(settle);
+
+        async Task ObserveAsync(ValueTask pending)
+        {
+            try
+            {
+                await pending.ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                Log.SettleFailed(logger, ex);
             }
         }
     }
@@ -345,7 +397,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
     /// its limit is refused locally, as if it had answered 429, so routing moves on without
     /// sending anything upstream.
     /// </summary>
-    private async ValueTask<DeploymentReservation?> ReserveDeploymentLimitsAsync(DeploymentRuntime deployment, CallState state, Attempt attempt, CancellationToken cancellationToken)
+    private async ValueTask<DeploymentReservation?> ReserveDeploymentLimitsAsync(DeploymentRuntime deployment, CallState state, CancellationToken cancellationToken)
     {
         if (deployment.RequestsPerMinute is null && deployment.TokensPerMinute is null)
         {
@@ -358,31 +410,30 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
             var result = await limits.TryAcquireAsync(new LimitRequest(scope + ":rpm", LimitKind.Requests, rpm, 1, governance.DefaultAlgorithm, ""), cancellationToken).ConfigureAwait(false);
             if (!result.Allowed)
             {
-                throw LocallyLimited(deployment, state, attempt, "requests", result);
+                throw LocallyLimited(deployment, "requests", result);
             }
         }
 
         if (deployment.TokensPerMinute is { } tpm)
         {
             var request = state.Request;
-            var estimate = governance.CountPromptTokens(request) + (request.HasMaxTokens ? request.MaxTokens : governance.DefaultOutputReservation);
+            var prompt = governance.CountPromptTokens(request);
+            var estimate = prompt + (request.HasMaxTokens ? request.MaxTokens : governance.DefaultOutputReservation);
             var result = await limits.TryAcquireAsync(new LimitRequest(scope + ":tpm", LimitKind.Tokens, tpm, estimate, governance.DefaultAlgorithm, ""), cancellationToken).ConfigureAwait(false);
             if (!result.Allowed)
             {
-                throw LocallyLimited(deployment, state, attempt, "tokens", result);
+                throw LocallyLimited(deployment, "tokens", result);
             }
 
-            return new DeploymentReservation(scope + ":tpm", tpm, result.Reservation, estimate);
+            return new DeploymentReservation(scope + ":tpm", tpm, result.Reservation, estimate, prompt);
         }
 
         return null;
     }
 
-    private ProviderException LocallyLimited(DeploymentRuntime deployment, CallState state, Attempt attempt, string unit, LimitResult result)
+    private static ProviderException LocallyLimited(DeploymentRuntime deployment, string unit, LimitResult result)
     {
-        state.Complete(attempt, AttemptOutcome.Failed, TimeSpan.Zero, "rate_limited");
-        state.MarkFailed(deployment);
-        // No retry-after: the wait applies to this deployment only, and the retry goes elsewhere.
+        // Recorded as a failed attempt (rate_limited) by RunOneAsync. No retry-after: the wait applies to this deployment only, and the retry goes elsewhere.
         return new ProviderException(ProviderErrorKind.RateLimited, $"Deployment '{deployment.Info.Name}' is at its configured {unit}-per-minute limit (free again in {result.RetryAfter.TotalSeconds:0.#} s).");
     }
 
@@ -427,6 +478,9 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
 
         [LoggerMessage(212, LogLevel.Information, "Attempt on {Deployment} failed ({Kind}): {Message}", EventName = "AttemptFailed")]
         public static partial void AttemptFailed(ILogger logger, string deployment, string kind, string message);
+
+        [LoggerMessage(213, LogLevel.Error, "Settling a deployment token reservation failed.", EventName = "SettleFailed")]
+        public static partial void SettleFailed(ILogger logger, Exception exception);
     }
 }
 
@@ -466,7 +520,7 @@ internal sealed class AttemptControl(DeploymentRuntime deployment, CancellationT
 }
 
 /// <summary>A token reservation against a deployment's TPM, settled with the attempt's actual usage.</summary>
-internal sealed record DeploymentReservation(string Key, long Limit, long Reservation, long Estimate);
+internal sealed record DeploymentReservation(string Key, long Limit, long Reservation, long Estimate, long PromptEstimate);
 
 /// <summary>What an attempt does: a unary call or opening a stream up to its first event.</summary>
 internal interface IAttemptOperation<T>
@@ -497,7 +551,7 @@ internal sealed class UnaryOperation : IAttemptOperation<CompletionResponse>
         if (control.TokenReservation is { } reservation)
         {
             var usage = result.Usage;
-            _ = dispatcher.SettleAsync(reservation, usage is null ? reservation.Estimate : usage.InputTokens + usage.OutputTokens).AsTask();
+            dispatcher.ObserveSettle(dispatcher.SettleAsync(reservation, usage is null ? reservation.Estimate : usage.InputTokens + usage.OutputTokens));
         }
 
         return result;
@@ -565,6 +619,7 @@ internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerato
     internal void Attach(AttemptControl control, Attempt attempt, CallState state, Dispatcher dispatcher)
     {
         _dispatcher = dispatcher;
+        _timeProvider = dispatcher.TimeProvider;
         _control = control;
         _attempt = attempt;
         _state = state;

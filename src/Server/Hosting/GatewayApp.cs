@@ -276,6 +276,18 @@ public static class GatewayApp
         });
     }
 
+    /// <summary>Public model name -> the upstream models its deployments price at (budget estimates).</summary>
+    private static Func<string, IReadOnlyList<string>> PricedModels(GatewayOptions options)
+    {
+        var map = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        foreach (var model in options.Models)
+        {
+            map[model.Name] = model.Deployments.Select(d => string.IsNullOrEmpty(d.UpstreamModel) ? model.Name : d.UpstreamModel).Distinct(StringComparer.Ordinal).ToArray();
+        }
+
+        return name => map.TryGetValue(name, out var models) ? models : [name];
+    }
+
     private static void AddGovernance(IServiceCollection services, GatewayOptions options)
     {
         var masterKeyReference = options.Auth.MasterKey;
@@ -296,6 +308,7 @@ public static class GatewayApp
             DefaultOutputReservation = options.RateLimits.DefaultOutputReservation,
             ModelLimits = modelLimits,
             CountPromptTokens = TokenEstimator.CountPrompt,
+            PricedModelsOf = PricedModels(options),
         });
         // Created and migrated here, before anything can use it: a store that cannot be opened or
         // migrated fails start-up with a GatewayConfigurationException naming the key to fix.

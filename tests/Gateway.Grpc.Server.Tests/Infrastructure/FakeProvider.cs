@@ -25,6 +25,9 @@ internal sealed record Behavior
 
     public int Tokens { get; init; } = 3;
 
+    /// <summary>Throw an OperationCanceledException of the adapter's own (its internal timeout), not the caller's.</summary>
+    public bool OwnCancellation { get; init; }
+
     public static Behavior Ok(int delayMs = 0) => new() { Delay = TimeSpan.FromMilliseconds(delayMs) };
 
     public static Behavior Error(ProviderErrorKind kind, int? retryAfterMs = null) => new() { Fail = kind, RetryAfter = retryAfterMs is { } r ? TimeSpan.FromMilliseconds(r) : null };
@@ -210,6 +213,13 @@ internal sealed class FakeProvider : IProviderAdapter
         if (behavior.Delay > TimeSpan.Zero)
         {
             await Task.Delay(behavior.Delay, cancellationToken);
+        }
+
+        if (behavior.OwnCancellation)
+        {
+            using var own = new CancellationTokenSource();
+            await own.CancelAsync();
+            own.Token.ThrowIfCancellationRequested();
         }
     }
 }

@@ -32,7 +32,11 @@ internal sealed class GatewayHarness : IAsyncDisposable
     public T Service<T>()
         where T : notnull => App.Services.GetRequiredService<T>();
 
-    public static async Task<GatewayHarness> StartAsync(IDictionary<string, string?> config, params IProviderAdapter[] adapters)
+    public static Task<GatewayHarness> StartAsync(IDictionary<string, string?> config, params IProviderAdapter[] adapters)
+        => StartAsync(config, configureServices: null, adapters);
+
+    /// <summary>Starts the gateway with services replaced after its own registrations (fault injection).</summary>
+    public static async Task<GatewayHarness> StartAsync(IDictionary<string, string?> config, Action<IServiceCollection>? configureServices, params IProviderAdapter[] adapters)
     {
         var overrides = new Dictionary<string, string?>(config)
         {
@@ -41,7 +45,7 @@ internal sealed class GatewayHarness : IAsyncDisposable
         };
         overrides.TryAdd("logLevel", "Warning");
         overrides.TryAdd("store:kind", "memory");
-        var app = GatewayApp.Build([], overrides, additionalAdapters: adapters);
+        var app = GatewayApp.Build([], overrides, configureServices, adapters);
         await app.StartAsync();
         // Kestrel reports bound addresses in Listen order: gRPC first, then HTTP.
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.ToArray();

@@ -1,0 +1,240 @@
+using Gateway.Admin.V1;
+using Gateway.Grpc.Adapters;
+using Gateway.Grpc.Governance;
+using Gateway.Grpc.Governance.Budgets;
+using Gateway.Grpc.Governance.Ledger;
+using Gateway.Grpc.Governance.Limits;
+using Gateway.Grpc.Governance.Storage;
+using Gateway.Grpc.Server.Tests.Infrastructure;
+using Gateway.V1;
+using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Gateway.Grpc.Server.Tests;
+
+/// <summary>
+/// What a call takes from limits and budgets comes back exactly when it should: settlement that
+/// survives a failing step, reservations of failed attempts returned, budgets reserved before a
+/// call runs, requests returned when a later limit refuses.
+/// </summary>
+public sealed class SettlementTests
+{
+    private static async Task<(GatewayHarness Gateway, string Master)> StartSecuredAsync(Action<IServiceCollection>? services = null, params IProviderAdapter[] adapters)
+    {
+        var variable = "GW_TEST_MASTER_" + Guid.NewGuid().ToString("N");
+        var master = "master-" + Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(variable, master);
+        var config = new Dictionary<string, string?> { ["auth:masterKey"] = "env:" + variable };
+        return (await GatewayHarness.StartAsync(config, services, adapters), master);
+    }
+
+    private static CallOptions As(string key) => new(headers: new Metadata { { "authorization", "Bearer " + key } });
+
+    private static CompletionRequest SimRequest(int maxTokens, int ttftMs = 0)
+    {
+        var request = GatewayHarness.Request("sim-small", maxTokens);
+        request.Metadata["sim.ttft_ms"] = ttftMs.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        request.Metadata["sim.tokens_per_second"] = "0";
+        request.Metadata["sim.output_tokens"] = "50";
+        return request;
+    }
+
+    private static async Task<CreateKeyResponse> CreateKeyAsync(GatewayHarness gateway, string master, Limits limits)
+        => await new AdminService.AdminServiceClient(gateway.Channel).CreateKeyAsync(new CreateKeyRequest { Key = new Key { Limits = limits } }, As(master)).ResponseAsync;
+
+    /// <summary>Remaining capacity of a limit counter, read without taking anything.</summary>
+    private static async Task<long> RemainingAsync(GatewayHarness gateway, string key, LimitKind kind, long limit)
+    {
+        var backend = gateway.Service<IRateLimitBackend>();
+        var settings = gateway.Service<GovernanceSettings>();
+        var result = await backend.TryAcquireAsync(new LimitRequest(key, kind, limit, 0, settings.DefaultAlgorithm, ""), CancellationToken.None);
+        return result.Remaining;
+    }
+
+    [Fact]
+    public async Task Settle_TokenCorrectionFails_LeaseStillReleased_CallStillBilled()
+    {
+        var (gateway, master) = await StartSecuredAsync(services => services.AddSingleton<IRateLimitBackend>(sp => new FaultyBackend(sp.GetRequiredService<LocalRateLimitBackend>()) { FailAdjust = true }));
+        await using var _g = gateway;
+        var key = await CreateKeyAsync(gateway, master, new Limits { TokensPerMinute = 100_000, MaxConcurrentRequests = 1, MonthlyBudgetUsd = 10 });
+
+        // One concurrent call allowed: a lease leaked by the first call would refuse the next ones.
+        for (var i = 0; i < 3; i++)
+        {
+            var response = await gateway.CompleteAsync(SimRequest(maxTokens: 20), As(key.Secret));
+            Assert.True(response.Usage.CostUsd > 0);
+        }
+
+        await gateway.Service<LedgerWriter>().FlushAsync();
+        var rows = ((InMemoryGovernanceStore)gateway.Service<IGovernanceStore>()).Ledger.Where(r => r.KeyId == key.Key.Id).ToArray();
+        Assert.Equal(3, rows.Length);
+        var spent = await gateway.Service<BudgetTracker>().GetSpentAsync(BudgetTracker.KeyScope(key.Key.Id), CancellationToken.None);
+        Assert.Equal(rows.Sum(r => r.CostUsd), spent);
+    }
+
+    [Fact]
+    public async Task DeploymentTpm_FailedAttempts_GiveTheirWholeReservationBack()
+    {
+        var fake = new FakeProvider();
+        fake.Script("p1", Behavior.Error(ProviderErrorKind.ServerError));
+        var config = new ConfigBuilder().Model("m", ["p1"], (c, p) =>
+        {
+            c[p + "deployments:0:tokensPerMinute"] = "1000";
+            c[p + "retry:maxAttempts"] = "1";
+        }).Build();
+        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+
+        // Each call reserves ~300 tokens of 1000: without the give-back the fourth call would be
+        // refused locally and never reach the provider.
+        for (var i = 0; i < 6; i++)
+        {
+            var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("m", maxTokens: 300)));
+            Assert.Equal("server_error", ex.Trailers.GetValue("gateway-error-kind"));
+        }
+
+        Assert.Equal(6, fake.CallsTo("p1").Count());
+        Assert.Equal(1000, await RemainingAsync(gateway, "deployment:p1:tpm", LimitKind.Tokens, 1000));
+    }
+
+    [Fact]
+    public async Task DeploymentTpm_TimedOutAttempt_KeepsOnlyItsPrompt()
+    {
+        var fake = new FakeProvider();
+        fake.Script("p1", Behavior.Ok(delayMs: 5000));
+        var config = new ConfigBuilder().Model("m", ["p1"], (c, p) =>
+        {
+            c[p + "deployments:0:tokensPerMinute"] = "1000";
+            c[p + "retry:maxAttempts"] = "1";
+            c[p + "timeouts:attemptMs"] = "200";
+        }).Build();
+        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+        var request = GatewayHarness.Request("m", maxTokens: 300);
+        var prompt = gateway.Service<GovernanceSettings>().CountPromptTokens(request);
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(request));
+        Assert.Equal("timeout", ex.Trailers.GetValue("gateway-error-kind"));
+        await Assert.Single(fake.Calls).Ended.WaitAsync(TimeSpan.FromSeconds(5));
+
+        // The provider saw the prompt (it was working on it when cut off); the 300 output tokens come back.
+        Assert.True(prompt > 0);
+        // (Settled in the attempt's own finally, before the call's error reached the caller.)
+        Assert.Equal(1000 - prompt, await RemainingAsync(gateway, "deployment:p1:tpm", LimitKind.Tokens, 1000));
+    }
+
+    [Fact]
+    public async Task DeploymentLimits_SlowLimitStore_DoesNotEatTheAttemptTimeout()
+    {
+        var fake = new FakeProvider();
+        fake.Script("p1", Behavior.Ok());
+        var config = new ConfigBuilder().Model("m", ["p1"], (c, p) =>
+        {
+            c[p + "deployments:0:requestsPerMinute"] = "100";
+            c[p + "retry:maxAttempts"] = "1";
+            c[p + "timeouts:attemptMs"] = "300";
+        }).Build();
+        await using var gateway = await GatewayHarness.StartAsync(
+            config,
+            services => services.AddSingleton<IRateLimitBackend>(sp => new FaultyBackend(sp.GetRequiredService<LocalRateLimitBackend>()) { AcquireDelay = TimeSpan.FromMilliseconds(600) }),
+            fake);
+
+        // The limit check takes longer than the attempt timeout; the upstream answers at once.
+        var response = await gateway.CompleteAsync(GatewayHarness.Request("m"));
+        Assert.Equal("p1", response.Routing.Deployment);
+    }
+
+    [Fact]
+    public async Task Hedging_EveryAttemptEndsInItsOwnCancellation_TimeoutNotInternalError()
+    {
+        var fake = new FakeProvider();
+        fake.Script("a", new Behavior { OwnCancellation = true });
+        fake.Script("b", new Behavior { OwnCancellation = true });
+        var config = new ConfigBuilder().Model("m", ["a", "b"], (c, p) =>
+        {
+            c[p + "hedging:enabled"] = "true";
+            c[p + "hedging:delayMs"] = "50";
+            c[p + "retry:maxAttempts"] = "1";
+        }).Build();
+        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("m")));
+        Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
+        Assert.Equal("timeout", ex.Trailers.GetValue("gateway-error-kind"));
+        Assert.Equal(2, fake.Calls.Count);
+    }
+
+    [Fact]
+    public async Task Budget_ConcurrentCalls_CrossItByAtMostOneCall()
+    {
+        var (gateway, master) = await StartSecuredAsync();
+        await using var _g = gateway;
+        // sim-small: one call of ~10 prompt + 20 output tokens costs ~1.35e-5 US$: the budget holds two and a bit.
+        const double budget = 0.00003;
+        var key = await CreateKeyAsync(gateway, master, new Limits { MonthlyBudgetUsd = budget });
+
+        // Ten calls at once, each taking 300 ms: a read-then-act check lets all ten through.
+        var calls = Enumerable.Range(0, 10).Select(async _ =>
+        {
+            try
+            {
+                return (await gateway.CompleteAsync(SimRequest(maxTokens: 20, ttftMs: 300), As(key.Secret))).Usage.CostUsd;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.ResourceExhausted)
+            {
+                Assert.Equal("budget_exceeded", ex.Trailers.GetValue("gateway-error-kind"));
+                return (double?)null;
+            }
+        }).ToArray();
+        var costs = await Task.WhenAll(calls);
+
+        var served = costs.Where(c => c is not null).Select(c => c!.Value).ToArray();
+        Assert.InRange(served.Length, 2, 3);
+        var spent = (double)await gateway.Service<BudgetTracker>().GetSpentAsync(BudgetTracker.KeyScope(key.Key.Id), CancellationToken.None);
+        Assert.True(spent <= budget + served.Max(), $"spent {spent} against a budget of {budget}");
+    }
+
+    [Fact]
+    public async Task RequestsPerMinute_ReturnedWhenTheTokenLimitRefuses()
+    {
+        var (gateway, master) = await StartSecuredAsync();
+        await using var _g = gateway;
+        var key = await CreateKeyAsync(gateway, master, new Limits { RequestsPerMinute = 2, TokensPerMinute = 200 });
+
+        // Three calls too big for the token limit: refused by it, so they must not use up requests.
+        for (var i = 0; i < 3; i++)
+        {
+            var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(SimRequest(maxTokens: 1000), As(key.Secret)));
+            Assert.Equal(StatusCode.ResourceExhausted, ex.StatusCode);
+            Assert.Contains("tokens per minute", ex.Status.Detail, StringComparison.Ordinal);
+        }
+
+        for (var i = 0; i < 2; i++)
+        {
+            await gateway.CompleteAsync(SimRequest(maxTokens: 5), As(key.Secret));
+        }
+    }
+
+    /// <summary>A limit store with faults: a failing token correction, a slow acquire for deployment counters.</summary>
+    private sealed class FaultyBackend(IRateLimitBackend inner) : IRateLimitBackend
+    {
+        public bool FailAdjust { get; init; }
+
+        public TimeSpan AcquireDelay { get; init; }
+
+        public string Name => inner.Name;
+
+        public async ValueTask<LimitResult> TryAcquireAsync(LimitRequest request, CancellationToken cancellationToken)
+        {
+            if (AcquireDelay > TimeSpan.Zero && request.Key.StartsWith("deployment:", StringComparison.Ordinal))
+            {
+                await Task.Delay(AcquireDelay, cancellationToken);
+            }
+
+            return await inner.TryAcquireAsync(request, cancellationToken);
+        }
+
+        public ValueTask AdjustTokensAsync(string key, long limit, LimitAlgorithm algorithm, long reservation, long delta, CancellationToken cancellationToken)
+            => FailAdjust ? throw new InvalidOperationException("limit store unavailable") : inner.AdjustTokensAsync(key, limit, algorithm, reservation, delta, cancellationToken);
+
+        public ValueTask ReleaseAsync(string key, string leaseId, CancellationToken cancellationToken) => inner.ReleaseAsync(key, leaseId, cancellationToken);
+    }
+}
