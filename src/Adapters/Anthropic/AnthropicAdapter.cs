@@ -7,8 +7,8 @@ using Microsoft.Extensions.Logging;
 namespace Gateway.Grpc.Adapters.Anthropic;
 
 /// <summary>Anthropic Messages API: <c>x-api-key</c>, <c>anthropic-version</c>, SSE with named events.</summary>
-internal sealed class AnthropicAdapter(ISecretResolver secrets, TimeProvider timeProvider, ILogger<AnthropicAdapter> logger, HttpMessageHandler? handler = null)
-    : HttpProviderAdapter(ProviderNames.Anthropic, secrets, timeProvider, logger, handler)
+internal sealed class AnthropicAdapter(ISecretResolver secrets, TimeProvider timeProvider, ILogger<AnthropicAdapter> logger, HttpMessageHandler? handler = null, IHttpClientFactory? clients = null)
+    : HttpProviderAdapter(ProviderNames.Anthropic, secrets, timeProvider, logger, handler, clients)
 {
     protected override HttpRequestMessage CreateRequest(ProviderCall call, DeploymentSettings settings, bool stream)
     {

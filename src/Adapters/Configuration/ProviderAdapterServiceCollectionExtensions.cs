@@ -7,7 +7,9 @@ using Gateway.Grpc.Adapters.Simulated;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Http;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 
 namespace Gateway.Grpc.Adapters;
 
@@ -18,7 +20,8 @@ public static class ProviderAdapterServiceCollectionExtensions
     /// by its provider name: openai, openai-compatible, azure-openai, anthropic, gemini, grpc,
     /// simulated), the embeddings adapters as <see cref="IEmbeddingsAdapter"/> (openai,
     /// openai-compatible, azure-openai, gemini), <see cref="ISecretResolver"/> and
-    /// <see cref="SimulatedProvider"/>. Each HTTP adapter owns one pooled SocketsHttpHandler.
+    /// <see cref="SimulatedProvider"/>. HTTP adapters take their clients from IHttpClientFactory, one
+    /// named client per deployment (<see cref="UpstreamHttpClients"/>).
     /// Idempotent. Do not also register SimulatedProvider as IProviderAdapter yourself.
     /// </summary>
     public static IServiceCollection AddProviderAdapters(this IServiceCollection services)
@@ -33,13 +36,18 @@ public static class ProviderAdapterServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<ISecretResolver>(sp => new SecretResolver(sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp => new SimulatedProvider(sp.GetRequiredService<TimeProvider>()));
+        // Upstream HTTP goes through IHttpClientFactory: one named client per deployment
+        // (UpstreamHttpClients.NameFor), each on the gateway's SocketsHttpHandler unless the host
+        // configures that name itself (a proxy, a client certificate, extra handlers).
+        services.AddHttpClient();
+        services.AddSingleton<IConfigureOptions<HttpClientFactoryOptions>, UpstreamHttpClients.Defaults>();
 
         Add(services, ProviderNames.Simulated, static sp => sp.GetRequiredService<SimulatedProvider>(), embeddings: false);
         Add(services, ProviderNames.OpenAI, static sp => OpenAI(sp, OpenAIFlavor.OpenAI), embeddings: true);
         Add(services, ProviderNames.OpenAICompatible, static sp => OpenAI(sp, OpenAIFlavor.Compatible), embeddings: true);
         Add(services, ProviderNames.AzureOpenAI, static sp => OpenAI(sp, OpenAIFlavor.Azure), embeddings: true);
-        Add(services, ProviderNames.Anthropic, static sp => new AnthropicAdapter(Secrets(sp), Time(sp), Logger<AnthropicAdapter>(sp)), embeddings: false);
-        Add(services, ProviderNames.Gemini, static sp => new GeminiAdapter(Secrets(sp), Time(sp), Logger<GeminiAdapter>(sp)), embeddings: true);
+        Add(services, ProviderNames.Anthropic, static sp => new AnthropicAdapter(Secrets(sp), Time(sp), Logger<AnthropicAdapter>(sp), clients: Clients(sp)), embeddings: false);
+        Add(services, ProviderNames.Gemini, static sp => new GeminiAdapter(Secrets(sp), Time(sp), Logger<GeminiAdapter>(sp), clients: Clients(sp)), embeddings: true);
         Add(services, ProviderNames.Grpc, static sp => new GrpcUpstreamAdapter(Secrets(sp), Time(sp), Logger<GrpcUpstreamAdapter>(sp)), embeddings: false);
         return services;
     }
@@ -55,7 +63,9 @@ public static class ProviderAdapterServiceCollectionExtensions
         }
     }
 
-    private static OpenAIChatAdapter OpenAI(IServiceProvider sp, OpenAIFlavor flavor) => new(flavor, Secrets(sp), Time(sp), Logger<OpenAIChatAdapter>(sp));
+    private static OpenAIChatAdapter OpenAI(IServiceProvider sp, OpenAIFlavor flavor) => new(flavor, Secrets(sp), Time(sp), Logger<OpenAIChatAdapter>(sp), clients: Clients(sp));
+
+    private static IHttpClientFactory Clients(IServiceProvider sp) => sp.GetRequiredService<IHttpClientFactory>();
 
     private static ISecretResolver Secrets(IServiceProvider sp) => sp.GetRequiredService<ISecretResolver>();
 

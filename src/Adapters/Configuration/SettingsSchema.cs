@@ -30,6 +30,7 @@ internal static class SettingsSchema
 
     private static readonly SettingSpec Timeout = new("timeout_ms", SettingKind.PositiveInt, false, "600000", "Limit for a unary call, and for a stream's response headers.");
     private static readonly SettingSpec IdleTimeout = new("stream_idle_timeout_ms", SettingKind.PositiveInt, false, "300000", "Longest silence allowed between two stream events.");
+    private static readonly SettingSpec Proxy = new("proxy_url", SettingKind.Url, false, null, "HTTP proxy for this deployment's requests; unset = the process's HTTP(S)_PROXY variables, if any.");
     private static readonly SettingSpec MaxTokensField = new("max_tokens_field", SettingKind.Choice, false, null, "Which request field carries max_tokens.", "max_completion_tokens", "max_tokens");
 
     private static readonly Dictionary<string, SettingSpec[]> ByProvider = new(StringComparer.Ordinal)
@@ -43,6 +44,7 @@ internal static class SettingsSchema
             MaxTokensField with { Default = "max_completion_tokens" },
             Timeout,
             IdleTimeout,
+            Proxy,
         ],
         [ProviderNames.OpenAICompatible] =
         [
@@ -52,6 +54,7 @@ internal static class SettingsSchema
             MaxTokensField with { Default = "max_tokens" },
             Timeout,
             IdleTimeout,
+            Proxy,
         ],
         [ProviderNames.AzureOpenAI] =
         [
@@ -62,6 +65,7 @@ internal static class SettingsSchema
             MaxTokensField with { Default = "max_tokens" },
             Timeout,
             IdleTimeout,
+            Proxy,
         ],
         [ProviderNames.Anthropic] =
         [
@@ -71,6 +75,7 @@ internal static class SettingsSchema
             new("default_max_tokens", SettingKind.PositiveInt, false, "4096", "max_tokens when the request sets none (Anthropic requires it)."),
             Timeout,
             IdleTimeout,
+            Proxy,
         ],
         [ProviderNames.Gemini] =
         [
@@ -80,6 +85,7 @@ internal static class SettingsSchema
             new("schema_mode", SettingKind.Choice, false, "openapi", "openapi: parameters/responseSchema (OpenAPI subset, unsupported keywords dropped); json_schema: parametersJsonSchema/responseJsonSchema (plain JSON Schema, Gemini 2.5+).", "openapi", "json_schema"),
             Timeout,
             IdleTimeout,
+            Proxy,
         ],
         [ProviderNames.Grpc] =
         [

@@ -8,8 +8,8 @@ using Microsoft.Extensions.Logging;
 namespace Gateway.Grpc.Adapters.Gemini;
 
 /// <summary>Google Gemini API (generativelanguage): generateContent, streamGenerateContent?alt=sse, embedContent, batchEmbedContents.</summary>
-internal sealed class GeminiAdapter(ISecretResolver secrets, TimeProvider timeProvider, ILogger<GeminiAdapter> logger, HttpMessageHandler? handler = null)
-    : HttpProviderAdapter(ProviderNames.Gemini, secrets, timeProvider, logger, handler), IEmbeddingsAdapter
+internal sealed class GeminiAdapter(ISecretResolver secrets, TimeProvider timeProvider, ILogger<GeminiAdapter> logger, HttpMessageHandler? handler = null, IHttpClientFactory? clients = null)
+    : HttpProviderAdapter(ProviderNames.Gemini, secrets, timeProvider, logger, handler, clients), IEmbeddingsAdapter
 {
     public async Task<EmbeddingsResponse> EmbedAsync(EmbeddingsCall call, CancellationToken cancellationToken)
     {

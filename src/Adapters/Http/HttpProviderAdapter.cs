@@ -24,21 +24,27 @@ internal abstract partial class HttpProviderAdapter : IProviderAdapter, IDisposa
 {
     private const int MaxErrorBodyBytes = 64 * 1024;
 
-    private readonly HttpClient _http;
+    private readonly HttpClient? _http;
+    private readonly IHttpClientFactory? _clients;
     private readonly ILogger _logger;
 
-    protected HttpProviderAdapter(string provider, ISecretResolver secrets, TimeProvider timeProvider, ILogger logger, HttpMessageHandler? handler)
+    /// <summary>
+    /// With <paramref name="clients"/>, each call takes the named client of its deployment
+    /// (<see cref="UpstreamHttpClients.NameFor"/>) from the factory, so proxies, client certificates
+    /// or extra handlers are configured per deployment through DI. Without it (tests, embedding),
+    /// the adapter owns one client over <paramref name="handler"/> or <see cref="CreateHandler"/>.
+    /// </summary>
+    protected HttpProviderAdapter(string provider, ISecretResolver secrets, TimeProvider timeProvider, ILogger logger, HttpMessageHandler? handler, IHttpClientFactory? clients = null)
     {
         Provider = provider;
         Secrets = secrets;
         TimeProvider = timeProvider;
         _logger = logger;
-        _http = new HttpClient(handler ?? CreateHandler(), disposeHandler: true)
+        _clients = handler is null ? clients : null;
+        if (_clients is null)
         {
-            Timeout = System.Threading.Timeout.InfiniteTimeSpan,
-            DefaultRequestVersion = HttpVersion.Version20,
-            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
-        };
+            _http = new HttpClient(handler ?? CreateHandler(), disposeHandler: true) { Timeout = System.Threading.Timeout.InfiniteTimeSpan };
+        }
     }
 
     public string Provider { get; }
@@ -141,7 +147,7 @@ internal abstract partial class HttpProviderAdapter : IProviderAdapter, IDisposa
         }
     }
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose() => _http?.Dispose();
 
     /// <summary>Builds the provider request (URL, body, provider headers except auth).</summary>
     protected abstract HttpRequestMessage CreateRequest(ProviderCall call, DeploymentSettings settings, bool stream);
@@ -175,7 +181,11 @@ internal abstract partial class HttpProviderAdapter : IProviderAdapter, IDisposa
         HttpResponseMessage response;
         try
         {
-            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeouts.Token).ConfigureAwait(false);
+            // HTTP/2 when a TLS server offers it (ALPN), HTTP/1.1 otherwise (plaintext included).
+            request.Version = HttpVersion.Version20;
+            request.VersionPolicy = HttpVersionPolicy.RequestVersionOrLower;
+            var http = _http ?? _clients!.CreateClient(UpstreamHttpClients.NameFor(call.Deployment.Name));
+            response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeouts.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not ProviderException)
         {

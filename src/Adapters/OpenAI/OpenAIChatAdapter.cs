@@ -29,8 +29,8 @@ internal sealed class OpenAIChatAdapter : HttpProviderAdapter, IEmbeddingsAdapte
 {
     private readonly OpenAIFlavor _flavor;
 
-    public OpenAIChatAdapter(OpenAIFlavor flavor, ISecretResolver secrets, TimeProvider timeProvider, ILogger<OpenAIChatAdapter> logger, HttpMessageHandler? handler = null)
-        : base(NameOf(flavor), secrets, timeProvider, logger, handler)
+    public OpenAIChatAdapter(OpenAIFlavor flavor, ISecretResolver secrets, TimeProvider timeProvider, ILogger<OpenAIChatAdapter> logger, HttpMessageHandler? handler = null, IHttpClientFactory? clients = null)
+        : base(NameOf(flavor), secrets, timeProvider, logger, handler, clients)
     {
         _flavor = flavor;
     }

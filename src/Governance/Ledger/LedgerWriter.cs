@@ -20,6 +20,7 @@ public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDi
     private Task? _loop;
     private long _backlog;
     private long _written;
+    private bool _failing;
 
     public LedgerWriter(IGovernanceStore store, ILogger<LedgerWriter> logger, int batchSize = 500, TimeSpan? flushInterval = null)
     {
@@ -31,6 +32,9 @@ public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDi
 
     /// <summary>Rows queued and not yet written.</summary>
     public long Backlog => Interlocked.Read(ref _backlog);
+
+    /// <summary>True while the last write to the store failed and its batch is being retried.</summary>
+    public bool Failing => Volatile.Read(ref _failing);
 
     /// <summary>Rows written since start.</summary>
     public long Written => Interlocked.Read(ref _written);
@@ -115,11 +119,13 @@ public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDi
             {
                 await _store.AppendLedgerAsync(batch, CancellationToken.None).ConfigureAwait(false);
                 MarkWritten(batch.Count);
+                Volatile.Write(ref _failing, false);
                 return;
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
                 // Keep the batch and try again: a row is never dropped.
+                Volatile.Write(ref _failing, true);
                 Log.WriteFailed(_logger, batch.Count, Backlog, ex);
                 await Task.Delay(delay).ConfigureAwait(false);
                 delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));

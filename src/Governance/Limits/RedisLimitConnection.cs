@@ -126,6 +126,10 @@ internal sealed partial class RedisLimitConnection : IHostedService, IAsyncDispo
             : WaitForConnectAsync(connect, cancellationToken);
     }
 
+    /// <summary>True when the multiplexer holds a live connection (readiness).</summary>
+    public bool IsConnected
+        => Volatile.Read(ref _connect) is { } connect && connect.Task.IsCompletedSuccessfully && connect.Task.Result.IsConnected;
+
     /// <summary>Starts the first connect without waiting for it, so it is usually done before the first call.</summary>
     public Task StartAsync(CancellationToken cancellationToken)
     {

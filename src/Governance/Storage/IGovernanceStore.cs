@@ -9,6 +9,9 @@ public interface IGovernanceStore
     /// <summary>Creates or upgrades the schema (idempotent, safe with several replicas starting at once).</summary>
     Task MigrateAsync(CancellationToken cancellationToken);
 
+    /// <summary>One cheap round trip to the store (readiness): throws when it cannot be reached.</summary>
+    Task PingAsync(CancellationToken cancellationToken);
+
     Task CreateTeamAsync(TeamRecord team, CancellationToken cancellationToken);
 
     Task<TeamRecord?> GetTeamAsync(string id, CancellationToken cancellationToken);

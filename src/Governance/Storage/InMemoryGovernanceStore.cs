@@ -79,6 +79,8 @@ public sealed class InMemoryGovernanceStore : IGovernanceStore
         return Task.FromResult(true);
     }
 
+    public Task PingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
     public Task AppendLedgerAsync(IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken)
     {
         foreach (var entry in entries)

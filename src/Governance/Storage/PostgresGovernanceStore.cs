@@ -209,6 +209,20 @@ public sealed class PostgresGovernanceStore : IGovernanceStore, IAsyncDisposable
     private static NpgsqlParameter Array<T>(string name, NpgsqlDbType elementType, T[] values)
         => new(name, NpgsqlDbType.Array | elementType) { Value = values };
 
+    public async Task PingAsync(CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            var command = connection.CreateCommand();
+            await using (command.ConfigureAwait(false))
+            {
+                command.CommandText = "SELECT 1";
+                await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
     private async ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken) => await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
 
     private static async Task ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)

@@ -217,6 +217,20 @@ public sealed class SqliteGovernanceStore : IGovernanceStore, IAsyncDisposable, 
         return ValueTask.CompletedTask;
     }
 
+    public async Task PingAsync(CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            var command = connection.CreateCommand();
+            await using (command.ConfigureAwait(false))
+            {
+                command.CommandText = "SELECT 1";
+                await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
     private async ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken) => await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
 
     private async Task<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken)

@@ -1,8 +1,40 @@
 using System.Net;
+using Gateway.Grpc.Adapters;
+using Gateway.Grpc.Adapters.Configuration;
 using Gateway.Grpc.Adapters.Secrets;
 using Gateway.Grpc.Server.Dispatch;
+using Microsoft.Extensions.Options;
 
 namespace Gateway.Grpc.Server.Configuration;
+
+/// <summary>
+/// The gateway's options validator as the options system knows it (registered with
+/// <c>ValidateOnStart</c>): the checks of <see cref="GatewayOptionsValidator"/> plus each built-in
+/// provider's deployment settings. Every failure names the key and the fix.
+/// </summary>
+internal sealed class GatewayOptionsValidation(IReadOnlyCollection<string> knownProviders, ISecretResolver secrets) : IValidateOptions<GatewayOptions>
+{
+    public ValidateOptionsResult Validate(string? name, GatewayOptions options)
+    {
+        var errors = GatewayOptionsValidator.Validate(options, knownProviders);
+        for (var i = 0; i < options.Models.Count; i++)
+        {
+            for (var j = 0; j < options.Models[i].Deployments.Count; j++)
+            {
+                var deployment = options.Models[i].Deployments[j];
+                if (ProviderNames.All.Contains(deployment.Provider))
+                {
+                    foreach (var error in AdapterSettingsValidator.Validate(deployment.Provider, deployment.Settings, secrets))
+                    {
+                        errors.Add($"models:{i}:deployments:{j}:{error}");
+                    }
+                }
+            }
+        }
+
+        return errors.Count > 0 ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
+    }
+}
 
 /// <summary>Checks the configuration at start-up; every message names the key and the fix.</summary>
 internal static class GatewayOptionsValidator

@@ -26,8 +26,10 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Gateway.Grpc.Server.Hosting;
 
@@ -98,31 +100,21 @@ public static class GatewayApp
         }
 
         var options = LoadOptions(configuration);
+        // One secret resolver for the process: validation and the store's connection string use it
+        // now, and it is the ISecretResolver every adapter and the governance code get injected.
+        var secrets = new SecretResolver(TimeProvider.System);
         var providers = new List<string>(ProviderNames.All);
         foreach (var adapter in additionalAdapters ?? [])
         {
             providers.Add(adapter.Provider);
         }
 
-        var errors = GatewayOptionsValidator.Validate(options, providers);
-        for (var i = 0; i < options.Models.Count; i++)
+        // The same validator runs now (Kestrel's endpoints and the registrations below depend on the
+        // values) and, as the registered IValidateOptions, again when the host starts (ValidateOnStart).
+        var validation = new GatewayOptionsValidation(providers, secrets);
+        if (validation.Validate(null, options) is { Failed: true } invalid)
         {
-            for (var j = 0; j < options.Models[i].Deployments.Count; j++)
-            {
-                var deployment = options.Models[i].Deployments[j];
-                if (ProviderNames.All.Contains(deployment.Provider))
-                {
-                    foreach (var error in AdapterSettingsValidator.Validate(deployment.Provider, deployment.Settings, Secrets))
-                    {
-                        errors.Add($"models:{i}:deployments:{j}:{error}");
-                    }
-                }
-            }
-        }
-
-        if (errors.Count > 0)
-        {
-            throw new GatewayConfigurationException("Invalid gateway configuration:\n  " + string.Join("\n  ", errors));
+            throw new GatewayConfigurationException("Invalid gateway configuration:\n  " + string.Join("\n  ", invalid.Failures!));
         }
 
         ConfigureLogging(builder.Logging, options);
@@ -138,7 +130,12 @@ public static class GatewayApp
         });
 
         var services = builder.Services;
-        services.AddSingleton(options);
+        services.AddSingleton<IValidateOptions<GatewayOptions>>(validation);
+        services.AddOptions<GatewayOptions>()
+            .Bind(configuration, static b => b.ErrorOnUnknownConfiguration = true)
+            .PostConfigure(static o => ApplyDefaults(o))
+            .ValidateOnStart();
+        services.AddSingleton(static sp => sp.GetRequiredService<IOptions<GatewayOptions>>().Value);
         services.AddSingleton(TimeProvider.System);
         services.AddGrpc(o =>
         {
@@ -156,12 +153,22 @@ public static class GatewayApp
         services.AddSwaggerGen(o => o.SwaggerDoc("v1", new Microsoft.OpenApi.Models.OpenApiInfo { Title = "LLM gateway: gateway.v1 and gateway.admin.v1 over JSON", Version = "v1" }));
         AddHealth(services, options);
         services.AddProviderAdapters();
+        foreach (var deployment in options.Models.SelectMany(static m => m.Deployments))
+        {
+            // settings.proxy_url: that deployment's named upstream client goes through the proxy.
+            if (deployment.Settings.TryGetValue("proxy_url", out var proxyUrl) && !string.IsNullOrEmpty(proxyUrl))
+            {
+                services.AddHttpClient(UpstreamHttpClients.NameFor(deployment.Name))
+                    .ConfigurePrimaryHttpMessageHandler(() => UpstreamHttpClients.CreateHandler(proxyUrl));
+            }
+        }
         foreach (var adapter in additionalAdapters ?? [])
         {
             services.AddSingleton(adapter);
         }
 
-        AddGovernance(services, options);
+        services.TryAddSingleton<ISecretResolver>(secrets);
+        AddGovernance(services, options, secrets);
         var bodyPolicy = new TenantBodyCapturePolicy((options.AccessLog.IncludeBodies ? BodyCapture.AccessLog : BodyCapture.None) | (options.Audit.RequestBodies ? BodyCapture.Audit : BodyCapture.None));
         services.AddSingleton(bodyPolicy);
         services.AddSingleton<IBodyCapturePolicy>(bodyPolicy);
@@ -205,7 +212,13 @@ public static class GatewayApp
         app.UseSwagger(o => o.RouteTemplate = "openapi/{documentName}.json");
         app.MapOpenAiRest();
         app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/readyz", () => Results.Text("ready\n"));
+        // Ready: the store migrated and answering, the ledger writer keeping up, Redis connected
+        // (when limits live there). 200 when healthy or degraded, 503 when not ready.
+        app.MapHealthChecks("/readyz", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions
+        {
+            Predicate = static r => r.Tags.Contains(Readiness.Tag),
+            ResponseWriter = Readiness.WriteAsync,
+        });
         app.MapGatewayMetrics();
         return app;
     }
@@ -288,7 +301,7 @@ public static class GatewayApp
         return name => map.TryGetValue(name, out var models) ? models : [name];
     }
 
-    private static void AddGovernance(IServiceCollection services, GatewayOptions options)
+    private static void AddGovernance(IServiceCollection services, GatewayOptions options, SecretResolver secrets)
     {
         var masterKeyReference = options.Auth.MasterKey;
         var modelLimits = new Dictionary<string, LimitSettings>(StringComparer.Ordinal);
@@ -300,10 +313,10 @@ public static class GatewayApp
             }
         }
 
-        services.AddSingleton(new GovernanceSettings
+        services.AddSingleton(sp => new GovernanceSettings
         {
             RequireKeys = options.Auth.RequireKeys ?? !string.IsNullOrEmpty(masterKeyReference),
-            MasterKey = () => TryResolveSecret(masterKeyReference),
+            MasterKey = () => TryResolveSecret(sp.GetRequiredService<ISecretResolver>(), masterKeyReference),
             DefaultAlgorithm = GovernanceService.ParseAlgorithm(options.RateLimits.Algorithm),
             DefaultOutputReservation = options.RateLimits.DefaultOutputReservation,
             ModelLimits = modelLimits,
@@ -312,18 +325,23 @@ public static class GatewayApp
         });
         // Created and migrated here, before anything can use it: a store that cannot be opened or
         // migrated fails start-up with a GatewayConfigurationException naming the key to fix.
-        var store = CreateGovernanceStore(options.Store);
-        MigrateGovernanceStore(store, options.Store);
+        var store = CreateGovernanceStore(options.Store, secrets);
 
         // Registered through a factory so the container owns it and disposes it at shutdown.
         services.AddSingleton<IGovernanceStore>(_ => store);
+        // Migrations run when the host starts (before anything that writes, before Kestrel listens).
+        services.AddSingleton(sp => new GovernanceStoreMigrator(sp.GetRequiredService<IGovernanceStore>(), options.Store));
+        services.AddHostedService(sp => sp.GetRequiredService<GovernanceStoreMigrator>());
+        var readiness = services.AddHealthChecks()
+            .AddCheck<StoreReadinessCheck>("store", tags: [Readiness.Tag])
+            .AddCheck<LedgerReadinessCheck>("ledger", tags: [Readiness.Tag]);
         services.AddSingleton(sp => new KeyAuthenticator(sp.GetRequiredService<IGovernanceStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<GovernanceSettings>().MasterKey));
         services.AddSingleton<LocalRateLimitBackend>();
         if (options.RateLimits.Backend == "redis")
         {
             var redisSettings = options.RateLimits.Redis;
             var passwordReference = redisSettings.Password;
-            if (passwordReference is not null && TryResolveSecret(passwordReference) is null)
+            if (passwordReference is not null && TryResolveSecret(secrets, passwordReference) is null)
             {
                 throw new GatewayConfigurationException($"Invalid gateway configuration: rateLimits:redis:password: '{passwordReference}' resolved to nothing; set that environment variable or create that file with the Redis password.");
             }
@@ -333,7 +351,7 @@ public static class GatewayApp
                 Endpoint = redisSettings.Endpoint,
                 User = redisSettings.User,
                 // Read again after each connection failure, so a rotated secret is used on reconnection.
-                Password = passwordReference is null ? null : () => Secrets.Resolve(passwordReference),
+                Password = passwordReference is null ? null : () => secrets.Resolve(passwordReference),
                 Database = redisSettings.Database,
                 CommandTimeout = TimeSpan.FromMilliseconds(redisSettings.CommandTimeoutMs),
             };
@@ -350,6 +368,8 @@ public static class GatewayApp
             // start-up never waits for Redis, and a Redis that is down follows failOpen / failClosed.
             services.AddSingleton(sp => new RedisLimitConnection(limitSettings, sp.GetRequiredService<ILoggerFactory>()));
             services.AddHostedService(sp => sp.GetRequiredService<RedisLimitConnection>());
+            var failOpen = options.RateLimits.FailOpen;
+            readiness.Add(new HealthCheckRegistration("redis", sp => new RedisReadinessCheck(sp.GetRequiredService<RedisLimitConnection>(), failOpen), HealthStatus.Unhealthy, [Readiness.Tag]));
             services.AddSingleton<IRateLimitBackend>(sp => new FailoverRateLimitBackend(
                 new RedisRateLimitBackend(sp.GetRequiredService<RedisLimitConnection>()),
                 sp.GetRequiredService<LocalRateLimitBackend>(),
@@ -371,7 +391,7 @@ public static class GatewayApp
         services.AddSingleton<GovernanceService>();
     }
 
-    private static IGovernanceStore CreateGovernanceStore(StoreOptions store)
+    private static IGovernanceStore CreateGovernanceStore(StoreOptions store, SecretResolver secrets)
     {
         switch (store.Kind)
         {
@@ -386,7 +406,7 @@ public static class GatewayApp
                 }
 
             case "postgres":
-                var connectionString = TryResolveSecret(store.ConnectionString)
+                var connectionString = TryResolveSecret(secrets, store.ConnectionString)
                     ?? throw new GatewayConfigurationException($"Invalid gateway configuration: store:connectionString: '{store.ConnectionString}' resolved to nothing; set that environment variable or create that file with the PostgreSQL connection string.");
                 try
                 {
@@ -402,25 +422,6 @@ public static class GatewayApp
         }
     }
 
-    private static void MigrateGovernanceStore(IGovernanceStore store, StoreOptions options)
-    {
-        try
-        {
-            // Build is synchronous; there is no synchronization context to deadlock on here.
-            store.MigrateAsync(CancellationToken.None).GetAwaiter().GetResult();
-        }
-        catch (InvalidOperationException ex)
-        {
-            (store as IDisposable)?.Dispose();
-            var fix = options.Kind == "postgres"
-                ? "Check that the server in store:connectionString is reachable and the user may create tables"
-                : "Set store:path (GATEWAY_STORE__PATH) to a writable file";
-            var reason = ex.Message.TrimEnd();
-            throw new GatewayConfigurationException($"{reason}{(reason.EndsWith('.') ? "" : ".")} {fix}, or use store:kind: memory for a throwaway store.");
-        }
-    }
-
-    private static readonly SecretResolver Secrets = new();
 
     /// <summary>
     /// <c>GATEWAY_*</c> variables that name a configuration key (<c>GATEWAY_GRPCADDRESS</c>,
@@ -451,7 +452,7 @@ public static class GatewayApp
     }
 
     /// <summary>Resolves a secret reference now (env: and file: are read on each use); null when unset.</summary>
-    private static string? TryResolveSecret(string? reference)
+    private static string? TryResolveSecret(ISecretResolver secrets, string? reference)
     {
         if (string.IsNullOrEmpty(reference))
         {
@@ -460,7 +461,7 @@ public static class GatewayApp
 
         try
         {
-            return Secrets.Resolve(reference);
+            return secrets.Resolve(reference);
         }
         catch (SecretResolutionException)
         {
@@ -480,12 +481,17 @@ public static class GatewayApp
             throw new GatewayConfigurationException("Invalid gateway configuration: " + ex.Message + (ex.InnerException is null ? "" : " " + ex.InnerException.Message));
         }
 
+        ApplyDefaults(options);
+        return options;
+    }
+
+    /// <summary>No model configured: the embedded simulated models, so the gateway runs with no set-up.</summary>
+    private static void ApplyDefaults(GatewayOptions options)
+    {
         if (options.Models.Count == 0)
         {
             options.Models = EmbeddedDefault.Models();
         }
-
-        return options;
     }
 
     private static void ConfigureLogging(ILoggingBuilder logging, GatewayOptions options)

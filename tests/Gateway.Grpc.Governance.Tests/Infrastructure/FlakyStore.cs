@@ -35,6 +35,8 @@ public sealed class FlakyStore(IGovernanceStore inner, FlakyStore.Mode mode, int
 
     public Task MigrateAsync(CancellationToken cancellationToken) => inner.MigrateAsync(cancellationToken);
 
+    public Task PingAsync(CancellationToken cancellationToken) => inner.PingAsync(cancellationToken);
+
     public Task CreateTeamAsync(TeamRecord team, CancellationToken cancellationToken) => inner.CreateTeamAsync(team, cancellationToken);
 
     public Task<TeamRecord?> GetTeamAsync(string id, CancellationToken cancellationToken) => inner.GetTeamAsync(id, cancellationToken);
