@@ -1,6 +1,8 @@
 using System.Data.Common;
+using System.Globalization;
 using Gateway.Grpc.Governance.Storage.Sql;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace Gateway.Grpc.Governance.Storage;
 
@@ -121,6 +123,20 @@ public sealed class SqliteGovernanceStore : IGovernanceStore, IAsyncDisposable, 
 
     public Task<bool> UpdateKeyAsync(KeyRecord key, CancellationToken cancellationToken) => _core.UpdateKeyAsync(key, cancellationToken);
 
+    private const string InsertLedgerSql = """
+        INSERT INTO gw_ledger (request_id, ts, key_id, team_id, model, deployment, provider, route, stream,
+            input_tokens, output_tokens, cached_input_tokens, cost_usd, abandoned_cost_usd, latency_ms, ttft_ms, status, estimated, attempts)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+        ON CONFLICT (request_id) DO NOTHING
+        """;
+
+    /// <summary>
+    /// Appends a batch in one transaction through one prepared statement, bound with SQLitePCL's
+    /// own calls on the connection's handle: text as UTF-16 spans, numbers as int64, money
+    /// formatted into a stack buffer. Measured on this box, Microsoft.Data.Sqlite's parameters
+    /// allocate a binder per parameter per row (4-5 % of everything a proxied call allocates);
+    /// this path allocates nothing per row.
+    /// </summary>
     public async Task AppendLedgerAsync(IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(entries);
@@ -135,64 +151,90 @@ public sealed class SqliteGovernanceStore : IGovernanceStore, IAsyncDisposable, 
             var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await using (transaction.ConfigureAwait(false))
             {
-                var command = connection.CreateCommand();
-                await using (command.ConfigureAwait(false))
-                {
-                    command.Transaction = transaction;
-                    command.CommandText = """
-                        INSERT INTO gw_ledger (request_id, ts, key_id, team_id, model, deployment, provider, route, stream,
-                            input_tokens, output_tokens, cached_input_tokens, cost_usd, abandoned_cost_usd, latency_ms, ttft_ms, status, estimated, attempts)
-                        VALUES (@request_id, @ts, @key_id, @team_id, @model, @deployment, @provider, @route, @stream,
-                            @input_tokens, @output_tokens, @cached_input_tokens, @cost_usd, @abandoned_cost_usd, @latency_ms, @ttft_ms, @status, @estimated, @attempts)
-                        ON CONFLICT (request_id) DO NOTHING
-                        """;
-                    var p = command.Parameters;
-                    var requestId = p.Add("request_id", SqliteType.Text);
-                    var ts = p.Add("ts", SqliteType.Integer);
-                    var keyId = p.Add("key_id", SqliteType.Text);
-                    var teamId = p.Add("team_id", SqliteType.Text);
-                    var model = p.Add("model", SqliteType.Text);
-                    var deployment = p.Add("deployment", SqliteType.Text);
-                    var provider = p.Add("provider", SqliteType.Text);
-                    var route = p.Add("route", SqliteType.Text);
-                    var stream = p.Add("stream", SqliteType.Integer);
-                    var inputTokens = p.Add("input_tokens", SqliteType.Integer);
-                    var outputTokens = p.Add("output_tokens", SqliteType.Integer);
-                    var cachedInputTokens = p.Add("cached_input_tokens", SqliteType.Integer);
-                    var cost = p.Add("cost_usd", SqliteType.Text);
-                    var abandonedCost = p.Add("abandoned_cost_usd", SqliteType.Text);
-                    var latency = p.Add("latency_ms", SqliteType.Integer);
-                    var ttft = p.Add("ttft_ms", SqliteType.Integer);
-                    var status = p.Add("status", SqliteType.Text);
-                    var estimated = p.Add("estimated", SqliteType.Integer);
-                    var attempts = p.Add("attempts", SqliteType.Integer);
-                    foreach (var entry in entries)
-                    {
-                        requestId.Value = entry.RequestId;
-                        ts.Value = entry.Timestamp.UtcTicks;
-                        keyId.Value = (object?)entry.KeyId ?? DBNull.Value;
-                        teamId.Value = (object?)entry.TeamId ?? DBNull.Value;
-                        model.Value = entry.Model;
-                        deployment.Value = entry.Deployment;
-                        provider.Value = entry.Provider;
-                        route.Value = entry.Route;
-                        stream.Value = entry.Stream ? 1 : 0;
-                        inputTokens.Value = entry.InputTokens;
-                        outputTokens.Value = entry.OutputTokens;
-                        cachedInputTokens.Value = entry.CachedInputTokens;
-                        cost.Value = SqliteDialect.FormatMoney(entry.CostUsd);
-                        abandonedCost.Value = SqliteDialect.FormatMoney(entry.AbandonedCostUsd);
-                        latency.Value = entry.LatencyMs;
-                        ttft.Value = (object?)entry.TimeToFirstTokenMs ?? DBNull.Value;
-                        status.Value = entry.Status;
-                        estimated.Value = entry.Estimated ? 1 : 0;
-                        attempts.Value = entry.Attempts;
-                        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                    }
-                }
-
+                InsertLedgerRows(connection.Handle!, entries, cancellationToken);
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             }
+        }
+    }
+
+    private static void InsertLedgerRows(sqlite3 db, IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken)
+    {
+        Check(db, raw.sqlite3_prepare_v2(db, InsertLedgerSql, out var statement));
+        using (statement)
+        {
+            Span<char> money = stackalloc char[64];
+            foreach (var entry in entries)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                BindText(statement, 1, entry.RequestId);
+                raw.sqlite3_bind_int64(statement, 2, entry.Timestamp.UtcTicks);
+                BindText(statement, 3, entry.KeyId);
+                BindText(statement, 4, entry.TeamId);
+                BindText(statement, 5, entry.Model);
+                BindText(statement, 6, entry.Deployment);
+                BindText(statement, 7, entry.Provider);
+                BindText(statement, 8, entry.Route);
+                raw.sqlite3_bind_int64(statement, 9, entry.Stream ? 1 : 0);
+                raw.sqlite3_bind_int64(statement, 10, entry.InputTokens);
+                raw.sqlite3_bind_int64(statement, 11, entry.OutputTokens);
+                raw.sqlite3_bind_int64(statement, 12, entry.CachedInputTokens);
+                BindMoney(statement, 13, entry.CostUsd, money);
+                BindMoney(statement, 14, entry.AbandonedCostUsd, money);
+                raw.sqlite3_bind_int64(statement, 15, entry.LatencyMs);
+                if (entry.TimeToFirstTokenMs is { } ttft)
+                {
+                    raw.sqlite3_bind_int64(statement, 16, ttft);
+                }
+                else
+                {
+                    raw.sqlite3_bind_null(statement, 16);
+                }
+
+                BindText(statement, 17, entry.Status);
+                raw.sqlite3_bind_int64(statement, 18, entry.Estimated ? 1 : 0);
+                raw.sqlite3_bind_int64(statement, 19, entry.Attempts);
+                var result = raw.sqlite3_step(statement);
+                if (result != raw.SQLITE_DONE)
+                {
+                    Check(db, result);
+                }
+
+                raw.sqlite3_reset(statement);
+            }
+        }
+    }
+
+    private static void BindText(sqlite3_stmt statement, int index, string? value)
+    {
+        if (value is null)
+        {
+            raw.sqlite3_bind_null(statement, index);
+        }
+        else
+        {
+            raw.sqlite3_bind_text16(statement, index, value.AsSpan());
+        }
+    }
+
+    /// <summary>Money as exact decimal text, the same text <see cref="SqliteDialect.FormatMoney"/> writes.</summary>
+    private static void BindMoney(sqlite3_stmt statement, int index, decimal value, Span<char> buffer)
+    {
+        if (value.TryFormat(buffer, out var written, default, CultureInfo.InvariantCulture))
+        {
+            raw.sqlite3_bind_text16(statement, index, buffer[..written]);
+        }
+        else
+        {
+            raw.sqlite3_bind_text16(statement, index, SqliteDialect.FormatMoney(value).AsSpan());
+        }
+    }
+
+    /// <summary>Turns an SQLite result code into the exception Microsoft.Data.Sqlite would have thrown.</summary>
+    private static void Check(sqlite3 db, int result)
+    {
+        if (result is not (raw.SQLITE_OK or raw.SQLITE_DONE or raw.SQLITE_ROW))
+        {
+            throw new SqliteException($"SQLite Error {result}: '{raw.sqlite3_errmsg(db).utf8_to_string()}'.", result);
         }
     }
 

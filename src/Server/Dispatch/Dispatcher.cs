@@ -20,13 +20,16 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
 {
     internal TimeProvider TimeProvider => timeProvider;
 
-    /// <summary>Unary completion with retries, fallbacks and hedging.</summary>
-    public async Task<(CompletionResponse Response, RoutingInfo Routing)> CompleteAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken)
-    {
-        var state = new CallState(request, deadline, timeProvider, cancellationToken, telemetry);
-        var (response, served) = await RunAsync(group, state, UnaryOperation.Instance).ConfigureAwait(false);
-        return (response, state.Routing(served));
-    }
+    /// <summary>The dispatch state of one call: its attempts, deadline and cancellation.</summary>
+    public CallState NewCall(CompletionRequest request, DateTime deadline, CancellationToken cancellationToken)
+        => new(request, deadline, timeProvider, cancellationToken, telemetry);
+
+    /// <summary>
+    /// Unary completion with retries, fallbacks and hedging; the routing of the call is
+    /// <c>state.Routing(served)</c> (no wrapper here: one async layer less per call).
+    /// </summary>
+    public Task<(CompletionResponse Response, DeploymentRuntime Served)> CompleteAsync(ModelGroup group, CallState state)
+        => RunAsync(group, state, UnaryOperation.Instance);
 
     /// <summary>Opens a stream: retries, fallbacks and hedging apply until the first event.</summary>
     public async Task<StreamHandle> OpenStreamAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken)
@@ -125,28 +128,40 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         }
     }
 
-    /// <summary>One retry-level attempt: a deployment, plus hedges when the group hedges.</summary>
-    private async Task<(T Result, DeploymentRuntime Served)> AttemptAsync<T>(ModelGroup group, CallState state, IAttemptOperation<T> operation, CancellationToken cancellationToken)
+    /// <summary>
+    /// One retry-level attempt: a deployment, plus hedges when the group hedges. Not an async
+    /// method: without hedging it hands back the one attempt's task (no extra state machine).
+    /// </summary>
+    private Task<(T Result, DeploymentRuntime Served)> AttemptAsync<T>(ModelGroup group, CallState state, IAttemptOperation<T> operation, CancellationToken cancellationToken)
         where T : class
     {
-        EnsureBudget(group, state);
-        var first = RouteSelector.Choose(group, state)
-            ?? throw new ProviderException(ProviderErrorKind.Overloaded, $"No deployment of '{group.Name}' is available (circuits open).");
+        DeploymentRuntime first;
+        try
+        {
+            EnsureBudget(group, state);
+            first = RouteSelector.Choose(group, state)
+                ?? throw new ProviderException(ProviderErrorKind.Overloaded, $"No deployment of '{group.Name}' is available (circuits open).");
+        }
+        catch (Exception ex)
+        {
+            return Task.FromException<(T, DeploymentRuntime)>(ex);
+        }
+
         var hedging = group.Options.Hedging;
         if (!hedging.Enabled || state.Request.Routing is { DisableHedging: true } || group.Deployments.Count < 2)
         {
             var control = new AttemptControl(first, CancellationTokenSource.CreateLinkedTokenSource(cancellationToken));
-            return (await RunOneAsync(group, state, operation, control, hedged: false, cancellationToken).ConfigureAwait(false), first);
+            return RunOneAsync(group, state, operation, control, hedged: false, cancellationToken);
         }
 
-        return await HedgeAsync(group, first, state, operation, cancellationToken).ConfigureAwait(false);
+        return HedgeAsync(group, first, state, operation, cancellationToken);
     }
 
     private async Task<(T Result, DeploymentRuntime Served)> HedgeAsync<T>(ModelGroup group, DeploymentRuntime first, CallState state, IAttemptOperation<T> operation, CancellationToken cancellationToken)
         where T : class
     {
         var options = group.Options.Hedging;
-        var running = new List<(Task<T> Task, AttemptControl Control)>();
+        var running = new List<(Task<(T Result, DeploymentRuntime Served)> Task, AttemptControl Control)>();
         var deployments = new List<DeploymentRuntime>();
         void Start(DeploymentRuntime deployment, bool hedged)
         {
@@ -199,7 +214,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
                 running.RemoveAt(index);
                 if (finished.Task.IsCompletedSuccessfully)
                 {
-                    return (finished.Task.Result, finished.Control.Deployment);
+                    return finished.Task.Result;
                 }
 
                 lastError = finished.Task.Exception?.InnerException
@@ -235,7 +250,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
                     {
                         if (t.IsCompletedSuccessfully)
                         {
-                            ((IAttemptOperation<T>)op!).Discard(t.Result);
+                            ((IAttemptOperation<T>)op!).Discard(t.Result.Result);
                         }
                         else
                         {
@@ -255,7 +270,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         => options.Adaptive && first.P95(operation.IsStream) is { } p95 ? p95 : TimeSpan.FromMilliseconds(options.DelayMs);
 
     /// <summary>Runs one attempt on one deployment through its circuit breaker, with its own timeout.</summary>
-    private async Task<T> RunOneAsync<T>(ModelGroup group, CallState state, IAttemptOperation<T> operation, AttemptControl control, bool hedged, CancellationToken callerToken)
+    private async Task<(T Result, DeploymentRuntime Served)> RunOneAsync<T>(ModelGroup group, CallState state, IAttemptOperation<T> operation, AttemptControl control, bool hedged, CancellationToken callerToken)
         where T : class
     {
         var deployment = control.Deployment;
@@ -308,7 +323,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
             {
                 // A hedge won while this one was finishing: let the coordinator discard it.
                 state.Complete(attempt, AttemptOutcome.Cancelled, elapsed);
-                return result;
+                return (result, deployment);
             }
 
             // A stream's attempt goes on after its first event: its span ends with the stream.
@@ -324,7 +339,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
 
             adopted = true;
             control.TokenReservation = reservation;
-            return operation.Adopt(result, control, attempt, state, this);
+            return (operation.Adopt(result, control, attempt, state, this), deployment);
         }
         catch (OperationCanceledException) when (control.Abandoned || callerToken.IsCancellationRequested)
         {

@@ -209,7 +209,8 @@ public static class GatewayApp
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         // OpenAPI for the JSON-transcoded routes (google.api.http): /openapi/v1.json.
-        app.UseSwagger(o => o.RouteTemplate = "openapi/{documentName}.json");
+        // An endpoint, not a middleware: nothing runs on the other requests' path.
+        app.MapSwagger("/openapi/{documentName}.json");
         app.MapOpenAiRest();
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         // Ready: the store migrated and answering, the ledger writer keeping up, Redis connected

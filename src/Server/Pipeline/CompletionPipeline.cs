@@ -71,7 +71,9 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         var outcome = new CallOutcome { Status = StatusCode.Unknown };
         try
         {
-            var (response, routing) = await dispatcher.CompleteAsync(group, request, context.Deadline, context.CancellationToken).ConfigureAwait(false);
+            var state = dispatcher.NewCall(request, context.Deadline, context.CancellationToken);
+            var (response, served) = await dispatcher.CompleteAsync(group, state).ConfigureAwait(false);
+            var routing = state.Routing(served);
             response.Id = id;
             response.Created = timeProvider.GetUtcNow().ToUnixTimeSeconds();
             response.Routing = routing;
