@@ -33,6 +33,9 @@ public sealed class GatewayOptions
     /// <summary>Put handler exception messages in grpc-message (off in production).</summary>
     public bool DetailedErrors { get; set; }
 
+    /// <summary>TLS and mutual TLS on both listeners (<c>tls:</c>), from PEM files reloaded when they change.</summary>
+    public TlsOptions Tls { get; set; } = new();
+
     /// <summary>gRPC-Web for browsers (<c>grpcWeb:</c>): on for every service; cross-origin callers need <c>allowedOrigins</c>.</summary>
     public GrpcWebOptions GrpcWeb { get; set; } = new();
 
@@ -58,6 +61,26 @@ public sealed class GatewayOptions
 
     /// <summary>The hash-chained audit trail (<c>audit:</c>).</summary>
     public Gateway.Grpc.Observability.Configuration.AuditOptions Audit { get; set; } = new();
+}
+
+public sealed class TlsOptions
+{
+    /// <summary>PEM certificate (the leaf first, then any intermediates). Set with <see cref="KeyFile"/> to serve TLS on both listeners.</summary>
+    public string? CertificateFile { get; set; }
+
+    /// <summary>PEM private key of the certificate (PKCS#8, PKCS#1 or SEC1, unencrypted).</summary>
+    public string? KeyFile { get; set; }
+
+    /// <summary>PEM CA certificate(s) that client certificates must chain to. Set: mutual TLS.</summary>
+    public string? ClientCaFile { get; set; }
+
+    /// <summary>With <see cref="ClientCaFile"/>: <c>require</c> (default) refuses a connection without a valid client certificate; <c>allow</c> accepts none, but refuses an invalid one.</summary>
+    public string ClientCertificateMode { get; set; } = "require";
+
+    /// <summary>How often the files are checked for a change (seconds). New connections use the new certificate; open ones keep theirs.</summary>
+    public int ReloadIntervalSeconds { get; set; } = 5;
+
+    public bool Enabled => !string.IsNullOrEmpty(CertificateFile) || !string.IsNullOrEmpty(KeyFile);
 }
 
 public sealed class GrpcWebOptions

@@ -61,6 +61,36 @@ internal static class GatewayOptionsValidator
             }
         }
 
+        var tls = options.Tls;
+        if (tls.Enabled)
+        {
+            foreach (var (key, path) in new[] { ("tls:certificateFile", tls.CertificateFile), ("tls:keyFile", tls.KeyFile), ("tls:clientCaFile", tls.ClientCaFile) })
+            {
+                if (key != "tls:clientCaFile" && string.IsNullOrEmpty(path))
+                {
+                    errors.Add($"{key}: missing; TLS needs both tls:certificateFile and tls:keyFile (PEM files).");
+                }
+                else if (!string.IsNullOrEmpty(path) && !File.Exists(path))
+                {
+                    errors.Add($"{key}: '{path}' does not exist; give the path of a PEM file.");
+                }
+            }
+        }
+        else if (!string.IsNullOrEmpty(tls.ClientCaFile))
+        {
+            errors.Add("tls:clientCaFile: mutual TLS needs TLS; set tls:certificateFile and tls:keyFile too.");
+        }
+
+        if (tls.ClientCertificateMode is not ("require" or "allow"))
+        {
+            errors.Add($"tls:clientCertificateMode: '{tls.ClientCertificateMode}' is not a mode; use require or allow.");
+        }
+
+        if (tls.ReloadIntervalSeconds < 1)
+        {
+            errors.Add($"tls:reloadIntervalSeconds: {tls.ReloadIntervalSeconds} must be 1 or more.");
+        }
+
         if (options.GrpcAddress == options.HttpAddress && !options.GrpcAddress.EndsWith(":0", StringComparison.Ordinal))
         {
             errors.Add("httpAddress: must differ from grpcAddress (gRPC needs an HTTP/2-only port).");

@@ -120,16 +120,33 @@ public static class GatewayApp
         ConfigureLogging(builder.Logging, options);
         GatewayOptionsValidator.TryParseEndpoint(options.GrpcAddress, out var grpcEndpoint);
         GatewayOptionsValidator.TryParseEndpoint(options.HttpAddress, out var httpEndpoint);
+        // TLS (and mutual TLS) on both listeners when tls.certificateFile/keyFile are set; the
+        // files are read now (a bad file fails start-up) and re-read when they change.
+        var tls = options.Tls.Enabled ? TlsCertificates.Load(options.Tls, TimeProvider.System) : null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxStreamsPerConnection;
             // Cleartext Http1AndHttp2 refuses prior-knowledge h2c, so gRPC gets an HTTP/2-only port.
-            kestrel.Listen(grpcEndpoint, listen => listen.Protocols = HttpProtocols.Http2);
-            kestrel.Listen(httpEndpoint, listen => listen.Protocols = HttpProtocols.Http1);
+            kestrel.Listen(grpcEndpoint, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                UseTls(listen, tls, System.Net.Security.SslApplicationProtocol.Http2);
+            });
+            kestrel.Listen(httpEndpoint, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                UseTls(listen, tls, System.Net.Security.SslApplicationProtocol.Http11);
+            });
         });
 
         var services = builder.Services;
+        if (tls is not null)
+        {
+            services.AddSingleton(tls);
+            services.AddHostedService(sp => sp.GetRequiredService<TlsCertificates>());
+        }
+
         services.AddSingleton<IValidateOptions<GatewayOptions>>(validation);
         services.AddOptions<GatewayOptions>()
             .Bind(configuration, static b => b.ErrorOnUnknownConfiguration = true)
@@ -186,6 +203,11 @@ public static class GatewayApp
         configureServices?.Invoke(services);
 
         var app = builder.Build();
+        if (tls is not null)
+        {
+            tls.Logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<TlsCertificates>();
+        }
+
         app.Services.GetRequiredService<BudgetAlertNotifier>();
         // The tokenizer loads on first use (its o200k_base vocabulary holds ~75 MB): a gateway whose
         // calls never need a local token count (no tokens-per-minute limit, providers that report
@@ -222,6 +244,20 @@ public static class GatewayApp
         });
         app.MapGatewayMetrics();
         return app;
+    }
+
+    /// <summary>TLS on a listener: each handshake takes the current certificate (reloads apply to new connections).</summary>
+    private static void UseTls(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions listen, TlsCertificates? tls, System.Net.Security.SslApplicationProtocol protocol)
+    {
+        if (tls is null)
+        {
+            return;
+        }
+
+        listen.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.TlsHandshakeCallbackOptions
+        {
+            OnConnection = context => ValueTask.FromResult(tls.ForConnection(protocol)),
+        });
     }
 
     private const string GrpcWebCorsPolicy = "grpc-web";
