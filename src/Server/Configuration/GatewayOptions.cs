@@ -33,6 +33,9 @@ public sealed class GatewayOptions
     /// <summary>Put handler exception messages in grpc-message (off in production).</summary>
     public bool DetailedErrors { get; set; }
 
+    /// <summary>Graceful shutdown (<c>shutdown:</c>): readiness goes false first, then in-flight calls drain.</summary>
+    public ShutdownOptions Shutdown { get; set; } = new();
+
     /// <summary>TLS and mutual TLS on both listeners (<c>tls:</c>), from PEM files reloaded when they change.</summary>
     public TlsOptions Tls { get; set; } = new();
 
@@ -61,6 +64,18 @@ public sealed class GatewayOptions
 
     /// <summary>The hash-chained audit trail (<c>audit:</c>).</summary>
     public Gateway.Grpc.Observability.Configuration.AuditOptions Audit { get; set; } = new();
+}
+
+public sealed class ShutdownOptions
+{
+    /// <summary>
+    /// Seconds between SIGTERM and closing the listeners, while /readyz already says "draining":
+    /// time for a load balancer to stop sending new calls. Default 0 (Kubernetes users often set a few seconds).
+    /// </summary>
+    public int DrainDelaySeconds { get; set; }
+
+    /// <summary>Longest wait for in-flight calls (streams included) once the listeners close; then they are aborted. Default 30.</summary>
+    public int GracePeriodSeconds { get; set; } = 30;
 }
 
 public sealed class TlsOptions

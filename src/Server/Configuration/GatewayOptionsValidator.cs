@@ -61,6 +61,16 @@ internal static class GatewayOptionsValidator
             }
         }
 
+        if (options.Shutdown.DrainDelaySeconds is < 0 or > 300)
+        {
+            errors.Add($"shutdown:drainDelaySeconds: {options.Shutdown.DrainDelaySeconds} must be between 0 and 300.");
+        }
+
+        if (options.Shutdown.GracePeriodSeconds is < 0 or > 3600)
+        {
+            errors.Add($"shutdown:gracePeriodSeconds: {options.Shutdown.GracePeriodSeconds} must be between 0 and 3600.");
+        }
+
         var tls = options.Tls;
         if (tls.Enabled)
         {

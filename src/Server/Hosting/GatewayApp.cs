@@ -28,6 +28,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -203,6 +204,8 @@ public static class GatewayApp
         configureServices?.Invoke(services);
 
         var app = builder.Build();
+        // Created now so that it hears ApplicationStopping even if /readyz was never asked.
+        app.Services.GetRequiredService<ShutdownDrain>();
         if (tls is not null)
         {
             tls.Logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<TlsCertificates>();
@@ -369,7 +372,11 @@ public static class GatewayApp
         // Migrations run when the host starts (before anything that writes, before Kestrel listens).
         services.AddSingleton(sp => new GovernanceStoreMigrator(sp.GetRequiredService<IGovernanceStore>(), options.Store));
         services.AddHostedService(sp => sp.GetRequiredService<GovernanceStoreMigrator>());
+        services.AddSingleton(options.Shutdown);
+        services.AddSingleton<ShutdownDrain>();
+        services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(options.Shutdown.DrainDelaySeconds + options.Shutdown.GracePeriodSeconds));
         var readiness = services.AddHealthChecks()
+            .AddCheck<ShutdownDrain>("shutdown", tags: [Readiness.Tag])
             .AddCheck<StoreReadinessCheck>("store", tags: [Readiness.Tag])
             .AddCheck<LedgerReadinessCheck>("ledger", tags: [Readiness.Tag]);
         services.AddSingleton(sp => new KeyAuthenticator(sp.GetRequiredService<IGovernanceStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<GovernanceSettings>().MasterKey));

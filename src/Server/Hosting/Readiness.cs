@@ -103,6 +103,37 @@ internal sealed class LedgerReadinessCheck(LedgerWriter writer) : IHealthCheck
     }
 }
 
+/// <summary>
+/// Shutdown in order: on SIGTERM readiness turns false at once, the listeners stay open for
+/// <c>shutdown.drainDelaySeconds</c> (a load balancer stops sending), then Kestrel stops accepting
+/// and waits up to <c>shutdown.gracePeriodSeconds</c> for in-flight calls, streams included; the
+/// ledger writer drains after the server has stopped.
+/// </summary>
+internal sealed class ShutdownDrain : IHealthCheck
+{
+    private volatile bool _draining;
+
+    public ShutdownDrain(IHostApplicationLifetime lifetime, ShutdownOptions options)
+    {
+        var delay = TimeSpan.FromSeconds(options.DrainDelaySeconds);
+        lifetime.ApplicationStopping.Register(() =>
+        {
+            _draining = true;
+            if (delay > TimeSpan.Zero)
+            {
+                // ApplicationStopping callbacks run before the server stops: holding this one keeps
+                // the listeners accepting while readiness already says no.
+                Thread.Sleep(delay);
+            }
+        });
+    }
+
+    public bool Draining => _draining;
+
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        => Task.FromResult(_draining ? HealthCheckResult.Unhealthy("shutting down: draining in-flight calls") : HealthCheckResult.Healthy());
+}
+
 internal static class Readiness
 {
     public const string Tag = "ready";

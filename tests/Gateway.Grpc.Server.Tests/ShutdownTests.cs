@@ -1,0 +1,142 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Gateway.Grpc.Server.Tests.Infrastructure;
+using Gateway.V1;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.Data.Sqlite;
+
+namespace Gateway.Grpc.Server.Tests;
+
+/// <summary>
+/// SIGTERM to a real gateway process with a stream in flight: readiness turns false first, the
+/// stream still ends with finish, new connections are refused once the listeners close, the
+/// ledger row of the drained stream is written, and the process exits 0.
+/// </summary>
+public sealed class ShutdownTests
+{
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [Fact]
+    public async Task Sigterm_ReadinessFalseFirst_InFlightStreamDrains_LedgerFlushed_ExitZero()
+    {
+        var server = Path.Combine(ExternalProcess.RepoRoot, "src", "Server", "bin", "Release", "net10.0", "Gateway.Grpc.Server.dll");
+        Assert.True(File.Exists(server), $"build the solution first ({server} is missing)");
+        var directory = Directory.CreateTempSubdirectory("gw-shutdown-");
+        var grpcPort = FreePort();
+        var httpPort = FreePort();
+        var database = Path.Combine(directory.FullName, "gateway.db");
+        var start = new ProcessStartInfo("dotnet")
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = directory.FullName,
+        };
+        foreach (var argument in new[]
+        {
+            server, "--grpcAddress", $"127.0.0.1:{grpcPort}", "--httpAddress", $"127.0.0.1:{httpPort}",
+            "--store:kind", "sqlite", "--store:path", database, "--shutdown:drainDelaySeconds", "2", "--logLevel", "Warning",
+        })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
+        var log = new System.Text.StringBuilder();
+        process.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromSeconds(5) };
+            var up = DateTime.UtcNow.AddSeconds(60);
+            while (true)
+            {
+                try
+                {
+                    if ((await http.GetAsync(new Uri("/readyz", UriKind.Relative))).StatusCode == HttpStatusCode.OK)
+                    {
+                        break;
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                }
+
+                Assert.True(DateTime.UtcNow < up && !process.HasExited, "the gateway did not become ready:\n" + log);
+                await Task.Delay(100);
+            }
+
+            // A stream of 40 tokens at 20 tokens/s: about two seconds of output.
+            using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}");
+            var request = GatewayHarness.Request("sim-small", 40);
+            request.Metadata["sim.ttft_ms"] = "0";
+            request.Metadata["sim.tokens_per_second"] = "20";
+            request.Metadata["sim.output_tokens"] = "40";
+            using var call = new Completion.CompletionClient(channel).StreamComplete(request);
+            Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None)); // start
+            Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None)); // first delta
+
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await kill.WaitForExitAsync();
+            }
+
+            // Readiness says no at once, while the listeners still accept (drain delay).
+            var draining = DateTime.UtcNow.AddSeconds(5);
+            HttpResponseMessage ready;
+            while ((ready = await http.GetAsync(new Uri("/readyz", UriKind.Relative))).StatusCode != HttpStatusCode.ServiceUnavailable)
+            {
+                Assert.True(DateTime.UtcNow < draining, "readiness stayed true after SIGTERM");
+                await Task.Delay(50);
+            }
+
+            Assert.Contains("shutting down", await ready.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+            // The stream in flight runs to its end.
+            var events = new List<CompletionChunk>();
+            while (await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+                events.Add(call.ResponseStream.Current);
+            }
+
+            Assert.Equal(StatusCode.OK, call.GetStatus().StatusCode);
+            Assert.Contains(events, e => e.EventCase == CompletionChunk.EventOneofCase.Finish);
+            Assert.Equal(40, events.Single(e => e.EventCase == CompletionChunk.EventOneofCase.Usage).Usage.OutputTokens);
+
+            // Once the listeners closed, a new connection is refused.
+            using var late = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}");
+            var refused = await Assert.ThrowsAsync<RpcException>(() => new Completion.CompletionClient(late).CompleteAsync(GatewayHarness.Request("sim-small", 4), deadline: DateTime.UtcNow.AddSeconds(5)).ResponseAsync);
+            Assert.Contains(refused.StatusCode, new[] { StatusCode.Unavailable, StatusCode.DeadlineExceeded });
+
+            using var exited = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await process.WaitForExitAsync(exited.Token);
+            Assert.True(process.ExitCode == 0, "exit code " + process.ExitCode + ":\n" + log);
+
+            // The drained stream's ledger row was flushed before the process ended.
+            await using var connection = new SqliteConnection($"Data Source={database}");
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = "SELECT COUNT(*) FROM gw_ledger WHERE stream = 1 AND status = 'OK' AND output_tokens = 40";
+            Assert.Equal(1L, (long)(await command.ExecuteScalarAsync())!);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+
+            SqliteConnection.ClearAllPools();
+            directory.Delete(recursive: true);
+        }
+    }
+}
