@@ -4,7 +4,19 @@ using Gateway.Grpc.Server.Hosting;
 if (args.Length > 0 && args[0] == "audit")
 {
     // dotnet run --project src/Server -- audit verify <file>
-    return await AuditCommand.RunAsync(args[1..], Console.Out, Console.Error).ConfigureAwait(false);
+    // dotnet run --project src/Server -- audit verify <file> --key env:AUDIT_KEY   (keyed trails)
+    var secrets = new Gateway.Grpc.Adapters.Secrets.SecretResolver();
+    return await AuditCommand.RunAsync(args[1..], Console.Out, Console.Error, reference =>
+    {
+        try
+        {
+            return secrets.Resolve(reference);
+        }
+        catch (Gateway.Grpc.Adapters.Secrets.SecretResolutionException ex)
+        {
+            throw new InvalidOperationException(ex.Message, ex);
+        }
+    }).ConfigureAwait(false);
 }
 
 try

@@ -42,6 +42,45 @@ public sealed class AuditWiringTests : IDisposable
     }
 
     [Fact]
+    public async Task HmacKey_EntriesKeyed_HeadPublishedAsGauge()
+    {
+        var variable = "GW_AUDIT_HMAC_" + Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(variable, "wiring-test-audit-key");
+        try
+        {
+            var config = TestModels.Config(("chat", ["chat-1"], null));
+            config["audit:path"] = TrailPath;
+            config["audit:hmacKey"] = "env:" + variable;
+            await using (var gateway = await TestGateway.StartAsync(config, new ScriptedProvider()))
+            {
+                var trail = gateway.Service<IAuditTrail>();
+                await trail.AppendAsync("test.one", "test", null);
+                await trail.AppendAsync("test.two", "test", null);
+                var scrape = await gateway.ScrapeAsync();
+                Assert.True(Exposition.Parse(scrape).Value("gateway_audit_head_sequence") == 2, scrape);
+            }
+
+            Assert.All(await File.ReadAllLinesAsync(TrailPath), line => Assert.Contains("hmac-sha256:", line, StringComparison.Ordinal));
+            Assert.True((await AuditVerifier.VerifyFileAsync(TrailPath, default, System.Text.Encoding.UTF8.GetBytes("wiring-test-audit-key"))).Ok);
+            Assert.False((await AuditVerifier.VerifyFileAsync(TrailPath)).Ok);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(variable, null);
+        }
+    }
+
+    [Fact]
+    public async Task HmacKey_Unresolvable_FailsStartUpNamingTheKey()
+    {
+        var config = new Dictionary<string, string?> { ["audit:path"] = TrailPath, ["audit:hmacKey"] = "env:GW_AUDIT_KEY_NOT_SET_" + Guid.NewGuid().ToString("N") };
+
+        var error = await Assert.ThrowsAsync<GatewayConfigurationException>(() => TestGateway.StartAsync(config));
+
+        Assert.Contains("audit:hmacKey", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task RequestBodies_NotOptedIn_NothingAppended()
     {
         var config = TestModels.Config(("chat", ["chat-1"], null));

@@ -12,6 +12,13 @@ public static class AuditChain
     public static readonly string GenesisHash = new('0', 64);
 
     /// <summary>
+    /// Marks a keyed hash: <c>hmac-sha256:</c> + HMAC-SHA256 under the trail's secret key instead
+    /// of a plain SHA-256. Without the key nobody can rewrite a keyed entry (or the ones after it)
+    /// and make the chain verify again.
+    /// </summary>
+    public const string KeyedPrefix = "hmac-sha256:";
+
+    /// <summary>
     /// <c>{"action":..,"actor":..,"details":..,"seq":..,"ts":..}</c>: keys sorted by ordinal,
     /// no whitespace, details canonical (object keys sorted at every level, numbers as written).
     /// Strings escape only what JSON requires (quote, backslash, controls; RFC 8785 §3.2.2.2),
@@ -46,18 +53,40 @@ public static class AuditChain
         return builder.ToString();
     }
 
-    public static string ComputeHash(string previousHash, long sequence, string timestamp, string action, string actor, string details)
+    /// <summary>The entry's hash: SHA-256, or with <paramref name="key"/> the keyed HMAC-SHA256 (prefixed <see cref="KeyedPrefix"/>).</summary>
+    public static string ComputeHash(string previousHash, long sequence, string timestamp, string action, string actor, string details, byte[]? key = null)
     {
         var entry = CanonicalEntry(sequence, timestamp, action, actor, details);
-        var input = new byte[previousHash.Length + entry.Length];
-        Encoding.ASCII.GetBytes(previousHash, input);
-        entry.CopyTo(input, previousHash.Length);
-        return Convert.ToHexStringLower(SHA256.HashData(input));
+        var input = new byte[Encoding.UTF8.GetByteCount(previousHash) + entry.Length];
+        var written = Encoding.UTF8.GetBytes(previousHash, input);
+        entry.CopyTo(input, written);
+        return key is null
+            ? Convert.ToHexStringLower(SHA256.HashData(input))
+            : KeyedPrefix + Convert.ToHexStringLower(HMACSHA256.HashData(key, input));
     }
 
+    public static bool IsKeyed(string hash) => hash.StartsWith(KeyedPrefix, StringComparison.Ordinal);
+
     /// <summary>Checks one record against its predecessor; null when it holds, else why not.</summary>
-    public static string? Check(AuditRecord record, long expectedSequence, string expectedPrevious)
+    /// <summary>
+    /// Checks one record against its predecessor; null when it holds, else why not. A keyed entry
+    /// needs <paramref name="key"/>; once a keyed entry was seen (<paramref name="keyedSeen"/>) every
+    /// later one must be keyed too, so a tail rewritten without the key cannot pass as unkeyed.
+    /// </summary>
+    public static string? Check(AuditRecord record, long expectedSequence, string expectedPrevious, byte[]? key = null, bool keyedSeen = false)
     {
+        ArgumentNullException.ThrowIfNull(record);
+        var keyed = IsKeyed(record.Hash);
+        if (keyed && key is null)
+        {
+            return "the entry is keyed (HMAC-SHA256): verify with the trail's key (--key env:NAME or file:/path)";
+        }
+
+        if (!keyed && keyedSeen)
+        {
+            return "an unkeyed entry after keyed ones: the tail was rewritten without the key";
+        }
+
         if (record.Sequence != expectedSequence)
         {
             return $"sequence {record.Sequence} where {expectedSequence} was expected (an entry was removed, inserted or moved)";
@@ -71,7 +100,7 @@ public static class AuditChain
         string computed;
         try
         {
-            computed = ComputeHash(record.PreviousHash, record.Sequence, record.Timestamp, record.Action, record.Actor, record.Details);
+            computed = ComputeHash(record.PreviousHash, record.Sequence, record.Timestamp, record.Action, record.Actor, record.Details, keyed ? key : null);
         }
         catch (JsonException ex)
         {

@@ -13,14 +13,20 @@ public sealed class AuditTrail : IAuditTrail, IDisposable
     private bool _closed;
     private long _lastSequence;
     private string _lastHash = AuditChain.GenesisHash;
+    private readonly byte[]? _key;
 
-    public AuditTrail(IAuditStore store, TimeProvider timeProvider)
+    /// <param name="key">The HMAC key (audit.hmacKey): entries are then keyed (<see cref="AuditChain.KeyedPrefix"/>).</param>
+    public AuditTrail(IAuditStore store, TimeProvider timeProvider, byte[]? key = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(timeProvider);
         _store = store;
         _timeProvider = timeProvider;
+        _key = key;
     }
+
+    /// <summary>The newest entry's sequence and hash (0 and the genesis hash for an empty trail), for publishing.</summary>
+    public (long Sequence, string Hash) Head => (Volatile.Read(ref _lastSequence), Volatile.Read(ref _lastHash));
 
     public bool Enabled => true;
 
@@ -50,7 +56,7 @@ public sealed class AuditTrail : IAuditTrail, IDisposable
             await LoadAsync(cancellationToken).ConfigureAwait(false);
             var sequence = _lastSequence + 1;
             var timestamp = _timeProvider.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
-            var hash = AuditChain.ComputeHash(_lastHash, sequence, timestamp, action, actor, detailsText);
+            var hash = AuditChain.ComputeHash(_lastHash, sequence, timestamp, action, actor, detailsText, _key);
             var record = new AuditRecord(sequence, timestamp, action, actor, detailsText, _lastHash, hash);
             await _store.AppendAsync(record, cancellationToken).ConfigureAwait(false);
             _lastSequence = sequence;
@@ -72,7 +78,13 @@ public sealed class AuditTrail : IAuditTrail, IDisposable
 
         if (await _store.ReadLastAsync(cancellationToken).ConfigureAwait(false) is { } last)
         {
-            var computed = AuditChain.ComputeHash(last.PreviousHash, last.Sequence, last.Timestamp, last.Action, last.Actor, last.Details);
+            var keyed = AuditChain.IsKeyed(last.Hash);
+            if (keyed && _key is null)
+            {
+                throw new AuditTrailException($"The audit trail is keyed (HMAC) but no key is configured: set audit:hmacKey to the trail's key reference before appending.");
+            }
+
+            var computed = AuditChain.ComputeHash(last.PreviousHash, last.Sequence, last.Timestamp, last.Action, last.Actor, last.Details, keyed ? _key : null);
             if (!string.Equals(computed, last.Hash, StringComparison.Ordinal))
             {
                 throw new AuditTrailException($"The last audit entry (seq {last.Sequence}) does not match its hash; the trail was modified. Run 'audit verify' before appending.");

@@ -18,7 +18,8 @@ public sealed record AuditVerification(bool Ok, long Entries, string HeadHash, l
 /// </summary>
 public static class AuditVerifier
 {
-    public static async Task<AuditVerification> VerifyFileAsync(string path, CancellationToken cancellationToken = default)
+    /// <summary>Verifies the file; keyed entries need <paramref name="key"/> (the trail's HMAC key).</summary>
+    public static async Task<AuditVerification> VerifyFileAsync(string path, CancellationToken cancellationToken = default, byte[]? key = null)
     {
         // Share everything: the gateway may be appending while an operator verifies.
         await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 4096, FileOptions.SequentialScan | FileOptions.Asynchronous);
@@ -26,6 +27,7 @@ public static class AuditVerifier
         var previous = AuditChain.GenesisHash;
         long line = 0;
         long verified = 0;
+        var keyedSeen = false;
         while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } text)
         {
             line++;
@@ -39,12 +41,13 @@ public static class AuditVerifier
                 return new AuditVerification(false, verified, previous, line, error);
             }
 
-            if (AuditChain.Check(record!, verified + 1, previous) is { } problem)
+            if (AuditChain.Check(record!, verified + 1, previous, key, keyedSeen) is { } problem)
             {
                 return new AuditVerification(false, verified, previous, line, $"seq {record!.Sequence}: {problem}");
             }
 
             previous = record!.Hash;
+            keyedSeen |= AuditChain.IsKeyed(previous);
             verified++;
         }
 
@@ -52,18 +55,38 @@ public static class AuditVerifier
     }
 }
 
-/// <summary><c>audit verify &lt;file&gt;</c>: exit 0 when the chain holds, 1 when broken, 2 on usage or I/O errors.</summary>
+/// <summary>
+/// <c>audit verify &lt;file&gt; [--key env:NAME|file:/path]</c>: exit 0 when the chain holds, 1 when
+/// broken, 2 on usage or I/O errors. The key (the gateway's <c>audit.hmacKey</c>) is needed for
+/// keyed entries; it is read through <paramref name="resolveKey"/> and never printed.
+/// </summary>
 public static class AuditCommand
 {
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error)
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, Func<string, string>? resolveKey = null)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
-        if (args.Count != 2 || args[0] != "verify")
+        const string usage = "usage: audit verify <file> [--key env:NAME|file:/path]   (checks the hash chain of an audit trail)";
+        var withKey = args.Count == 4 && args[2] == "--key";
+        if ((args.Count != 2 && !withKey) || args[0] != "verify" || (withKey && resolveKey is null))
         {
-            await error.WriteLineAsync("usage: audit verify <file>   (checks the hash chain of an audit trail)").ConfigureAwait(false);
+            await error.WriteLineAsync(usage).ConfigureAwait(false);
             return 2;
+        }
+
+        byte[]? key = null;
+        if (withKey)
+        {
+            try
+            {
+                key = Encoding.UTF8.GetBytes(resolveKey!(args[3]));
+            }
+            catch (InvalidOperationException ex)
+            {
+                await error.WriteLineAsync($"audit verify: the key {args[3]} could not be read: {ex.Message}").ConfigureAwait(false);
+                return 2;
+            }
         }
 
         var path = args[1];
@@ -75,7 +98,7 @@ public static class AuditCommand
 
         try
         {
-            var result = await AuditVerifier.VerifyFileAsync(path).ConfigureAwait(false);
+            var result = await AuditVerifier.VerifyFileAsync(path, CancellationToken.None, key).ConfigureAwait(false);
             await (result.Ok ? output : error).WriteLineAsync(result.ToString()).ConfigureAwait(false);
             return result.Ok ? 0 : 1;
         }

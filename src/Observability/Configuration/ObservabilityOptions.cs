@@ -69,6 +69,16 @@ public sealed class AuditOptions
 
     /// <summary>Record every call's full request (and response text) as an audit entry. Off by default; decided per call.</summary>
     public bool RequestBodies { get; set; }
+
+    /// <summary>
+    /// Secret reference (env:NAME or file:/path) of the key that makes the chain keyed
+    /// (HMAC-SHA256): without it nobody can rewrite entries and re-chain them. Verify with
+    /// <c>audit verify FILE --key REF</c>.
+    /// </summary>
+    public string? HmacKey { get; set; }
+
+    /// <summary>How often the trail's head (newest sequence and hash) is logged when it changed; seconds. Default 60.</summary>
+    public int HeadLogIntervalSeconds { get; set; } = 60;
 }
 
 /// <summary>Start-up checks; every message names the key and the fix.</summary>
@@ -135,6 +145,16 @@ public static class ObservabilityOptionsValidator
         else if (audit.RequestBodies)
         {
             errors.Add("audit:requestBodies: needs audit:path (the file the trail is written to).");
+        }
+
+        if (!string.IsNullOrEmpty(audit.HmacKey) && string.IsNullOrEmpty(audit.Path))
+        {
+            errors.Add("audit:hmacKey: needs audit:path (the file the trail is written to).");
+        }
+
+        if (audit.HeadLogIntervalSeconds < 1)
+        {
+            errors.Add($"audit:headLogIntervalSeconds: {audit.HeadLogIntervalSeconds} must be 1 or more.");
         }
     }
 

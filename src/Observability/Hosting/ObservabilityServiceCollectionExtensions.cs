@@ -34,7 +34,8 @@ public static class ObservabilityServiceCollectionExtensions
     /// audit trail. Replace <see cref="IBodyCapturePolicy"/> or <see cref="IAuditTrail"/> by
     /// registering them first (TryAdd).
     /// </summary>
-    public static IServiceCollection AddGatewayObservability(this IServiceCollection services, TelemetryOptions telemetry, AccessLogOptions accessLog, AuditOptions audit)
+    /// <param name="auditKey">Reads the audit trail's HMAC key (audit.hmacKey resolved by the host); null: an unkeyed chain.</param>
+    public static IServiceCollection AddGatewayObservability(this IServiceCollection services, TelemetryOptions telemetry, AccessLogOptions accessLog, AuditOptions audit, Func<byte[]>? auditKey = null)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(telemetry);
@@ -54,8 +55,13 @@ public static class ObservabilityServiceCollectionExtensions
         services.TryAddSingleton<IBodyCapturePolicy>(new ConfiguredBodyCapturePolicy(capture));
         services.TryAddSingleton<IAuditTrail>(sp => string.IsNullOrEmpty(audit.Path)
             ? NullAuditTrail.Instance
-            : new AuditTrail(new JsonLinesAuditStore(audit.Path), sp.GetRequiredService<TimeProvider>()));
+            : new AuditTrail(new JsonLinesAuditStore(audit.Path), sp.GetRequiredService<TimeProvider>(), auditKey?.Invoke()));
         services.AddHostedService<ObservabilityStartup>();
+        if (!string.IsNullOrEmpty(audit.Path))
+        {
+            services.AddHostedService<AuditHeadPublisher>();
+        }
+
         return services;
     }
 

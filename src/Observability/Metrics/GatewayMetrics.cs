@@ -89,6 +89,7 @@ public sealed class GatewayMetrics : IDisposable
     private readonly Histogram<double> _genAiTimeToFirstToken;
     private readonly Histogram<double> _genAiTimePerOutputToken;
     private Func<IEnumerable<CircuitStateObservation>>? _circuitSource;
+    private Func<long>? _auditHeadSource;
 
     public GatewayMetrics(IMeterFactory meterFactory)
     {
@@ -111,6 +112,7 @@ public sealed class GatewayMetrics : IDisposable
         _rejected = _meter.CreateCounter<long>("gateway.requests.rejected", "{request}", "gRPC requests answered before reaching a handler (unknown method, malformed or oversized message...), by method and status.");
         _accessLogDropped = _meter.CreateCounter<long>("gateway.access_log.dropped", "{line}", "Access-log lines dropped because the sink fell behind.");
         _meter.CreateObservableGauge("gateway.circuit.state", ObserveCircuits, "{state}", "Circuit breaker state per deployment: 1 for the current state, 0 for the others.");
+        _meter.CreateObservableGauge("gateway.audit.head.sequence", ObserveAuditHead, "{entry}", "Sequence number of the audit trail's newest entry: a later value lower than an earlier one means the trail was truncated.");
 
         // OpenTelemetry GenAI semantic conventions (docs/gen-ai/gen-ai-metrics.md): names, units and
         // the recommended explicit bucket boundaries, given as advice so every exporter uses them.
@@ -360,6 +362,17 @@ public sealed class GatewayMetrics : IDisposable
     }
 
     public void RecordAccessLogDropped() => _accessLogDropped.Add(1);
+
+    /// <summary>Where the audit-head gauge reads from (the audit trail); called at each collection.</summary>
+    public void SetAuditHeadSource(Func<long> source) => _auditHeadSource = source;
+
+    private IEnumerable<Measurement<long>> ObserveAuditHead()
+    {
+        if (_auditHeadSource is { } source)
+        {
+            yield return new Measurement<long>(source());
+        }
+    }
 
     /// <summary>Where the circuit-state gauge reads from (the dispatcher's deployments); called at each collection.</summary>
     public void SetCircuitStateSource(Func<IEnumerable<CircuitStateObservation>> source) => _circuitSource = source;

@@ -32,6 +32,18 @@ internal sealed class GatewayOptionsValidation(IReadOnlyCollection<string> known
             }
         }
 
+        if (options.Audit.HmacKey is { Length: > 0 } auditKey)
+        {
+            try
+            {
+                _ = secrets.Resolve(auditKey);
+            }
+            catch (SecretResolutionException ex)
+            {
+                errors.Add($"audit:hmacKey: {ex.Message}");
+            }
+        }
+
         return errors.Count > 0 ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
     }
 }

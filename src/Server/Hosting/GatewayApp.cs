@@ -190,7 +190,8 @@ public static class GatewayApp
         var bodyPolicy = new TenantBodyCapturePolicy((options.AccessLog.IncludeBodies ? BodyCapture.AccessLog : BodyCapture.None) | (options.Audit.RequestBodies ? BodyCapture.Audit : BodyCapture.None));
         services.AddSingleton(bodyPolicy);
         services.AddSingleton<IBodyCapturePolicy>(bodyPolicy);
-        services.AddGatewayObservability(options.Telemetry, options.AccessLog, options.Audit);
+        var auditKey = options.Audit.HmacKey;
+        services.AddGatewayObservability(options.Telemetry, options.AccessLog, options.Audit, string.IsNullOrEmpty(auditKey) ? null : () => System.Text.Encoding.UTF8.GetBytes(secrets.Resolve(auditKey)));
         services.AddSingleton(sp => new DispatchTelemetry(sp.GetRequiredService<GatewayMetrics>()));
         services.AddSingleton<CompletionTelemetry>();
         services.AddSingleton<IdleMemoryTrimmer>();
