@@ -39,7 +39,7 @@ public sealed class LedgerRestartTests(SimulatorFixture sim)
 
             long toldInput = 0;
             long toldOutput = 0;
-            var first = await GatewayProcess.StartAsync(config, directory.FullName);
+            await using var first = await GatewayProcess.StartAsync(config, directory.FullName);
             int exitCode;
             try
             {
@@ -84,7 +84,6 @@ public sealed class LedgerRestartTests(SimulatorFixture sim)
             }
 
             Assert.True(exitCode == 0, $"the gateway exited with {exitCode} on SIGTERM. Output:\n{first.Output}");
-            await first.DisposeAsync();
 
             // The simulator's own account of what it served.
             var records = sim.RequestsSince(since);
