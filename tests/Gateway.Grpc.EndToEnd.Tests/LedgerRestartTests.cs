@@ -1,15 +1,15 @@
 using Gateway.Admin.V1;
 using Gateway.Grpc.EndToEnd.Tests.Infrastructure;
 using Grpc.Core;
-using Grpc.Net.Client;
 using Gateway.V1;
 
 namespace Gateway.Grpc.EndToEnd.Tests;
 
 /// <summary>
-/// The spend ledger after a load run and a graceful restart: every call's usage, as the
-/// provider (the simulator, over the OpenAI wire format) reported it, is in the SQLite ledger,
-/// to the token, when read back by a new gateway process on the same file.
+/// The spend ledger across a load run and a graceful restart of the gateway process: every call
+/// the provider (the simulator, over the OpenAI wire format) served, by its own count and token
+/// totals, is in the SQLite ledger, to the token, when read back by a new gateway process on
+/// the same file. The first process is stopped with SIGTERM, as an orchestrator stops it.
 /// </summary>
 [Collection("EndToEnd")]
 public sealed class LedgerRestartTests(SimulatorFixture sim)
@@ -19,7 +19,7 @@ public sealed class LedgerRestartTests(SimulatorFixture sim)
     private const int Calls = 200;
 
     [Fact]
-    public async Task LoadRunThenGracefulRestart_LedgerTokensEqualServedUsage()
+    public async Task LoadRunThenGracefulProcessRestart_LedgerEqualsWhatTheSimulatorServed()
     {
         var since = sim.Reset();
         Environment.SetEnvironmentVariable(MasterKeyEnv, MasterKey);
@@ -37,48 +37,72 @@ public sealed class LedgerRestartTests(SimulatorFixture sim)
                 .Set("auth:requireKeys", "false")
                 .Build();
 
-            long servedInput = 0;
-            long servedOutput = 0;
-            var gateway = await GatewayHost.StartAsync(config);
+            long toldInput = 0;
+            long toldOutput = 0;
+            await using var first = await GatewayProcess.StartAsync(config, directory.FullName);
+            int exitCode;
             try
             {
                 // Fixed seed: prompt lengths, max_tokens and which calls stream are the same every run.
                 var random = new Random(20240611);
                 var plan = Enumerable.Range(0, Calls).Select(i => (Prompt: "Load call " + i + " " + new string('x', random.Next(0, 400)), MaxTokens: random.Next(1, 48), Stream: i % 4 == 0)).ToArray();
+                var client = new Completion.CompletionClient(first.Channel);
                 await Parallel.ForEachAsync(plan, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (call, ct) =>
                 {
                     var request = Requests.Chat("ledger-model", call.Prompt, call.MaxTokens);
                     Usage usage;
                     if (call.Stream)
                     {
-                        var result = await gateway.StreamAsync(request);
-                        Assert.True(result.Status.StatusCode == StatusCode.OK, result.Describe());
-                        usage = result.Usage!;
+                        using var stream = client.StreamComplete(request, cancellationToken: ct);
+                        Usage? last = null;
+                        while (await stream.ResponseStream.MoveNext(ct))
+                        {
+                            if (stream.ResponseStream.Current.EventCase == CompletionChunk.EventOneofCase.Usage)
+                            {
+                                last = stream.ResponseStream.Current.Usage;
+                            }
+                        }
+
+                        Assert.Equal(StatusCode.OK, stream.GetStatus().StatusCode);
+                        usage = Assert.IsType<Usage>(last);
                     }
                     else
                     {
-                        usage = (await gateway.CompleteAsync(request)).Usage;
+                        usage = (await client.CompleteAsync(request, cancellationToken: ct)).Usage;
                     }
 
                     Assert.False(usage.Estimated);
                     Assert.InRange(usage.OutputTokens, 1, call.MaxTokens);
-                    Assert.True(usage.InputTokens > 0);
-                    Interlocked.Add(ref servedInput, usage.InputTokens);
-                    Interlocked.Add(ref servedOutput, usage.OutputTokens);
+                    Interlocked.Add(ref toldInput, usage.InputTokens);
+                    Interlocked.Add(ref toldOutput, usage.OutputTokens);
                 });
             }
             finally
             {
-                // Graceful: the ledger writer drains its queue on shutdown.
-                await gateway.StopAsync();
+                // Graceful: on SIGTERM the host stops and the ledger writer drains its queue.
+                exitCode = await first.StopAsync();
             }
 
+            Assert.True(exitCode == 0, $"the gateway exited with {exitCode} on SIGTERM. Output:\n{first.Output}");
+
+            // The simulator's own account of what it served.
             var records = sim.RequestsSince(since);
             Assert.Equal(Calls, records.Count);
             Assert.Equal(Calls / 4, records.Count(r => r.Stream));
-            Assert.All(records, r => Assert.Equal(200, r.Status));
+            Assert.All(records, r =>
+            {
+                Assert.Equal(200, r.Status);
+                Assert.NotNull(r.ServedInputTokens);
+                Assert.NotNull(r.ServedOutputTokens);
+            });
+            var servedInput = records.Sum(r => (long)r.ServedInputTokens!.Value);
+            var servedOutput = records.Sum(r => (long)r.ServedOutputTokens!.Value);
+            Assert.True(servedInput > 0 && servedOutput > 0);
+            // The callers were told the same usage.
+            Assert.Equal(servedInput, toldInput);
+            Assert.Equal(servedOutput, toldOutput);
 
-            await using var restarted = await GatewayHost.StartAsync(config);
+            await using var restarted = await GatewayProcess.StartAsync(config, directory.FullName);
             var headers = new Metadata { { "authorization", "Bearer " + MasterKey } };
             var usageResponse = await new AdminService.AdminServiceClient(restarted.Channel).GetUsageAsync(
                 new GetUsageRequest { GroupBy = { UsageGroup.Model } },
@@ -86,11 +110,12 @@ public sealed class LedgerRestartTests(SimulatorFixture sim)
 
             var row = Assert.Single(usageResponse.Rows);
             Assert.Equal("ledger-model", row.Model);
-            Assert.Equal(Calls, row.Requests);
+            Assert.Equal(records.Count, row.Requests);
             Assert.Equal(servedInput, row.InputTokens);
             Assert.Equal(servedOutput, row.OutputTokens);
             var expectedCost = (servedInput * 2.5 + servedOutput * 10) / 1_000_000;
             Assert.True(Math.Abs(row.CostUsd - expectedCost) < 1e-6, $"cost {row.CostUsd}, expected {expectedCost}");
+            Assert.Equal(0, await restarted.StopAsync());
         }
         finally
         {

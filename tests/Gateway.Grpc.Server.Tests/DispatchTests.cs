@@ -1,9 +1,13 @@
 using System.Diagnostics;
 using Gateway.Grpc.Adapters;
+using Gateway.Grpc.Governance.Ledger;
+using Gateway.Grpc.Governance.Storage;
+using Gateway.Grpc.Server.Telemetry;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Gateway.Grpc.Server.Tests.Infrastructure;
 using Gateway.V1;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Grpc.Server.Tests;
 
@@ -156,7 +160,7 @@ public sealed class DispatchTests
     [Fact]
     public async Task CircuitBreaker_OpensOnFailures_SkipsDeployment_AndRecovers()
     {
-        var (gateway, fake) = await CircuitScenario.StartAsync();
+        var (gateway, fake, clock) = await CircuitScenario.StartAsync();
         await using var _ = gateway;
 
         // Round robin sends every other first attempt to "bad"; each failure retries on "good".
@@ -166,10 +170,9 @@ public sealed class DispatchTests
             Assert.Equal("good", ok.Routing.Deployment);
         }
 
-        var models = await new Models.ModelsClient(gateway.Channel).ListModelsAsync(new ListModelsRequest()).ResponseAsync;
-        var bad = models.Models.Single(m => m.Id == "m").Deployments.Single(d => d.Name == "bad");
-        Assert.Equal(DeploymentState.Open, bad.State);
+        Assert.Equal(DeploymentState.Open, await StateOfAsync(gateway, "bad"));
 
+        // The clock stands still: the whole break is still ahead, however long these calls take.
         var badCallsWhileOpen = fake.CallsTo("bad").Count();
         for (var i = 0; i < 6; i++)
         {
@@ -178,17 +181,32 @@ public sealed class DispatchTests
 
         Assert.Equal(badCallsWhileOpen, fake.CallsTo("bad").Count());
 
-        // Heal the deployment; after the break duration a half-open probe closes the circuit.
+        // Healed, but a millisecond of the break is left: still skipped.
         fake.Script("bad", Behavior.Ok());
-        await Task.Delay(1000);
+        clock.Advance(CircuitScenario.BreakDuration - TimeSpan.FromMilliseconds(1));
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Equal("good", (await gateway.CompleteAsync(GatewayHarness.Request("m"))).Routing.Deployment);
+        }
+
+        Assert.Equal(badCallsWhileOpen, fake.CallsTo("bad").Count());
+        Assert.Equal(DeploymentState.Open, await StateOfAsync(gateway, "bad"));
+
+        // The break is over: a half-open probe reaches the deployment and closes the circuit.
+        clock.Advance(TimeSpan.FromMilliseconds(1));
         for (var i = 0; i < 4; i++)
         {
             await gateway.CompleteAsync(GatewayHarness.Request("m"));
         }
 
         Assert.True(fake.CallsTo("bad").Count() > badCallsWhileOpen, "a probe must reach the deployment after the break");
-        models = await new Models.ModelsClient(gateway.Channel).ListModelsAsync(new ListModelsRequest()).ResponseAsync;
-        Assert.Equal(DeploymentState.Healthy, models.Models.Single(m => m.Id == "m").Deployments.Single(d => d.Name == "bad").State);
+        Assert.Equal(DeploymentState.Healthy, await StateOfAsync(gateway, "bad"));
+    }
+
+    private static async Task<DeploymentState> StateOfAsync(GatewayHarness gateway, string deployment)
+    {
+        var models = await new Models.ModelsClient(gateway.Channel).ListModelsAsync(new ListModelsRequest()).ResponseAsync;
+        return models.Models.Single(m => m.Id == "m").Deployments.Single(d => d.Name == deployment).State;
     }
 
     [Fact]
@@ -325,6 +343,7 @@ public sealed class DispatchTests
         var fake = new FakeProvider();
         fake.Script("p1", new Behavior { Tokens = 1000, TokenInterval = TimeSpan.FromMilliseconds(20) });
         await using var gateway = await GatewayHarness.StartAsync(PrimaryWithFallback(maxAttempts: 3).Build(), fake);
+        var calls = gateway.Service<CompletionTelemetry>();
 
         using var cts = new CancellationTokenSource();
         using var call = new Completion.CompletionClient(gateway.Channel).StreamComplete(GatewayHarness.Request("primary"), new CallOptions(cancellationToken: cts.Token));
@@ -337,31 +356,51 @@ public sealed class DispatchTests
         var upstream = Assert.Single(fake.Calls);
         await upstream.Ended.WaitAsync(TimeSpan.FromSeconds(5));
         Assert.True(upstream.Cancelled);
+
+        // The client's Cancelled is its own; the gateway's call (its attempt, the settlement)
+        // ends after it. Only once it has ended can no other attempt start.
+        await Poll.UntilAsync(() => calls.CallsInFlight == 0, "the call ended on the gateway");
+        await gateway.Service<LedgerWriter>().FlushAsync();
+        var row = Assert.Single(((InMemoryGovernanceStore)gateway.Service<IGovernanceStore>()).Ledger);
+        Assert.Equal("p1", row.Deployment);
+        Assert.Equal("CANCELLED", row.Status);
+        Assert.Equal(1, row.Attempts);
         Assert.Single(fake.Calls);
+        Assert.Empty(fake.CallsTo("b1"));
     }
 
     [Fact]
     public async Task Cancel_DuringRetryWait_NoLaterAttempt()
     {
+        var retryAfter = TimeSpan.FromMilliseconds(1500);
         var fake = new FakeProvider();
-        fake.Script("p1", Behavior.Error(ProviderErrorKind.RateLimited, retryAfterMs: 1500));
+        fake.Script("p1", Behavior.Error(ProviderErrorKind.RateLimited, retryAfterMs: (int)retryAfter.TotalMilliseconds));
         var config = new ConfigBuilder().Model("primary", ["p1"], (c, p) =>
         {
             c[p + "retry:maxAttempts"] = "3";
             c[p + "retry:maxRetryAfterMs"] = "5000";
         }).Build();
-        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+        // The Retry-After wait runs on this clock: it cannot end unless the test moves it.
+        var clock = new ManualTimeProvider();
+        await using var gateway = await GatewayHarness.StartAsync(config, services => services.AddSingleton<TimeProvider>(clock), fake);
+        var calls = gateway.Service<CompletionTelemetry>();
 
         using var cts = new CancellationTokenSource();
         var pending = gateway.CompleteAsync(GatewayHarness.Request("primary"), new CallOptions(cancellationToken: cts.Token));
-        await fake.FirstCall.WaitAsync(TimeSpan.FromSeconds(5));
-        await fake.Calls[0].Ended.WaitAsync(TimeSpan.FromSeconds(5));
+        await Poll.UntilAsync(() => clock.PendingTimers.Contains(retryAfter), "the gateway waits out the Retry-After before its retry");
+        Assert.Single(fake.Calls);
+
         await cts.CancelAsync();
         var ex = await Assert.ThrowsAsync<RpcException>(() => pending);
         Assert.Equal(StatusCode.Cancelled, ex.StatusCode);
 
-        // Past the Retry-After: a retry that ignored the cancellation would have shown up.
-        await Task.Delay(1800);
+        // The call ends on the gateway with the clock still short of the Retry-After: the wait
+        // was cancelled, not waited out (a wait that ignored the cancellation would never end here).
+        await Poll.UntilAsync(() => calls.CallsInFlight == 0, "the call ended on the gateway while its retry wait was pending");
+        Assert.DoesNotContain(retryAfter, clock.PendingTimers);
+
+        // Past the Retry-After now: nothing is left to make another attempt.
+        clock.Advance(retryAfter * 2);
         Assert.Single(fake.Calls);
     }
 

@@ -1,6 +1,8 @@
 using Gateway.Admin.V1;
+using Gateway.Grpc.Governance;
 using Gateway.Grpc.Governance.Budgets;
 using Gateway.Grpc.Governance.Ledger;
+using Gateway.Grpc.Governance.Limits;
 using Gateway.Grpc.Governance.Storage;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -199,27 +201,49 @@ public sealed class GovernanceTests
     {
         var (gateway, master) = await StartSecuredAsync();
         await using var _g = gateway;
-        var probe = await gateway.CompleteAsync(FastRequest(maxTokens: 100, naturalTokens: 5), As(master));
+        const int maxTokens = 100;
+        var request = FastRequest(maxTokens: maxTokens, naturalTokens: 5);
+        // Admission reserves the prompt (as the gateway counts it) plus max_tokens.
+        var estimate = gateway.Service<GovernanceSettings>().CountPromptTokens(request) + maxTokens;
+        var probe = await gateway.CompleteAsync(request, As(master));
+        Assert.Equal(5, probe.Usage.OutputTokens);
+        Assert.False(probe.Usage.Estimated);
         var actual = probe.Usage.InputTokens + probe.Usage.OutputTokens;
-        var estimate = probe.Usage.InputTokens + 100;
-        // Room for 2 estimates at a time, but for many actual calls.
-        var created = await CreateKeyAsync(gateway, master, new Key { Limits = new Limits { TokensPerMinute = estimate * 2 } });
+        Assert.True(actual < estimate / 2, $"actual {actual} vs estimate {estimate}: the test needs a large over-estimate");
+        // Room for two estimates at a time, but for many actual calls.
+        var limit = estimate * 2;
+        var created = await CreateKeyAsync(gateway, master, new Key { Limits = new Limits { TokensPerMinute = limit } });
+        var counter = "key:" + created.Key.Id + ":tpm";
+        var client = new Completion.CompletionClient(gateway.Channel);
 
-        var admitted = 0;
-        for (var i = 0; i < 2 * estimate / actual; i++)
+        // Each call holds its whole estimate while it runs (the admission header says what was
+        // left with it held) and gives back exactly estimate - actual when it settles.
+        var admissible = ((limit - estimate) / actual) + 1;
+        for (var i = 0; i < admissible; i++)
         {
-            try
-            {
-                await gateway.CompleteAsync(FastRequest(maxTokens: 100, naturalTokens: 5), As(created.Secret));
-                admitted++;
-            }
-            catch (RpcException ex) when (ex.StatusCode == StatusCode.ResourceExhausted)
-            {
-                break;
-            }
+            using var call = client.CompleteAsync(request, As(created.Secret));
+            var headers = await call.ResponseHeadersAsync;
+            Assert.Equal((limit - (i * actual) - estimate).ToString(System.Globalization.CultureInfo.InvariantCulture), headers.GetValue("x-ratelimit-remaining-tokens"));
+            var usage = (await call.ResponseAsync).Usage;
+            Assert.Equal(actual, usage.InputTokens + usage.OutputTokens);
+            Assert.Equal(limit - ((i + 1) * actual), await TokensRemainingAsync(gateway, counter, limit));
         }
 
-        Assert.True(admitted > 2, $"only {admitted} calls admitted: reservations were not settled to actual usage");
+        // The next estimate no longer fits: refused, and the refusal takes nothing.
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(request, As(created.Secret)));
+        Assert.Equal(StatusCode.ResourceExhausted, ex.StatusCode);
+        Assert.Contains("tokens per minute", ex.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(limit - (admissible * actual), await TokensRemainingAsync(gateway, counter, limit));
+        Assert.True(admissible > 2, $"only {admissible} calls fit");
+    }
+
+    /// <summary>What a token counter has left, read without taking anything (an acquire of 0).</summary>
+    private static async Task<long> TokensRemainingAsync(GatewayHarness gateway, string key, long limit)
+    {
+        var settings = gateway.Service<GovernanceSettings>();
+        var result = await gateway.Service<IRateLimitBackend>().TryAcquireAsync(new LimitRequest(key, LimitKind.Tokens, limit, 0, settings.DefaultAlgorithm, ""), CancellationToken.None);
+        Assert.True(result.Allowed);
+        return result.Remaining;
     }
 
     [Fact]

@@ -26,7 +26,7 @@ public sealed class HealthTests
     [Fact]
     public async Task DeploymentEntry_FollowsItsCircuit_CheckAndWatch()
     {
-        var (gateway, fake) = await CircuitScenario.StartAsync();
+        var (gateway, fake, clock) = await CircuitScenario.StartAsync();
         await using var _ = gateway;
         var health = new Health.HealthClient(gateway.Channel);
         using var watchCts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
@@ -48,9 +48,9 @@ public sealed class HealthTests
         Assert.Equal(ServingStatus.Serving, (await health.CheckAsync(new HealthCheckRequest { Service = "deployment/good" })).Status);
         Assert.Equal(ServingStatus.Serving, (await health.CheckAsync(new HealthCheckRequest { Service = "" })).Status);
 
-        // Healed: after the break a half-open probe succeeds and the circuit closes; Watch hears it.
+        // Healed: once the break is over a half-open probe succeeds and the circuit closes; Watch hears it.
         fake.Script("bad", Behavior.Ok());
-        await Task.Delay(1000);
+        clock.Advance(CircuitScenario.BreakDuration);
         for (var i = 0; i < 4; i++)
         {
             await gateway.CompleteAsync(GatewayHarness.Request("m"));

@@ -1,65 +1,103 @@
 using Gateway.Grpc.Server.Hosting;
 using Gateway.Grpc.Server.Telemetry;
 using Gateway.Grpc.Server.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Grpc.Server.Tests;
 
-/// <summary>The idle trim runs once per quiet spell, never while a call is in flight.</summary>
+/// <summary>
+/// The idle trim runs once per quiet spell, never while a call is in flight. The gateway runs on a
+/// <see cref="ManualTimeProvider"/>: each tick of the trimmer's timer is one step of the clock,
+/// and the test waits until the trimmer has looked at it before asserting anything.
+/// </summary>
 public sealed class IdleMemoryTrimTests
 {
+    private static readonly TimeSpan Tick = TimeSpan.FromSeconds(1) / 5;
+
+    private static async Task<(GatewayHarness Gateway, ManualTimeProvider Clock)> StartAsync(string idleTrimSeconds, FakeProvider fake)
+    {
+        var config = new ConfigBuilder().Model("m", ["m1"]).Build();
+        config["idleTrimSeconds"] = idleTrimSeconds;
+        var clock = new ManualTimeProvider();
+        return (await GatewayHarness.StartAsync(config, services => services.AddSingleton<TimeProvider>(clock), fake), clock);
+    }
+
+    /// <summary>Moves the clock one tick at a time; after each, waits until the trimmer has decided on it.</summary>
+    private static async Task TicksAsync(ManualTimeProvider clock, IdleMemoryTrimmer trimmer, int ticks)
+    {
+        for (var i = 0; i < ticks; i++)
+        {
+            var checks = trimmer.Checks;
+            clock.Advance(Tick);
+            await Poll.UntilAsync(() => trimmer.Checks > checks, "the trimmer looked at the tick");
+        }
+    }
+
     [Fact]
     public async Task Trims_once_when_quiet_not_while_a_call_is_in_flight_and_again_after_new_traffic()
     {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var fake = new FakeProvider();
-        fake.Script("m1", Behavior.Ok(delayMs: 2500), Behavior.Ok());
-        var config = new ConfigBuilder().Model("m", ["m1"]).Build();
-        config["idleTrimSeconds"] = "1";
-        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+        fake.Script("m1", new Behavior { Gate = release.Task }, Behavior.Ok());
+        var (gateway, clock) = await StartAsync("1", fake);
+        await using var _ = gateway;
         var trimmer = gateway.Service<IdleMemoryTrimmer>();
         var calls = gateway.Service<CompletionTelemetry>();
+        await Poll.UntilAsync(() => clock.HasPeriodicTimer(Tick), "the trimmer's timer runs on the gateway's clock");
 
-        // A slow call: in flight for 2.5 s, so ticks during it must not trim.
+        // A call held in flight across ten ticks (twice the idle time): none of them trims.
         var slow = gateway.CompleteAsync(GatewayHarness.Request("m"));
-        await WaitUntil(() => calls.CallsInFlight == 1, TimeSpan.FromSeconds(5));
-        var trimsBefore = trimmer.Trims;
-        await Task.Delay(2000);
+        await Poll.UntilAsync(() => calls.CallsInFlight == 1, "the call is in flight");
+        await TicksAsync(clock, trimmer, 10);
         Assert.Equal(1, calls.CallsInFlight);
-        Assert.Equal(trimsBefore, trimmer.Trims);
+        Assert.Equal(0, trimmer.Trims);
+        release.SetResult();
         await slow;
-        Assert.Equal(0, calls.CallsInFlight);
+        await Poll.UntilAsync(() => calls.CallsInFlight == 0, "the call ended on the gateway");
 
-        // Quiet afterwards: one trim, and only one however long the quiet lasts.
-        await WaitUntil(() => trimmer.Trims == trimsBefore + 1, TimeSpan.FromSeconds(10));
-        await Task.Delay(2500);
-        Assert.Equal(trimsBefore + 1, trimmer.Trims);
+        // Quiet from the last tick that saw the call: the trim comes when a full idle time has
+        // passed (the fifth tick), not before.
+        await TicksAsync(clock, trimmer, 4);
+        Assert.Equal(0, trimmer.Trims);
+        await TicksAsync(clock, trimmer, 1);
+        Assert.Equal(1, trimmer.Trims);
 
-        // New traffic re-arms it.
+        // Only once however long the quiet lasts.
+        await TicksAsync(clock, trimmer, 25);
+        Assert.Equal(1, trimmer.Trims);
+
+        // New traffic re-arms it: a full idle time after the tick that saw the call, it trims again.
         await gateway.CompleteAsync(GatewayHarness.Request("m"));
-        await WaitUntil(() => trimmer.Trims == trimsBefore + 2, TimeSpan.FromSeconds(10));
+        await TicksAsync(clock, trimmer, 5);
+        Assert.Equal(1, trimmer.Trims);
+        await TicksAsync(clock, trimmer, 1);
+        Assert.Equal(2, trimmer.Trims);
     }
 
-    [Theory]
-    [InlineData("0", false)]
-    [InlineData("1", true)]
-    public async Task Zero_turns_it_off(string seconds, bool running)
+    [Fact]
+    public async Task Zero_turns_it_off()
     {
-        var config = new ConfigBuilder().Model("m", ["m1"]).Build();
-        config["idleTrimSeconds"] = seconds;
-        await using var gateway = await GatewayHarness.StartAsync(config, new FakeProvider());
+        var (gateway, clock) = await StartAsync("0", new FakeProvider());
+        await using var _ = gateway;
         var task = gateway.Service<IdleMemoryTrimmer>().ExecuteTask;
         Assert.NotNull(task);
-        // ExecuteAsync runs on a pool thread: off, it returns at once; on, it loops until shutdown.
-        await Task.WhenAny(task, Task.Delay(TimeSpan.FromSeconds(2)));
-        Assert.Equal(!running, task.IsCompleted);
+
+        // ExecuteAsync runs on a pool thread: off, it returns without a timer.
+        await task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.False(clock.HasPeriodicTimer(Tick));
     }
 
-    private static async Task WaitUntil(Func<bool> condition, TimeSpan timeout)
+    [Fact]
+    public async Task One_keeps_it_running()
     {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not reached in time");
-            await Task.Delay(50);
-        }
+        var (gateway, clock) = await StartAsync("1", new FakeProvider());
+        await using var _ = gateway;
+        var trimmer = gateway.Service<IdleMemoryTrimmer>();
+
+        // On, it arms its timer and looks at every tick (the clock moves only here).
+        await Poll.UntilAsync(() => clock.HasPeriodicTimer(Tick), "the trimmer's timer runs on the gateway's clock");
+        await TicksAsync(clock, trimmer, 3);
+        Assert.NotNull(trimmer.ExecuteTask);
+        Assert.False(trimmer.ExecuteTask.IsCompleted);
     }
 }

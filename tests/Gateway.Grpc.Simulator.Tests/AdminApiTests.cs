@@ -162,6 +162,25 @@ public sealed class AdminApiTests : IDisposable
         Assert.Equal(0, _sim.State.Defaults.FaultRate);
     }
 
+    [Fact]
+    public async Task GetRequests_ServedUsage_OnlyForAnswersServedWhole()
+    {
+        using var served = await _sim.Http.SendAsync(Requests.OpenAiChat());
+        var usage = (await served.JsonAsync()).GetProperty("usage");
+        await _sim.State.WaitForEndAsync(served.SimRequestId());
+        using var failed = await _sim.Http.SendAsync(Requests.OpenAiChat().With(SimulatorHeaders.Status, "503"));
+        await failed.Content.ReadAsStringAsync();
+        await _sim.State.WaitForEndAsync(failed.SimRequestId());
+
+        using var list = await _sim.Http.GetAsync($"/_sim/requests?since={served.SimRequestId() - 1}");
+        var records = (await list.JsonAsync()).EnumerateArray().ToArray();
+        Assert.Equal(2, records.Length);
+        Assert.Equal(usage.GetProperty("prompt_tokens").GetInt32(), records[0].GetProperty("servedInputTokens").GetInt32());
+        Assert.Equal(usage.GetProperty("completion_tokens").GetInt32(), records[0].GetProperty("servedOutputTokens").GetInt32());
+        Assert.Equal(JsonValueKind.Null, records[1].GetProperty("servedInputTokens").ValueKind);
+        Assert.Equal(JsonValueKind.Null, records[1].GetProperty("servedOutputTokens").ValueKind);
+    }
+
     private async Task<HttpStatusCode> StatusAsync(HttpRequestMessage request)
     {
         using var response = await _sim.Http.SendAsync(request);

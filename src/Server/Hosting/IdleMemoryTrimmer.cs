@@ -15,9 +15,13 @@ namespace Gateway.Grpc.Server.Hosting;
 internal sealed partial class IdleMemoryTrimmer(CompletionTelemetry calls, GatewayOptions options, TimeProvider timeProvider, ILogger<IdleMemoryTrimmer> logger) : BackgroundService
 {
     private int _trims;
+    private long _checks;
 
     /// <summary>Quiet spells trimmed so far (for tests and logs).</summary>
     public int Trims => Volatile.Read(ref _trims);
+
+    /// <summary>Timer ticks looked at so far, counted once each tick's decision is made (for tests).</summary>
+    public long Checks => Interlocked.Read(ref _checks);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -36,25 +40,32 @@ internal sealed partial class IdleMemoryTrimmer(CompletionTelemetry calls, Gatew
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
-                var started = calls.CallsStarted;
-                if (started != lastStarted || calls.CallsInFlight > 0)
+                try
                 {
-                    lastStarted = started;
-                    quietSince = timeProvider.GetTimestamp();
-                    trimmed = false;
-                    continue;
-                }
+                    var started = calls.CallsStarted;
+                    if (started != lastStarted || calls.CallsInFlight > 0)
+                    {
+                        lastStarted = started;
+                        quietSince = timeProvider.GetTimestamp();
+                        trimmed = false;
+                        continue;
+                    }
 
-                if (trimmed || timeProvider.GetElapsedTime(quietSince) < idleFor)
+                    if (trimmed || timeProvider.GetElapsedTime(quietSince) < idleFor)
+                    {
+                        continue;
+                    }
+
+                    var before = Environment.WorkingSet;
+                    GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+                    trimmed = true;
+                    Interlocked.Increment(ref _trims);
+                    Log.Trimmed(logger, options.IdleTrimSeconds, before >> 20, Environment.WorkingSet >> 20);
+                }
+                finally
                 {
-                    continue;
+                    Interlocked.Increment(ref _checks);
                 }
-
-                var before = Environment.WorkingSet;
-                GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-                trimmed = true;
-                Interlocked.Increment(ref _trims);
-                Log.Trimmed(logger, options.IdleTrimSeconds, before >> 20, Environment.WorkingSet >> 20);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

@@ -58,6 +58,7 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
                 throw new RpcException(Status.DefaultSuccess);
             }
 
+            record.Served(plan.InputTokens, plan.OutputTokens);
             var message = new Message { Role = Role.Assistant, Content = plan.Text };
             foreach (var call in plan.ToolCalls)
             {
@@ -143,6 +144,7 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
 
             await writer.WriteAsync(new CompletionChunk { Usage = Usage(plan) }).ConfigureAwait(false);
             await writer.WriteAsync(new CompletionChunk { Finish = new Finish { Reason = Finish(plan.Finish) } }).ConfigureAwait(false);
+            record.Served(plan.InputTokens, plan.OutputTokens);
             grpcStatus = 0;
         }
         catch (RpcException ex)

@@ -127,6 +127,10 @@ internal sealed partial class ProviderPipeline(
 
         var plan = Generator.Plan(request, exchange.Faults.OutputTokens, exchange.Faults.CachedTokens);
         await dialect.WriteChatAsync(exchange, request, plan).ConfigureAwait(false);
+        if (exchange.Faults is { ErrorAfter: null, DisconnectAfter: null, Malformed: false })
+        {
+            exchange.Record.Served(plan.InputTokens, plan.OutputTokens);
+        }
     }
 
     private async Task RunEmbedAsync(HttpExchange exchange, ProviderDialect dialect, JsonElement root, RouteInfo route)

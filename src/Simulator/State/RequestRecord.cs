@@ -12,6 +12,8 @@ public sealed class RequestRecord
     private bool _disconnected;
     private string? _model;
     private bool _stream;
+    private int? _servedInputTokens;
+    private int? _servedOutputTokens;
 
     internal RequestRecord(long id, string api, string method, string path, IReadOnlyDictionary<string, string> headers, DateTimeOffset startedAt)
     {
@@ -74,6 +76,24 @@ public sealed class RequestRecord
     public IReadOnlyList<string> Faults { get { lock (_gate) { return _faults.ToArray(); } } }
 
     public bool Completed { get { lock (_gate) { return _endedAt is not null; } } }
+
+    /// <summary>
+    /// Prompt tokens of the completion this request was served whole (the usage the simulator
+    /// reports for it); null when no whole answer went out (an error, a fault, a client gone).
+    /// </summary>
+    public int? ServedInputTokens { get { lock (_gate) { return _servedInputTokens; } } }
+
+    /// <summary>Output tokens of the completion this request was served whole; null as for <see cref="ServedInputTokens"/>.</summary>
+    public int? ServedOutputTokens { get { lock (_gate) { return _servedOutputTokens; } } }
+
+    internal void Served(int inputTokens, int outputTokens)
+    {
+        lock (_gate)
+        {
+            _servedInputTokens = inputTokens;
+            _servedOutputTokens = outputTokens;
+        }
+    }
 
     internal void AddFault(string fault)
     {

@@ -17,6 +17,9 @@ internal sealed record Behavior
     /// <summary>Never answer; wait for cancellation.</summary>
     public bool Hang { get; init; }
 
+    /// <summary>Answer only once this task completes (the test holds the call in flight until it says so).</summary>
+    public Task? Gate { get; init; }
+
     /// <summary>Stream this many deltas, then fail with <see cref="Fail"/> (or just end without finish).</summary>
     public int? TokensBeforeFailure { get; init; }
 
@@ -208,6 +211,11 @@ internal sealed class FakeProvider : IProviderAdapter
         if (behavior.Hang)
         {
             await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken);
+        }
+
+        if (behavior.Gate is { } gate)
+        {
+            await gate.WaitAsync(cancellationToken);
         }
 
         if (behavior.Delay > TimeSpan.Zero)

@@ -122,12 +122,16 @@ internal sealed class ConfigBuilder
 
 /// <summary>
 /// Model "m" over deployment "bad" (every call a server error) and "good": with two attempts per
-/// call and a breaker that opens after 4 calls at 50% failures for 800 ms, eight calls open the
-/// circuit of "bad" while every call is served by "good".
+/// call and a breaker that opens after 4 calls at 50% failures for <see cref="BreakDuration"/>,
+/// eight calls open the circuit of "bad" while every call is served by "good". The gateway runs
+/// on a <see cref="ManualTimeProvider"/>: the break ends only when the test moves the clock
+/// (retries do not wait, so nothing else needs the clock to move).
 /// </summary>
 internal static class CircuitScenario
 {
-    public static async Task<(GatewayHarness Gateway, FakeProvider Fake)> StartAsync()
+    public static readonly TimeSpan BreakDuration = TimeSpan.FromMilliseconds(800);
+
+    public static async Task<(GatewayHarness Gateway, FakeProvider Fake, ManualTimeProvider Clock)> StartAsync()
     {
         var fake = new FakeProvider();
         fake.Script("bad", Behavior.Error(ProviderErrorKind.ServerError));
@@ -135,10 +139,13 @@ internal static class CircuitScenario
         var config = new ConfigBuilder().Model("m", ["bad", "good"], (c, p) =>
         {
             c[p + "retry:maxAttempts"] = "2";
+            c[p + "retry:baseDelayMs"] = "0";
+            c[p + "retry:maxDelayMs"] = "0";
             c[p + "circuitBreaker:minimumThroughput"] = "4";
             c[p + "circuitBreaker:failureRatio"] = "0.5";
-            c[p + "circuitBreaker:breakDurationMs"] = "800";
+            c[p + "circuitBreaker:breakDurationMs"] = BreakDuration.TotalMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }).Build();
-        return (await GatewayHarness.StartAsync(config, fake), fake);
+        var clock = new ManualTimeProvider();
+        return (await GatewayHarness.StartAsync(config, services => services.AddSingleton<TimeProvider>(clock), fake), fake, clock);
     }
 }

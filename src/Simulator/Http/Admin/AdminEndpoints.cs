@@ -312,6 +312,8 @@ internal static class AdminEndpoints
 
         w.WriteBoolean("aborted", record.Aborted);
         w.WriteBoolean("disconnected", record.Disconnected);
+        NullableInt(w, "servedInputTokens", record.ServedInputTokens);
+        NullableInt(w, "servedOutputTokens", record.ServedOutputTokens);
         w.WriteStartArray("faults");
         foreach (var fault in record.Faults)
         {
