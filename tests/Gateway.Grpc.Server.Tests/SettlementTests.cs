@@ -213,10 +213,92 @@ public sealed class SettlementTests
         }
     }
 
+    [Fact]
+    public async Task DeploymentTpm_SettleFailsAfterTheCall_FailureIsLoggedNotLost()
+    {
+        var fake = new FakeProvider();
+        var logs = new CapturingLoggerProvider();
+        var config = new ConfigBuilder().Model("m", ["p1"], (c, p) => c[p + "deployments:0:tokensPerMinute"] = "100000").Build();
+        await using var gateway = await GatewayHarness.StartAsync(
+            config,
+            services =>
+            {
+                services.AddSingleton<IRateLimitBackend>(sp => new FaultyBackend(sp.GetRequiredService<LocalRateLimitBackend>()) { FailAdjustLater = true });
+                services.AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(logs);
+            },
+            fake);
+
+        await gateway.CompleteAsync(GatewayHarness.Request("m"));
+
+        // The unary call's reservation is settled after the answer, off the call's path: its
+        // failure must reach the log instead of vanishing in an unobserved task.
+        await Poll.UntilAsync(() => logs.Events.Contains("SettleFailed"), "the failed settlement is logged");
+    }
+
+    [Fact]
+    public async Task Stream_AttemptLatency_MeasuredOnTheGatewaysClock()
+    {
+        var fake = new FakeProvider();
+        var midStream = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        fake.Script("p1", new Behavior { Tokens = 3, MidStreamGate = midStream.Task });
+        var clock = new ManualTimeProvider();
+        await using var gateway = await GatewayHarness.StartAsync(new ConfigBuilder().Model("m", ["p1"]).Build(), services => services.AddSingleton<TimeProvider>(clock), fake);
+
+        using var call = new Completion.CompletionClient(gateway.Channel).StreamComplete(GatewayHarness.Request("m"));
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None)); // start
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None)); // first delta
+        clock.Advance(TimeSpan.FromSeconds(30));
+        midStream.SetResult();
+        CompletionChunk? finish = null;
+        while (await call.ResponseStream.MoveNext(CancellationToken.None))
+        {
+            if (call.ResponseStream.Current.EventCase == CompletionChunk.EventOneofCase.Finish)
+            {
+                finish = call.ResponseStream.Current;
+            }
+        }
+
+        // The stream lasted 30 s on the injected clock (and milliseconds on the wall clock).
+        var attempt = Assert.Single(finish!.Finish.Routing.Attempts);
+        Assert.True(attempt.Latency.ToTimeSpan() >= TimeSpan.FromSeconds(30), $"latency {attempt.Latency.ToTimeSpan()}");
+    }
+
+    private sealed class CapturingLoggerProvider : Microsoft.Extensions.Logging.ILoggerProvider
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _events = new();
+
+        public IReadOnlyCollection<string> Events => _events.ToArray();
+
+        public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => new Logger(_events);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(System.Collections.Concurrent.ConcurrentQueue<string> events) : Microsoft.Extensions.Logging.ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+            public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                if (eventId.Name is { } name)
+                {
+                    events.Enqueue(name);
+                }
+            }
+        }
+    }
+
     /// <summary>A limit store with faults: a failing token correction, a slow acquire for deployment counters.</summary>
     private sealed class FaultyBackend(IRateLimitBackend inner) : IRateLimitBackend
     {
         public bool FailAdjust { get; init; }
+
+        /// <summary>Token corrections of deployment counters fail asynchronously (a Redis timeout).</summary>
+        public bool FailAdjustLater { get; init; }
 
         public TimeSpan AcquireDelay { get; init; }
 
@@ -233,7 +315,20 @@ public sealed class SettlementTests
         }
 
         public ValueTask AdjustTokensAsync(string key, long limit, LimitAlgorithm algorithm, long reservation, long delta, CancellationToken cancellationToken)
-            => FailAdjust ? throw new InvalidOperationException("limit store unavailable") : inner.AdjustTokensAsync(key, limit, algorithm, reservation, delta, cancellationToken);
+        {
+            if (FailAdjustLater && key.StartsWith("deployment:", StringComparison.Ordinal))
+            {
+                return FailLaterAsync();
+            }
+
+            return FailAdjust ? throw new InvalidOperationException("limit store unavailable") : inner.AdjustTokensAsync(key, limit, algorithm, reservation, delta, cancellationToken);
+        }
+
+        private static async ValueTask FailLaterAsync()
+        {
+            await Task.Delay(20);
+            throw new TimeoutException("limit store timed out");
+        }
 
         public ValueTask ReleaseAsync(string key, string leaseId, CancellationToken cancellationToken) => inner.ReleaseAsync(key, leaseId, cancellationToken);
     }

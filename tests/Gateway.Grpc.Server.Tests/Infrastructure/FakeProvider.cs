@@ -20,6 +20,9 @@ internal sealed record Behavior
     /// <summary>Answer only once this task completes (the test holds the call in flight until it says so).</summary>
     public Task? Gate { get; init; }
 
+    /// <summary>A stream waits here after its first token until the test completes it.</summary>
+    public Task? MidStreamGate { get; init; }
+
     /// <summary>Stream this many deltas, then fail with <see cref="Fail"/> (or just end without finish).</summary>
     public int? TokensBeforeFailure { get; init; }
 
@@ -171,6 +174,11 @@ internal sealed class FakeProvider : IProviderAdapter
             var tokens = behavior.TokensBeforeFailure ?? behavior.Tokens;
             for (var i = 0; i < tokens; i++)
             {
+                if (i == 1 && behavior.MidStreamGate is { } midStream)
+                {
+                    await midStream.WaitAsync(cancellationToken);
+                }
+
                 if (i > 0 && behavior.TokenInterval > TimeSpan.Zero)
                 {
                     await Task.Delay(behavior.TokenInterval, cancellationToken);
