@@ -47,7 +47,7 @@ public sealed class JwksSnapshot
 public sealed partial class JwksProvider : IDisposable
 {
     private readonly JwtSettings _settings;
-    private readonly HttpClient? _http;
+    private readonly Func<HttpClient>? _http;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -56,7 +56,7 @@ public sealed partial class JwksProvider : IDisposable
     private int _backgroundRefresh;
     private int _fetches;
 
-    public JwksProvider(JwtSettings settings, HttpClient? http, TimeProvider time, ILogger logger)
+    public JwksProvider(JwtSettings settings, Func<HttpClient>? http, TimeProvider time, ILogger logger)
     {
         _settings = settings;
         _http = http;
@@ -64,7 +64,7 @@ public sealed partial class JwksProvider : IDisposable
         _logger = logger;
         if (settings.JwksFilePath is null && http is null)
         {
-            throw new ArgumentException("A JWKS URL needs an HttpClient.", nameof(http));
+            throw new ArgumentException("A JWKS URL needs an HttpClient factory.", nameof(http));
         }
     }
 
@@ -150,7 +150,7 @@ public sealed partial class JwksProvider : IDisposable
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_settings.FetchTimeout);
-        using var response = await _http!.GetAsync(new Uri(_settings.Jwks), timeout.Token).ConfigureAwait(false);
+        using var response = await _http!().GetAsync(new Uri(_settings.Jwks), timeout.Token).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {
             throw new HttpRequestException($"JWKS endpoint answered HTTP {(int)response.StatusCode}.", null, response.StatusCode);

@@ -29,7 +29,7 @@ public sealed partial class JwtAuthenticator : IDisposable
     private readonly HashSet<string> _algorithms;
     private readonly ConcurrentDictionary<string, (TeamRecord? Team, long FetchedAt)> _teams = new(StringComparer.Ordinal);
 
-    public JwtAuthenticator(JwtSettings settings, IGovernanceStore store, HttpClient? http, TimeProvider time, ILogger<JwtAuthenticator> logger)
+    public JwtAuthenticator(JwtSettings settings, IGovernanceStore store, Func<HttpClient>? http, TimeProvider time, ILogger<JwtAuthenticator> logger)
     {
         _settings = settings;
         _store = store;
