@@ -193,8 +193,8 @@ public sealed class JwtTests : IDisposable
         var alice = Sign(Rs256(_rsa, "rsa-1"), Claims("alice", models: new[] { "sim-small" }));
         var bob = Sign(Es256(_ec, "ec-1"), Claims("bob", models: "sim-small sim-large"));
 
-        Assert.NotEmpty((await gateway.CompleteAsync(Fast(), As(alice))).Choices);
-        Assert.NotEmpty((await gateway.CompleteAsync(Fast("sim-large"), As(bob))).Choices);
+        Assert.NotEmpty((await gateway.CompleteAsync(Fast(), As(alice))).Message.Content);
+        Assert.NotEmpty((await gateway.CompleteAsync(Fast("sim-large"), As(bob))).Message.Content);
         var (status, body) = await RestChatAsync(gateway, alice);
         Assert.True(status == HttpStatusCode.OK, body);
 

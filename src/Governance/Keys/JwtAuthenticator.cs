@@ -167,7 +167,7 @@ public sealed partial class JwtAuthenticator : IDisposable
         }
 
         IReadOnlyList<string>? models = null;
-        if (_settings.ModelsClaim is { } modelsClaim && token.Claims.Any(c => c.Type == modelsClaim))
+        if (_settings.ModelsClaim is { } modelsClaim && token.TryGetPayloadValue<object>(modelsClaim, out _))
         {
             // Present but empty means "no model": the issuer said so explicitly.
             models = ClaimValues(token, modelsClaim)
