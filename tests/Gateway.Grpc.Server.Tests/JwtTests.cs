@@ -459,6 +459,60 @@ public sealed class JwtTests : IDisposable
         Assert.Equal(PrincipalKind.Jwt, result.Principal.Kind);
     }
 
+    [Fact]
+    public async Task JwksProvider_RefreshesInBackgroundWhenOld_AndOnUnknownKidAtMostOncePerInterval()
+    {
+        var path = WriteJwks(Jwks(RsaJwk(_rsa, "k1")));
+        var time = new ManualTime();
+        var settings = new JwtSettings { Issuer = Issuer, Audiences = [Audience], Jwks = "file:" + path, RefreshInterval = TimeSpan.FromHours(1), MinRefreshInterval = TimeSpan.FromSeconds(30) };
+        using var provider = new JwksProvider(settings, null, time, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+
+        Assert.Equal(["k1"], (await provider.GetAsync("k1", CancellationToken.None))!.Kids);
+        Assert.Equal(1, provider.Fetches);
+
+        // An unknown kid within the interval after the last fetch: no fetch.
+        File.WriteAllText(path, Jwks(RsaJwk(_rsa, "k1"), EcJwk(_ec, "k2")));
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.DoesNotContain("k2", (await provider.GetAsync("k2", CancellationToken.None))!.Kids);
+        Assert.Equal(1, provider.Fetches);
+
+        // Past the interval: one fetch, and the new key is there.
+        time.Advance(TimeSpan.FromSeconds(25));
+        Assert.Contains("k2", (await provider.GetAsync("k2", CancellationToken.None))!.Kids);
+        Assert.Equal(2, provider.Fetches);
+
+        // Older than the refresh interval: the current keys answer at once, a background fetch replaces them.
+        File.WriteAllText(path, Jwks(EcJwk(_ec, "k3")));
+        time.Advance(TimeSpan.FromHours(2));
+        Assert.Contains("k1", (await provider.GetAsync("k1", CancellationToken.None))!.Kids);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (provider.Fetches < 3 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(3, provider.Fetches);
+        Assert.Equal(["k3"], (await provider.GetAsync(null, CancellationToken.None))!.Kids);
+
+        // A broken file keeps the keys loaded before.
+        File.WriteAllText(path, "not json");
+        time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(["k3"], (await provider.GetAsync("k4", CancellationToken.None))!.Kids);
+        Assert.Equal(4, provider.Fetches);
+    }
+
+    /// <summary>A clock the test moves by hand.</summary>
+    private sealed class ManualTime : TimeProvider
+    {
+        private long _ticks = TimeSpan.TicksPerDay;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => Interlocked.Read(ref _ticks);
+
+        public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
+    }
+
     /// <summary>A JWKS endpoint on Kestrel whose document and health the test changes, counting fetches.</summary>
     private sealed class JwksServer : IAsyncDisposable
     {
