@@ -84,7 +84,8 @@ public sealed partial class GovernanceService(
     IPricing pricing,
     ILedgerSink ledger,
     TimeProvider timeProvider,
-    ILogger<GovernanceService> logger)
+    ILogger<GovernanceService> logger,
+    JwtAuthenticator? jwt = null)
 {
     public const string ErrorKindTrailer = "gateway-error-kind";
     public const string RetryAfterTrailer = "retry-after-ms";
@@ -97,6 +98,17 @@ public sealed partial class GovernanceService(
         if (!settings.RequireKeys && string.IsNullOrEmpty(presentedKey))
         {
             return Principal.Anonymous;
+        }
+
+        // A credential shaped like a JWT goes to JWT validation when JWTs are configured; anything
+        // else (virtual keys, the master key) stays on the key path. A JWT that fails is refused
+        // even in open dev mode: its caller meant to authenticate and should learn why it did not.
+        if (jwt is not null && JwtAuthenticator.LooksLikeJwt(presentedKey))
+        {
+            var result = await jwt.AuthenticateAsync(presentedKey!, cancellationToken).ConfigureAwait(false);
+            return result.Principal ?? throw new RpcException(
+                new Status(result.KeysUnavailable ? StatusCode.Unavailable : StatusCode.Unauthenticated, "Invalid bearer token: " + result.Error),
+                new Metadata { { ErrorKindTrailer, result.KeysUnavailable ? "jwks_unavailable" : "invalid_token" } });
         }
 
         var (principal, failure) = await authenticator.AuthenticateAsync(presentedKey, cancellationToken).ConfigureAwait(false);

@@ -2,7 +2,10 @@ using Gateway.Grpc.Governance.Storage;
 
 namespace Gateway.Grpc.Governance.Keys;
 
-/// <summary>Who is calling: a virtual key (and its team), the admin master key, or nobody (open dev mode).</summary>
+/// <summary>
+/// Who is calling: a virtual key (and its team), a bearer JWT (mapped to a team and a subject),
+/// the admin master key, or nobody (open dev mode).
+/// </summary>
 public sealed record Principal
 {
     public static readonly Principal Anonymous = new() { Kind = PrincipalKind.Anonymous };
@@ -15,15 +18,26 @@ public sealed record Principal
 
     public TeamRecord? Team { get; init; }
 
-    public string? KeyId => Key?.Id;
+    /// <summary>A JWT caller's stable id (<c>jwt:&lt;sub&gt;</c>); stands in for the key id in the ledger and logs.</summary>
+    public string? SubjectId { get; init; }
 
-    public string? TeamId => Key?.TeamId;
+    /// <summary>Models a JWT's models claim allows; null = the claim was absent (no restriction beyond the team's).</summary>
+    public IReadOnlyList<string>? TokenModels { get; init; }
+
+    public string? KeyId => Key?.Id ?? SubjectId;
+
+    public string? TeamId => Key is { } key ? key.TeamId : Team?.Id;
 
     /// <summary>Whether prompt/completion text may be logged for this caller (tenant opt-in).</summary>
     public bool LogBodies => Team?.LogBodies ?? false;
 
     public bool IsModelAllowed(string model)
     {
+        if (TokenModels is { } tokenModels && !tokenModels.Contains(model, StringComparer.Ordinal))
+        {
+            return false;
+        }
+
         if (Key is { AllowedModels.Count: > 0 } key && !key.AllowedModels.Contains(model, StringComparer.Ordinal))
         {
             return false;
@@ -38,4 +52,7 @@ public enum PrincipalKind
     Anonymous,
     VirtualKey,
     Admin,
+
+    /// <summary>A bearer JWT validated against the configured issuer's keys.</summary>
+    Jwt,
 }

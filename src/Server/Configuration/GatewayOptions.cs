@@ -121,8 +121,50 @@ public sealed class AuthOptions
     /// <summary>The admin (master) key as a secret reference: env:NAME or file:/path. Enables the admin API.</summary>
     public string? MasterKey { get; set; }
 
-    /// <summary>Require a key on every call. Default: required when a master key is set, open dev mode otherwise.</summary>
+    /// <summary>Require a key on every call. Default: required when a master key or <c>jwt</c> is set, open dev mode otherwise.</summary>
     public bool? RequireKeys { get; set; }
+
+    /// <summary>Bearer JWTs (OIDC access tokens) accepted beside virtual keys; null = none.</summary>
+    public JwtOptions? Jwt { get; set; }
+}
+
+/// <summary>
+/// <c>auth.jwt</c>: bearer JWTs from one issuer, checked against its JWKS and mapped to a team,
+/// allowed models and a subject. See README "Bearer JWTs (OIDC)".
+/// </summary>
+public sealed class JwtOptions
+{
+    /// <summary>The exact <c>iss</c> tokens must carry.</summary>
+    public string? Issuer { get; set; }
+
+    /// <summary>The <c>aud</c> tokens for this gateway carry (or use <see cref="Audiences"/> for several).</summary>
+    public string? Audience { get; set; }
+
+    public List<string> Audiences { get; set; } = [];
+
+    /// <summary>The issuer's key set: <c>file:/path/jwks.json</c> or an https URL (http only on loopback).</summary>
+    public string? Jwks { get; set; }
+
+    /// <summary>Claim naming the caller's team id (the team must exist). Unset: JWT callers have no team.</summary>
+    public string? TeamClaim { get; set; }
+
+    /// <summary>Claim listing the models the caller may use (array or space-separated). Unset: not read.</summary>
+    public string? ModelsClaim { get; set; }
+
+    /// <summary>Claim giving the caller's stable id, recorded as <c>jwt:&lt;value&gt;</c>. Default <c>sub</c>.</summary>
+    public string SubjectClaim { get; set; } = "sub";
+
+    /// <summary>Tolerance for exp/nbf, in seconds (0-300). Default 30.</summary>
+    public int ClockSkewSeconds { get; set; } = 30;
+
+    /// <summary>Keys are fetched again in the background after this many minutes. Default 60.</summary>
+    public int RefreshMinutes { get; set; } = 60;
+
+    /// <summary>An unknown <c>kid</c> triggers a fetch at most once per this many seconds. Default 30.</summary>
+    public int MinRefreshSeconds { get; set; } = 30;
+
+    /// <summary>Accepted <c>alg</c> values; empty = every RS*, PS* and ES* algorithm.</summary>
+    public List<string> Algorithms { get; set; } = [];
 }
 
 public sealed class StoreOptions

@@ -2,6 +2,7 @@ using System.Net;
 using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Adapters.Configuration;
 using Gateway.Grpc.Adapters.Secrets;
+using Gateway.Grpc.Governance.Keys;
 using Gateway.Grpc.Server.Dispatch;
 using Microsoft.Extensions.Options;
 
@@ -141,6 +142,11 @@ internal static class GatewayOptionsValidator
         if (options.Auth.MasterKey is { } master && !SecretReference.IsReference(master))
         {
             errors.Add("auth:masterKey: must be a secret reference (env:NAME or file:/path), never the key itself.");
+        }
+
+        if (options.Auth.Jwt is { } jwt)
+        {
+            ValidateJwt(errors, jwt);
         }
 
         if (options.Store.Kind is not ("sqlite" or "postgres" or "memory"))
@@ -294,6 +300,90 @@ internal static class GatewayOptionsValidator
         }
 
         return errors;
+    }
+
+    private static void ValidateJwt(List<string> errors, JwtOptions jwt)
+    {
+        if (string.IsNullOrWhiteSpace(jwt.Issuer))
+        {
+            errors.Add("auth:jwt:issuer: is required: the exact 'iss' your identity provider puts in its tokens (e.g. https://login.example.com/realms/main).");
+        }
+
+        if (string.IsNullOrWhiteSpace(jwt.Audience) && !jwt.Audiences.Any(static a => !string.IsNullOrWhiteSpace(a)))
+        {
+            errors.Add("auth:jwt:audience: is required (or auth:jwt:audiences): the 'aud' value tokens meant for this gateway carry.");
+        }
+
+        switch (jwt.Jwks)
+        {
+            case null or "":
+                errors.Add("auth:jwt:jwks: is required: file:/path/to/jwks.json or the issuer's JWKS URL (https://.../jwks).");
+                break;
+            case var source when source.StartsWith("file:", StringComparison.Ordinal):
+                var path = source["file:".Length..];
+                if (!File.Exists(path))
+                {
+                    errors.Add($"auth:jwt:jwks: file '{path}' does not exist; write the issuer's JSON Web Key Set there or give its URL.");
+                    break;
+                }
+
+                try
+                {
+                    _ = JwksSnapshot.Parse(File.ReadAllText(path));
+                }
+                catch (Exception ex) when (ex is InvalidDataException or IOException or UnauthorizedAccessException)
+                {
+                    errors.Add($"auth:jwt:jwks: file '{path}' cannot be used: {ex.Message}");
+                }
+
+                break;
+            case var source when Uri.TryCreate(source, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttps || (uri.Scheme == Uri.UriSchemeHttp && uri.IsLoopback)):
+                break;
+            case var source when Uri.TryCreate(source, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttp:
+                errors.Add($"auth:jwt:jwks: '{source}' is plain http to a remote host; signing keys must come over https (http is allowed on loopback only).");
+                break;
+            case var source:
+                errors.Add($"auth:jwt:jwks: '{source}' is neither file:/path nor an http(s) URL.");
+                break;
+        }
+
+        if (jwt.ClockSkewSeconds is < 0 or > 300)
+        {
+            errors.Add($"auth:jwt:clockSkewSeconds: must be 0-300, got {jwt.ClockSkewSeconds}.");
+        }
+
+        if (jwt.RefreshMinutes < 1)
+        {
+            errors.Add($"auth:jwt:refreshMinutes: must be at least 1, got {jwt.RefreshMinutes}.");
+        }
+
+        if (jwt.MinRefreshSeconds is < 0 or > 3600)
+        {
+            errors.Add($"auth:jwt:minRefreshSeconds: must be 0-3600, got {jwt.MinRefreshSeconds}.");
+        }
+
+        if (string.IsNullOrWhiteSpace(jwt.SubjectClaim))
+        {
+            errors.Add("auth:jwt:subjectClaim: must name a claim (default sub).");
+        }
+
+        if (jwt.TeamClaim is { } teamClaim && string.IsNullOrWhiteSpace(teamClaim))
+        {
+            errors.Add("auth:jwt:teamClaim: must name a claim, or be left out.");
+        }
+
+        if (jwt.ModelsClaim is { } modelsClaim && string.IsNullOrWhiteSpace(modelsClaim))
+        {
+            errors.Add("auth:jwt:modelsClaim: must name a claim, or be left out.");
+        }
+
+        for (var i = 0; i < jwt.Algorithms.Count; i++)
+        {
+            if (!JwtSettings.AsymmetricAlgorithms.Contains(jwt.Algorithms[i], StringComparer.Ordinal))
+            {
+                errors.Add($"auth:jwt:algorithms:{i}: '{jwt.Algorithms[i]}' is not accepted; use asymmetric algorithms ({string.Join(", ", JwtSettings.AsymmetricAlgorithms)}).");
+            }
+        }
     }
 
     private static void CheckChain(List<string> errors, string key, string self, List<string> chain, HashSet<string> modelNames)

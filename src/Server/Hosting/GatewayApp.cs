@@ -356,7 +356,7 @@ public static class GatewayApp
 
         services.AddSingleton(sp => new GovernanceSettings
         {
-            RequireKeys = options.Auth.RequireKeys ?? !string.IsNullOrEmpty(masterKeyReference),
+            RequireKeys = options.Auth.RequireKeys ?? (!string.IsNullOrEmpty(masterKeyReference) || options.Auth.Jwt is not null),
             MasterKey = () => TryResolveSecret(sp.GetRequiredService<ISecretResolver>(), masterKeyReference),
             DefaultAlgorithm = GovernanceService.ParseAlgorithm(options.RateLimits.Algorithm),
             DefaultOutputReservation = options.RateLimits.DefaultOutputReservation,
@@ -381,6 +381,11 @@ public static class GatewayApp
             .AddCheck<StoreReadinessCheck>("store", tags: [Readiness.Tag])
             .AddCheck<LedgerReadinessCheck>("ledger", tags: [Readiness.Tag]);
         services.AddSingleton(sp => new KeyAuthenticator(sp.GetRequiredService<IGovernanceStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<GovernanceSettings>().MasterKey));
+        if (options.Auth.Jwt is { } jwtOptions)
+        {
+            AddJwt(services, jwtOptions);
+        }
+
         services.AddSingleton<LocalRateLimitBackend>();
         if (options.RateLimits.Backend == "redis")
         {
@@ -434,6 +439,42 @@ public static class GatewayApp
         services.AddSingleton<ILedgerSink>(sp => sp.GetRequiredService<LedgerWriter>());
         services.AddHostedService(sp => sp.GetRequiredService<LedgerWriter>());
         services.AddSingleton<GovernanceService>();
+    }
+
+    /// <summary>The named HttpClient that fetches a JWKS URL.</summary>
+    internal const string JwksHttpClient = "gateway-jwks";
+
+    private static void AddJwt(IServiceCollection services, JwtOptions jwt)
+    {
+        var settings = new JwtSettings
+        {
+            Issuer = jwt.Issuer!,
+            Audiences = jwt.Audiences.Append(jwt.Audience).Where(static a => !string.IsNullOrWhiteSpace(a)).Select(static a => a!).Distinct(StringComparer.Ordinal).ToArray(),
+            Jwks = jwt.Jwks!,
+            TeamClaim = jwt.TeamClaim,
+            ModelsClaim = jwt.ModelsClaim,
+            SubjectClaim = jwt.SubjectClaim,
+            ClockSkew = TimeSpan.FromSeconds(jwt.ClockSkewSeconds),
+            RefreshInterval = TimeSpan.FromMinutes(jwt.RefreshMinutes),
+            MinRefreshInterval = TimeSpan.FromSeconds(jwt.MinRefreshSeconds),
+            Algorithms = jwt.Algorithms.Count > 0 ? jwt.Algorithms.Distinct(StringComparer.Ordinal).ToArray() : JwtSettings.AsymmetricAlgorithms,
+        };
+        var fromUrl = settings.JwksFilePath is null;
+        if (fromUrl)
+        {
+            services.AddHttpClient(JwksHttpClient);
+        }
+
+        services.AddSingleton(sp =>
+        {
+            var clients = fromUrl ? sp.GetRequiredService<IHttpClientFactory>() : null;
+            return new JwtAuthenticator(
+                settings,
+                sp.GetRequiredService<IGovernanceStore>(),
+                clients is null ? null : () => clients.CreateClient(JwksHttpClient),
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILogger<JwtAuthenticator>>());
+        });
     }
 
     private static IGovernanceStore CreateGovernanceStore(StoreOptions store, SecretResolver secrets)
