@@ -119,13 +119,16 @@ public sealed class TlsTests : IDisposable
 
         Assert.NotEmpty((await CompleteAsync(gateway, Handler(client))).Message.Content);
 
+        // Refused in the handshake. Under TLS 1.3 the client learns it after sending its request
+        // (the server's alert arrives then), so the client reports INTERNAL or UNAVAILABLE.
+        StatusCode[] refused = [StatusCode.Unavailable, StatusCode.Internal];
         var none = await Assert.ThrowsAsync<RpcException>(() => CompleteAsync(gateway, Handler()));
-        Assert.Equal(StatusCode.Unavailable, none.StatusCode);
+        Assert.Contains(none.StatusCode, refused);
 
         using var otherCa = TestCa.Create("Some Other CA");
         using var stranger = otherCa.Issue("stranger", server: false);
         var foreign = await Assert.ThrowsAsync<RpcException>(() => CompleteAsync(gateway, Handler(stranger)));
-        Assert.Equal(StatusCode.Unavailable, foreign.StatusCode);
+        Assert.Contains(foreign.StatusCode, refused);
 
         // REST on the HTTP listener is under the same rule.
         using var rest = new HttpClient(Handler(client)) { BaseAddress = gateway.HttpAddress };
