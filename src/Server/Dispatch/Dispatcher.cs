@@ -19,17 +19,18 @@ namespace Gateway.Grpc.Server.Dispatch;
 internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend limits, GovernanceSettings governance, TimeProvider timeProvider, DispatchTelemetry telemetry, ILogger<Dispatcher> logger)
 {
     /// <summary>Unary completion with retries, fallbacks and hedging.</summary>
-    public async Task<(CompletionResponse Response, RoutingInfo Routing)> CompleteAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken)
+    /// <param name="fit">What the pre-dispatch context-window check found (<see cref="ContextFit.None"/>: nothing to honour).</param>
+    public async Task<(CompletionResponse Response, RoutingInfo Routing)> CompleteAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken, ContextFit fit = default)
     {
-        var state = new CallState(request, deadline, timeProvider, cancellationToken, telemetry);
+        var state = new CallState(request, deadline, timeProvider, cancellationToken, telemetry) { ContextTokens = fit.Tokens, InFallback = fit.Fallback };
         var (response, served) = await RunAsync(group, state, UnaryOperation.Instance).ConfigureAwait(false);
         return (response, state.Routing(served));
     }
 
     /// <summary>Opens a stream: retries, fallbacks and hedging apply until the first event.</summary>
-    public async Task<StreamHandle> OpenStreamAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken)
+    public async Task<StreamHandle> OpenStreamAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken, ContextFit fit = default)
     {
-        var state = new CallState(request, deadline, timeProvider, cancellationToken, telemetry);
+        var state = new CallState(request, deadline, timeProvider, cancellationToken, telemetry) { ContextTokens = fit.Tokens, InFallback = fit.Fallback };
         var (handle, _) = await RunAsync(group, state, StreamOperation.Instance).ConfigureAwait(false);
         return handle;
     }

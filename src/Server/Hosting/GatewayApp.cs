@@ -132,6 +132,10 @@ public static class GatewayApp
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxStreamsPerConnection;
+            // Above requestLimits:maxHeaderBytes, so EdgeGuardMiddleware (not Kestrel's bare 431 or
+            // stream reset) answers oversized headers, in each door's error shape.
+            kestrel.Limits.MaxRequestHeadersTotalSize = EdgeGuardMiddleware.KestrelHeaderLimit(options);
+            kestrel.Limits.Http2.MaxRequestHeaderFieldSize = EdgeGuardMiddleware.KestrelHeaderLimit(options);
             // Cleartext Http1AndHttp2 refuses prior-knowledge h2c, so gRPC gets an HTTP/2-only port.
             kestrel.Listen(grpcEndpoint, listen => listen.Protocols = HttpProtocols.Http2);
             kestrel.Listen(httpEndpoint, listen => listen.Protocols = HttpProtocols.Http1);
@@ -172,6 +176,7 @@ public static class GatewayApp
         services.AddHostedService(sp => sp.GetRequiredService<IdleMemoryTrimmer>());
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<Dispatcher>();
+        services.AddSingleton<ContextWindowGuard>();
         services.AddSingleton<CompletionPipeline>();
         services.AddSingleton<ModelsQuery>();
         services.AddSingleton<EmbeddingsService>();
@@ -184,6 +189,7 @@ public static class GatewayApp
         // calls never need a local token count (no tokens-per-minute limit, providers that report
         // usage) never loads it. A missing vocabulary is reported once, through this logger.
         ChatTokenCounter.DefaultLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Tokenizer");
+        app.UseEdgeGuard();
         app.UseRejectedCallMetrics();
         if (options.GrpcWeb.Enabled)
         {

@@ -15,6 +15,13 @@ namespace Gateway.Grpc.Server.Hosting;
 internal sealed partial class IdleMemoryTrimmer(CompletionTelemetry calls, GatewayOptions options, TimeProvider timeProvider, ILogger<IdleMemoryTrimmer> logger) : BackgroundService
 {
     private int _trims;
+    private long _activity;
+
+    /// <summary>
+    /// Counts a request refused before it became a completion call (a body over the limit,
+    /// malformed JSON): it allocated too, so it ends a quiet spell like a call does.
+    /// </summary>
+    public void NoteActivity() => Interlocked.Increment(ref _activity);
 
     /// <summary>Quiet spells trimmed so far (for tests and logs).</summary>
     public int Trims => Volatile.Read(ref _trims);
@@ -29,14 +36,14 @@ internal sealed partial class IdleMemoryTrimmer(CompletionTelemetry calls, Gatew
         // Look often enough that the trim comes within a fifth of the idle time after it is due.
         var idleFor = TimeSpan.FromSeconds(options.IdleTrimSeconds);
         using var timer = new PeriodicTimer(idleFor / 5, timeProvider);
-        var lastStarted = calls.CallsStarted;
+        var lastStarted = calls.CallsStarted + Interlocked.Read(ref _activity);
         var quietSince = timeProvider.GetTimestamp();
         var trimmed = false;
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
-                var started = calls.CallsStarted;
+                var started = calls.CallsStarted + Interlocked.Read(ref _activity);
                 if (started != lastStarted || calls.CallsInFlight > 0)
                 {
                     lastStarted = started;

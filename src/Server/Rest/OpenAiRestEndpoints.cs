@@ -31,6 +31,7 @@ internal static class OpenAiRestExtensions
             services.GetRequiredService<EmbeddingsService>(),
             services.GetRequiredService<GatewayOptions>(),
             services.GetRequiredService<TimeProvider>(),
+            services.GetRequiredService<Hosting.IdleMemoryTrimmer>(),
             services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Grpc.Server.Rest.OpenAi"));
         app.MapPost(OpenAiRestEndpoints.ChatCompletionsPath, endpoints.ChatCompletionsAsync);
         app.MapGet(OpenAiRestEndpoints.ModelsPath, endpoints.ListModelsAsync);
@@ -53,14 +54,15 @@ internal sealed partial class OpenAiRestEndpoints(
     EmbeddingsService embeddings,
     GatewayOptions options,
     TimeProvider timeProvider,
+    Hosting.IdleMemoryTrimmer trimmer,
     ILogger logger)
 {
     public const string ChatCompletionsPath = "/v1/chat/completions";
     public const string ModelsPath = "/v1/models";
     public const string EmbeddingsPath = "/v1/embeddings";
 
-    // JSON is larger than protobuf (and images travel as base64), so allow a multiple of the gRPC limit.
-    private readonly long _maxBodyBytes = (long)options.MaxReceiveMessageSize * 4;
+    // JSON is larger than protobuf (and images travel as base64): by default a multiple of the gRPC limit.
+    private readonly long _maxBodyBytes = options.RequestLimits.BodyBytes(options);
 
     public async Task ChatCompletionsAsync(HttpContext http)
     {
@@ -68,6 +70,8 @@ internal sealed partial class OpenAiRestEndpoints(
         var (document, bodyError) = await RestBody.ReadJsonAsync(http, _maxBodyBytes).ConfigureAwait(false);
         if (bodyError is not null)
         {
+            // Refused at the door, before the pipeline: still traffic that may have grown the heap.
+            trimmer.NoteActivity();
             await WriteErrorAsync(http, bodyError).ConfigureAwait(false);
             return;
         }
@@ -77,10 +81,11 @@ internal sealed partial class OpenAiRestEndpoints(
         {
             try
             {
-                parsed = OpenAiRequestReader.ReadChatCompletions(document!.RootElement);
+                parsed = OpenAiRequestReader.ReadChatCompletions(document!.RootElement, options.RequestLimits);
             }
             catch (OpenAiRequestException ex)
             {
+                trimmer.NoteActivity();
                 await WriteErrorAsync(http, RestErrorMapping.BadRequest(ex.Message, ex.Param.Length > 0 ? ex.Param : null, "invalid_value")).ConfigureAwait(false);
                 return;
             }
