@@ -50,7 +50,44 @@ internal sealed partial class EdgeGuardMiddleware(RequestDelegate next, GatewayO
         catch (Exception ex)
         {
             await HandleAsync(context, grpc, ex).ConfigureAwait(false);
+            return;
         }
+
+        if (grpc)
+        {
+            RewriteUnreadableMessage(context);
+        }
+    }
+
+    /// <summary>
+    /// grpc-dotnet deserializes the request before any interceptor sees it, and answers a message
+    /// it cannot parse -- Google.Protobuf refuses a string field that is not valid UTF-8, or a
+    /// truncated message -- with UNKNOWN "Exception was thrown by handler.", as if the gateway had
+    /// a bug. A call that failed UNKNOWN without reaching a gateway handler failed there: it is
+    /// the caller's message, so it becomes INVALID_ARGUMENT saying what to fix. The parser does not
+    /// say which field, so neither can this.
+    /// </summary>
+    private void RewriteUnreadableMessage(HttpContext context)
+    {
+        if (RejectedCallMiddleware.WasHandled(context) || context.GetEndpoint()?.Metadata.GetMetadata<global::Grpc.AspNetCore.Server.GrpcMethodMetadata>() is null)
+        {
+            return;
+        }
+
+        var headers = context.Response.HasStarted ? null : context.Response.Headers;
+        var trailers = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseTrailersFeature>()?.Trailers;
+        var target = headers is not null && headers["grpc-status"].ToString() == "2" ? headers
+            : trailers is { IsReadOnly: false } && trailers["grpc-status"].ToString() == "2" ? trailers
+            : null;
+        if (target is null || !target["grpc-message"].ToString().StartsWith("Exception was thrown by handler", StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        var requestId = CallerHeaders.ResolveRequestId(context);
+        Log.UnreadableMessage(logger, context.Request.Path, requestId);
+        target["grpc-status"] = ((int)StatusCode.InvalidArgument).ToString(CultureInfo.InvariantCulture);
+        target["grpc-message"] = Uri.EscapeDataString("The request message could not be parsed: a string field is not valid UTF-8, or the protobuf encoding is malformed. Send the message as the generated client writes it (strings as UTF-8).");
     }
 
     private async Task HandleAsync(HttpContext context, bool grpc, Exception exception)
@@ -141,6 +178,9 @@ internal sealed partial class EdgeGuardMiddleware(RequestDelegate next, GatewayO
 
         [LoggerMessage(162, LogLevel.Debug, "{Method} {Path} ({RequestId}) failed after the client went away.", EventName = "EdgeClientGone")]
         public static partial void ClientGone(ILogger logger, string method, string path, string requestId);
+
+        [LoggerMessage(164, LogLevel.Debug, "gRPC call {Path} ({RequestId}) refused: its request message could not be parsed.", EventName = "UnreadableGrpcMessage")]
+        public static partial void UnreadableMessage(ILogger logger, string path, string requestId);
 
         [LoggerMessage(163, LogLevel.Debug, "Request {RequestId} refused: headers of {Bytes} bytes over the limit of {Limit}.", EventName = "HeadersTooLarge")]
         public static partial void HeadersTooLarge(ILogger logger, string requestId, long bytes, int limit);
