@@ -18,7 +18,7 @@ namespace Gateway.Grpc.Server.Pipeline;
 /// <para>
 /// Cheap by construction: a byte-size upper bound on the tokens (byte-level BPE never makes
 /// more tokens than UTF-8 bytes) settles short prompts without the tokenizer; longer ones are
-/// counted only until they pass the largest window in reach (<see cref="ChatTokenCounter.CountPrompt(CompletionRequest, int)"/>),
+/// counted only until they pass twice the largest window in reach (<see cref="ChatTokenCounter.CountPrompt(CompletionRequest, int)"/>),
 /// so a 10 MB prompt costs about as much as the largest window's worth of text.
 /// </para>
 /// </summary>
@@ -59,9 +59,9 @@ internal sealed partial class ContextWindowGuard(ModelCatalog catalog, DispatchT
             return (origin, ContextFit.None);
         }
 
-        // Count only as far as the largest window anything in reach has.
-        var largest = LargestWindow(origin, pinned);
-        var stopAbove = (int)Math.Max(0, Math.Min(int.MaxValue - 1L, (long)largest - reserve));
+        // Count only as far as twice the largest window anything in reach has: past the window
+        // nothing fits, and up to twice it the refusal can still say exactly how far over it is.
+        var stopAbove = (int)Math.Min(int.MaxValue - 1, 2L * LargestWindow(origin, pinned));
         var tokens = ChatTokenCounter.ForModel(request.Model).CountPrompt(request, stopAbove);
         var exact = tokens <= stopAbove;
         var needed = (int)Math.Min(int.MaxValue, (long)tokens + reserve);
@@ -83,7 +83,7 @@ internal sealed partial class ContextWindowGuard(ModelCatalog catalog, DispatchT
             }
         }
 
-        throw Refusal(origin, pinned, request, tokens, exact, reserve, needed);
+        throw Refusal(origin, pinned, request, exact ? tokens : stopAbove, exact, reserve);
     }
 
     /// <summary>
@@ -171,12 +171,15 @@ internal sealed partial class ContextWindowGuard(ModelCatalog catalog, DispatchT
         return false;
     }
 
-    private RpcException Refusal(ModelGroup origin, string? pinned, CompletionRequest request, int tokens, bool exact, int reserve, int needed)
+    /// <param name="tokens">The prompt's tokens when <paramref name="exact"/>; else the count they are known to exceed.</param>
+    private RpcException Refusal(ModelGroup origin, string? pinned, CompletionRequest request, int tokens, bool exact, int reserve)
     {
         var inv = CultureInfo.InvariantCulture;
-        var messages = exact ? tokens.ToString(inv) : "more than " + (tokens - 1).ToString(inv);
+        var needed = (long)tokens + reserve;
+        var prefix = exact ? "" : "more than ";
+        var messages = prefix + tokens.ToString(inv);
         var output = request.HasMaxTokens ? $"{reserve.ToString(inv)} for max_tokens" : "at least 1 for the reply";
-        var total = exact ? needed.ToString(inv) : "more than " + (needed - 1).ToString(inv);
+        var total = prefix + needed.ToString(inv);
         var windows = new StringBuilder();
         var distinct = new SortedSet<int>();
         foreach (var d in origin.Deployments)
@@ -203,6 +206,6 @@ internal sealed partial class ContextWindowGuard(ModelCatalog catalog, DispatchT
         public static partial void ContextFallback(ILogger logger, string model, string fallback, int needed);
 
         [LoggerMessage(111, LogLevel.Debug, "Refused before dispatch: {Needed} tokens do not fit model {Model} or its context fallbacks.", EventName = "ContextLengthExceeded")]
-        public static partial void Refused(ILogger logger, string model, int needed);
+        public static partial void Refused(ILogger logger, string model, long needed);
     }
 }
