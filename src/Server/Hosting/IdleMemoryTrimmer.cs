@@ -61,7 +61,7 @@ internal sealed partial class IdleMemoryTrimmer(CompletionTelemetry calls, Gatew
                 GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
                 trimmed = true;
                 Interlocked.Increment(ref _trims);
-                Log.Trimmed(logger, options.IdleTrimSeconds, before >> 20, Environment.WorkingSet >> 20);
+                Log.Trimmed(logger, options.IdleTrimSeconds, before >> 20, Environment.WorkingSet >> 20, GC.GetGCMemoryInfo(GCKind.Any).TotalCommittedBytes >> 20, GC.GetGCMemoryInfo(GCKind.Any).HeapSizeBytes >> 20);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -71,7 +71,7 @@ internal sealed partial class IdleMemoryTrimmer(CompletionTelemetry calls, Gatew
 
     private static partial class Log
     {
-        [LoggerMessage(90, LogLevel.Debug, "Idle for {Seconds}s: compacted the heap, working set {BeforeMb} MB -> {AfterMb} MB.", EventName = "IdleTrim")]
-        public static partial void Trimmed(ILogger logger, int seconds, long beforeMb, long afterMb);
+        [LoggerMessage(90, LogLevel.Debug, "Idle for {Seconds}s: compacted the heap, working set {BeforeMb} MB -> {AfterMb} MB ({CommittedMb} MB committed by the GC, {HeapMb} MB heap).", EventName = "IdleTrim")]
+        public static partial void Trimmed(ILogger logger, int seconds, long beforeMb, long afterMb, long committedMb, long heapMb);
     }
 }

@@ -67,7 +67,7 @@ internal sealed partial class OpenAiRestEndpoints(
     public async Task ChatCompletionsAsync(HttpContext http)
     {
         var requestId = CallerHeaders.ResolveRequestId(http);
-        var (document, bodyError) = await RestBody.ReadJsonAsync(http, _maxBodyBytes).ConfigureAwait(false);
+        var (body, bodyError) = await RestBody.ReadJsonAsync(http, _maxBodyBytes, maxPromptChars: options.RequestLimits.MaxPromptChars).ConfigureAwait(false);
         if (bodyError is not null)
         {
             // Refused at the door, before the pipeline: still traffic that may have grown the heap.
@@ -77,18 +77,15 @@ internal sealed partial class OpenAiRestEndpoints(
         }
 
         ChatCompletionsRequest parsed;
-        using (document)
+        try
         {
-            try
-            {
-                parsed = OpenAiRequestReader.ReadChatCompletions(document!.RootElement, options.RequestLimits);
-            }
-            catch (OpenAiRequestException ex)
-            {
-                trimmer.NoteActivity();
-                await WriteErrorAsync(http, RestErrorMapping.BadRequest(ex.Message, ex.Param.Length > 0 ? ex.Param : null, "invalid_value")).ConfigureAwait(false);
-                return;
-            }
+            parsed = OpenAiRequestReader.ReadChatCompletions(body!.Value, options.RequestLimits);
+        }
+        catch (OpenAiRequestException ex)
+        {
+            trimmer.NoteActivity();
+            await WriteErrorAsync(http, RestErrorMapping.BadRequest(ex.Message, ex.Param.Length > 0 ? ex.Param : null, "invalid_value")).ConfigureAwait(false);
+            return;
         }
 
         var method = parsed.Stream ? "StreamComplete" : "Complete";
@@ -182,7 +179,7 @@ internal sealed partial class OpenAiRestEndpoints(
     public async Task EmbeddingsAsync(HttpContext http)
     {
         var requestId = CallerHeaders.ResolveRequestId(http);
-        var (document, bodyError) = await RestBody.ReadJsonAsync(http, _maxBodyBytes).ConfigureAwait(false);
+        var (body, bodyError) = await RestBody.ReadJsonAsync(http, _maxBodyBytes).ConfigureAwait(false);
         if (bodyError is not null)
         {
             await WriteErrorAsync(http, bodyError).ConfigureAwait(false);
@@ -194,9 +191,8 @@ internal sealed partial class OpenAiRestEndpoints(
         int? dimensions = null;
         string? user = null;
         var base64 = false;
-        using (document)
         {
-            var root = document!.RootElement;
+            var root = body!.Value;
             if (root.ValueKind != JsonValueKind.Object)
             {
                 await WriteErrorAsync(http, RestErrorMapping.BadRequest("The request body must be a JSON object.")).ConfigureAwait(false);

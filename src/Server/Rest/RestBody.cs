@@ -20,7 +20,13 @@ internal static class RestBody
     /// <summary>Nesting the REST doors accept; deeper JSON is refused (protobuf's own recursion limit is 100).</summary>
     public const int MaxDepth = 64;
 
-    public static async Task<(JsonDocument? Document, RestError? Error)> ReadJsonAsync(HttpContext httpContext, long maxBytes, bool allowEmpty = false)
+    /// <summary>The body as JSON (null when empty and <paramref name="allowEmpty"/>), or the error to answer.</summary>
+    /// <param name="maxPromptChars">
+    /// When the body is larger than this, a streamed pass over it first counts the characters of
+    /// the strings under <c>messages</c> and <c>tools</c> (images and audio aside) and refuses a
+    /// prompt over the limit before any document is built.
+    /// </param>
+    public static async Task<(JsonElement? Root, RestError? Error)> ReadJsonAsync(HttpContext httpContext, long maxBytes, bool allowEmpty = false, long maxPromptChars = long.MaxValue)
     {
         var request = httpContext.Request;
         // Lenient like OpenAI's API: curl -d sends a form content type by default, and the body is
@@ -38,40 +44,19 @@ internal static class RestBody
         }
 
         LimitKestrel(httpContext, maxBytes);
-        var reader = request.BodyReader;
-        byte[] bytes;
-        try
+        var (body, length, tooLarge, framingError) = await CopyBodyAsync(httpContext, request.ContentLength, maxBytes).ConfigureAwait(false);
+        if (tooLarge)
         {
-            while (true)
-            {
-                var result = await reader.ReadAsync(httpContext.RequestAborted).ConfigureAwait(false);
-                var buffer = result.Buffer;
-                if (buffer.Length > maxBytes)
-                {
-                    reader.AdvanceTo(buffer.End);
-                    return (null, TooLarge(maxBytes, null));
-                }
-
-                if (result.IsCompleted)
-                {
-                    bytes = buffer.ToArray();
-                    reader.AdvanceTo(buffer.End);
-                    break;
-                }
-
-                reader.AdvanceTo(buffer.Start, buffer.End);
-            }
-        }
-        catch (BadHttpRequestException ex)
-        {
-            // Kestrel's own verdict on the framing: over MaxRequestBodySize (413), a chunked body
-            // that breaks off or is malformed (400).
-            return (null, ex.StatusCode == StatusCodes.Status413PayloadTooLarge
-                ? TooLarge(maxBytes, null)
-                : RestErrorMapping.BadRequest("The request body could not be read: " + ex.Message, code: "invalid_body"));
+            return (null, TooLarge(maxBytes, null));
         }
 
-        if (bytes.Length == 0 || IsWhitespace(bytes))
+        if (framingError is not null)
+        {
+            return (null, framingError);
+        }
+
+        var bytes = body.AsSpan(0, length);
+        if (bytes.IsEmpty || IsWhitespace(bytes))
         {
             return allowEmpty
                 ? (null, null)
@@ -85,12 +70,139 @@ internal static class RestBody
 
         try
         {
-            return (JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = MaxDepth }), null);
+            // A body shorter than the limit cannot hold more characters than it.
+            if (bytes.Length > maxPromptChars && PromptChars(bytes, maxPromptChars) > maxPromptChars)
+            {
+                return (null, RestErrorMapping.BadRequest($"messages: the prompt holds more than {maxPromptChars} characters (messages, tool calls and tool definitions together); the limit is requestLimits:maxPromptChars. Shorten the prompt.", "messages", "invalid_request"));
+            }
+
+            return (Parse(bytes), null);
         }
         catch (JsonException ex)
         {
             // The message says what is wrong and where: "... LineNumber: 0 | BytePositionInLine: 12."
             return (null, RestErrorMapping.BadRequest("The request body is not valid JSON: " + ex.Message, code: "invalid_json"));
+        }
+    }
+
+    /// <summary>
+    /// Parses without ArrayPool buffers (<see cref="JsonElement.ParseValue"/>, unlike
+    /// <c>JsonDocument.Parse</c>, rents nothing): the shared pool would keep a body-sized array
+    /// alive for the life of the process after one large request, where a plain allocation goes
+    /// back to the OS at the next idle trim. Nothing to dispose.
+    /// </summary>
+    private static JsonElement Parse(ReadOnlySpan<byte> bytes)
+    {
+        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { MaxDepth = MaxDepth });
+        var document = JsonElement.ParseValue(ref reader);
+        if (reader.Read())
+        {
+            // Read() throws for most trailing text; a second complete value lands here.
+            throw new JsonException($"'{(char)bytes[(int)reader.TokenStartIndex]}' after the end of the JSON value. BytePositionInLine: {reader.TokenStartIndex}.");
+        }
+
+        return document;
+    }
+
+    /// <summary>
+    /// Characters of the string values under the top-level <c>messages</c> and <c>tools</c>,
+    /// except image and audio payloads (values of <c>url</c> and <c>data</c> keys), read as a
+    /// stream without building a document; stops once past <paramref name="stopAbove"/>. Escape
+    /// sequences count as the one character they stand for, or less, never more: the validator
+    /// counts exactly later, so this pass may only refuse what it will refuse too.
+    /// <para>
+    /// Why a separate pass: System.Text.Json's document rents its row table from the shared
+    /// ArrayPool, sized like the body; the pool keeps such arrays for the life of the process,
+    /// so refusing a 10 MB prompt must not build one.
+    /// </para>
+    /// </summary>
+    internal static long PromptChars(ReadOnlySpan<byte> json, long stopAbove)
+    {
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = MaxDepth });
+        var section = "";
+        var key = "";
+        long total = 0;
+        while (reader.Read())
+        {
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.PropertyName:
+                    key = Encoding.UTF8.GetString(reader.ValueSpan);
+                    if (reader.CurrentDepth == 1)
+                    {
+                        section = key;
+                    }
+
+                    break;
+                case JsonTokenType.String when section is "messages" or "tools" && key is not ("url" or "data"):
+                    // One contiguous body, so never a value sequence.
+                    var raw = reader.ValueSpan;
+                    long chars = Encoding.UTF8.GetCharCount(raw);
+                    if (reader.ValueIsEscaped)
+                    {
+                        // "\n" is one character, "\u0041" too: take off one per backslash, four more per \u.
+                        chars -= raw.Count((byte)'\\') + (4L * raw.Count("\\u"u8));
+                    }
+
+                    total += Math.Max(0, chars);
+                    if (total > stopAbove)
+                    {
+                        return total;
+                    }
+
+                    break;
+            }
+        }
+
+        return total;
+    }
+
+    /// <summary>
+    /// Copies the body out of the request pipe as it arrives, into one array of its announced
+    /// length (or a doubling one for a chunked body), and releases each piece of the pipe at
+    /// once: Kestrel's buffer pool never holds more than a read's worth, and what is held is
+    /// a plain array the GC gives back. Stops as soon as more than <paramref name="maxBytes"/> arrived.
+    /// </summary>
+    private static async Task<(byte[] Body, int Length, bool TooLarge, RestError? FramingError)> CopyBodyAsync(HttpContext httpContext, long? contentLength, long maxBytes)
+    {
+        var reader = httpContext.Request.BodyReader;
+        var body = new byte[contentLength is { } announced ? (int)announced : (int)Math.Min(maxBytes + 1, 16 * 1024)];
+        var length = 0;
+        try
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync(httpContext.RequestAborted).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                if (length + buffer.Length > maxBytes)
+                {
+                    reader.AdvanceTo(buffer.End);
+                    return (body, length, true, null);
+                }
+
+                if (length + buffer.Length > body.Length)
+                {
+                    var grown = new byte[(int)Math.Min(maxBytes + 1, Math.Max(length + buffer.Length, (long)body.Length * 2))];
+                    body.AsSpan(0, length).CopyTo(grown);
+                    body = grown;
+                }
+
+                buffer.CopyTo(body.AsSpan(length));
+                length += (int)buffer.Length;
+                reader.AdvanceTo(buffer.End);
+                if (result.IsCompleted)
+                {
+                    return (body, length, false, null);
+                }
+            }
+        }
+        catch (BadHttpRequestException ex)
+        {
+            // Kestrel's own verdict on the framing: over MaxRequestBodySize (413), a chunked body
+            // that breaks off or is malformed (400).
+            return ex.StatusCode == StatusCodes.Status413PayloadTooLarge
+                ? (body, length, true, null)
+                : (body, length, false, RestErrorMapping.BadRequest("The request body could not be read: " + ex.Message, code: "invalid_body"));
         }
     }
 
@@ -108,7 +220,7 @@ internal static class RestBody
             + $"; the gateway accepts at most {maxBytes} bytes (requestLimits:maxBodyBytes). Send a smaller request, or images by URL instead of base64.",
             code: "request_too_large") with { HttpStatus = StatusCodes.Status413PayloadTooLarge };
 
-    private static RestError InvalidUtf8(byte[] bytes)
+    private static RestError InvalidUtf8(ReadOnlySpan<byte> bytes)
     {
         var offset = FirstInvalidUtf8(bytes);
         var path = JsonPathLocator.Find(bytes, offset);
@@ -142,7 +254,7 @@ internal static class RestBody
         return Math.Max(0, bytes.Length - 1);
     }
 
-    private static bool IsWhitespace(byte[] bytes)
+    private static bool IsWhitespace(ReadOnlySpan<byte> bytes)
     {
         foreach (var b in bytes)
         {
