@@ -212,6 +212,25 @@ public sealed class HostileInputTests(GatewayFixture gateway)
         await AssertRestServesAsync();
     }
 
+    [Theory]
+    [InlineData("utf8", "not valid UTF-8")]
+    [InlineData("surrogate", "not valid Unicode")]
+    public async Task Embeddings_BadText_400InOpenAiShape(string kind, string fragment)
+    {
+        byte[] body = kind == "utf8"
+            ? [.. "{\"model\":\"sim-small\",\"input\":\"a"u8, 0xFF, .. "\"}"u8]
+            : """{"model":"sim-small","input":["ok","\ud800"]}"""u8.ToArray();
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        using var response = await gateway.Http.PostAsync("/v1/embeddings", content);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, text);
+        var error = JsonDocument.Parse(text).RootElement.GetProperty("error");
+        Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
+        Assert.Contains(fragment, error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        await AssertRestServesAsync();
+    }
+
     private async Task AssertRestServesAsync()
     {
         using var response = await gateway.Http.PostAsync("/v1/chat/completions", new StringContent(Ok, Encoding.UTF8, "application/json"));

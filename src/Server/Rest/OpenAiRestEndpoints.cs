@@ -191,6 +191,7 @@ internal sealed partial class OpenAiRestEndpoints(
         int? dimensions = null;
         string? user = null;
         var base64 = false;
+        try
         {
             var root = body!.Value;
             if (root.ValueKind != JsonValueKind.Object)
@@ -252,6 +253,12 @@ internal sealed partial class OpenAiRestEndpoints(
 
                 base64 = f.GetString() == "base64";
             }
+        }
+        catch (InvalidOperationException)
+        {
+            // An escaped unpaired surrogate ("\ud800") is valid JSON but not text.
+            await WriteErrorAsync(http, RestErrorMapping.BadRequest("The request body holds a string that is not valid Unicode (an unpaired surrogate escape such as \\ud800); send valid UTF-8 text.")).ConfigureAwait(false);
+            return;
         }
 
         try
