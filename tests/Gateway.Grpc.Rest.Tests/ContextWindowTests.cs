@@ -213,6 +213,17 @@ public sealed class ContextWindowTests(ContextWindowGatewayFixture gateway) : ID
     }
 
     [Fact]
+    public async Task Rest_StreamRequest_RefusedBeforeTheStreamStarts_AsJsonNotSse()
+    {
+        var body = "{\"model\":\"ctx-solo\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"" + string.Concat(Enumerable.Repeat("word ", 1500)) + "\"}]}";
+        using var response = await gateway.Http.PostAsync("/v1/chat/completions", new StringContent(body, Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
+        Assert.Equal("context_length_exceeded", error.GetProperty("code").GetString());
+    }
+
+    [Fact]
     public async Task ListModels_ShowsTheModelWindow()
     {
         var models = await new Models.ModelsClient(_channel).ListModelsAsync(new ListModelsRequest());
