@@ -48,4 +48,24 @@ public sealed class ConfigFileTests : IDisposable
         Assert.Contains("grpcWeb:allowedOrigins:0", ex.Message, StringComparison.Ordinal);
         Assert.Contains(origin, ex.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Request_limits_and_deployment_windows_that_make_no_sense_name_each_key()
+    {
+        var ex = Assert.Throws<GatewayConfigurationException>(() => GatewayApp.Build([], new Dictionary<string, string?>
+        {
+            ["store:kind"] = "memory",
+            ["requestLimits:maxBodyBytes"] = "10",
+            ["requestLimits:maxMessages"] = "0",
+            ["requestLimits:maxHeaderBytes"] = "100",
+            ["models:0:name"] = "m",
+            ["models:0:deployments:0:name"] = "m-1",
+            ["models:0:deployments:0:provider"] = "simulated",
+            ["models:0:deployments:0:contextWindow"] = "-5",
+        }));
+        Assert.Contains("requestLimits:maxBodyBytes: must be at least 1024 bytes, got 10", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("requestLimits:maxMessages: must be at least 1, got 0", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("requestLimits:maxHeaderBytes: must be at least 4096 bytes, got 100", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("models:0:deployments:0:contextWindow: must not be negative", ex.Message, StringComparison.Ordinal);
+    }
 }

@@ -165,6 +165,36 @@ public sealed class ChatTokenCounterTests
         Assert.True(counter.CountPrompt(CookbookToolRequest("gpt-4o")) > 50);
     }
 
+    [Fact]
+    public void CountPrompt_Bounded_UnderTheLimit_SameAsTheFullCount()
+    {
+        var counter = ChatTokenCounter.ForModel("gpt-4o");
+        var request = CookbookToolRequest("gpt-4o");
+        Assert.Equal(counter.CountPrompt(request), counter.CountPrompt(request, stopAbove: 10_000));
+
+        // A long text is counted in whitespace-cut slices: the same count as in one piece.
+        var prose = string.Concat(Enumerable.Repeat("The quick brown fox jumps over the lazy dog, again and again.\n", 2_000));
+        var longRequest = new CompletionRequest { Model = "gpt-4o", Messages = { new Message { Role = Role.User, Content = prose } } };
+        Assert.True(prose.Length > 100_000);
+        Assert.Equal(counter.CountPrompt(longRequest), counter.CountPrompt(longRequest, stopAbove: 1_000_000));
+    }
+
+    [Fact]
+    public void CountPrompt_Bounded_StopsSoonAfterTheLimit()
+    {
+        var counter = ChatTokenCounter.ForModel("gpt-4o");
+        // 10 MB of text: about two million tokens in full.
+        var request = new CompletionRequest { Model = "gpt-4o", Messages = { new Message { Role = Role.User, Content = string.Concat(Enumerable.Repeat("word ", 2_000_000)) } } };
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var count = counter.CountPrompt(request, stopAbove: 16_384);
+        watch.Stop();
+
+        Assert.True(count > 16_384, $"count {count}");
+        // One 16K-character slice is about 3300 tokens of this text: it stops within one slice of the limit.
+        Assert.True(count < 16_384 + 4_000, $"count {count}: counting went on past the limit");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"took {watch.Elapsed}");
+    }
+
     private static bool MissingData(string encoding, [NotNullWhen(true)] out TiktokenTokenizer? tokenizer, [NotNullWhen(false)] out string? error)
     {
         tokenizer = null;

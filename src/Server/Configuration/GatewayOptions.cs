@@ -17,6 +17,13 @@ public sealed class GatewayOptions
     /// <summary>Largest request message accepted on gRPC, in bytes (default 4 MiB).</summary>
     public int MaxReceiveMessageSize { get; set; } = 4 * 1024 * 1024;
 
+    /// <summary>
+    /// Caps on what one request may carry, on both doors (<c>requestLimits:</c>): REST body size,
+    /// messages, prompt characters, tools, metadata entries, header size. See README "Hostile and
+    /// oversized input".
+    /// </summary>
+    public RequestLimitOptions RequestLimits { get; set; } = new();
+
     /// <summary>HTTP/2 streams per connection (Kestrel's default of 100 is low for load tools).</summary>
     public int MaxStreamsPerConnection { get; set; } = 1000;
 
@@ -96,6 +103,45 @@ public sealed class TlsOptions
     public int ReloadIntervalSeconds { get; set; } = 5;
 
     public bool Enabled => !string.IsNullOrEmpty(CertificateFile) || !string.IsNullOrEmpty(KeyFile);
+}
+
+/// <summary>
+/// Size limits checked before a request is dispatched (and, for the REST body, before it is read
+/// whole). Defaults follow OpenAI's own API limits where it has one.
+/// </summary>
+public sealed class RequestLimitOptions
+{
+    /// <summary>
+    /// Largest REST request body in bytes; larger bodies get 413 before they are buffered whole
+    /// (at once when Content-Length says so). Unset: 4 x <see cref="GatewayOptions.MaxReceiveMessageSize"/>
+    /// (16 MiB by default): JSON is larger than protobuf and images travel as base64.
+    /// </summary>
+    public long? MaxBodyBytes { get; set; }
+
+    /// <summary>Messages per request (OpenAI's limit: 2048).</summary>
+    public int MaxMessages { get; set; } = 2048;
+
+    /// <summary>
+    /// Characters of prompt text per request, all messages, tool calls and tool definitions together
+    /// (about 1M tokens of English). Checked before any token is counted.
+    /// </summary>
+    public int MaxPromptChars { get; set; } = 4_000_000;
+
+    /// <summary>Tool (function) definitions per request (OpenAI's limit: 128).</summary>
+    public int MaxTools { get; set; } = 128;
+
+    /// <summary>Metadata entries per request (OpenAI's limit: 16; keys up to 64 characters, values up to 512).</summary>
+    public int MaxMetadataEntries { get; set; } = 16;
+
+    /// <summary>
+    /// Total size of a request's headers in bytes (names and values), on both doors. Larger gets
+    /// 431 on REST and INVALID_ARGUMENT on gRPC, in the door's error shape (Kestrel's own hard limit is
+    /// set to twice this, so the gateway, not Kestrel, answers).
+    /// </summary>
+    public int MaxHeaderBytes { get; set; } = 32 * 1024;
+
+    /// <summary>The REST body limit in effect.</summary>
+    internal long BodyBytes(GatewayOptions options) => MaxBodyBytes ?? (long)options.MaxReceiveMessageSize * 4;
 }
 
 public sealed class GrpcWebOptions
@@ -233,6 +279,11 @@ public sealed class ModelOptions
     /// <summary>Shown in ListModels; defaults to the first deployment's provider.</summary>
     public string? OwnedBy { get; set; }
 
+    /// <summary>
+    /// Tokens the model holds, prompt and output together. Before dispatch the gateway counts the
+    /// prompt and refuses (or takes <see cref="ContextFallbacks"/>) when prompt + max_tokens does
+    /// not fit. 0 (default): unknown, not checked.
+    /// </summary>
     public int ContextWindow { get; set; }
 
     public List<DeploymentOptions> Deployments { get; set; } = [];
@@ -331,6 +382,13 @@ public sealed class TimeoutOptions
 
 public sealed class DeploymentOptions
 {
+    /// <summary>
+    /// This deployment's context window in tokens when it differs from the model's
+    /// <see cref="ModelOptions.ContextWindow"/> (a regional deployment on a smaller variant).
+    /// Unset: the model's. 0: unknown (never refused before dispatch).
+    /// </summary>
+    public int? ContextWindow { get; set; }
+
     /// <summary>Unique deployment name, e.g. "openai-eu-1".</summary>
     public string Name { get; set; } = "";
 

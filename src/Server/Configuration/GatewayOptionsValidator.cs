@@ -119,6 +119,21 @@ internal static class GatewayOptionsValidator
             errors.Add("httpAddress: must differ from grpcAddress (gRPC needs an HTTP/2-only port).");
         }
 
+        var limits = options.RequestLimits;
+        if (limits.MaxBodyBytes is < 1024)
+        {
+            errors.Add($"requestLimits:maxBodyBytes: must be at least 1024 bytes, got {limits.MaxBodyBytes} (unset = 4 x maxReceiveMessageSize).");
+        }
+
+        CheckPositive(errors, "requestLimits:maxMessages", limits.MaxMessages);
+        CheckPositive(errors, "requestLimits:maxPromptChars", limits.MaxPromptChars);
+        CheckPositive(errors, "requestLimits:maxTools", limits.MaxTools);
+        CheckPositive(errors, "requestLimits:maxMetadataEntries", limits.MaxMetadataEntries);
+        if (limits.MaxHeaderBytes < 4096)
+        {
+            errors.Add($"requestLimits:maxHeaderBytes: must be at least 4096 bytes, got {limits.MaxHeaderBytes}.");
+        }
+
         if (!Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(options.LogLevel, ignoreCase: true, out _))
         {
             errors.Add($"logLevel: '{options.LogLevel}' is not a level (Trace, Debug, Information, Warning, Error, Critical, None).");
@@ -277,6 +292,11 @@ internal static class GatewayOptionsValidator
                     errors.Add($"{dkey}:name: '{deployment.Name}' is used twice; deployment names must be unique.");
                 }
 
+                if (deployment.ContextWindow < 0)
+                {
+                    errors.Add($"{dkey}:contextWindow: must not be negative (0 = unknown; unset = the model's).");
+                }
+
                 if (!knownProviders.Contains(deployment.Provider))
                 {
                     errors.Add($"{dkey}:provider: '{deployment.Provider}' is not a known provider (known: {string.Join(", ", knownProviders)}).");
@@ -383,6 +403,14 @@ internal static class GatewayOptionsValidator
             {
                 errors.Add($"auth:jwt:algorithms:{i}: '{jwt.Algorithms[i]}' is not accepted; use asymmetric algorithms ({string.Join(", ", JwtSettings.AsymmetricAlgorithms)}).");
             }
+        }
+    }
+
+    private static void CheckPositive(List<string> errors, string key, int value)
+    {
+        if (value < 1)
+        {
+            errors.Add($"{key}: must be at least 1, got {value}.");
         }
     }
 

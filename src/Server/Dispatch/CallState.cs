@@ -28,6 +28,13 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
 
     public CancellationToken CancellationToken { get; } = cancellationToken;
 
+    /// <summary>
+    /// Tokens the call needs of a deployment's context window (prompt + max_tokens), as the
+    /// pipeline counted them before dispatch; deployments with a smaller known window are not
+    /// chosen. 0: not counted (the prompt fits every window), no deployment is skipped.
+    /// </summary>
+    public int ContextTokens { get; init; }
+
     /// <summary>True once the call moved on to a fallback model group.</summary>
     public bool InFallback { get; set; }
 

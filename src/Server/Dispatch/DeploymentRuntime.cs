@@ -76,6 +76,9 @@ internal sealed class DeploymentRuntime
 
     public int Weight { get; }
 
+    /// <summary>Tokens this deployment holds (its own window, else its model's); 0 = unknown.</summary>
+    public int ContextWindow { get; init; }
+
     /// <summary>The provider's own limits for this deployment, kept by the gateway (null = none).</summary>
     public int? RequestsPerMinute { get; }
 

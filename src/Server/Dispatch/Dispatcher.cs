@@ -21,8 +21,9 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
     internal TimeProvider TimeProvider => timeProvider;
 
     /// <summary>The dispatch state of one call: its attempts, deadline and cancellation.</summary>
-    public CallState NewCall(CompletionRequest request, DateTime deadline, CancellationToken cancellationToken)
-        => new(request, deadline, timeProvider, cancellationToken, telemetry);
+    /// <param name="fit">What the pre-dispatch context-window check found (<see cref="ContextFit.None"/>: nothing to honour).</param>
+    public CallState NewCall(CompletionRequest request, DateTime deadline, CancellationToken cancellationToken, ContextFit fit = default)
+        => new(request, deadline, timeProvider, cancellationToken, telemetry) { ContextTokens = fit.Tokens, InFallback = fit.Fallback };
 
     /// <summary>
     /// Unary completion with retries, fallbacks and hedging; the routing of the call is
@@ -32,9 +33,9 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         => RunAsync(group, state, UnaryOperation.Instance);
 
     /// <summary>Opens a stream: retries, fallbacks and hedging apply until the first event.</summary>
-    public async Task<StreamHandle> OpenStreamAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken)
+    public async Task<StreamHandle> OpenStreamAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken, ContextFit fit = default)
     {
-        var state = new CallState(request, deadline, timeProvider, cancellationToken, telemetry);
+        var state = new CallState(request, deadline, timeProvider, cancellationToken, telemetry) { ContextTokens = fit.Tokens, InFallback = fit.Fallback };
         var (handle, _) = await RunAsync(group, state, StreamOperation.Instance).ConfigureAwait(false);
         return handle;
     }

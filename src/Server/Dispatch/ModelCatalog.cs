@@ -18,8 +18,9 @@ internal sealed class ModelGroup
         Options = options;
         Name = options.Name;
         OwnedBy = options.OwnedBy ?? options.Deployments[0].Provider;
-        ContextWindow = options.ContextWindow;
         Deployments = deployments;
+        // A model that only sets per-deployment windows advertises the largest.
+        ContextWindow = options.ContextWindow > 0 ? options.ContextWindow : deployments.Count == 0 ? 0 : deployments.Max(static d => d.ContextWindow);
         Strategy = options.Strategy.ToLowerInvariant();
         RetryBudget = new RetryBudget(options.Retry.BudgetRatio, options.Retry.BudgetMinPerSecond, timeProvider);
         var retry = options.Retry;
@@ -56,6 +57,7 @@ internal sealed class ModelGroup
 
     public string OwnedBy { get; }
 
+    /// <summary>The model's context window in tokens (shown in ListModels); 0 = unknown. Deployments may differ: <see cref="DeploymentRuntime.ContextWindow"/>.</summary>
     public int ContextWindow { get; }
 
     public string Strategy { get; }
@@ -147,7 +149,10 @@ internal sealed partial class ModelCatalog
                         Settings = new Dictionary<string, string>(d.Settings, StringComparer.OrdinalIgnoreCase),
                     };
                     health.Report(d.Name, serving: true);
-                    return new DeploymentRuntime(info, byProvider[d.Provider], d, model.CircuitBreaker, timeProvider, OnCircuitChange);
+                    return new DeploymentRuntime(info, byProvider[d.Provider], d, model.CircuitBreaker, timeProvider, OnCircuitChange)
+                    {
+                        ContextWindow = d.ContextWindow ?? model.ContextWindow,
+                    };
                 })
                 .ToArray();
             _groups[model.Name] = new ModelGroup(model, deployments, timeProvider);
@@ -172,4 +177,14 @@ internal sealed partial class ModelCatalog
         [LoggerMessage(200, LogLevel.Warning, "Circuit of deployment {Deployment} is now {State}.", EventName = "CircuitChanged")]
         public static partial void CircuitChanged(ILogger logger, string deployment, CircuitState state);
     }
+}
+
+/// <summary>
+/// What the pre-dispatch context-window check decided for a call: the tokens it needs of a
+/// window (prompt + max_tokens; 0 when the prompt fits every window and was not counted) and
+/// whether the group it runs on is a <c>contextFallbacks</c> model rather than the requested one.
+/// </summary>
+internal readonly record struct ContextFit(int Tokens, bool Fallback)
+{
+    public static ContextFit None => default;
 }

@@ -3,7 +3,8 @@ using Gateway.Grpc.Adapters;
 namespace Gateway.Grpc.Server.Dispatch;
 
 /// <summary>
-/// Picks a deployment of a group by the group's strategy. Skips open circuits and, while
+/// Picks a deployment of a group by the group's strategy. Skips open circuits, deployments whose
+/// context window is smaller than the call needs, and, while
 /// others remain, deployments that already failed this call or are already running it.
 /// </summary>
 internal static class RouteSelector
@@ -48,7 +49,7 @@ internal static class RouteSelector
         for (var i = 0; i < deployments.Count; i++)
         {
             var d = deployments[i];
-            if (!d.IsAvailable || (skipFailed && state.HasFailed(d)) || (running is not null && running.Contains(d)))
+            if (!d.IsAvailable || (skipFailed && state.HasFailed(d)) || (running is not null && running.Contains(d)) || !Fits(d, state))
             {
                 continue;
             }
@@ -58,6 +59,9 @@ internal static class RouteSelector
 
         return count;
     }
+
+    /// <summary>False for a deployment whose known context window is smaller than the call needs.</summary>
+    private static bool Fits(DeploymentRuntime d, CallState state) => state.ContextTokens == 0 || d.ContextWindow == 0 || d.ContextWindow >= state.ContextTokens;
 
     private static DeploymentRuntime Weighted(IReadOnlyList<DeploymentRuntime> deployments, ReadOnlySpan<int> candidates)
     {

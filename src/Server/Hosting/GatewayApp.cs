@@ -128,6 +128,10 @@ public static class GatewayApp
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxStreamsPerConnection;
+            // Above requestLimits:maxHeaderBytes, so EdgeGuardMiddleware (not Kestrel's bare 431 or
+            // stream reset) answers oversized headers, in each door's error shape.
+            kestrel.Limits.MaxRequestHeadersTotalSize = EdgeGuardMiddleware.KestrelHeaderLimit(options);
+            kestrel.Limits.Http2.MaxRequestHeaderFieldSize = EdgeGuardMiddleware.KestrelHeaderLimit(options);
             // Cleartext Http1AndHttp2 refuses prior-knowledge h2c, so gRPC gets an HTTP/2-only port.
             kestrel.Listen(grpcEndpoint, listen =>
             {
@@ -198,6 +202,7 @@ public static class GatewayApp
         services.AddHostedService(sp => sp.GetRequiredService<IdleMemoryTrimmer>());
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<Dispatcher>();
+        services.AddSingleton<ContextWindowGuard>();
         services.AddSingleton<CompletionPipeline>();
         services.AddSingleton<ModelsQuery>();
         services.AddSingleton<EmbeddingsService>();
@@ -218,6 +223,7 @@ public static class GatewayApp
         // usage) never loads it. A missing vocabulary is reported once, through this logger.
         ChatTokenCounter.DefaultLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Tokenizer");
         app.UseRejectedCallMetrics();
+        app.UseEdgeGuard();
         if (options.GrpcWeb.Enabled)
         {
             // gRPC-Web on every gRPC service (browsers; application/grpc-web and grpc-web-text).

@@ -16,6 +16,13 @@ internal sealed partial class IdleMemoryTrimmer(CompletionTelemetry calls, Gatew
 {
     private int _trims;
     private long _checks;
+    private long _activity;
+
+    /// <summary>
+    /// Counts a request refused before it became a completion call (a body over the limit,
+    /// malformed JSON): it allocated too, so it ends a quiet spell like a call does.
+    /// </summary>
+    public void NoteActivity() => Interlocked.Increment(ref _activity);
 
     /// <summary>Quiet spells trimmed so far (for tests and logs).</summary>
     public int Trims => Volatile.Read(ref _trims);
@@ -33,7 +40,7 @@ internal sealed partial class IdleMemoryTrimmer(CompletionTelemetry calls, Gatew
         // Look often enough that the trim comes within a fifth of the idle time after it is due.
         var idleFor = TimeSpan.FromSeconds(options.IdleTrimSeconds);
         using var timer = new PeriodicTimer(idleFor / 5, timeProvider);
-        var lastStarted = calls.CallsStarted;
+        var lastStarted = calls.CallsStarted + Interlocked.Read(ref _activity);
         var quietSince = timeProvider.GetTimestamp();
         var trimmed = false;
         try
@@ -42,7 +49,7 @@ internal sealed partial class IdleMemoryTrimmer(CompletionTelemetry calls, Gatew
             {
                 try
                 {
-                    var started = calls.CallsStarted;
+                    var started = calls.CallsStarted + Interlocked.Read(ref _activity);
                     if (started != lastStarted || calls.CallsInFlight > 0)
                     {
                         lastStarted = started;
@@ -60,7 +67,7 @@ internal sealed partial class IdleMemoryTrimmer(CompletionTelemetry calls, Gatew
                     GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
                     trimmed = true;
                     Interlocked.Increment(ref _trims);
-                    Log.Trimmed(logger, options.IdleTrimSeconds, before >> 20, Environment.WorkingSet >> 20);
+                    Log.Trimmed(logger, options.IdleTrimSeconds, before >> 20, Environment.WorkingSet >> 20, GC.GetGCMemoryInfo(GCKind.Any).TotalCommittedBytes >> 20, GC.GetGCMemoryInfo(GCKind.Any).HeapSizeBytes >> 20);
                 }
                 finally
                 {
@@ -75,7 +82,7 @@ internal sealed partial class IdleMemoryTrimmer(CompletionTelemetry calls, Gatew
 
     private static partial class Log
     {
-        [LoggerMessage(90, LogLevel.Debug, "Idle for {Seconds}s: compacted the heap, working set {BeforeMb} MB -> {AfterMb} MB.", EventName = "IdleTrim")]
-        public static partial void Trimmed(ILogger logger, int seconds, long beforeMb, long afterMb);
+        [LoggerMessage(90, LogLevel.Debug, "Idle for {Seconds}s: compacted the heap, working set {BeforeMb} MB -> {AfterMb} MB ({CommittedMb} MB committed by the GC, {HeapMb} MB heap).", EventName = "IdleTrim")]
+        public static partial void Trimmed(ILogger logger, int seconds, long beforeMb, long afterMb, long committedMb, long heapMb);
     }
 }

@@ -1,6 +1,7 @@
 using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Governance;
 using Gateway.Grpc.Observability.Metrics;
+using Gateway.Grpc.Server.Configuration;
 using Gateway.Grpc.Server.Dispatch;
 using Gateway.Grpc.Server.Services;
 using Gateway.Grpc.Server.Telemetry;
@@ -17,7 +18,7 @@ namespace Gateway.Grpc.Server.Pipeline;
 /// Failures leave as <see cref="RpcException"/> with the gateway's trailers; each door renders
 /// them in its own shape.
 /// </summary>
-internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, TenantBodyCapturePolicy bodyPolicy, ILogger<CompletionPipeline> logger)
+internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, ContextWindowGuard contextWindows, GatewayOptions options, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, TenantBodyCapturePolicy bodyPolicy, ILogger<CompletionPipeline> logger)
 {
     public const string RequestIdHeader = CallerHeaders.RequestIdHeader;
 
@@ -67,11 +68,11 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
 
     private async Task<CompletionResponse> CompleteCoreAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed)
     {
-        var (group, id, admission) = await AdmitAsync(request, context, observed, stream: false).ConfigureAwait(false);
+        var (group, fit, id, admission) = await AdmitAsync(request, context, observed, stream: false).ConfigureAwait(false);
         var outcome = new CallOutcome { Status = StatusCode.Unknown };
         try
         {
-            var state = dispatcher.NewCall(request, context.Deadline, context.CancellationToken);
+            var state = dispatcher.NewCall(request, context.Deadline, context.CancellationToken, fit);
             var (response, served) = await dispatcher.CompleteAsync(group, state).ConfigureAwait(false);
             var routing = state.Routing(served);
             response.Id = id;
@@ -92,7 +93,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
 
     private async Task StreamCoreAsync(CompletionRequest request, ICompletionEventWriter stream, CompletionCall context, CallTelemetry observed)
     {
-        var (group, id, admission) = await AdmitAsync(request, context, observed, stream: true).ConfigureAwait(false);
+        var (group, fit, id, admission) = await AdmitAsync(request, context, observed, stream: true).ConfigureAwait(false);
         var token = context.CancellationToken;
         var started = timeProvider.GetTimestamp();
         long? ttft = null;
@@ -103,7 +104,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         var status = StatusCode.Unknown;
         try
         {
-            handle = await dispatcher.OpenStreamAsync(group, request, context.Deadline, token).ConfigureAwait(false);
+            handle = await dispatcher.OpenStreamAsync(group, request, context.Deadline, token, fit).ConfigureAwait(false);
             ttft = (long)timeProvider.GetElapsedTime(started).TotalMilliseconds;
             await PumpAsync(handle, id, stream, token, chunk =>
             {
@@ -205,14 +206,18 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         }
     }
 
-    /// <summary>Validation, authentication, model resolution, then admission (limits and budgets).</summary>
-    private async Task<(ModelGroup Group, string Id, Admission Admission)> AdmitAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed, bool stream)
+    /// <summary>
+    /// Validation and size limits, authentication, model resolution, the context-window check
+    /// (which may move the call to a context fallback), then admission (limits and budgets).
+    /// </summary>
+    private async Task<(ModelGroup Group, ContextFit Fit, string Id, Admission Admission)> AdmitAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed, bool stream)
     {
-        RequestValidator.Validate(request);
+        RequestValidator.Validate(request, options.RequestLimits);
         var principal = await governance.AuthenticateAsync(context.ApiKey, context.CancellationToken).ConfigureAwait(false);
         observed.SetCaller(principal.TeamId, principal.KeyId);
         bodyPolicy.Observe(principal);
-        var group = Resolve(request);
+        // Counted after authentication: only a caller the gateway accepts can make it tokenize.
+        var (group, fit) = contextWindows.Check(Resolve(request), request);
         var id = context.RequestId;
         Admission admission;
         try
@@ -239,7 +244,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             headers[header.Key] = header.Value;
         }
 
-        return (group, id, admission);
+        return (group, fit, id, admission);
     }
 
     private CallOutcome Outcome(RoutingInfo? routing, StatusCode status, long input, long output, long cached, bool estimated, CompletionRequest request, ModelGroup group, long? ttft)

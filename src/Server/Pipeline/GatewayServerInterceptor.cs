@@ -87,6 +87,9 @@ internal sealed class RejectedCallMiddleware(RequestDelegate next, GatewayMetric
 
     public static void MarkHandled(HttpContext context) => context.Items[Handled] = Handled;
 
+    /// <summary>True once a gateway handler (through the interceptor) answered the call.</summary>
+    public static bool WasHandled(HttpContext context) => context.Items.ContainsKey(Handled);
+
     public async Task InvokeAsync(HttpContext context)
     {
         await next(context).ConfigureAwait(false);

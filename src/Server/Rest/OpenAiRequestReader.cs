@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Gateway.Grpc.Server.Configuration;
 using Gateway.V1;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
@@ -40,12 +41,32 @@ internal sealed record ChatCompletionsRequest(CompletionRequest Request, bool St
 /// </summary>
 internal static class OpenAiRequestReader
 {
-    public static ChatCompletionsRequest ReadChatCompletions(JsonElement root)
+    /// <summary>OpenAI's range for frequency_penalty and presence_penalty.</summary>
+    private const double MaxPenalty = 2.0;
+
+    public static ChatCompletionsRequest ReadChatCompletions(JsonElement root, RequestLimitOptions limits)
     {
+        ArgumentNullException.ThrowIfNull(limits);
         if (root.ValueKind != JsonValueKind.Object)
         {
             throw new OpenAiRequestException("", $"The request body must be a JSON object, got {Describe(root)}.");
         }
+
+        try
+        {
+            return ReadObject(root, limits);
+        }
+        catch (InvalidOperationException)
+        {
+            // System.Text.Json refuses to turn an unpaired surrogate escape (\ud800) in a property
+            // name into a string; string values are caught where they are read, with their path.
+            throw new OpenAiRequestException("", "The request body holds a JSON key that is not valid Unicode (an unpaired surrogate escape such as \\ud800); send valid UTF-8 text.");
+        }
+    }
+
+    private static ChatCompletionsRequest ReadObject(JsonElement root, RequestLimitOptions limits)
+    {
+        NoDuplicateKeys(root, "");
 
         var request = new CompletionRequest();
         var stream = false;
@@ -63,10 +84,10 @@ internal static class OpenAiRequestReader
                     sawModel = true;
                     break;
                 case "messages":
-                    ReadMessages(value, request);
+                    ReadMessages(value, request, limits);
                     break;
                 case "tools":
-                    ReadTools(value, request);
+                    ReadTools(value, request, limits);
                     break;
                 case "tool_choice":
                     request.ToolChoice = ReadToolChoice(value);
@@ -142,7 +163,17 @@ internal static class OpenAiRequestReader
                     includeUsage = ReadStreamOptions(value);
                     break;
                 case "metadata":
-                    ReadMetadata(value, request);
+                    ReadMetadata(value, request, limits);
+                    break;
+                case "frequency_penalty":
+                case "presence_penalty":
+                    // Accepted and not forwarded (the gateway's contract has no penalties), but
+                    // checked as OpenAI checks them, so a typo fails here rather than silently.
+                    if (value.ValueKind != JsonValueKind.Null && Math.Abs(Number(value, property.Name)) > MaxPenalty)
+                    {
+                        throw new OpenAiRequestException(property.Name, $"{property.Name}: must be between -2 and 2, got {value.GetRawText()}.");
+                    }
+
                     break;
             }
         }
@@ -176,11 +207,18 @@ internal static class OpenAiRequestReader
         return new ChatCompletionsRequest(request, stream, includeUsage);
     }
 
-    private static void ReadMessages(JsonElement value, CompletionRequest request)
+    private static void ReadMessages(JsonElement value, CompletionRequest request, RequestLimitOptions limits)
     {
         if (value.ValueKind != JsonValueKind.Array)
         {
             throw TypeError("messages", "an array of messages", value);
+        }
+
+        // Counted before a single message is built: a million empty messages cost nothing to send.
+        var count = value.GetArrayLength();
+        if (count > limits.MaxMessages)
+        {
+            throw new OpenAiRequestException("messages", $"messages: {count} messages; at most {limits.MaxMessages} are accepted per request (requestLimits:maxMessages).");
         }
 
         var i = 0;
@@ -198,6 +236,7 @@ internal static class OpenAiRequestReader
             throw TypeError(path, "a message object", value);
         }
 
+        NoDuplicateKeys(value, path);
         var message = new Message();
         if (!value.TryGetProperty("role", out var roleValue))
         {
@@ -258,7 +297,7 @@ internal static class OpenAiRequestReader
             case JsonValueKind.Null:
                 return;
             case JsonValueKind.String:
-                message.Content = value.GetString()!;
+                message.Content = String(value, path);
                 return;
             case JsonValueKind.Array:
                 break;
@@ -276,6 +315,8 @@ internal static class OpenAiRequestReader
                 throw TypeError(partPath, "a content part object", part);
             }
 
+            NoDuplicateKeys(part, partPath);
+
             var type = part.TryGetProperty("type", out var typeValue) ? String(typeValue, partPath + ".type") : "";
             switch (type)
             {
@@ -292,7 +333,14 @@ internal static class OpenAiRequestReader
                         throw TypeError(imagePath, "an object with url", image);
                     }
 
+                    NoDuplicateKeys(image, imagePath);
+
                     var imagePart = new ImagePart { Url = String(Required(image, "url", imagePath), imagePath + ".url") };
+                    if (Services.RequestValidator.CheckImageUrl(imagePart.Url) is { } problem)
+                    {
+                        throw new OpenAiRequestException(imagePath + ".url", $"{imagePath}.url: {problem}");
+                    }
+
                     if (image.TryGetProperty("detail", out var detail) && detail.ValueKind != JsonValueKind.Null)
                     {
                         imagePart.Detail = String(detail, imagePath + ".detail");
@@ -307,6 +355,8 @@ internal static class OpenAiRequestReader
                     {
                         throw TypeError(audioPath, "an object with data and format", audio);
                     }
+
+                    NoDuplicateKeys(audio, audioPath);
 
                     var data = String(Required(audio, "data", audioPath), audioPath + ".data");
                     byte[] bytes;
@@ -354,6 +404,8 @@ internal static class OpenAiRequestReader
                 throw TypeError(callPath, "a tool call object", call);
             }
 
+            NoDuplicateKeys(call, callPath);
+
             CheckFunctionType(call, callPath);
             var function = Required(call, "function", callPath);
             var functionPath = callPath + ".function";
@@ -361,6 +413,8 @@ internal static class OpenAiRequestReader
             {
                 throw TypeError(functionPath, "an object with name and arguments", function);
             }
+
+            NoDuplicateKeys(function, functionPath);
 
             message.ToolCalls.Add(new ToolCall
             {
@@ -373,7 +427,7 @@ internal static class OpenAiRequestReader
         }
     }
 
-    private static void ReadTools(JsonElement value, CompletionRequest request)
+    private static void ReadTools(JsonElement value, CompletionRequest request, RequestLimitOptions limits)
     {
         if (value.ValueKind == JsonValueKind.Null)
         {
@@ -383,6 +437,12 @@ internal static class OpenAiRequestReader
         if (value.ValueKind != JsonValueKind.Array)
         {
             throw TypeError("tools", "an array of tools", value);
+        }
+
+        var count = value.GetArrayLength();
+        if (count > limits.MaxTools)
+        {
+            throw new OpenAiRequestException("tools", $"tools: {count} tools; at most {limits.MaxTools} are accepted per request (requestLimits:maxTools).");
         }
 
         var i = 0;
@@ -395,6 +455,8 @@ internal static class OpenAiRequestReader
                 throw TypeError(path, "a tool object", item);
             }
 
+            NoDuplicateKeys(item, path);
+
             CheckFunctionType(item, path);
             var function = Required(item, "function", path);
             var functionPath = path + ".function";
@@ -402,6 +464,8 @@ internal static class OpenAiRequestReader
             {
                 throw TypeError(functionPath, "an object with name, description and parameters", function);
             }
+
+            NoDuplicateKeys(function, functionPath);
 
             var tool = new Tool { Name = String(Required(function, "name", functionPath), functionPath + ".name") };
             if (function.TryGetProperty("description", out var description) && description.ValueKind != JsonValueKind.Null)
@@ -442,7 +506,7 @@ internal static class OpenAiRequestReader
             case JsonValueKind.Null:
                 return null;
             case JsonValueKind.String:
-                var mode = value.GetString();
+                var mode = String(value, "tool_choice");
                 return mode switch
                 {
                     "auto" => new ToolChoice { Mode = ToolChoiceMode.Auto },
@@ -451,6 +515,7 @@ internal static class OpenAiRequestReader
                     _ => throw new OpenAiRequestException("tool_choice", $"tool_choice: '{mode}' is not a mode; use auto, none, required or {{\"type\":\"function\",\"function\":{{\"name\":...}}}}."),
                 };
             case JsonValueKind.Object:
+                NoDuplicateKeys(value, "tool_choice");
                 CheckFunctionType(value, "tool_choice");
                 var function = Required(value, "function", "tool_choice");
                 if (function.ValueKind != JsonValueKind.Object)
@@ -476,6 +541,8 @@ internal static class OpenAiRequestReader
             throw TypeError("response_format", "an object with type", value);
         }
 
+        NoDuplicateKeys(value, "response_format");
+
         var type = String(Required(value, "type", "response_format"), "response_format.type");
         switch (type)
         {
@@ -489,6 +556,8 @@ internal static class OpenAiRequestReader
                 {
                     throw TypeError("response_format.json_schema", "an object with name and schema", schema);
                 }
+
+                NoDuplicateKeys(schema, "response_format.json_schema");
 
                 var jsonSchema = new JsonSchema
                 {
@@ -518,7 +587,7 @@ internal static class OpenAiRequestReader
             case JsonValueKind.Null:
                 return;
             case JsonValueKind.String:
-                request.Stop.Add(value.GetString()!);
+                request.Stop.Add(String(value, "stop"));
                 return;
             case JsonValueKind.Array:
                 var i = 0;
@@ -546,10 +615,12 @@ internal static class OpenAiRequestReader
             throw TypeError("stream_options", "an object", value);
         }
 
+        NoDuplicateKeys(value, "stream_options");
+
         return value.TryGetProperty("include_usage", out var include) && (NullableBool(include, "stream_options.include_usage") ?? false);
     }
 
-    private static void ReadMetadata(JsonElement value, CompletionRequest request)
+    private static void ReadMetadata(JsonElement value, CompletionRequest request, RequestLimitOptions limits)
     {
         if (value.ValueKind == JsonValueKind.Null)
         {
@@ -561,9 +632,38 @@ internal static class OpenAiRequestReader
             throw TypeError("metadata", "an object of string values", value);
         }
 
+        var count = 0;
         foreach (var property in value.EnumerateObject())
         {
+            if (++count > limits.MaxMetadataEntries)
+            {
+                throw new OpenAiRequestException("metadata", $"metadata: more than {limits.MaxMetadataEntries} entries; at most {limits.MaxMetadataEntries} are accepted (requestLimits:maxMetadataEntries).");
+            }
+
+            if (request.Metadata.ContainsKey(property.Name))
+            {
+                throw new OpenAiRequestException("metadata." + property.Name, $"metadata.{property.Name}: the key appears twice; send each key once.");
+            }
+
             request.Metadata[property.Name] = String(property.Value, "metadata." + property.Name);
+        }
+    }
+
+    /// <summary>
+    /// Refuses an object that names a key twice. JSON parsers disagree on which copy wins (first,
+    /// last, error), so "role" twice could read as one role here and another at the provider.
+    /// </summary>
+    private static void NoDuplicateKeys(JsonElement value, string path)
+    {
+        HashSet<string>? seen = null;
+        foreach (var property in value.EnumerateObject())
+        {
+            seen ??= new HashSet<string>(StringComparer.Ordinal);
+            if (!seen.Add(property.Name))
+            {
+                var field = path.Length == 0 ? property.Name : path + "." + property.Name;
+                throw new OpenAiRequestException(field, $"{field}: the key appears twice in the same object; send it once.");
+            }
         }
     }
 
@@ -573,10 +673,34 @@ internal static class OpenAiRequestReader
             : throw new OpenAiRequestException(path + "." + name, $"{path}.{name}: is required.");
 
     private static string String(JsonElement value, string path)
-        => value.ValueKind == JsonValueKind.String ? value.GetString()! : throw TypeError(path, "a string", value);
+    {
+        if (value.ValueKind != JsonValueKind.String)
+        {
+            throw TypeError(path, "a string", value);
+        }
+
+        try
+        {
+            return value.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            // An escaped unpaired surrogate ("\ud800") is valid JSON but not text.
+            throw new OpenAiRequestException(path, $"{path}: is not valid Unicode (an unpaired surrogate escape such as \\ud800); send valid UTF-8 text.");
+        }
+    }
 
     private static double Number(JsonElement value, string path)
-        => value.ValueKind == JsonValueKind.Number ? value.GetDouble() : throw TypeError(path, "a number", value);
+    {
+        if (value.ValueKind != JsonValueKind.Number)
+        {
+            throw TypeError(path, "a number", value);
+        }
+
+        return value.TryGetDouble(out var d) && double.IsFinite(d)
+            ? d
+            : throw new OpenAiRequestException(path, $"{path}: the number {Clip(value.GetRawText())} is out of range.");
+    }
 
     private static int? NullableInt32(JsonElement value, string path)
     {
@@ -590,11 +714,29 @@ internal static class OpenAiRequestReader
             return i;
         }
 
-        throw TypeError(path, "an integer", value);
+        throw IntegerError(path, value, "2147483647");
     }
 
     private static long Int64(JsonElement value, string path)
-        => value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var l) ? l : throw TypeError(path, "an integer", value);
+        => value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var l) ? l : throw IntegerError(path, value, "9223372036854775807");
+
+    /// <summary>A number that is whole but too large says so; anything else is a type error.</summary>
+    private static OpenAiRequestException IntegerError(string path, JsonElement value, string max)
+    {
+        if (value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var d) && (!double.IsFinite(d) || (Math.Floor(d) == d && Math.Abs(d) > 1e9)))
+        {
+            return new OpenAiRequestException(path, $"{path}: the number {Clip(value.GetRawText())} is out of range (at most {max}).");
+        }
+
+        if (value.ValueKind == JsonValueKind.Number && !value.TryGetDouble(out _))
+        {
+            return new OpenAiRequestException(path, $"{path}: the number {Clip(value.GetRawText())} is out of range (at most {max}).");
+        }
+
+        return TypeError(path, "an integer", value);
+    }
+
+    private static string Clip(string text) => text.Length <= 40 ? text : text[..40] + "...";
 
     private static bool? NullableBool(JsonElement value, string path) => value.ValueKind switch
     {
@@ -611,10 +753,10 @@ internal static class OpenAiRequestReader
             throw TypeError(path, "a JSON object", value);
         }
 
-        return ToValue(value).StructValue;
+        return ToValue(value, path).StructValue;
     }
 
-    private static Value ToValue(JsonElement value)
+    private static Value ToValue(JsonElement value, string path)
     {
         switch (value.ValueKind)
         {
@@ -622,22 +764,29 @@ internal static class OpenAiRequestReader
                 var s = new Struct();
                 foreach (var property in value.EnumerateObject())
                 {
-                    s.Fields[property.Name] = ToValue(property.Value);
+                    var field = path + "." + property.Name;
+                    if (s.Fields.ContainsKey(property.Name))
+                    {
+                        throw new OpenAiRequestException(field, $"{field}: the key appears twice in the same object; send it once.");
+                    }
+
+                    s.Fields[property.Name] = ToValue(property.Value, field);
                 }
 
                 return Value.ForStruct(s);
             case JsonValueKind.Array:
                 var list = new ListValue();
+                var i = 0;
                 foreach (var item in value.EnumerateArray())
                 {
-                    list.Values.Add(ToValue(item));
+                    list.Values.Add(ToValue(item, $"{path}[{i++}]"));
                 }
 
                 return new Value { ListValue = list };
             case JsonValueKind.String:
-                return Value.ForString(value.GetString()!);
+                return Value.ForString(String(value, path));
             case JsonValueKind.Number:
-                return Value.ForNumber(value.GetDouble());
+                return Value.ForNumber(Number(value, path));
             case JsonValueKind.True:
                 return Value.ForBool(true);
             case JsonValueKind.False:

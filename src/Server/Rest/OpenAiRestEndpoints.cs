@@ -31,6 +31,7 @@ internal static class OpenAiRestExtensions
             services.GetRequiredService<EmbeddingsService>(),
             services.GetRequiredService<GatewayOptions>(),
             services.GetRequiredService<TimeProvider>(),
+            services.GetRequiredService<Hosting.IdleMemoryTrimmer>(),
             services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Grpc.Server.Rest.OpenAi"));
         app.MapPost(OpenAiRestEndpoints.ChatCompletionsPath, endpoints.ChatCompletionsAsync);
         app.MapGet(OpenAiRestEndpoints.ModelsPath, endpoints.ListModelsAsync);
@@ -53,37 +54,38 @@ internal sealed partial class OpenAiRestEndpoints(
     EmbeddingsService embeddings,
     GatewayOptions options,
     TimeProvider timeProvider,
+    Hosting.IdleMemoryTrimmer trimmer,
     ILogger logger)
 {
     public const string ChatCompletionsPath = "/v1/chat/completions";
     public const string ModelsPath = "/v1/models";
     public const string EmbeddingsPath = "/v1/embeddings";
 
-    // JSON is larger than protobuf (and images travel as base64), so allow a multiple of the gRPC limit.
-    private readonly long _maxBodyBytes = (long)options.MaxReceiveMessageSize * 4;
+    // JSON is larger than protobuf (and images travel as base64): by default a multiple of the gRPC limit.
+    private readonly long _maxBodyBytes = options.RequestLimits.BodyBytes(options);
 
     public async Task ChatCompletionsAsync(HttpContext http)
     {
         var requestId = CallerHeaders.ResolveRequestId(http);
-        var (document, bodyError) = await RestBody.ReadJsonAsync(http, _maxBodyBytes).ConfigureAwait(false);
+        var (body, bodyError) = await RestBody.ReadJsonAsync(http, _maxBodyBytes, maxPromptChars: options.RequestLimits.MaxPromptChars).ConfigureAwait(false);
         if (bodyError is not null)
         {
+            // Refused at the door, before the pipeline: still traffic that may have grown the heap.
+            trimmer.NoteActivity();
             await WriteErrorAsync(http, bodyError).ConfigureAwait(false);
             return;
         }
 
         ChatCompletionsRequest parsed;
-        using (document)
+        try
         {
-            try
-            {
-                parsed = OpenAiRequestReader.ReadChatCompletions(document!.RootElement);
-            }
-            catch (OpenAiRequestException ex)
-            {
-                await WriteErrorAsync(http, RestErrorMapping.BadRequest(ex.Message, ex.Param.Length > 0 ? ex.Param : null, "invalid_value")).ConfigureAwait(false);
-                return;
-            }
+            parsed = OpenAiRequestReader.ReadChatCompletions(body!.Value, options.RequestLimits);
+        }
+        catch (OpenAiRequestException ex)
+        {
+            trimmer.NoteActivity();
+            await WriteErrorAsync(http, RestErrorMapping.BadRequest(ex.Message, ex.Param.Length > 0 ? ex.Param : null, "invalid_value")).ConfigureAwait(false);
+            return;
         }
 
         var method = parsed.Stream ? "StreamComplete" : "Complete";
@@ -177,7 +179,7 @@ internal sealed partial class OpenAiRestEndpoints(
     public async Task EmbeddingsAsync(HttpContext http)
     {
         var requestId = CallerHeaders.ResolveRequestId(http);
-        var (document, bodyError) = await RestBody.ReadJsonAsync(http, _maxBodyBytes).ConfigureAwait(false);
+        var (body, bodyError) = await RestBody.ReadJsonAsync(http, _maxBodyBytes).ConfigureAwait(false);
         if (bodyError is not null)
         {
             await WriteErrorAsync(http, bodyError).ConfigureAwait(false);
@@ -189,9 +191,9 @@ internal sealed partial class OpenAiRestEndpoints(
         int? dimensions = null;
         string? user = null;
         var base64 = false;
-        using (document)
+        try
         {
-            var root = document!.RootElement;
+            var root = body!.Value;
             if (root.ValueKind != JsonValueKind.Object)
             {
                 await WriteErrorAsync(http, RestErrorMapping.BadRequest("The request body must be a JSON object.")).ConfigureAwait(false);
@@ -251,6 +253,12 @@ internal sealed partial class OpenAiRestEndpoints(
 
                 base64 = f.GetString() == "base64";
             }
+        }
+        catch (InvalidOperationException)
+        {
+            // An escaped unpaired surrogate ("\ud800") is valid JSON but not text.
+            await WriteErrorAsync(http, RestErrorMapping.BadRequest("The request body holds a string that is not valid Unicode (an unpaired surrogate escape such as \\ud800); send valid UTF-8 text.")).ConfigureAwait(false);
+            return;
         }
 
         try

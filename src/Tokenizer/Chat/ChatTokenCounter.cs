@@ -161,14 +161,102 @@ public sealed partial class ChatTokenCounter
         return total;
     }
 
-    private int CountMessage(Message message)
+    /// <summary>
+    /// Prompt tokens of a request, counted only as far as needed to know whether they pass
+    /// <paramref name="stopAbove"/>: the same count as <see cref="CountPrompt(CompletionRequest)"/>
+    /// (within a token or two per 16K characters) while it is at most <paramref name="stopAbove"/>;
+    /// once past it, counting stops and some number above <paramref name="stopAbove"/> comes back.
+    /// Long texts are counted in slices cut at whitespace, so a 10 MB prompt costs about as much
+    /// as <paramref name="stopAbove"/> tokens of it.
+    /// </summary>
+    public int CountPrompt(CompletionRequest request, int stopAbove)
     {
-        var total = Rules.TokensPerMessage + CountText(RoleName(message.Role)) + CountText(message.Content);
+        ArgumentNullException.ThrowIfNull(request);
+        var total = 0;
+        foreach (var message in request.Messages)
+        {
+            total += CountMessage(message, stopAbove - total);
+            if (total > stopAbove)
+            {
+                return total;
+            }
+        }
+
+        total += Rules.ReplyPrimerTokens + CountTools(request.Tools);
+        if (total <= stopAbove && request.ResponseFormat is { Type: ResponseFormatType.JsonSchema, JsonSchema: { } schema })
+        {
+            total += CountText(schema.Name);
+            if (schema.Schema is not null)
+            {
+                total += CountText(CompactJson(Value.ForStruct(schema.Schema)));
+            }
+        }
+
+        return total;
+    }
+
+    /// <summary>Characters per slice when a long text is counted against a budget.</summary>
+    internal const int SliceChars = 16 * 1024;
+
+    /// <summary>Tokens of <paramref name="text"/>, or, once past <paramref name="budget"/>, some count above it.</summary>
+    private int CountText(string? text, int budget)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return 0;
+        }
+
+        if (budget == int.MaxValue || text.Length <= SliceChars || _tokenizer is null)
+        {
+            return CountText(text);
+        }
+
+        var total = 0;
+        var rest = text.AsSpan();
+        while (!rest.IsEmpty)
+        {
+            var length = SliceLength(rest);
+            total += _tokenizer.CountTokens(rest[..length]);
+            if (total > budget)
+            {
+                return total;
+            }
+
+            rest = rest[length..];
+        }
+
+        return total;
+    }
+
+    /// <summary>
+    /// Up to <see cref="SliceChars"/> characters, ending before a whitespace character where the
+    /// second half of the slice has one (the pre-tokenizer splits there too), never inside a surrogate pair.
+    /// </summary>
+    private static int SliceLength(ReadOnlySpan<char> text)
+    {
+        if (text.Length <= SliceChars)
+        {
+            return text.Length;
+        }
+
+        var window = text[(SliceChars / 2)..SliceChars];
+        var cut = window.LastIndexOfAny(' ', '\n');
+        if (cut > 0)
+        {
+            return (SliceChars / 2) + cut;
+        }
+
+        return char.IsHighSurrogate(text[SliceChars - 1]) ? SliceChars - 1 : SliceChars;
+    }
+
+    private int CountMessage(Message message, int budget = int.MaxValue)
+    {
+        var total = Rules.TokensPerMessage + CountText(RoleName(message.Role)) + CountText(message.Content, budget);
         foreach (var part in message.Parts)
         {
             total += part.PartCase switch
             {
-                ContentPart.PartOneofCase.Text => CountText(part.Text),
+                ContentPart.PartOneofCase.Text => CountText(part.Text, budget == int.MaxValue ? budget : budget - total),
                 ContentPart.PartOneofCase.Image => string.Equals(part.Image.Detail, "low", StringComparison.OrdinalIgnoreCase) ? Rules.LowDetailImageTokens : Rules.ImageTokens,
                 _ => 0,
             };
@@ -186,7 +274,7 @@ public sealed partial class ChatTokenCounter
 
         foreach (var call in message.ToolCalls)
         {
-            total += Rules.ToolCallTokens + CountText(call.Name) + CountText(call.ArgumentsJson);
+            total += Rules.ToolCallTokens + CountText(call.Name) + CountText(call.ArgumentsJson, budget == int.MaxValue ? budget : budget - total);
         }
 
         return total;

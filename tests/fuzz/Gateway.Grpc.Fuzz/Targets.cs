@@ -78,7 +78,7 @@ internal static class Targets
         {
             try
             {
-                _ = OpenAiRequestReader.ReadChatCompletions(document.RootElement);
+                _ = OpenAiRequestReader.ReadChatCompletions(document.RootElement, new RequestLimitOptions());
             }
             catch (OpenAiRequestException)
             {
