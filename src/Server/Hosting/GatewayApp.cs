@@ -2,6 +2,10 @@ using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Adapters.Configuration;
 using Gateway.Grpc.Adapters.Secrets;
 using Gateway.Grpc.Adapters.Simulated;
+using Gateway.Grpc.Caching;
+using Gateway.Grpc.Caching.Exact;
+using Gateway.Grpc.Caching.Internal;
+using Gateway.Grpc.Caching.Semantic;
 using Gateway.Grpc.Governance;
 using Gateway.Grpc.Governance.Budgets;
 using Gateway.Grpc.Governance.Keys;
@@ -120,6 +124,7 @@ public static class GatewayApp
             }
         }
 
+        errors.AddRange(CacheOptionsValidator.Validate(options.Cache, options.Models.ConvertAll(static m => m.Name)));
         if (errors.Count > 0)
         {
             throw new GatewayConfigurationException("Invalid gateway configuration:\n  " + string.Join("\n  ", errors));
@@ -162,6 +167,7 @@ public static class GatewayApp
         }
 
         AddGovernance(services, options);
+        AddResponseCache(services, options.Cache);
         var bodyPolicy = new TenantBodyCapturePolicy((options.AccessLog.IncludeBodies ? BodyCapture.AccessLog : BodyCapture.None) | (options.Audit.RequestBodies ? BodyCapture.Audit : BodyCapture.None));
         services.AddSingleton(bodyPolicy);
         services.AddSingleton<IBodyCapturePolicy>(bodyPolicy);
@@ -356,6 +362,69 @@ public static class GatewayApp
         services.AddSingleton<ILedgerSink>(sp => sp.GetRequiredService<LedgerWriter>());
         services.AddHostedService(sp => sp.GetRequiredService<LedgerWriter>());
         services.AddSingleton<GovernanceService>();
+    }
+
+    /// <summary>
+    /// The response cache: one <see cref="ResponseCache"/> whatever the settings (off, it plans
+    /// nothing). Memory or Redis for answers; the MiniLM embedder and the bounded vector index
+    /// only when the semantic cache is on (the model loads in the background at start-up).
+    /// </summary>
+    private static void AddResponseCache(IServiceCollection services, Gateway.Grpc.Caching.Configuration.CacheOptions cache)
+    {
+        RedisCacheSettings? redis = null;
+        if (cache.Enabled && cache.Backend == "redis")
+        {
+            var passwordReference = cache.Redis.Password;
+            var password = passwordReference is null ? null : TryResolveSecret(passwordReference)
+                ?? throw new GatewayConfigurationException($"Invalid gateway configuration: cache:redis:password: '{passwordReference}' resolved to nothing; set that environment variable or create that file with the Redis password.");
+            redis = new RedisCacheSettings
+            {
+                Endpoint = cache.Redis.Endpoint,
+                User = cache.Redis.User,
+                Password = password,
+                Database = cache.Redis.Database,
+                CommandTimeout = TimeSpan.FromMilliseconds(cache.Redis.CommandTimeoutMs),
+            };
+            try
+            {
+                _ = RedisCacheConnection.CreateOptions(redis);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new GatewayConfigurationException("Invalid gateway configuration: cache:redis: " + ex.Message);
+            }
+
+            services.AddSingleton(sp => new RedisCacheConnection(redis, sp.GetRequiredService<ILoggerFactory>()));
+        }
+
+        var semantic = cache.Enabled && cache.Semantic.Enabled;
+        if (semantic)
+        {
+            services.AddSingleton<MiniLmEmbedder>();
+            services.AddSingleton(sp => new VectorIndex(cache.Semantic.MaxEntries, sp.GetRequiredService<TimeProvider>()));
+        }
+
+        services.AddSingleton<CacheMetrics>();
+        services.AddSingleton(sp =>
+        {
+            var time = sp.GetRequiredService<TimeProvider>();
+            IExactCacheStore store = redis is null
+                ? new MemoryExactCache(cache.MaxBytes, time)
+                : new RedisExactCache(sp.GetRequiredService<RedisCacheConnection>());
+            MiniLmEmbedder? embedder = null;
+            VectorIndex? index = null;
+            SemanticSync? sync = null;
+            if (semantic)
+            {
+                embedder = sp.GetRequiredService<MiniLmEmbedder>();
+                index = sp.GetRequiredService<VectorIndex>();
+                sync = redis is null ? null : new SemanticSync(sp.GetRequiredService<RedisCacheConnection>(), index, time);
+                // Load the model off the request path, so the first call does not pay for it.
+                _ = Task.Run(embedder.Warm);
+            }
+
+            return new ResponseCache(cache, store, embedder, index, sync, time, sp.GetRequiredService<CacheMetrics>(), sp.GetRequiredService<ILogger<ResponseCache>>());
+        });
     }
 
     private static IGovernanceStore CreateGovernanceStore(StoreOptions store)

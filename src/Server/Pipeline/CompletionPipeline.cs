@@ -1,4 +1,5 @@
 using Gateway.Grpc.Adapters;
+using Gateway.Grpc.Caching;
 using Gateway.Grpc.Governance;
 using Gateway.Grpc.Observability.Metrics;
 using Gateway.Grpc.Server.Dispatch;
@@ -17,7 +18,7 @@ namespace Gateway.Grpc.Server.Pipeline;
 /// Failures leave as <see cref="RpcException"/> with the gateway's trailers; each door renders
 /// them in its own shape.
 /// </summary>
-internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, TenantBodyCapturePolicy bodyPolicy, ILogger<CompletionPipeline> logger)
+internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, TenantBodyCapturePolicy bodyPolicy, ResponseCache cache, ILogger<CompletionPipeline> logger)
 {
     public const string RequestIdHeader = CallerHeaders.RequestIdHeader;
 
@@ -67,10 +68,19 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
 
     private async Task<CompletionResponse> CompleteCoreAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed)
     {
+        var directive = ReadCacheDirective(context);
         var (group, id, admission) = await AdmitAsync(request, context, observed, stream: false).ConfigureAwait(false);
         var outcome = new CallOutcome { Status = StatusCode.Unknown };
         try
         {
+            var plan = PlanCache(request, group, admission, directive, context);
+            if (await TryCacheHitAsync(plan, request, admission, observed, context).ConfigureAwait(false) is { } hit)
+            {
+                hit.Response.Id = id;
+                hit.Response.Created = timeProvider.GetUtcNow().ToUnixTimeSeconds();
+                return hit.Response;
+            }
+
             var (response, routing) = await dispatcher.CompleteAsync(group, request, context.Deadline, context.CancellationToken).ConfigureAwait(false);
             response.Id = id;
             response.Created = timeProvider.GetUtcNow().ToUnixTimeSeconds();
@@ -79,6 +89,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             outcome = Outcome(routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, null);
             await admission.CompleteAsync(outcome).ConfigureAwait(false);
             usage.CostUsd = (double)admission.CostUsd;
+            await CacheUnaryAsync(plan, response, context.CancellationToken).ConfigureAwait(false);
             return response;
         }
         catch (Exception ex)
@@ -90,8 +101,29 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
 
     private async Task StreamCoreAsync(CompletionRequest request, ICompletionEventWriter stream, CompletionCall context, CallTelemetry observed)
     {
+        var directive = ReadCacheDirective(context);
         var (group, id, admission) = await AdmitAsync(request, context, observed, stream: true).ConfigureAwait(false);
         var token = context.CancellationToken;
+        var plan = PlanCache(request, group, admission, directive, context);
+        CacheHit? hit;
+        try
+        {
+            hit = await TryCacheHitAsync(plan, request, admission, observed, context).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            await admission.CompleteAsync(new CallOutcome { Status = StatusOf(ex, context) }).ConfigureAwait(false);
+            throw;
+        }
+
+        if (hit is not null)
+        {
+            await ReplayAsync(hit, id, stream, token).ConfigureAwait(false);
+            return;
+        }
+
+        var recorder = plan.Status == Gateway.V1.CacheStatus.Unspecified ? null : new CacheRecordingWriter(stream, plan);
+        stream = recorder ?? stream;
         var started = timeProvider.GetTimestamp();
         long? ttft = null;
         Usage? usage = null;
@@ -124,6 +156,11 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             {
                 // The usage event already went out, priced from this outcome.
                 await admission.CompleteAsync(served).ConfigureAwait(false);
+            }
+
+            if (recorder?.Answer() is { } answer)
+            {
+                await cache.StoreAsync(plan, answer, token).ConfigureAwait(false);
             }
         }
         catch (Exception ex)
