@@ -186,6 +186,8 @@ public static class GatewayApp
 
         var app = builder.Build();
         app.Services.GetRequiredService<BudgetAlertNotifier>();
+        // Built now so a Redis-backed semantic index subscribes and loads before the first call.
+        app.Services.GetRequiredService<ResponseCache>();
         // The tokenizer loads on first use (its o200k_base vocabulary holds ~75 MB): a gateway whose
         // calls never need a local token count (no tokens-per-minute limit, providers that report
         // usage) never loads it. A missing vocabulary is reported once, through this logger.
