@@ -141,9 +141,9 @@ public sealed class SqliteGovernanceStore : IGovernanceStore, IAsyncDisposable, 
                     command.Transaction = transaction;
                     command.CommandText = """
                         INSERT INTO gw_ledger (request_id, ts, key_id, team_id, model, deployment, provider, route, stream,
-                            input_tokens, output_tokens, cached_input_tokens, cost_usd, abandoned_cost_usd, latency_ms, ttft_ms, status, estimated, attempts)
+                            input_tokens, output_tokens, cached_input_tokens, cost_usd, abandoned_cost_usd, latency_ms, ttft_ms, status, estimated, attempts, cache, saved_cost_usd)
                         VALUES (@request_id, @ts, @key_id, @team_id, @model, @deployment, @provider, @route, @stream,
-                            @input_tokens, @output_tokens, @cached_input_tokens, @cost_usd, @abandoned_cost_usd, @latency_ms, @ttft_ms, @status, @estimated, @attempts)
+                            @input_tokens, @output_tokens, @cached_input_tokens, @cost_usd, @abandoned_cost_usd, @latency_ms, @ttft_ms, @status, @estimated, @attempts, @cache, @saved_cost_usd)
                         ON CONFLICT (request_id) DO NOTHING
                         """;
                     var p = command.Parameters;
@@ -166,6 +166,8 @@ public sealed class SqliteGovernanceStore : IGovernanceStore, IAsyncDisposable, 
                     var status = p.Add("status", SqliteType.Text);
                     var estimated = p.Add("estimated", SqliteType.Integer);
                     var attempts = p.Add("attempts", SqliteType.Integer);
+                    var cacheResult = p.Add("cache", SqliteType.Text);
+                    var savedCost = p.Add("saved_cost_usd", SqliteType.Text);
                     foreach (var entry in entries)
                     {
                         requestId.Value = entry.RequestId;
@@ -187,6 +189,8 @@ public sealed class SqliteGovernanceStore : IGovernanceStore, IAsyncDisposable, 
                         status.Value = entry.Status;
                         estimated.Value = entry.Estimated ? 1 : 0;
                         attempts.Value = entry.Attempts;
+                        cacheResult.Value = entry.Cache;
+                        savedCost.Value = SqliteDialect.FormatMoney(entry.SavedCostUsd);
                         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                     }
                 }
