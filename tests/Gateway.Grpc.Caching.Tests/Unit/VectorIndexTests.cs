@@ -55,4 +55,31 @@ public sealed class VectorIndexTests
         Assert.Null(index.Nearest("a", Unit(1, 0, 0)));
         Assert.Equal(0, index.Count);
     }
+
+    [Fact]
+    public void Fill_100kEntriesOf384Dimensions_StaysAtTheBound_AndStillFindsTheNewest()
+    {
+        var time = new FakeTimeProvider();
+        var index = new VectorIndex(2_000, time);
+        var later = time.GetUtcNow().AddHours(1);
+        var random = new Random(3);
+        float[]? newest = null;
+        for (var i = 0; i < 100_000; i++)
+        {
+            var vector = new float[384];
+            for (var d = 0; d < vector.Length; d++)
+            {
+                vector[d] = (float)(random.NextDouble() - 0.5);
+            }
+
+            MiniLmEmbedder.Normalize(vector);
+            index.Add(new VectorEntry("bucket-" + (i % 7), "k" + i, vector, later));
+            newest = vector;
+        }
+
+        Assert.Equal(2_000, index.Count);
+        var nearest = index.Nearest("bucket-" + (99_999 % 7), newest);
+        Assert.Equal("k99999", nearest!.Value.Entry.AnswerKey);
+        Assert.Equal(1f, nearest.Value.Similarity, 4);
+    }
 }
