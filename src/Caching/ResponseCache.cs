@@ -172,10 +172,9 @@ internal sealed partial class ResponseCache : IAsyncDisposable
             return new CacheHit(exact, CacheStatus.HitExact, 1, Age(exact));
         }
 
-        if (plan.Semantic)
+        if (plan.Semantic && await TryEmbedAsync(plan, cancellationToken).ConfigureAwait(false) is { } vector)
         {
-            plan.Vector = _embedder!.Embed(plan.Prompt);
-            if (_index!.Nearest(plan.Bucket, plan.Vector) is { } nearest && nearest.Similarity >= plan.Threshold)
+            if (_index!.Nearest(plan.Bucket, vector) is { } nearest && nearest.Similarity >= plan.Threshold)
             {
                 var answer = await _store.GetAsync(nearest.Entry.AnswerKey, cancellationToken).ConfigureAwait(false);
                 if (answer is not null && Decode(answer) is { } similar)
@@ -220,14 +219,28 @@ internal sealed partial class ResponseCache : IAsyncDisposable
 
         await _store.SetAsync(plan.ExactKey, bytes, plan.Ttl, cancellationToken).ConfigureAwait(false);
         Metrics.Stored(plan.Model);
-        if (plan.Semantic)
+        if (plan.Semantic && (plan.Vector ?? await TryEmbedAsync(plan, cancellationToken).ConfigureAwait(false)) is { } vector)
         {
-            var entry = new VectorEntry(plan.Bucket, plan.ExactKey, plan.Vector ?? _embedder!.Embed(plan.Prompt), now + plan.Ttl);
+            var entry = new VectorEntry(plan.Bucket, plan.ExactKey, vector, now + plan.Ttl);
             _index!.Add(entry);
             if (_sync is not null)
             {
                 await _sync.PublishAsync(entry, plan.Ttl).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>The prompt's vector (kept on the plan for the store), or null when the embedder failed: no semantic step then.</summary>
+    private async ValueTask<float[]?> TryEmbedAsync(CachePlan plan, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return plan.Vector = await _embedder!.EmbedAsync(plan.Prompt, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            Log.EmbedFailed(_logger, _embedder!.Name, ex.GetType().Name, ex.Message);
+            return null;
         }
     }
 
@@ -259,7 +272,10 @@ internal sealed partial class ResponseCache : IAsyncDisposable
         [LoggerMessage(1202, LogLevel.Debug, "Response cache: answer for {Model} not stored, {Size} bytes is over cache.maxEntryBytes {Max}.", EventName = "CacheEntryTooLarge")]
         public static partial void TooLarge(ILogger logger, string model, int size, int max);
 
-        [LoggerMessage(1203, LogLevel.Warning, "Response cache: an entry could not be read ({Message}); treated as a miss.", EventName = "CacheEntryUnreadable")]
+        [LoggerMessage(1204, LogLevel.Warning, "Response cache: embedder {Embedder} failed ({Error}: {Message}); semantic lookup skipped.", EventName = "CacheEmbedFailed")]
+        public static partial void EmbedFailed(ILogger logger, string embedder, string error, string message);
+
+                [LoggerMessage(1203, LogLevel.Warning, "Response cache: an entry could not be read ({Message}); treated as a miss.", EventName = "CacheEntryUnreadable")]
         public static partial void Unreadable(ILogger logger, string message);
     }
 }

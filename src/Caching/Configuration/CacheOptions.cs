@@ -59,7 +59,10 @@ public sealed class SemanticCacheOptions
     /// <summary>Vectors kept in each replica's in-memory index (384 floats, ~1.6 KB each); the oldest go first. Default 20000.</summary>
     public int MaxEntries { get; set; } = 20_000;
 
-    /// <summary>The embedder: <c>minilm</c> (all-MiniLM-L6-v2, local, CPU). The only one so far.</summary>
+    /// <summary>
+    /// The embedder: <c>minilm</c> (all-MiniLM-L6-v2, local, CPU; the default) or <c>model:NAME</c>
+    /// (a configured model group whose deployments serve embeddings, e.g. text-embedding-3-small).
+    /// </summary>
     public string Embedder { get; set; } = "minilm";
 }
 

@@ -6,9 +6,11 @@ namespace Gateway.Grpc.Caching.Semantic;
 /// <summary>Turns a prompt into a unit-length vector; cosine similarity is then a dot product.</summary>
 internal interface ITextEmbedder
 {
-    int Dimensions { get; }
+    /// <summary>What produced the vectors, for logs ("minilm", "model:NAME").</summary>
+    string Name { get; }
 
-    float[] Embed(string text);
+    /// <summary>A unit-length vector for <paramref name="text"/>. May throw; the cache then skips the semantic step (a miss).</summary>
+    ValueTask<float[]> EmbedAsync(string text, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -21,7 +23,9 @@ internal sealed class MiniLmEmbedder : ITextEmbedder, IDisposable
     private readonly Lazy<SentenceEncoder> _encoder = new(static () => new SentenceEncoder(), LazyThreadSafetyMode.ExecutionAndPublication);
     private readonly Lock _lock = new();
 
-    public int Dimensions => 384;
+    public string Name => "minilm";
+
+    public ValueTask<float[]> EmbedAsync(string text, CancellationToken cancellationToken) => ValueTask.FromResult(Embed(text));
 
     /// <summary>Loads the model now (start-up, off the request path).</summary>
     public void Warm() => _ = _encoder.Value;

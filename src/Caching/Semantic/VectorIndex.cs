@@ -84,6 +84,12 @@ internal sealed class VectorIndex(int maxEntries, TimeProvider timeProvider)
                     continue;
                 }
 
+                if (entry.Vector.Length != query.Length)
+                {
+                    // Made by another embedder (the configuration changed): not comparable.
+                    continue;
+                }
+
                 var score = TensorPrimitives.Dot(query, entry.Vector);
                 if (score > bestScore)
                 {

@@ -51,9 +51,17 @@ internal static class CacheOptionsValidator
             yield return $"cache:semantic:maxEntries: must be between 1 and {MaxSemanticEntries}, got {cache.Semantic.MaxEntries}.";
         }
 
-        if (cache.Semantic.Embedder != "minilm")
+        var embedder = cache.Semantic.Embedder;
+        if (embedder.StartsWith("model:", StringComparison.Ordinal))
         {
-            yield return $"cache:semantic:embedder: '{cache.Semantic.Embedder}' is not known; use minilm (the local all-MiniLM-L6-v2).";
+            if (!modelNames.Contains(embedder[6..]))
+            {
+                yield return $"cache:semantic:embedder: '{embedder}' names no configured model; use model:NAME with a model whose deployments serve embeddings, or minilm.";
+            }
+        }
+        else if (embedder != "minilm")
+        {
+            yield return $"cache:semantic:embedder: '{embedder}' is not known; use minilm (the local all-MiniLM-L6-v2) or model:NAME (an embeddings model group).";
         }
 
         if (cache.Redis.Password is { } password && !SecretReference.IsReference(password))

@@ -402,7 +402,17 @@ public static class GatewayApp
         var semantic = cache.Enabled && cache.Semantic.Enabled;
         if (semantic)
         {
-            services.AddSingleton<MiniLmEmbedder>();
+            var embedder = cache.Semantic.Embedder;
+            if (embedder.StartsWith(DeploymentEmbedder.Prefix, StringComparison.Ordinal))
+            {
+                services.AddSingleton<ITextEmbedder>(sp => new DeploymentEmbedder(sp.GetRequiredService<ModelCatalog>(), embedder[DeploymentEmbedder.Prefix.Length..]));
+            }
+            else
+            {
+                services.AddSingleton<MiniLmEmbedder>();
+                services.AddSingleton<ITextEmbedder>(sp => sp.GetRequiredService<MiniLmEmbedder>());
+            }
+
             services.AddSingleton(sp => new VectorIndex(cache.Semantic.MaxEntries, sp.GetRequiredService<TimeProvider>()));
         }
 
@@ -413,16 +423,19 @@ public static class GatewayApp
             IExactCacheStore store = redis is null
                 ? new MemoryExactCache(cache.MaxBytes, time)
                 : new RedisExactCache(sp.GetRequiredService<RedisCacheConnection>());
-            MiniLmEmbedder? embedder = null;
+            ITextEmbedder? embedder = null;
             VectorIndex? index = null;
             SemanticSync? sync = null;
             if (semantic)
             {
-                embedder = sp.GetRequiredService<MiniLmEmbedder>();
+                embedder = sp.GetRequiredService<ITextEmbedder>();
                 index = sp.GetRequiredService<VectorIndex>();
                 sync = redis is null ? null : new SemanticSync(sp.GetRequiredService<RedisCacheConnection>(), index, time);
-                // Load the model off the request path, so the first call does not pay for it.
-                _ = Task.Run(embedder.Warm);
+                if (embedder is MiniLmEmbedder local)
+                {
+                    // Load the model off the request path, so the first call does not pay for it.
+                    _ = Task.Run(local.Warm);
+                }
             }
 
             return new ResponseCache(cache, store, embedder, index, sync, time, sp.GetRequiredService<CacheMetrics>(), sp.GetRequiredService<ILogger<ResponseCache>>());
