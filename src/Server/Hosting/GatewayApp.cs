@@ -416,7 +416,7 @@ public static class GatewayApp
             services.AddSingleton(sp => new VectorIndex(cache.Semantic.MaxEntries, sp.GetRequiredService<TimeProvider>()));
         }
 
-        services.AddSingleton<CacheMetrics>();
+        services.AddSingleton(sp => new CacheMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton(sp =>
         {
             var time = sp.GetRequiredService<TimeProvider>();

@@ -31,7 +31,7 @@ public sealed class CacheAccountingTests(SimulatorFixture sim) : IDisposable
         };
         meters.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
         {
-            if (instrument.Name == "gateway.cache.lookups" && Tag(tags, "gateway.request.model") == Model)
+            if (instrument.Name == "gateway.cache.lookups" && Tag(tags, "model") == Model)
             {
                 lock (lookups)
                 {
@@ -42,7 +42,7 @@ public sealed class CacheAccountingTests(SimulatorFixture sim) : IDisposable
         });
         meters.SetMeasurementEventCallback<double>((instrument, value, tags, _) =>
         {
-            if (instrument.Name == "gateway.cache.saved_cost" && Tag(tags, "gateway.request.model") == Model)
+            if (instrument.Name == "gateway.cache.saved_cost.usd" && Tag(tags, "model") == Model)
             {
                 saved += value;
             }
@@ -77,15 +77,25 @@ public sealed class CacheAccountingTests(SimulatorFixture sim) : IDisposable
         Assert.Equal(CacheStatus.HitExact, hit.Routing.Cache.Status);
 
         await ((AccessLogWriter)gateway.App.Services.GetRequiredService<IAccessLog>()).FlushAsync();
-        var lines = (await File.ReadAllLinesAsync(_logPath)).Select(static l => JsonDocument.Parse(l).RootElement.Clone()).ToArray();
-        Assert.Equal(2, lines.Length);
-        Assert.False(lines[0].GetProperty("cache_hit").GetBoolean());
-        Assert.True(lines[1].GetProperty("cache_hit").GetBoolean());
-        Assert.Equal(0, lines[1].GetProperty("cost_usd").GetDouble());
+        var logLines = (await File.ReadAllLinesAsync(_logPath)).Select(static l => JsonDocument.Parse(l).RootElement.Clone()).ToArray();
+        Assert.Equal(2, logLines.Length);
+        Assert.False(logLines[0].GetProperty("cache_hit").GetBoolean());
+        Assert.True(logLines[1].GetProperty("cache_hit").GetBoolean());
+        Assert.Equal(0, logLines[1].GetProperty("cost_usd").GetDouble());
 
         Assert.Equal(1, lookups.GetValueOrDefault("miss"));
         Assert.Equal(1, lookups.GetValueOrDefault("hit_exact"));
         Assert.Equal(miss.Usage.CostUsd, saved, 9);
+
+        // The host's Prometheus exposition carries the cache's series (the meter is the host's).
+        var addresses = gateway.App.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.ToArray();
+        using var http = new HttpClient { BaseAddress = new Uri(addresses[1]) };
+        var exposition = await http.GetStringAsync("/metrics");
+        var lines = exposition.Split('\n');
+        Assert.Contains(lines, l => l.StartsWith("gateway_cache_lookups_total{", StringComparison.Ordinal) && l.EndsWith($"model=\"{Model}\",result=\"hit_exact\"}} 1", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("gateway_cache_lookups_total{", StringComparison.Ordinal) && l.EndsWith($"model=\"{Model}\",result=\"miss\"}} 1", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("gateway_cache_saved_cost_usd_total{", StringComparison.Ordinal) && l.Contains($"model=\"{Model}\"", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("gateway_cache_stores_total{", StringComparison.Ordinal) && l.EndsWith($"model=\"{Model}\"}} 1", StringComparison.Ordinal));
 
         lock (spans)
         {

@@ -1,7 +1,9 @@
 using Gateway.Grpc.Caching.Configuration;
 using Gateway.Grpc.Caching.Exact;
 using Gateway.Grpc.Caching.Semantic;
+using System.Diagnostics.Metrics;
 using Gateway.V1;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
@@ -12,6 +14,8 @@ internal static class CacheTestKit
 {
     /// <summary>One MiniLM encoder for the whole test run (the model takes ~1.5 s to load).</summary>
     public static readonly Lazy<MiniLmEmbedder> Embedder = new(static () => new MiniLmEmbedder());
+
+    private static readonly IMeterFactory MeterFactory = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
 
     public static CacheOptions Options(Action<CacheOptions>? configure = null)
     {
@@ -28,7 +32,7 @@ internal static class CacheTestKit
             semantic ? new VectorIndex(options.Semantic.MaxEntries, time) : null,
             null,
             time,
-            new CacheMetrics(),
+            new CacheMetrics(MeterFactory),
             NullLogger<ResponseCache>.Instance);
 
     public static CompletionRequest Request(string prompt = "What is the capital of France?", string model = "m")
