@@ -192,13 +192,34 @@ internal sealed partial class ResponseCache : IAsyncDisposable
         return null;
     }
 
-    /// <summary>Stores a finished answer (stop, length or tool calls; never a filtered or partial one).</summary>
-    public async ValueTask StoreAsync(CachePlan plan, CompletionResponse response, CancellationToken cancellationToken)
+    /// <summary>How long storing an answer may take (an embeddings deployment's call included).</summary>
+    internal static readonly TimeSpan StoreTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Stores a finished answer (stop, length or tool calls; never a filtered or partial one). The
+    /// answer was already served: nothing here fails the call or waits on the caller, so it runs on
+    /// its own timeout and a failure is logged, not thrown.
+    /// </summary>
+    public async ValueTask StoreAsync(CachePlan plan, CompletionResponse response)
     {
         if (!plan.Store || response.FinishReason is not (FinishReason.Stop or FinishReason.Length or FinishReason.ToolCalls))
         {
             return;
         }
+
+        using var timeout = new CancellationTokenSource(StoreTimeout, _timeProvider);
+        try
+        {
+            await StoreCoreAsync(plan, response, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.StoreFailed(_logger, plan.Model, ex.GetType().Name, ex.Message);
+        }
+    }
+
+    private async ValueTask StoreCoreAsync(CachePlan plan, CompletionResponse response, CancellationToken cancellationToken)
+    {
 
         var now = _timeProvider.GetUtcNow();
         var stored = response.Clone();
@@ -274,6 +295,9 @@ internal sealed partial class ResponseCache : IAsyncDisposable
 
         [LoggerMessage(1204, LogLevel.Warning, "Response cache: embedder {Embedder} failed ({Error}: {Message}); semantic lookup skipped.", EventName = "CacheEmbedFailed")]
         public static partial void EmbedFailed(ILogger logger, string embedder, string error, string message);
+
+                [LoggerMessage(1205, LogLevel.Warning, "Response cache: the answer for {Model} was not stored ({Error}: {Message}).", EventName = "CacheStoreFailed")]
+        public static partial void StoreFailed(ILogger logger, string model, string error, string message);
 
                 [LoggerMessage(1203, LogLevel.Warning, "Response cache: an entry could not be read ({Message}); treated as a miss.", EventName = "CacheEntryUnreadable")]
         public static partial void Unreadable(ILogger logger, string message);

@@ -73,7 +73,7 @@ internal sealed partial class CompletionPipeline
     }
 
     /// <summary>A unary miss: reports it in routing and stores the answer (unless no-store).</summary>
-    private async ValueTask CacheUnaryAsync(CachePlan plan, CompletionResponse response, CancellationToken cancellationToken)
+    private async ValueTask CacheUnaryAsync(CachePlan plan, CompletionResponse response)
     {
         if (plan.Status == CacheStatus.Unspecified)
         {
@@ -81,7 +81,7 @@ internal sealed partial class CompletionPipeline
         }
 
         (response.Routing ??= new RoutingInfo()).Cache = new CacheInfo { Status = plan.Status };
-        await cache.StoreAsync(plan, response, cancellationToken).ConfigureAwait(false);
+        await cache.StoreAsync(plan, response).ConfigureAwait(false);
     }
 
     /// <summary>Replays a cached answer as a stream: start, text deltas (word by word), tool calls, usage, finish.</summary>

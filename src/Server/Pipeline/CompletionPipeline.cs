@@ -89,7 +89,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             outcome = Outcome(routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, null);
             await admission.CompleteAsync(outcome).ConfigureAwait(false);
             usage.CostUsd = (double)admission.CostUsd;
-            await CacheUnaryAsync(plan, response, context.CancellationToken).ConfigureAwait(false);
+            await CacheUnaryAsync(plan, response).ConfigureAwait(false);
             return response;
         }
         catch (Exception ex)
@@ -160,7 +160,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
 
             if (recorder?.Answer() is { } answer)
             {
-                await cache.StoreAsync(plan, answer, token).ConfigureAwait(false);
+                await cache.StoreAsync(plan, answer).ConfigureAwait(false);
             }
         }
         catch (Exception ex)

@@ -1,5 +1,6 @@
 using Gateway.Grpc.Caching.Configuration;
 using Gateway.V1;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using static Gateway.Grpc.Caching.Tests.Unit.CacheTestKit;
 
@@ -13,7 +14,7 @@ public sealed class ResponseCacheTests
     {
         var plan = cache.Plan(stored, "m", storeKey, storeTeam, CacheDirective.None);
         Assert.Null(await cache.LookupAsync(plan, default));
-        await cache.StoreAsync(plan, Answer(), default);
+        await cache.StoreAsync(plan, Answer());
         return await cache.LookupAsync(cache.Plan(asked, "m", askKey, askTeam, CacheDirective.None), default);
     }
 
@@ -24,7 +25,7 @@ public sealed class ResponseCacheTests
         var plan = cache.Plan(Request(), "m", "k1", "t1", CacheDirective.None);
         Assert.Equal(CacheStatus.Miss, plan.Status);
         Assert.Null(await cache.LookupAsync(plan, default));
-        await cache.StoreAsync(plan, Answer(), default);
+        await cache.StoreAsync(plan, Answer());
 
         _time.Advance(TimeSpan.FromSeconds(59));
         var hit = await cache.LookupAsync(cache.Plan(Request(), "m", "k1", "t1", CacheDirective.None), default);
@@ -52,7 +53,7 @@ public sealed class ResponseCacheTests
         Assert.Equal(TimeSpan.FromSeconds(5), cache.Plan(Request(), "m", null, null, new CacheDirective(false, false, 5)).Ttl);
 
         var plan = cache.Plan(Request(), "m", null, null, new CacheDirective(false, false, 5));
-        await cache.StoreAsync(plan, Answer(), default);
+        await cache.StoreAsync(plan, Answer());
         _time.Advance(TimeSpan.FromSeconds(5));
         Assert.Null(await cache.LookupAsync(cache.Plan(Request(), "m", null, null, CacheDirective.None), default));
     }
@@ -105,12 +106,12 @@ public sealed class ResponseCacheTests
     {
         var cache = Create(Options(), _time);
         var noStore = cache.Plan(Request(), "m", null, null, new CacheDirective(false, true, null));
-        await cache.StoreAsync(noStore, Answer(), default);
+        await cache.StoreAsync(noStore, Answer());
         Assert.Null(await cache.LookupAsync(cache.Plan(Request(), "m", null, null, CacheDirective.None), default));
 
         var noCache = cache.Plan(Request(), "m", null, null, new CacheDirective(true, false, null));
         Assert.Equal(CacheStatus.Bypass, noCache.Status);
-        await cache.StoreAsync(noCache, Answer("Fresh."), default);
+        await cache.StoreAsync(noCache, Answer("Fresh."));
         Assert.Null(await cache.LookupAsync(noCache, default));
         var hit = await cache.LookupAsync(cache.Plan(Request(), "m", null, null, CacheDirective.None), default);
         Assert.Equal("Fresh.", hit?.Response.Message.Content);
@@ -161,7 +162,7 @@ public sealed class ResponseCacheTests
     {
         var cache = Create(Options(), _time);
         var plan = cache.Plan(Request(), "m", null, null, CacheDirective.None);
-        await cache.StoreAsync(plan, Answer(finish: finish), default);
+        await cache.StoreAsync(plan, Answer(finish: finish));
         Assert.Null(await cache.LookupAsync(plan, default));
     }
 
@@ -172,7 +173,7 @@ public sealed class ResponseCacheTests
         var plan = cache.Plan(Request("How do I reset my password?"), "m", "k1", "t1", CacheDirective.None);
         Assert.True(plan.Semantic);
         Assert.Null(await cache.LookupAsync(plan, default));
-        await cache.StoreAsync(plan, Answer("Use the reset link."), default);
+        await cache.StoreAsync(plan, Answer("Use the reset link."));
 
         var hit = await cache.LookupAsync(cache.Plan(Request("How can I reset my password?"), "m", "k1", "t1", CacheDirective.None), default);
         Assert.NotNull(hit);
@@ -183,5 +184,30 @@ public sealed class ResponseCacheTests
         Assert.Null(await cache.LookupAsync(cache.Plan(Request("What's the weather in Paris tomorrow?"), "m", "k1", "t1", CacheDirective.None), default));
         Assert.Null(await cache.LookupAsync(cache.Plan(Request("How can I reset my password?"), "m", "k9", "t2", CacheDirective.None), default));
         Assert.Null(await cache.LookupAsync(cache.Plan(Request("How can I reset my password?"), "m2", "k1", "t1", CacheDirective.None), default));
+    }
+
+    [Fact]
+    public async Task Store_StoreThrows_IsLoggedNotThrown_TheAnswerWasAlreadyServed()
+    {
+        var options = Options();
+        var cache = new ResponseCache(options, new ThrowingStore(), null, null, null, _time, new CacheMetrics(new Microsoft.Extensions.DependencyInjection.ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()), Microsoft.Extensions.Logging.Abstractions.NullLogger<ResponseCache>.Instance);
+        var plan = cache.Plan(Request(), "m", null, null, CacheDirective.None);
+
+        await cache.StoreAsync(plan, Answer());
+
+        Assert.Equal(1, ((ThrowingStore)cache.Store).Sets);
+    }
+
+    private sealed class ThrowingStore : Exact.IExactCacheStore
+    {
+        public int Sets { get; private set; }
+
+        public ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken) => ValueTask.FromResult<byte[]?>(null);
+
+        public ValueTask SetAsync(string key, byte[] value, TimeSpan ttl, CancellationToken cancellationToken)
+        {
+            Sets++;
+            throw new InvalidOperationException("store down");
+        }
     }
 }
