@@ -244,7 +244,7 @@ public static class GatewayApp
 
             policy.WithMethods("POST", "OPTIONS")
                 .WithHeaders("content-type", "x-grpc-web", "x-user-agent", "grpc-timeout", "authorization", CallerHeaders.ApiKeyHeader, CallerHeaders.RequestIdHeader, "traceparent", "tracestate", Gateway.Grpc.Caching.CacheDirective.HeaderName)
-                .WithExposedHeaders("grpc-status", "grpc-message", "grpc-encoding", "grpc-accept-encoding", CallerHeaders.RequestIdHeader, CompletionPipeline.CacheResultHeader, ErrorMapping.ErrorKindTrailer, ErrorMapping.RetryAfterTrailer, ErrorMapping.AttemptsTrailer);
+                .WithExposedHeaders("grpc-status", "grpc-message", "grpc-encoding", "grpc-accept-encoding", CallerHeaders.RequestIdHeader, CompletionPipeline.CacheResultHeader, CompletionPipeline.CacheSimilarityHeader, ErrorMapping.ErrorKindTrailer, ErrorMapping.RetryAfterTrailer, ErrorMapping.AttemptsTrailer);
         }));
     }
 

@@ -19,6 +19,9 @@ internal sealed partial class CompletionPipeline
     /// <summary>Response header (and gRPC response metadata): hit-exact, hit-semantic, miss or bypass.</summary>
     public const string CacheResultHeader = "x-gateway-cache";
 
+    /// <summary>Response header on a semantic hit: the cosine similarity of the prompts, e.g. 0.9731.</summary>
+    public const string CacheSimilarityHeader = "x-gateway-cache-similarity";
+
     private CacheDirective ReadCacheDirective(CompletionCall context)
         => cache.ParseDirective(context.Http.Request.Headers[CacheDirective.HeaderName].ToString());
 
@@ -63,7 +66,12 @@ internal sealed partial class CompletionPipeline
         usage.CostUsd = 0;
         observed.MarkCacheHit();
         cache.Metrics.Saved(plan.Model, (double)saved);
-        context.Http.Response.Headers[CacheResultHeader] = hit.Status == CacheStatus.HitExact ? "hit-exact" : "hit-semantic";
+        var headers = context.Http.Response.Headers;
+        headers[CacheResultHeader] = hit.Status == CacheStatus.HitExact ? "hit-exact" : "hit-semantic";
+        if (hit.Status == CacheStatus.HitSemantic)
+        {
+            headers[CacheSimilarityHeader] = hit.Similarity.ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture);
+        }
         answer.Routing = new RoutingInfo
         {
             Provider = answer.Provider,

@@ -104,10 +104,11 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         var directive = ReadCacheDirective(context);
         var (group, id, admission) = await AdmitAsync(request, context, observed, stream: true).ConfigureAwait(false);
         var token = context.CancellationToken;
-        var plan = PlanCache(request, group, admission, directive, context);
+        CachePlan plan;
         CacheHit? hit;
         try
         {
+            plan = PlanCache(request, group, admission, directive, context);
             hit = await TryCacheHitAsync(plan, request, admission, observed, context).ConfigureAwait(false);
         }
         catch (Exception ex)
@@ -122,7 +123,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             return;
         }
 
-        var recorder = plan.Status == Gateway.V1.CacheStatus.Unspecified ? null : new CacheRecordingWriter(stream, plan);
+        var recorder = plan.Status == CacheStatus.Unspecified ? null : new CacheRecordingWriter(stream, plan);
         stream = recorder ?? stream;
         var started = timeProvider.GetTimestamp();
         long? ttft = null;

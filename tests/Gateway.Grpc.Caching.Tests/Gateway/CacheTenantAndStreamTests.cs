@@ -109,6 +109,10 @@ public sealed class CacheTenantAndStreamTests(SimulatorFixture sim)
         await using var gateway = await GatewayHost.StartAsync(config.Build());
 
         var live = await gateway.StreamAsync(Requests.Chat("m", "What is the capital of France?", 30));
+        using var call = new Completion.CompletionClient(gateway.Channel).StreamComplete(Requests.Chat("m", "What's the capital of France?", 30));
+        var headers = await call.ResponseHeadersAsync;
+        Assert.Equal("hit-semantic", headers.GetValue("x-gateway-cache"));
+        Assert.InRange(double.Parse(headers.GetValue("x-gateway-cache-similarity")!, System.Globalization.CultureInfo.InvariantCulture), 0.9, 1.0);
         var paraphrase = await gateway.StreamAsync(Requests.Chat("m", "What's the capital of France?", 30));
         var unrelated = await gateway.StreamAsync(Requests.Chat("m", "How do I bake sourdough bread?", 30));
 
