@@ -11,7 +11,7 @@ internal sealed record VectorEntry(string Bucket, string AnswerKey, float[] Vect
 /// by bucket (tenant partition, model group and the rest of the conversation), so a search only
 /// scans its own bucket. At most <c>maxEntries</c> vectors in all: the oldest insert goes first.
 /// At the default 20,000 entries x 384 dimensions that is ~31 MB of floats, and a search of a
-/// bucket holding all of them is 7.7 M multiply-adds, about 1-2 ms on one core.
+/// bucket holding all of them is 7.7 M multiply-adds.
 /// </summary>
 internal sealed class VectorIndex(int maxEntries, TimeProvider timeProvider)
 {
