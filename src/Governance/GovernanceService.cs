@@ -69,6 +69,12 @@ public sealed record CallOutcome
     public int Attempts { get; init; }
 
     public long? TimeToFirstTokenMs { get; init; }
+
+    /// <summary>"hit_exact" or "hit_semantic" when the response cache answered; "" otherwise.</summary>
+    public string Cache { get; init; } = "";
+
+    /// <summary>For a cache hit: what the cached answer cost when it was made (not spent again).</summary>
+    public decimal SavedCostUsd { get; init; }
 }
 
 /// <summary>
@@ -402,6 +408,8 @@ public sealed partial class GovernanceService(
             Status = StatusName(outcome.Status),
             Estimated = outcome.Estimated,
             Attempts = outcome.Attempts,
+            Cache = outcome.Cache,
+            SavedCostUsd = outcome.SavedCostUsd,
         });
     }
 

@@ -137,6 +137,8 @@ public sealed class PostgresGovernanceStore : IGovernanceStore, IAsyncDisposable
         var statuses = new string[n];
         var estimated = new bool[n];
         var attempts = new int[n];
+        var caches = new string[n];
+        var savedCosts = new decimal[n];
         for (var i = 0; i < n; i++)
         {
             var e = entries[i];
@@ -159,6 +161,8 @@ public sealed class PostgresGovernanceStore : IGovernanceStore, IAsyncDisposable
             statuses[i] = e.Status;
             estimated[i] = e.Estimated;
             attempts[i] = e.Attempts;
+            caches[i] = e.Cache;
+            savedCosts[i] = e.SavedCostUsd;
         }
 
         // One statement for the whole batch (unnest zips the arrays into rows, in order), so the
@@ -166,9 +170,9 @@ public sealed class PostgresGovernanceStore : IGovernanceStore, IAsyncDisposable
         // the batch, keeps its first row.
         await using var command = _dataSource.CreateCommand("""
             INSERT INTO gw_ledger (request_id, ts, key_id, team_id, model, deployment, provider, route, stream,
-                input_tokens, output_tokens, cached_input_tokens, cost_usd, abandoned_cost_usd, latency_ms, ttft_ms, status, estimated, attempts)
+                input_tokens, output_tokens, cached_input_tokens, cost_usd, abandoned_cost_usd, latency_ms, ttft_ms, status, estimated, attempts, cache, saved_cost_usd)
             SELECT * FROM unnest(@request_id, @ts, @key_id, @team_id, @model, @deployment, @provider, @route, @stream,
-                @input_tokens, @output_tokens, @cached_input_tokens, @cost_usd, @abandoned_cost_usd, @latency_ms, @ttft_ms, @status, @estimated, @attempts)
+                @input_tokens, @output_tokens, @cached_input_tokens, @cost_usd, @abandoned_cost_usd, @latency_ms, @ttft_ms, @status, @estimated, @attempts, @cache, @saved_cost_usd)
             ON CONFLICT (request_id) DO NOTHING
             """);
         var p = command.Parameters;
@@ -191,6 +195,8 @@ public sealed class PostgresGovernanceStore : IGovernanceStore, IAsyncDisposable
         p.Add(Array("status", NpgsqlDbType.Text, statuses));
         p.Add(Array("estimated", NpgsqlDbType.Boolean, estimated));
         p.Add(Array("attempts", NpgsqlDbType.Integer, attempts));
+        p.Add(Array("cache", NpgsqlDbType.Text, caches));
+        p.Add(Array("saved_cost_usd", NpgsqlDbType.Numeric, savedCosts));
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 

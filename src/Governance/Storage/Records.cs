@@ -121,6 +121,12 @@ public sealed record LedgerEntry
     public bool Estimated { get; init; }
 
     public int Attempts { get; init; }
+
+    /// <summary>"hit_exact" or "hit_semantic" when the response cache answered (cost 0); "" otherwise.</summary>
+    public string Cache { get; init; } = "";
+
+    /// <summary>For a cache hit: the cost the cached answer had when it was made, not spent again.</summary>
+    public decimal SavedCostUsd { get; init; }
 }
 
 public enum UsageGrouping

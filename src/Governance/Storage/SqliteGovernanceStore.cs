@@ -125,8 +125,8 @@ public sealed class SqliteGovernanceStore : IGovernanceStore, IAsyncDisposable, 
 
     private const string InsertLedgerSql = """
         INSERT INTO gw_ledger (request_id, ts, key_id, team_id, model, deployment, provider, route, stream,
-            input_tokens, output_tokens, cached_input_tokens, cost_usd, abandoned_cost_usd, latency_ms, ttft_ms, status, estimated, attempts)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+            input_tokens, output_tokens, cached_input_tokens, cost_usd, abandoned_cost_usd, latency_ms, ttft_ms, status, estimated, attempts, cache, saved_cost_usd)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
         ON CONFLICT (request_id) DO NOTHING
         """;
 
@@ -193,6 +193,8 @@ public sealed class SqliteGovernanceStore : IGovernanceStore, IAsyncDisposable, 
                 BindText(statement, 17, entry.Status);
                 raw.sqlite3_bind_int64(statement, 18, entry.Estimated ? 1 : 0);
                 raw.sqlite3_bind_int64(statement, 19, entry.Attempts);
+                BindText(statement, 20, entry.Cache);
+                BindMoney(statement, 21, entry.SavedCostUsd, money);
                 var result = raw.sqlite3_step(statement);
                 if (result != raw.SQLITE_DONE)
                 {

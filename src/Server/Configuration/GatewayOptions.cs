@@ -71,6 +71,9 @@ public sealed class GatewayOptions
 
     /// <summary>The hash-chained audit trail (<c>audit:</c>).</summary>
     public Gateway.Grpc.Observability.Configuration.AuditOptions Audit { get; set; } = new();
+
+    /// <summary>The response cache (<c>cache:</c>): exact and semantic, in memory or Redis. Off by default.</summary>
+    public Gateway.Grpc.Caching.Configuration.CacheOptions Cache { get; set; } = new();
 }
 
 public sealed class ShutdownOptions

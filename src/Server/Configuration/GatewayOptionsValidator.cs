@@ -33,6 +33,7 @@ internal sealed class GatewayOptionsValidation(IReadOnlyCollection<string> known
             }
         }
 
+        errors.AddRange(CacheOptionsValidator.Validate(options.Cache, options.Models.ConvertAll(static m => m.Name)));
         if (options.Audit.HmacKey is { Length: > 0 } auditKey)
         {
             try

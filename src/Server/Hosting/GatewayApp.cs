@@ -2,6 +2,10 @@ using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Adapters.Configuration;
 using Gateway.Grpc.Adapters.Secrets;
 using Gateway.Grpc.Adapters.Simulated;
+using Gateway.Grpc.Caching;
+using Gateway.Grpc.Caching.Exact;
+using Gateway.Grpc.Caching.Internal;
+using Gateway.Grpc.Caching.Semantic;
 using Gateway.Grpc.Governance;
 using Gateway.Grpc.Governance.Budgets;
 using Gateway.Grpc.Governance.Keys;
@@ -191,6 +195,7 @@ public static class GatewayApp
 
         services.TryAddSingleton<ISecretResolver>(secrets);
         AddGovernance(services, options, secrets);
+        AddResponseCache(services, options.Cache, secrets);
         var bodyPolicy = new TenantBodyCapturePolicy((options.AccessLog.IncludeBodies ? BodyCapture.AccessLog : BodyCapture.None) | (options.Audit.RequestBodies ? BodyCapture.Audit : BodyCapture.None));
         services.AddSingleton(bodyPolicy);
         services.AddSingleton<IBodyCapturePolicy>(bodyPolicy);
@@ -218,6 +223,8 @@ public static class GatewayApp
         }
 
         app.Services.GetRequiredService<BudgetAlertNotifier>();
+        // Built now so a Redis-backed semantic index subscribes and loads before the first call.
+        app.Services.GetRequiredService<ResponseCache>();
         // The tokenizer loads on first use (its o200k_base vocabulary holds ~75 MB): a gateway whose
         // calls never need a local token count (no tokens-per-minute limit, providers that report
         // usage) never loads it. A missing vocabulary is reported once, through this logger.
@@ -295,8 +302,8 @@ public static class GatewayApp
             }
 
             policy.WithMethods("POST", "OPTIONS")
-                .WithHeaders("content-type", "x-grpc-web", "x-user-agent", "grpc-timeout", "authorization", CallerHeaders.ApiKeyHeader, CallerHeaders.RequestIdHeader, "traceparent", "tracestate")
-                .WithExposedHeaders("grpc-status", "grpc-message", "grpc-encoding", "grpc-accept-encoding", CallerHeaders.RequestIdHeader, ErrorMapping.ErrorKindTrailer, ErrorMapping.RetryAfterTrailer, ErrorMapping.AttemptsTrailer);
+                .WithHeaders("content-type", "x-grpc-web", "x-user-agent", "grpc-timeout", "authorization", CallerHeaders.ApiKeyHeader, CallerHeaders.RequestIdHeader, "traceparent", "tracestate", Gateway.Grpc.Caching.CacheDirective.HeaderName)
+                .WithExposedHeaders("grpc-status", "grpc-message", "grpc-encoding", "grpc-accept-encoding", CallerHeaders.RequestIdHeader, CompletionPipeline.CacheResultHeader, CompletionPipeline.CacheSimilarityHeader, ErrorMapping.ErrorKindTrailer, ErrorMapping.RetryAfterTrailer, ErrorMapping.AttemptsTrailer);
         }));
     }
 
@@ -480,6 +487,82 @@ public static class GatewayApp
                 clients is null ? null : () => clients.CreateClient(JwksHttpClient),
                 sp.GetRequiredService<TimeProvider>(),
                 sp.GetRequiredService<ILogger<JwtAuthenticator>>());
+        });
+    }
+
+    /// <summary>
+    /// The response cache: one <see cref="ResponseCache"/> whatever the settings (off, it plans
+    /// nothing). Memory or Redis for answers; the MiniLM embedder and the bounded vector index
+    /// only when the semantic cache is on (the model loads in the background at start-up).
+    /// </summary>
+    private static void AddResponseCache(IServiceCollection services, Gateway.Grpc.Caching.Configuration.CacheOptions cache, SecretResolver secrets)
+    {
+        RedisCacheSettings? redis = null;
+        if (cache.Enabled && cache.Backend == "redis")
+        {
+            var passwordReference = cache.Redis.Password;
+            var password = passwordReference is null ? null : TryResolveSecret(secrets, passwordReference)
+                ?? throw new GatewayConfigurationException($"Invalid gateway configuration: cache:redis:password: '{passwordReference}' resolved to nothing; set that environment variable or create that file with the Redis password.");
+            redis = new RedisCacheSettings
+            {
+                Endpoint = cache.Redis.Endpoint,
+                User = cache.Redis.User,
+                Password = password,
+                Database = cache.Redis.Database,
+                CommandTimeout = TimeSpan.FromMilliseconds(cache.Redis.CommandTimeoutMs),
+            };
+            try
+            {
+                _ = RedisCacheConnection.CreateOptions(redis);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new GatewayConfigurationException("Invalid gateway configuration: cache:redis: " + ex.Message);
+            }
+
+            services.AddSingleton(sp => new RedisCacheConnection(redis, sp.GetRequiredService<ILoggerFactory>()));
+        }
+
+        var semantic = cache.Enabled && cache.Semantic.Enabled;
+        if (semantic)
+        {
+            var embedder = cache.Semantic.Embedder;
+            if (embedder.StartsWith(DeploymentEmbedder.Prefix, StringComparison.Ordinal))
+            {
+                services.AddSingleton<ITextEmbedder>(sp => new DeploymentEmbedder(sp.GetRequiredService<ModelCatalog>(), embedder[DeploymentEmbedder.Prefix.Length..]));
+            }
+            else
+            {
+                services.AddSingleton<MiniLmEmbedder>();
+                services.AddSingleton<ITextEmbedder>(sp => sp.GetRequiredService<MiniLmEmbedder>());
+            }
+
+            services.AddSingleton(sp => new VectorIndex(cache.Semantic.MaxEntries, sp.GetRequiredService<TimeProvider>()));
+        }
+
+        services.AddSingleton(sp => new CacheMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.AddSingleton(sp =>
+        {
+            var time = sp.GetRequiredService<TimeProvider>();
+            IExactCacheStore store = redis is null
+                ? new MemoryExactCache(cache.MaxBytes, time)
+                : new RedisExactCache(sp.GetRequiredService<RedisCacheConnection>());
+            ITextEmbedder? embedder = null;
+            VectorIndex? index = null;
+            SemanticSync? sync = null;
+            if (semantic)
+            {
+                embedder = sp.GetRequiredService<ITextEmbedder>();
+                index = sp.GetRequiredService<VectorIndex>();
+                sync = redis is null ? null : new SemanticSync(sp.GetRequiredService<RedisCacheConnection>(), index, time);
+                if (embedder is MiniLmEmbedder local)
+                {
+                    // Load the model off the request path, so the first call does not pay for it.
+                    _ = Task.Run(local.Warm);
+                }
+            }
+
+            return new ResponseCache(cache, store, embedder, index, sync, time, sp.GetRequiredService<CacheMetrics>(), sp.GetRequiredService<ILogger<ResponseCache>>());
         });
     }
 

@@ -1,4 +1,5 @@
 using Gateway.Grpc.Adapters;
+using Gateway.Grpc.Caching;
 using Gateway.Grpc.Governance;
 using Gateway.Grpc.Observability.Metrics;
 using Gateway.Grpc.Server.Configuration;
@@ -18,7 +19,7 @@ namespace Gateway.Grpc.Server.Pipeline;
 /// Failures leave as <see cref="RpcException"/> with the gateway's trailers; each door renders
 /// them in its own shape.
 /// </summary>
-internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, ContextWindowGuard contextWindows, GatewayOptions options, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, TenantBodyCapturePolicy bodyPolicy, ILogger<CompletionPipeline> logger)
+internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, ContextWindowGuard contextWindows, GatewayOptions options, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, TenantBodyCapturePolicy bodyPolicy, ResponseCache cache, ILogger<CompletionPipeline> logger)
 {
     public const string RequestIdHeader = CallerHeaders.RequestIdHeader;
 
@@ -68,10 +69,19 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
 
     private async Task<CompletionResponse> CompleteCoreAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed)
     {
+        var directive = ReadCacheDirective(context);
         var (group, fit, id, admission) = await AdmitAsync(request, context, observed, stream: false).ConfigureAwait(false);
         var outcome = new CallOutcome { Status = StatusCode.Unknown };
         try
         {
+            var plan = PlanCache(request, group, admission, directive, context);
+            if (await TryCacheHitAsync(plan, request, admission, observed, context).ConfigureAwait(false) is { } hit)
+            {
+                hit.Response.Id = id;
+                hit.Response.Created = timeProvider.GetUtcNow().ToUnixTimeSeconds();
+                return hit.Response;
+            }
+
             var state = dispatcher.NewCall(request, context.Deadline, context.CancellationToken, fit);
             var (response, served) = await dispatcher.CompleteAsync(group, state).ConfigureAwait(false);
             var routing = state.Routing(served);
@@ -82,6 +92,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             outcome = Outcome(routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, null);
             await admission.CompleteAsync(outcome).ConfigureAwait(false);
             usage.CostUsd = (double)admission.CostUsd;
+            await CacheUnaryAsync(plan, response).ConfigureAwait(false);
             return response;
         }
         catch (Exception ex)
@@ -93,8 +104,30 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
 
     private async Task StreamCoreAsync(CompletionRequest request, ICompletionEventWriter stream, CompletionCall context, CallTelemetry observed)
     {
+        var directive = ReadCacheDirective(context);
         var (group, fit, id, admission) = await AdmitAsync(request, context, observed, stream: true).ConfigureAwait(false);
         var token = context.CancellationToken;
+        CachePlan plan;
+        CacheHit? hit;
+        try
+        {
+            plan = PlanCache(request, group, admission, directive, context);
+            hit = await TryCacheHitAsync(plan, request, admission, observed, context).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            await admission.CompleteAsync(new CallOutcome { Status = StatusOf(ex, context) }).ConfigureAwait(false);
+            throw;
+        }
+
+        if (hit is not null)
+        {
+            await ReplayAsync(hit, id, stream, token).ConfigureAwait(false);
+            return;
+        }
+
+        var recorder = plan.Status == CacheStatus.Unspecified ? null : new CacheRecordingWriter(stream, plan);
+        stream = recorder ?? stream;
         var started = timeProvider.GetTimestamp();
         long? ttft = null;
         Usage? usage = null;
@@ -127,6 +160,11 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             {
                 // The usage event already went out, priced from this outcome.
                 await admission.CompleteAsync(served).ConfigureAwait(false);
+            }
+
+            if (recorder?.Answer() is { } answer)
+            {
+                await cache.StoreAsync(plan, answer).ConfigureAwait(false);
             }
         }
         catch (Exception ex)

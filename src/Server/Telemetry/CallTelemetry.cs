@@ -202,7 +202,8 @@ internal sealed class CallTelemetry
             metrics.RecordTimeToFirstToken(Route, ModelLabel, provider, firstToken);
         }
 
-        if (status == StatusCode.OK)
+        // A cache hit spent no tokens upstream (gateway.cache.saved_cost counts what it saved).
+        if (status == StatusCode.OK && !CacheHit)
         {
             metrics.RecordTokens(ModelLabel, provider, Team, inputTokens, outputTokens, _responseModel);
             metrics.RecordCost(ModelLabel, provider, Team, cost);

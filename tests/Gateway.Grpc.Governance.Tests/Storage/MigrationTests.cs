@@ -21,7 +21,7 @@ public sealed class SqliteMigrationTests : IDisposable
 
         Assert.True(File.Exists(path));
         Assert.Equal("wal", await ScalarAsync(path, "PRAGMA journal_mode"));
-        Assert.Equal("1,2,3", await ScalarAsync(path, "SELECT group_concat(version, ',') FROM (SELECT version FROM gw_schema_migrations ORDER BY version)"));
+        Assert.Equal("1,2,3,4", await ScalarAsync(path, "SELECT group_concat(version, ',') FROM (SELECT version FROM gw_schema_migrations ORDER BY version)"));
     }
 
     [Fact]
@@ -41,7 +41,7 @@ public sealed class SqliteMigrationTests : IDisposable
         {
             await Task.WhenAll(stores.Select(s => Task.Run(() => s.MigrateAsync(CancellationToken.None))));
 
-            Assert.Equal("3", await ScalarAsync(path, "SELECT COUNT(*) FROM gw_schema_migrations"));
+            Assert.Equal("4", await ScalarAsync(path, "SELECT COUNT(*) FROM gw_schema_migrations"));
             await stores[0].CreateTeamAsync(new TeamRecord { Id = "t", Name = "t" }, CancellationToken.None);
             Assert.NotNull(await stores[3].GetTeamAsync("t", CancellationToken.None));
         }
@@ -102,6 +102,19 @@ public sealed class SqliteMigrationTests : IDisposable
         Assert.Equal("0.000000123456789012345678", await ScalarAsync(path, "SELECT cost_usd FROM gw_ledger"));
     }
 
+    [Fact]
+    public async Task Ledger_CacheHit_StoresResultAndSavedCost()
+    {
+        var path = Path.Combine(_directory.Path, "cache.db");
+        await using var store = new SqliteGovernanceStore(path);
+        await store.MigrateAsync(CancellationToken.None);
+
+        await store.AppendLedgerAsync([new LedgerEntry { RequestId = "hit", Cache = "hit_semantic", SavedCostUsd = 0.0012345m }, new LedgerEntry { RequestId = "miss", CostUsd = 0.5m }], CancellationToken.None);
+
+        Assert.Equal("hit_semantic|0.0012345|0", await ScalarAsync(path, "SELECT cache || '|' || saved_cost_usd || '|' || cost_usd FROM gw_ledger WHERE request_id = 'hit'"));
+        Assert.Equal("|0", await ScalarAsync(path, "SELECT cache || '|' || saved_cost_usd FROM gw_ledger WHERE request_id = 'miss'"));
+    }
+
     private static async Task<string?> ScalarAsync(string path, string sql)
     {
         await using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
@@ -133,8 +146,8 @@ public sealed class PostgresMigrationTests(PostgresServer server)
                     await s.MigrateAsync(CancellationToken.None);
                 })));
 
-                Assert.Equal(3L, await ScalarAsync(connectionString, "SELECT COUNT(*) FROM gw_schema_migrations"));
-                Assert.Equal(3L, await ScalarAsync(connectionString, "SELECT MAX(version) FROM gw_schema_migrations"));
+                Assert.Equal(4L, await ScalarAsync(connectionString, "SELECT COUNT(*) FROM gw_schema_migrations"));
+                Assert.Equal(4L, await ScalarAsync(connectionString, "SELECT MAX(version) FROM gw_schema_migrations"));
                 await stores[0].CreateTeamAsync(new TeamRecord { Id = "t", Name = "t" }, CancellationToken.None);
                 Assert.NotNull(await stores[3].GetTeamAsync("t", CancellationToken.None));
             }
@@ -195,6 +208,19 @@ public sealed class PostgresMigrationTests(PostgresServer server)
 
         Assert.Equal(4L, indexes);
         Assert.Equal(1L, unique);
+    }
+
+    [Fact]
+    public async Task Ledger_CacheHit_StoresResultAndSavedCost()
+    {
+        var connectionString = await server.CreateSchemaAsync();
+        await using var store = new PostgresGovernanceStore(connectionString);
+        await store.MigrateAsync(CancellationToken.None);
+
+        await store.AppendLedgerAsync([new LedgerEntry { RequestId = "hit", Cache = "hit_exact", SavedCostUsd = 0.0012345m }, new LedgerEntry { RequestId = "miss", CostUsd = 0.5m }], CancellationToken.None);
+
+        Assert.Equal(1L, await ScalarAsync(connectionString, "SELECT COUNT(*) FROM gw_ledger WHERE request_id = 'hit' AND cache = 'hit_exact' AND saved_cost_usd = 0.0012345 AND cost_usd = 0"));
+        Assert.Equal(1L, await ScalarAsync(connectionString, "SELECT COUNT(*) FROM gw_ledger WHERE request_id = 'miss' AND cache = '' AND saved_cost_usd = 0"));
     }
 
     private static async Task<long> ScalarAsync(string connectionString, string sql)

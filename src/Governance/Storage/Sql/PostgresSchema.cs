@@ -81,5 +81,9 @@ internal static class PostgresSchema
                 UNIQUE (scope, period, threshold_percent)
             );
             """),
+        new(4, "ledger: response-cache hits", """
+            ALTER TABLE gw_ledger ADD COLUMN cache text NOT NULL DEFAULT '';
+            ALTER TABLE gw_ledger ADD COLUMN saved_cost_usd numeric NOT NULL DEFAULT 0;
+            """),
     ]);
 }

@@ -78,5 +78,9 @@ internal static class SqliteSchema
                 UNIQUE (scope, period, threshold_percent)
             ) STRICT;
             """),
+        new(4, "ledger: response-cache hits", """
+            ALTER TABLE gw_ledger ADD COLUMN cache TEXT NOT NULL DEFAULT '';
+            ALTER TABLE gw_ledger ADD COLUMN saved_cost_usd TEXT NOT NULL DEFAULT '0';
+            """),
     ]);
 }

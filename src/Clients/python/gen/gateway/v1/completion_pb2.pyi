@@ -10,6 +10,11 @@ ATTEMPT_OUTCOME_CANCELLED: AttemptOutcome
 ATTEMPT_OUTCOME_FAILED: AttemptOutcome
 ATTEMPT_OUTCOME_SUCCESS: AttemptOutcome
 ATTEMPT_OUTCOME_UNSPECIFIED: AttemptOutcome
+CACHE_STATUS_BYPASS: CacheStatus
+CACHE_STATUS_HIT_EXACT: CacheStatus
+CACHE_STATUS_HIT_SEMANTIC: CacheStatus
+CACHE_STATUS_MISS: CacheStatus
+CACHE_STATUS_UNSPECIFIED: CacheStatus
 DESCRIPTOR: _descriptor.FileDescriptor
 FINISH_REASON_CONTENT_FILTER: FinishReason
 FINISH_REASON_LENGTH: FinishReason
@@ -57,6 +62,18 @@ class AudioPart(_message.Message):
     data: bytes
     format: str
     def __init__(self, data: _Optional[bytes] = ..., format: _Optional[str] = ...) -> None: ...
+
+class CacheInfo(_message.Message):
+    __slots__ = ["age_seconds", "saved_cost_usd", "similarity", "status"]
+    AGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SAVED_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    age_seconds: int
+    saved_cost_usd: float
+    similarity: float
+    status: CacheStatus
+    def __init__(self, status: _Optional[_Union[CacheStatus, str]] = ..., similarity: _Optional[float] = ..., saved_cost_usd: _Optional[float] = ..., age_seconds: _Optional[int] = ...) -> None: ...
 
 class CompletionChunk(_message.Message):
     __slots__ = ["delta", "error", "finish", "start", "tool_call_delta", "usage"]
@@ -198,14 +215,16 @@ class ResponseFormat(_message.Message):
     def __init__(self, type: _Optional[_Union[ResponseFormatType, str]] = ..., json_schema: _Optional[_Union[JsonSchema, _Mapping]] = ...) -> None: ...
 
 class RoutingInfo(_message.Message):
-    __slots__ = ["attempts", "deployment", "provider"]
+    __slots__ = ["attempts", "cache", "deployment", "provider"]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     attempts: _containers.RepeatedCompositeFieldContainer[Attempt]
+    cache: CacheInfo
     deployment: str
     provider: str
-    def __init__(self, deployment: _Optional[str] = ..., provider: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ...) -> None: ...
+    def __init__(self, deployment: _Optional[str] = ..., provider: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., cache: _Optional[_Union[CacheInfo, _Mapping]] = ...) -> None: ...
 
 class RoutingOptions(_message.Message):
     __slots__ = ["deployment", "disable_hedging", "fallback_models"]
@@ -320,4 +339,7 @@ class ResponseFormatType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class AttemptOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class CacheStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

@@ -273,6 +273,65 @@ export function attemptOutcomeToJSON(object: AttemptOutcome): string {
   }
 }
 
+/** CacheStatus is how the response cache took part in a call. */
+export enum CacheStatus {
+  CACHE_STATUS_UNSPECIFIED = 0,
+  /** CACHE_STATUS_MISS - Looked up, not found: the answer came from a provider (and was stored when allowed). */
+  CACHE_STATUS_MISS = 1,
+  /** CACHE_STATUS_HIT_EXACT - Served from the cache: the same normalized request was answered before. */
+  CACHE_STATUS_HIT_EXACT = 2,
+  /** CACHE_STATUS_HIT_SEMANTIC - Served from the cache: a prompt close enough in meaning (see `similarity`) was answered before. */
+  CACHE_STATUS_HIT_SEMANTIC = 3,
+  /**
+   * CACHE_STATUS_BYPASS - Caching applies to this model but not to this call (`cache: no-cache`, temperature > 0,
+   * the key or team turned it off): not looked up.
+   */
+  CACHE_STATUS_BYPASS = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function cacheStatusFromJSON(object: any): CacheStatus {
+  switch (object) {
+    case 0:
+    case "CACHE_STATUS_UNSPECIFIED":
+      return CacheStatus.CACHE_STATUS_UNSPECIFIED;
+    case 1:
+    case "CACHE_STATUS_MISS":
+      return CacheStatus.CACHE_STATUS_MISS;
+    case 2:
+    case "CACHE_STATUS_HIT_EXACT":
+      return CacheStatus.CACHE_STATUS_HIT_EXACT;
+    case 3:
+    case "CACHE_STATUS_HIT_SEMANTIC":
+      return CacheStatus.CACHE_STATUS_HIT_SEMANTIC;
+    case 4:
+    case "CACHE_STATUS_BYPASS":
+      return CacheStatus.CACHE_STATUS_BYPASS;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return CacheStatus.UNRECOGNIZED;
+  }
+}
+
+export function cacheStatusToJSON(object: CacheStatus): string {
+  switch (object) {
+    case CacheStatus.CACHE_STATUS_UNSPECIFIED:
+      return "CACHE_STATUS_UNSPECIFIED";
+    case CacheStatus.CACHE_STATUS_MISS:
+      return "CACHE_STATUS_MISS";
+    case CacheStatus.CACHE_STATUS_HIT_EXACT:
+      return "CACHE_STATUS_HIT_EXACT";
+    case CacheStatus.CACHE_STATUS_HIT_SEMANTIC:
+      return "CACHE_STATUS_HIT_SEMANTIC";
+    case CacheStatus.CACHE_STATUS_BYPASS:
+      return "CACHE_STATUS_BYPASS";
+    case CacheStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** CompletionRequest is one chat-completion request, provider-neutral. */
 export interface CompletionRequest {
   /** The public model name (an alias that routing maps to deployments), e.g. "sim-small". */
@@ -456,6 +515,19 @@ export interface RoutingInfo {
   deployment: string;
   provider: string;
   attempts: Attempt[];
+  /** The response cache's part in the call; unset when caching is off for the gateway. */
+  cache?: CacheInfo | undefined;
+}
+
+/** CacheInfo tells whether the answer came from the gateway's response cache. */
+export interface CacheInfo {
+  status: CacheStatus;
+  /** For HIT_SEMANTIC: cosine similarity of the prompt to the cached one (0 to 1). */
+  similarity: number;
+  /** For hits: what the original answer cost, saved by serving it from the cache. */
+  savedCostUsd: number;
+  /** For hits: seconds since the cached answer was stored. */
+  ageSeconds: number;
 }
 
 /** CompletionResponse is the answer of a unary Complete call. */
@@ -2456,7 +2528,7 @@ export const Attempt: MessageFns<Attempt> = {
 };
 
 function createBaseRoutingInfo(): RoutingInfo {
-  return { deployment: "", provider: "", attempts: [] };
+  return { deployment: "", provider: "", attempts: [], cache: undefined };
 }
 
 export const RoutingInfo: MessageFns<RoutingInfo> = {
@@ -2469,6 +2541,9 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
     }
     for (const v of message.attempts) {
       Attempt.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.cache !== undefined) {
+      CacheInfo.encode(message.cache, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -2510,6 +2585,14 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
             message.attempts.push(Attempt.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.cache = CacheInfo.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2527,6 +2610,7 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
       deployment: isSet(object.deployment) ? globalThis.String(object.deployment) : "",
       provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
       attempts: globalThis.Array.isArray(object?.attempts) ? object.attempts.map((e: any) => Attempt.fromJSON(e)) : [],
+      cache: isSet(object.cache) ? CacheInfo.fromJSON(object.cache) : undefined,
     };
   },
 
@@ -2541,6 +2625,9 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
     if (message.attempts?.length) {
       obj.attempts = message.attempts.map((e) => Attempt.toJSON(e));
     }
+    if (message.cache !== undefined) {
+      obj.cache = CacheInfo.toJSON(message.cache);
+    }
     return obj;
   },
 
@@ -2552,6 +2639,134 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
     message.deployment = object.deployment ?? "";
     message.provider = object.provider ?? "";
     message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
+    message.cache = (object.cache !== undefined && object.cache !== null)
+      ? CacheInfo.fromPartial(object.cache)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCacheInfo(): CacheInfo {
+  return { status: 0, similarity: 0, savedCostUsd: 0, ageSeconds: 0 };
+}
+
+export const CacheInfo: MessageFns<CacheInfo> = {
+  encode(message: CacheInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== 0) {
+      writer.uint32(8).int32(message.status);
+    }
+    if (message.similarity !== 0) {
+      writer.uint32(17).double(message.similarity);
+    }
+    if (message.savedCostUsd !== 0) {
+      writer.uint32(25).double(message.savedCostUsd);
+    }
+    if (message.ageSeconds !== 0) {
+      writer.uint32(32).int64(message.ageSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CacheInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCacheInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.similarity = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.savedCostUsd = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.ageSeconds = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CacheInfo {
+    return {
+      status: isSet(object.status) ? cacheStatusFromJSON(object.status) : 0,
+      similarity: isSet(object.similarity) ? globalThis.Number(object.similarity) : 0,
+      savedCostUsd: isSet(object.savedCostUsd)
+        ? globalThis.Number(object.savedCostUsd)
+        : isSet(object.saved_cost_usd)
+        ? globalThis.Number(object.saved_cost_usd)
+        : 0,
+      ageSeconds: isSet(object.ageSeconds)
+        ? globalThis.Number(object.ageSeconds)
+        : isSet(object.age_seconds)
+        ? globalThis.Number(object.age_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: CacheInfo): unknown {
+    const obj: any = {};
+    if (message.status !== 0) {
+      obj.status = cacheStatusToJSON(message.status);
+    }
+    if (message.similarity !== 0) {
+      obj.similarity = floatToJson(message.similarity);
+    }
+    if (message.savedCostUsd !== 0) {
+      obj.savedCostUsd = floatToJson(message.savedCostUsd);
+    }
+    if (message.ageSeconds !== 0) {
+      obj.ageSeconds = Math.round(message.ageSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CacheInfo>, I>>(base?: I): CacheInfo {
+    return CacheInfo.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CacheInfo>, I>>(object: I): CacheInfo {
+    const message = createBaseCacheInfo();
+    message.status = object.status ?? 0;
+    message.similarity = object.similarity ?? 0;
+    message.savedCostUsd = object.savedCostUsd ?? 0;
+    message.ageSeconds = object.ageSeconds ?? 0;
     return message;
   },
 };
