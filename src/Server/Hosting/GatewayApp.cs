@@ -172,6 +172,7 @@ public static class GatewayApp
         services.AddHostedService(sp => sp.GetRequiredService<IdleMemoryTrimmer>());
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<Dispatcher>();
+        services.AddSingleton<Gateway.Grpc.Server.Guardrails.GuardrailService>();
         services.AddSingleton<CompletionPipeline>();
         services.AddSingleton<ModelsQuery>();
         services.AddSingleton<EmbeddingsService>();

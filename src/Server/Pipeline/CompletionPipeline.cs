@@ -2,6 +2,7 @@ using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Governance;
 using Gateway.Grpc.Observability.Metrics;
 using Gateway.Grpc.Server.Dispatch;
+using Gateway.Grpc.Server.Guardrails;
 using Gateway.Grpc.Server.Services;
 using Gateway.Grpc.Server.Telemetry;
 using Gateway.V1;
@@ -17,7 +18,7 @@ namespace Gateway.Grpc.Server.Pipeline;
 /// Failures leave as <see cref="RpcException"/> with the gateway's trailers; each door renders
 /// them in its own shape.
 /// </summary>
-internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, TenantBodyCapturePolicy bodyPolicy, ILogger<CompletionPipeline> logger)
+internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, TenantBodyCapturePolicy bodyPolicy, GuardrailService guardrails, ILogger<CompletionPipeline> logger)
 {
     public const string RequestIdHeader = CallerHeaders.RequestIdHeader;
 
@@ -67,7 +68,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
 
     private async Task<CompletionResponse> CompleteCoreAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed)
     {
-        var (group, id, admission) = await AdmitAsync(request, context, observed, stream: false).ConfigureAwait(false);
+        var (group, id, admission, guard) = await AdmitAsync(request, context, observed, stream: false).ConfigureAwait(false);
         var outcome = new CallOutcome { Status = StatusCode.Unknown };
         try
         {
@@ -79,6 +80,12 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             outcome = Outcome(routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, null);
             await admission.CompleteAsync(outcome).ConfigureAwait(false);
             usage.CostUsd = (double)admission.CostUsd;
+            if (guard is not null)
+            {
+                // Output guardrails (settled first: a blocked answer was still produced and billed).
+                await guard.ApplyOutputAsync(response).ConfigureAwait(false);
+            }
+
             return response;
         }
         catch (Exception ex)
@@ -90,7 +97,13 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
 
     private async Task StreamCoreAsync(CompletionRequest request, ICompletionEventWriter stream, CompletionCall context, CallTelemetry observed)
     {
-        var (group, id, admission) = await AdmitAsync(request, context, observed, stream: true).ConfigureAwait(false);
+        var (group, id, admission, guard) = await AdmitAsync(request, context, observed, stream: true).ConfigureAwait(false);
+        if (guard is not null)
+        {
+            // Output guardrails: text passes a bounded hold-back window on its way out.
+            stream = guard.Wrap(stream);
+        }
+
         var token = context.CancellationToken;
         var started = timeProvider.GetTimestamp();
         long? ttft = null;
@@ -204,13 +217,16 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
     }
 
     /// <summary>Validation, authentication, model resolution, then admission (limits and budgets).</summary>
-    private async Task<(ModelGroup Group, string Id, Admission Admission)> AdmitAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed, bool stream)
+    private async Task<(ModelGroup Group, string Id, Admission Admission, GuardrailCall? Guard)> AdmitAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed, bool stream)
     {
         RequestValidator.Validate(request);
         var principal = await governance.AuthenticateAsync(context.ApiKey, context.CancellationToken).ConfigureAwait(false);
         observed.SetCaller(principal.TeamId, principal.KeyId);
         bodyPolicy.Observe(principal);
         var group = Resolve(request);
+
+        // Input guardrails before admission: a blocked request neither reaches a provider nor counts against limits.
+        var guard = await guardrails.InspectAsync(request, principal, context, observed).ConfigureAwait(false);
         var id = context.RequestId;
         Admission admission;
         try
@@ -237,7 +253,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             headers[header.Key] = header.Value;
         }
 
-        return (group, id, admission);
+        return (group, id, admission, guard);
     }
 
     private CallOutcome Outcome(RoutingInfo? routing, StatusCode status, long input, long output, long cached, bool estimated, CompletionRequest request, ModelGroup group, long? ttft)

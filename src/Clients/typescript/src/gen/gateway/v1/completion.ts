@@ -456,6 +456,18 @@ export interface RoutingInfo {
   deployment: string;
   provider: string;
   attempts: Attempt[];
+  /** Guardrail rules that fired on this call (input and output); never the matched text. */
+  guardrails: GuardrailTrigger[];
+}
+
+/** GuardrailTrigger is one guardrail rule that fired and what the gateway did about it. */
+export interface GuardrailTrigger {
+  /** Rule name, e.g. "pii.email", "secret.aws_access_key", "injection.ignore_instructions". */
+  rule: string;
+  /** "flag", "mask", "redact" or "block". */
+  action: string;
+  /** "input" (the request) or "output" (the answer). */
+  direction: string;
 }
 
 /** CompletionResponse is the answer of a unary Complete call. */
@@ -2456,7 +2468,7 @@ export const Attempt: MessageFns<Attempt> = {
 };
 
 function createBaseRoutingInfo(): RoutingInfo {
-  return { deployment: "", provider: "", attempts: [] };
+  return { deployment: "", provider: "", attempts: [], guardrails: [] };
 }
 
 export const RoutingInfo: MessageFns<RoutingInfo> = {
@@ -2469,6 +2481,9 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
     }
     for (const v of message.attempts) {
       Attempt.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.guardrails) {
+      GuardrailTrigger.encode(v!, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -2510,6 +2525,14 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
             message.attempts.push(Attempt.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.guardrails.push(GuardrailTrigger.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2527,6 +2550,9 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
       deployment: isSet(object.deployment) ? globalThis.String(object.deployment) : "",
       provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
       attempts: globalThis.Array.isArray(object?.attempts) ? object.attempts.map((e: any) => Attempt.fromJSON(e)) : [],
+      guardrails: globalThis.Array.isArray(object?.guardrails)
+        ? object.guardrails.map((e: any) => GuardrailTrigger.fromJSON(e))
+        : [],
     };
   },
 
@@ -2541,6 +2567,9 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
     if (message.attempts?.length) {
       obj.attempts = message.attempts.map((e) => Attempt.toJSON(e));
     }
+    if (message.guardrails?.length) {
+      obj.guardrails = message.guardrails.map((e) => GuardrailTrigger.toJSON(e));
+    }
     return obj;
   },
 
@@ -2552,6 +2581,108 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
     message.deployment = object.deployment ?? "";
     message.provider = object.provider ?? "";
     message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
+    message.guardrails = object.guardrails?.map((e) => GuardrailTrigger.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseGuardrailTrigger(): GuardrailTrigger {
+  return { rule: "", action: "", direction: "" };
+}
+
+export const GuardrailTrigger: MessageFns<GuardrailTrigger> = {
+  encode(message: GuardrailTrigger, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rule !== "") {
+      writer.uint32(10).string(message.rule);
+    }
+    if (message.action !== "") {
+      writer.uint32(18).string(message.action);
+    }
+    if (message.direction !== "") {
+      writer.uint32(26).string(message.direction);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GuardrailTrigger {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGuardrailTrigger();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rule = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.direction = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GuardrailTrigger {
+    return {
+      rule: isSet(object.rule) ? globalThis.String(object.rule) : "",
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      direction: isSet(object.direction) ? globalThis.String(object.direction) : "",
+    };
+  },
+
+  toJSON(message: GuardrailTrigger): unknown {
+    const obj: any = {};
+    if (message.rule !== "") {
+      obj.rule = message.rule;
+    }
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.direction !== "") {
+      obj.direction = message.direction;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GuardrailTrigger>, I>>(base?: I): GuardrailTrigger {
+    return GuardrailTrigger.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GuardrailTrigger>, I>>(object: I): GuardrailTrigger {
+    const message = createBaseGuardrailTrigger();
+    message.rule = object.rule ?? "";
+    message.action = object.action ?? "";
+    message.direction = object.direction ?? "";
     return message;
   },
 };
