@@ -97,16 +97,36 @@ public sealed partial class InjectionDetector : IGuardrailDetector
 
     private static void Phrases(string text, int[]? map, int originalLength, List<(Finding, double)> signals)
     {
-        Add(IgnoreRegex(), 0.9, IgnoreInstructions);
-        Add(ForgetEverythingRegex(), 0.9, IgnoreInstructions);
-        Add(NewInstructionsRegex(), 0.4, IgnoreInstructions);
-        Add(LeakRegex(), 0.6, PromptLeak);
-        Add(DanRegex(), 0.8, Roleplay);
-        Add(UnrestrictedPersonaRegex(), 0.8, Roleplay);
-        Add(NoLongerBoundRegex(), 0.7, Roleplay);
-        Add(DeveloperModeRegex(), 0.6, Roleplay);
-        Add(JailbreakRegex(), 0.4, Roleplay);
-        Add(UnfilteredRegex(), 0.3, Roleplay);
+        // One vectorized search for the words every expression needs, then only the expressions
+        // whose words occur run: prose without any of them costs one pass.
+        var families = Families(text);
+        if (families == 0)
+        {
+            return;
+        }
+
+        if ((families & FamilyIgnore) != 0)
+        {
+            Add(IgnoreRegex(), 0.9, IgnoreInstructions);
+            Add(ForgetEverythingRegex(), 0.9, IgnoreInstructions);
+        }
+
+        Run(FamilyNew, NewInstructionsRegex(), 0.4, IgnoreInstructions);
+        Run(FamilyLeak, LeakRegex(), 0.6, PromptLeak);
+        Run(FamilyDan, DanRegex(), 0.8, Roleplay);
+        Run(FamilyPersona, UnrestrictedPersonaRegex(), 0.8, Roleplay);
+        Run(FamilyNoLonger, NoLongerBoundRegex(), 0.7, Roleplay);
+        Run(FamilyMode, DeveloperModeRegex(), 0.6, Roleplay);
+        Run(FamilyJailbreak, JailbreakRegex(), 0.4, Roleplay);
+        Run(FamilyUnfiltered, UnfilteredRegex(), 0.3, Roleplay);
+
+        void Run(int family, Regex regex, double weight, string rule)
+        {
+            if ((families & family) != 0)
+            {
+                Add(regex, weight, rule);
+            }
+        }
 
         void Add(Regex regex, double weight, string rule)
         {
@@ -117,6 +137,70 @@ public sealed partial class InjectionDetector : IGuardrailDetector
                 signals.Add((new Finding(rule, start, end - start), weight));
             }
         }
+    }
+
+    private const int FamilyIgnore = 1;
+    private const int FamilyNew = 2;
+    private const int FamilyLeak = 4;
+    private const int FamilyDan = 8;
+    private const int FamilyPersona = 16;
+    private const int FamilyNoLonger = 32;
+    private const int FamilyMode = 64;
+    private const int FamilyJailbreak = 128;
+    private const int FamilyUnfiltered = 256;
+
+    /// <summary>Words at least one of which each expression of a family must contain (case-insensitive).</summary>
+    private static readonly (string Stem, int Families)[] Stems =
+    [
+        ("ignor", FamilyIgnore), ("disregard", FamilyIgnore), ("forget", FamilyIgnore), ("overrid", FamilyIgnore), ("bypass", FamilyIgnore),
+        ("skip", FamilyIgnore), ("discard", FamilyIgnore), ("abandon", FamilyIgnore), ("neglect", FamilyIgnore),
+        ("instructions", FamilyNew | FamilyLeak), ("prompt", FamilyLeak), ("rules", FamilyLeak | FamilyPersona), ("system", FamilyLeak),
+        ("anything", FamilyDan),
+        ("restriction", FamilyPersona), ("limit", FamilyPersona), ("filter", FamilyPersona), ("guideline", FamilyPersona), ("censor", FamilyPersona),
+        ("ethic", FamilyPersona | FamilyUnfiltered), ("moral", FamilyPersona | FamilyUnfiltered), ("boundar", FamilyPersona), ("polic", FamilyPersona),
+        ("longer", FamilyNoLonger), ("freed", FamilyNoLonger), ("liberated", FamilyNoLonger), ("released", FamilyNoLonger),
+        ("mode", FamilyMode), ("jailbr", FamilyJailbreak), ("unfiltered", FamilyUnfiltered), ("uncensored", FamilyUnfiltered), ("unaligned", FamilyUnfiltered),
+    ];
+
+    private static readonly SearchValues<string> StemSearch = SearchValues.Create(Stems.Select(static s => s.Stem).ToArray(), StringComparison.OrdinalIgnoreCase);
+
+    private static int Families(string text)
+    {
+        var families = 0;
+        var span = text.AsSpan();
+        var at = 0;
+        while (at < span.Length)
+        {
+            var hit = span[at..].IndexOfAny(StemSearch);
+            if (hit < 0)
+            {
+                break;
+            }
+
+            at += hit;
+            foreach (var (stem, family) in Stems)
+            {
+                if (span[at..].StartsWith(stem, StringComparison.OrdinalIgnoreCase))
+                {
+                    families |= family;
+                }
+            }
+
+            at++;
+        }
+
+        // Short, case-sensitive words are cheaper as their own searches than as stems.
+        if (span.IndexOf("DAN", StringComparison.Ordinal) >= 0 || span.IndexOf("STAN", StringComparison.Ordinal) >= 0)
+        {
+            families |= FamilyDan;
+        }
+
+        if (span.IndexOf("now", StringComparison.OrdinalIgnoreCase) >= 0)
+        {
+            families |= FamilyNew;
+        }
+
+        return families;
     }
 
     /// <summary>Scores hidden characters and returns the text without them (with a map back to original offsets).</summary>
@@ -201,9 +285,35 @@ public sealed partial class InjectionDetector : IGuardrailDetector
 
     private static void EncodedSignals(string text, List<(Finding, double)> signals)
     {
-        foreach (var match in Base64Regex().EnumerateMatches(text))
+        var i = 0;
+        while (i < text.Length)
         {
-            var run = text.AsSpan(match.Index, match.Length).TrimEnd('=');
+            if (!IsBase64Char(text[i]))
+            {
+                i++;
+                continue;
+            }
+
+            var runStart = i;
+            while (i < text.Length && IsBase64Char(text[i]))
+            {
+                i++;
+            }
+
+            var runEnd = i;
+            while (i < text.Length && i - runEnd < 2 && text[i] == '=')
+            {
+                i++;
+            }
+
+            if (runEnd - runStart < 24 || (i < text.Length && text[i] == '='))
+            {
+                continue;
+            }
+
+            var matchIndex = runStart;
+            var matchLength = i - runStart;
+            var run = text.AsSpan(runStart, runEnd - runStart);
             if (run.Length % 4 == 1 || run.Length > 64 * 1024)
             {
                 continue;
@@ -215,14 +325,14 @@ public sealed partial class InjectionDetector : IGuardrailDetector
             var bytes = ArrayPool<byte>.Shared.Rent(padded);
             try
             {
-                for (var i = 0; i < run.Length; i++)
+                for (var k = 0; k < run.Length; k++)
                 {
-                    chars[i] = run[i] switch { '-' => '+', '_' => '/', var c => c };
+                    chars[k] = run[k] switch { '-' => '+', '_' => '/', var c => c };
                 }
 
-                for (var i = run.Length; i < padded; i++)
+                for (var k = run.Length; k < padded; k++)
                 {
-                    chars[i] = '=';
+                    chars[k] = '=';
                 }
 
                 if (!Convert.TryFromBase64Chars(chars.AsSpan(0, padded), bytes, out var written))
@@ -246,7 +356,7 @@ public sealed partial class InjectionDetector : IGuardrailDetector
 
                 if (1 - keep >= 0.5)
                 {
-                    signals.Add((new Finding(Base64, match.Index, match.Length), 0.9));
+                    signals.Add((new Finding(Base64, matchIndex, matchLength), 0.9));
                 }
             }
             finally
@@ -309,6 +419,5 @@ public sealed partial class InjectionDetector : IGuardrailDetector
     [GeneratedRegex(@"\b(?:unfiltered|uncensored|amoral|unaligned|no\s+ethical\s+(?:guidelines|boundaries))\b", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex UnfilteredRegex();
 
-    [GeneratedRegex(@"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,}={0,2}(?![A-Za-z0-9+/=_-])", RegexOptions.CultureInvariant)]
-    private static partial Regex Base64Regex();
+    private static bool IsBase64Char(char c) => char.IsAsciiLetterOrDigit(c) || c is '+' or '/' or '-' or '_';
 }

@@ -24,6 +24,10 @@ public sealed partial class SecretDetector : IGuardrailDetector
     public const string PrivateKey = "secret.private_key";
     public const string Jwt = "secret.jwt";
 
+    private static readonly System.Buffers.SearchValues<string> KeyPrefixes = System.Buffers.SearchValues.Create(
+        ["sk-", "AIza", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "sk_live_", "sk_test_", "rk_live_", "rk_test_", "gw-", "AKIA", "ASIA", "ABIA", "ACCA", "AROA", "AIDA"],
+        StringComparison.Ordinal);
+
     private static readonly string[] AllRules = [OpenAiKey, AnthropicKey, GoogleApiKey, GitHubToken, SlackToken, StripeKey, GatewayKey, AwsAccessKey, AwsSecretKey, PrivateKey, Jwt];
 
     public IReadOnlyList<string> Rules => AllRules;
@@ -32,7 +36,10 @@ public sealed partial class SecretDetector : IGuardrailDetector
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(findings);
-        foreach (Match match in KeyRegex().Matches(text))
+        // The issuers' fixed prefixes, found with one vectorized multi-string search; the
+        // expression then starts at the first one instead of at every 's', 'g' or 'A' of prose.
+        var first = text.AsSpan().IndexOfAny(KeyPrefixes);
+        for (var match = first < 0 ? Match.Empty : KeyRegex().Match(text, Math.Max(0, first - 1)); match.Success; match = match.NextMatch())
         {
             var rule = match.Groups["ant"].Success ? AnthropicKey
                 : match.Groups["oai"].Success ? OpenAiKey
@@ -123,7 +130,7 @@ public sealed partial class SecretDetector : IGuardrailDetector
         RegexOptions.CultureInvariant)]
     private static partial Regex KeyRegex();
 
-    [GeneratedRegex(@"(?i:aws)?[_\-. ]?(?i:secret)[_\-. ]?(?i:access)?[_\-. ]?(?i:key)(?:[_\-. ]?(?i:id))?[""']?\s*[:=]\s*[""']?(?<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"(?i:secret)[_\-. ]?(?i:access)?[_\-. ]?(?i:key)(?:[_\-. ]?(?i:id))?[""']?\s*[:=]\s*[""']?(?<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])", RegexOptions.CultureInvariant)]
     private static partial Regex AwsSecretRegex();
 
     // The whole block when its END line is there; otherwise from the BEGIN line to the end of the
