@@ -18,7 +18,7 @@ namespace Gateway.Grpc.Server.Pipeline;
 /// Failures leave as <see cref="RpcException"/> with the gateway's trailers; each door renders
 /// them in its own shape.
 /// </summary>
-internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, TenantBodyCapturePolicy bodyPolicy, GuardrailService guardrails, ILogger<CompletionPipeline> logger)
+internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, TenantBodyCapturePolicy bodyPolicy, GuardrailService guardrails, ResponseFormatGuard responseFormat, ILogger<CompletionPipeline> logger)
 {
     public const string RequestIdHeader = CallerHeaders.RequestIdHeader;
 
@@ -72,7 +72,9 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         var outcome = new CallOutcome { Status = StatusCode.Unknown };
         try
         {
-            var (response, routing) = await dispatcher.CompleteAsync(group, request, context.Deadline, context.CancellationToken).ConfigureAwait(false);
+            var (response, routing) = responseFormat.Applies(request)
+                ? await responseFormat.CompleteAsync(request, () => dispatcher.CompleteAsync(group, request, context.Deadline, context.CancellationToken), id).ConfigureAwait(false)
+                : await dispatcher.CompleteAsync(group, request, context.Deadline, context.CancellationToken).ConfigureAwait(false);
             response.Id = id;
             response.Created = timeProvider.GetUtcNow().ToUnixTimeSeconds();
             response.Routing = routing;

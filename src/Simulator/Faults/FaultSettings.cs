@@ -107,7 +107,7 @@ internal static class FaultResolver
             OutputTokens = fromHeaders.OutputTokens ?? script?.OutputTokens ?? defaults.OutputTokens,
             CachedTokens = fromHeaders.CachedTokens ?? script?.CachedTokens,
             DisconnectAfter = fromHeaders.DisconnectAfter ?? script?.DisconnectAfter,
-            Echo = fromHeaders.Echo,
+            Echo = fromHeaders.Echo ?? script?.Echo,
             ErrorAfter = fromHeaders.ErrorAfter ?? script?.ErrorAfter,
             Malformed = fromHeaders.Malformed ?? script?.Malformed ?? false,
             Hang = fromHeaders.Hang ?? script?.Hang ?? false,
@@ -258,6 +258,7 @@ internal static class FaultValidation
         Check(errors, "outputTokens", script.OutputTokens, 1);
         Check(errors, "cachedTokens", script.CachedTokens, 0);
         Check(errors, "disconnectAfter", script.DisconnectAfter, 0);
+        Check(errors, "echo", script.Echo, 1);
         Check(errors, "errorAfter", script.ErrorAfter, 0);
         if (script.TokensPerSecond is { } tps && (tps < 0 || !double.IsFinite(tps)))
         {
