@@ -83,6 +83,22 @@ public sealed class GuardrailEndToEndTests(SimulatorFixture sim)
     }
 
     [Fact]
+    public async Task StreamComplete_OutputBlockRule_ErrorEventThenInvalidArgument_ValueNeverSent()
+    {
+        sim.Reset();
+        await using var gateway = await StartAsync(echo: 3, model: (values, prefix) => values[prefix + "guardrails:output:secret"] = "block");
+
+        var result = await gateway.StreamAsync(Chat($"fine so far, then {AwsKey} and more text after it"));
+
+        Assert.Equal(StatusCode.InvalidArgument, result.Status.StatusCode);
+        Assert.Equal("guardrail_blocked", result.Error?.Kind);
+        Assert.Null(result.Finish);
+        Assert.StartsWith("fine so far", result.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain("AKIA", result.Text, StringComparison.Ordinal);
+        Assert.Equal("secret.aws_access_key", result.Trailers.GetValue("gateway-guardrail-rule"));
+    }
+
+    [Fact]
     public async Task Complete_BlockedPrompt_InvalidArgumentWithRuleAndNoUpstreamCall()
     {
         var since = sim.Reset();
@@ -153,6 +169,45 @@ public sealed class GuardrailEndToEndTests(SimulatorFixture sim)
         Assert.Equal("secret.aws_access_key:redact:input", response.Headers.GetValues("gateway-guardrail-triggered").Single());
         var body = await response.Content.ReadAsStringAsync();
         Assert.Contains("deploy with [REDACTED:AWS_ACCESS_KEY] now", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RestStream_StrictKey_MaskedForTheProvider_RestoredAcrossSseChunks()
+    {
+        var since = sim.Reset();
+        await using var gateway = await StartAsync(echo: 3);
+        var key = await CreateKeyAsync(gateway, "strict");
+        using var http = Http(gateway, key);
+        const string prompt = "Forward it to carol.jones@example.net and SSN 123-45-6789 please";
+
+        using var response = await http.PostAsync("/v1/chat/completions", Json(new { model = "m", stream = true, max_tokens = 400, messages = new[] { new { role = "user", content = prompt } } }));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = await response.Content.ReadAsStringAsync();
+        var text = new StringBuilder();
+        var chunks = 0;
+        foreach (var line in body.Split('\n'))
+        {
+            if (!line.StartsWith("data: {", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            using var json = JsonDocument.Parse(line["data: ".Length..]);
+            if (json.RootElement.TryGetProperty("choices", out var choices) && choices.GetArrayLength() > 0
+                && choices[0].GetProperty("delta").TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String)
+            {
+                text.Append(content.GetString());
+                chunks++;
+            }
+        }
+
+        Assert.Equal(prompt, text.ToString());
+        Assert.True(chunks > 3, body);
+        var upstream = Assert.Single(sim.RequestsSince(since));
+        Assert.DoesNotContain("carol.jones", upstream.Body, StringComparison.Ordinal);
+        Assert.DoesNotContain("123-45-6789", upstream.Body, StringComparison.Ordinal);
+        Assert.Contains("[SSN_1]", upstream.Body, StringComparison.Ordinal);
     }
 
     [Fact]

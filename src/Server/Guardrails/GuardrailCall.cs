@@ -72,7 +72,7 @@ internal sealed class GuardrailCall
 
     /// <summary>A writer that checks streamed text through a hold-back window before passing it on.</summary>
     public ICompletionEventWriter Wrap(ICompletionEventWriter inner)
-        => new GuardedEventWriter(this, inner, new OutputStreamGuard(_service.Scanner, Policy, Vault, Triggers, _service.StreamWindow));
+        => new GuardedEventWriter(this, inner, new OutputStreamGuard(_service.Scanner, Policy, Vault, Triggers, _service.StreamWindow), holdBack: !Policy.OutputOff || Vault.Count > 0);
 
     /// <summary>Counts and logs the triggers not reported yet; refreshes the span / access-log summary.</summary>
     public void Report()
@@ -130,10 +130,17 @@ internal sealed class GuardrailCall
     /// Text deltas go through the hold-back guard; any other event first releases the held text
     /// (so order is kept), and finish/error events carry the triggers in their routing info.
     /// </summary>
-    private sealed class GuardedEventWriter(GuardrailCall owner, ICompletionEventWriter inner, OutputStreamGuard guard) : ICompletionEventWriter
+    private sealed class GuardedEventWriter(GuardrailCall owner, ICompletionEventWriter inner, OutputStreamGuard guard, bool holdBack) : ICompletionEventWriter
     {
         public async Task WriteAsync(CompletionChunk chunk, CancellationToken cancellationToken)
         {
+            if (!holdBack && chunk.EventCase != CompletionChunk.EventOneofCase.Finish && chunk.EventCase != CompletionChunk.EventOneofCase.Error)
+            {
+                // No output rule and nothing masked: text is not held (no time-to-first-token cost).
+                await inner.WriteAsync(chunk, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
             switch (chunk.EventCase)
             {
                 case CompletionChunk.EventOneofCase.Delta:
