@@ -99,6 +99,25 @@ public sealed class GuardrailEndToEndTests(SimulatorFixture sim)
     }
 
     [Fact]
+    public async Task Complete_OutputBlockRule_InvalidArgument_AnswerStillBilled()
+    {
+        sim.Reset();
+        await using var gateway = await StartAsync(echo: 5, model: (values, prefix) => values[prefix + "guardrails:output:secret"] = "block");
+        var store = gateway.App.Services.GetRequiredService<IGovernanceStore>();
+
+        var error = await gateway.CompleteFailsAsync(Chat("repeat " + AwsKey));
+        await gateway.StopAsync();
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Equal("secret.aws_access_key", error.Trailers.GetValue("gateway-guardrail-rule"));
+        Assert.Contains("answer was blocked", error.Status.Detail, StringComparison.Ordinal);
+        var usage = await store.QueryUsageAsync(new UsageQuery { From = DateTimeOffset.UtcNow.AddHours(-1), To = DateTimeOffset.UtcNow.AddHours(1), Model = "m" }, CancellationToken.None);
+        var row = Assert.Single(usage);
+        Assert.Equal(1, row.Requests);
+        Assert.True(row.OutputTokens > 0, "the provider produced the answer: its tokens are billed");
+    }
+
+    [Fact]
     public async Task Complete_BlockedPrompt_InvalidArgumentWithRuleAndNoUpstreamCall()
     {
         var since = sim.Reset();

@@ -80,14 +80,14 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             response.Routing = routing;
             var usage = response.Usage ??= new Usage();
             outcome = Outcome(routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, null);
-            await admission.CompleteAsync(outcome).ConfigureAwait(false);
-            usage.CostUsd = (double)admission.CostUsd;
             if (guard is not null)
             {
-                // Output guardrails (settled first: a blocked answer was still produced and billed).
+                // Output guardrails. A blocked answer is still billed (the catch settles this outcome with the block's status).
                 await guard.ApplyOutputAsync(response).ConfigureAwait(false);
             }
 
+            await admission.CompleteAsync(outcome).ConfigureAwait(false);
+            usage.CostUsd = (double)admission.CostUsd;
             return response;
         }
         catch (Exception ex)
