@@ -218,7 +218,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         }
     }
 
-    /// <summary>Validation, authentication, model resolution, then admission (limits and budgets).</summary>
+    /// <summary>Validation, authentication, model resolution, input guardrails, then admission (limits and budgets).</summary>
     private async Task<(ModelGroup Group, string Id, Admission Admission, GuardrailCall? Guard)> AdmitAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed, bool stream)
     {
         RequestValidator.Validate(request);
