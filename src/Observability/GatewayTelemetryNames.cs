@@ -61,6 +61,9 @@ public static class GatewaySpanAttributes
     public const string Hedged = "gateway.hedged";
     public const string Fallback = "gateway.fallback";
     public const string CacheHit = "gateway.cache_hit";
+
+    /// <summary>Guardrail rules that fired, <c>rule:action:direction</c> comma-separated (never the matched text).</summary>
+    public const string GuardrailTriggered = "gateway.guardrail_triggered";
     public const string CostUsd = "gateway.cost_usd";
     public const string TimeToFirstTokenMs = "gateway.ttft_ms";
 

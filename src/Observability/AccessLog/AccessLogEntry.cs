@@ -66,6 +66,9 @@ public sealed class AccessLogEntry
 
     public bool CacheHit { get; set; }
 
+    /// <summary>Guardrail rules that fired, <c>rule:action:direction</c> comma-separated; never the matched text.</summary>
+    public string? GuardrailTriggered { get; set; }
+
     public string? TraceId { get; set; }
 
     /// <summary>The request's messages as JSON; only with body capture on.</summary>

@@ -102,6 +102,7 @@ internal sealed partial class AccessLogWriter : IAccessLog, IAsyncDisposable
         json.WriteBoolean("fallback", e.Fallback);
         json.WriteBoolean("hedged", e.Hedged);
         json.WriteBoolean("cache_hit", e.CacheHit);
+        WriteOptional(json, "guardrail_triggered", e.GuardrailTriggered);
         WriteOptional(json, "trace_id", e.TraceId);
         WriteOptional(json, "prompt", e.Prompt);
         WriteOptional(json, "completion", e.Completion);

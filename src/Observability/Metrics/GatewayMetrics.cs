@@ -83,6 +83,7 @@ public sealed class GatewayMetrics : IDisposable
     private readonly Counter<long> _rejected;
     private readonly UpDownCounter<long> _streamsInFlight;
     private readonly Counter<long> _accessLogDropped;
+    private readonly Counter<long> _guardrails;
     private readonly Histogram<long> _genAiTokenUsage;
     private readonly Histogram<double> _genAiClientDuration;
     private readonly Histogram<double> _genAiServerDuration;
@@ -110,6 +111,7 @@ public sealed class GatewayMetrics : IDisposable
         _budgetAlerts = _meter.CreateCounter<long>("gateway.budget.alerts", "{alert}", "Budget alerts raised, by scope kind (key, team) and threshold percent.");
         _streamsInFlight = _meter.CreateUpDownCounter<long>("gateway.streams.in_flight", "{stream}", "Streams open now, by model.");
         _rejected = _meter.CreateCounter<long>("gateway.requests.rejected", "{request}", "gRPC requests answered before reaching a handler (unknown method, malformed or oversized message...), by method and status.");
+        _guardrails = _meter.CreateCounter<long>("gateway.guardrail.triggered", "{trigger}", "Guardrail rules that fired, by rule, action (flag, mask, redact, block), direction (input, output) and model.");
         _accessLogDropped = _meter.CreateCounter<long>("gateway.access_log.dropped", "{line}", "Access-log lines dropped because the sink fell behind.");
         _meter.CreateObservableGauge("gateway.circuit.state", ObserveCircuits, "{state}", "Circuit breaker state per deployment: 1 for the current state, 0 for the others.");
         _meter.CreateObservableGauge("gateway.audit.head.sequence", ObserveAuditHead, "{entry}", "Sequence number of the audit trail's newest entry: a later value lower than an earlier one means the trail was truncated.");
@@ -226,6 +228,15 @@ public sealed class GatewayMetrics : IDisposable
                 tags.Add(GatewaySpanAttributes.TokenType, "output");
                 _genAiTokenUsage.Record(outputTokens, tags);
             }
+        }
+    }
+
+    /// <summary>A guardrail rule fired on a call (<c>gateway.guardrail.triggered</c>).</summary>
+    public void RecordGuardrail(string rule, string action, string direction, string model)
+    {
+        if (_guardrails.Enabled)
+        {
+            _guardrails.Add(1, new TagList { { "rule", rule }, { "action", action }, { "direction", direction }, { "model", model } });
         }
     }
 

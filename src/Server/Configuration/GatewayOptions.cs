@@ -69,6 +69,9 @@ public sealed class GatewayOptions
     /// <summary>One JSON line per call (<c>accessLog:</c>).</summary>
     public Gateway.Grpc.Observability.Configuration.AccessLogOptions AccessLog { get; set; } = new();
 
+    /// <summary>Input and output guardrails (<c>guardrails:</c>); see README "Guardrails".</summary>
+    public GuardrailsOptions Guardrails { get; set; } = new();
+
     /// <summary>The hash-chained audit trail (<c>audit:</c>).</summary>
     public Gateway.Grpc.Observability.Configuration.AuditOptions Audit { get; set; } = new();
 
@@ -316,6 +319,9 @@ public sealed class ModelOptions
     public HedgingOptions Hedging { get; set; } = new();
 
     public TimeoutOptions Timeouts { get; set; } = new();
+
+    /// <summary>Guardrails every call to this model gets, whoever calls (the stronger action wins against the caller's).</summary>
+    public ModelGuardrailOptions Guardrails { get; set; } = new();
 }
 
 /// <summary>Retries within one model group (each retry may go to another deployment).</summary>

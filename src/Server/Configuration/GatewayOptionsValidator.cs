@@ -318,8 +318,11 @@ internal static class GatewayOptionsValidator
                     errors.Add($"models:{i}:deployments:{j}:weight: must not be negative.");
                 }
             }
+
+            Gateway.Grpc.Server.Guardrails.GuardrailConfiguration.ValidateModel(model.Guardrails, $"models:{i}:guardrails", errors);
         }
 
+        Gateway.Grpc.Server.Guardrails.GuardrailConfiguration.Validate(options.Guardrails, errors);
         return errors;
     }
 

@@ -208,6 +208,8 @@ public static class GatewayApp
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<Dispatcher>();
         services.AddSingleton<ContextWindowGuard>();
+        services.AddSingleton<Gateway.Grpc.Server.Guardrails.GuardrailService>();
+        services.AddSingleton<Gateway.Grpc.Server.Guardrails.ResponseFormatGuard>();
         services.AddSingleton<CompletionPipeline>();
         services.AddSingleton<ModelsQuery>();
         services.AddSingleton<EmbeddingsService>();

@@ -4,6 +4,7 @@ using Gateway.Grpc.Governance;
 using Gateway.Grpc.Observability.Metrics;
 using Gateway.Grpc.Server.Configuration;
 using Gateway.Grpc.Server.Dispatch;
+using Gateway.Grpc.Server.Guardrails;
 using Gateway.Grpc.Server.Services;
 using Gateway.Grpc.Server.Telemetry;
 using Gateway.V1;
@@ -19,7 +20,7 @@ namespace Gateway.Grpc.Server.Pipeline;
 /// Failures leave as <see cref="RpcException"/> with the gateway's trailers; each door renders
 /// them in its own shape.
 /// </summary>
-internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, ContextWindowGuard contextWindows, GatewayOptions options, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, TenantBodyCapturePolicy bodyPolicy, ResponseCache cache, ILogger<CompletionPipeline> logger)
+internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, ContextWindowGuard contextWindows, GatewayOptions options, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, TenantBodyCapturePolicy bodyPolicy, ResponseCache cache, GuardrailService guardrails, ResponseFormatGuard responseFormat, ILogger<CompletionPipeline> logger)
 {
     public const string RequestIdHeader = CallerHeaders.RequestIdHeader;
 
@@ -70,7 +71,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
     private async Task<CompletionResponse> CompleteCoreAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed)
     {
         var directive = ReadCacheDirective(context);
-        var (group, fit, id, admission) = await AdmitAsync(request, context, observed, stream: false).ConfigureAwait(false);
+        var (group, fit, id, admission, guard) = await AdmitAsync(request, context, observed, stream: false).ConfigureAwait(false);
         var outcome = new CallOutcome { Status = StatusCode.Unknown };
         try
         {
@@ -82,14 +83,28 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
                 return hit.Response;
             }
 
-            var state = dispatcher.NewCall(request, context.Deadline, context.CancellationToken, fit);
-            var (response, served) = await dispatcher.CompleteAsync(group, state).ConfigureAwait(false);
-            var routing = state.Routing(served);
+            // One dispatch (a response-format retry dispatches again, with a fresh call state).
+            async Task<(CompletionResponse Response, RoutingInfo Routing)> DispatchAsync()
+            {
+                var state = dispatcher.NewCall(request, context.Deadline, context.CancellationToken, fit);
+                var (answer, served) = await dispatcher.CompleteAsync(group, state).ConfigureAwait(false);
+                return (answer, state.Routing(served));
+            }
+
+            var (response, routing) = responseFormat.Applies(request)
+                ? await responseFormat.CompleteAsync(request, DispatchAsync, id).ConfigureAwait(false)
+                : await DispatchAsync().ConfigureAwait(false);
             response.Id = id;
             response.Created = timeProvider.GetUtcNow().ToUnixTimeSeconds();
             response.Routing = routing;
             var usage = response.Usage ??= new Usage();
             outcome = Outcome(routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, null);
+            if (guard is not null)
+            {
+                // Output guardrails. A blocked answer is still billed (the catch settles this outcome with the block's status).
+                await guard.ApplyOutputAsync(response).ConfigureAwait(false);
+            }
+
             await admission.CompleteAsync(outcome).ConfigureAwait(false);
             usage.CostUsd = (double)admission.CostUsd;
             await CacheUnaryAsync(plan, response).ConfigureAwait(false);
@@ -105,7 +120,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
     private async Task StreamCoreAsync(CompletionRequest request, ICompletionEventWriter stream, CompletionCall context, CallTelemetry observed)
     {
         var directive = ReadCacheDirective(context);
-        var (group, fit, id, admission) = await AdmitAsync(request, context, observed, stream: true).ConfigureAwait(false);
+        var (group, fit, id, admission, guard) = await AdmitAsync(request, context, observed, stream: true).ConfigureAwait(false);
         var token = context.CancellationToken;
         CachePlan plan;
         CacheHit? hit;
@@ -122,12 +137,19 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
 
         if (hit is not null)
         {
-            await ReplayAsync(hit, id, stream, token).ConfigureAwait(false);
+            await ReplayAsync(hit, id, guard is null ? stream : guard.Wrap(stream), token).ConfigureAwait(false);
             return;
         }
 
+        // The cache records what the caller is sent (after the output guardrails, masked values
+        // restored), so the recorder sits between the guardrails and the caller.
         var recorder = plan.Status == CacheStatus.Unspecified ? null : new CacheRecordingWriter(stream, plan);
         stream = recorder ?? stream;
+        if (guard is not null)
+        {
+            // Output guardrails: text passes a bounded hold-back window on its way out.
+            stream = guard.Wrap(stream);
+        }
         var started = timeProvider.GetTimestamp();
         long? ttft = null;
         Usage? usage = null;
@@ -148,7 +170,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
                     // priced before the event goes out, and settled with the same figures below.
                     served = Outcome(handle.Routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, ttft);
                     usage.CostUsd = (double)governance.CostOf(request, served);
-                    _ = handle.ReportUsageAsync(usage.InputTokens + usage.OutputTokens).AsTask();
+                    dispatcher.ObserveSettle(handle.ReportUsageAsync(usage.InputTokens + usage.OutputTokens));
                 }
                 else if (chunk.EventCase is CompletionChunk.EventOneofCase.Delta or CompletionChunk.EventOneofCase.ToolCallDelta)
                 {
@@ -246,9 +268,10 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
 
     /// <summary>
     /// Validation and size limits, authentication, model resolution, the context-window check
-    /// (which may move the call to a context fallback), then admission (limits and budgets).
+    /// (which may move the call to a context fallback), input guardrails, then admission (limits
+    /// and budgets).
     /// </summary>
-    private async Task<(ModelGroup Group, ContextFit Fit, string Id, Admission Admission)> AdmitAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed, bool stream)
+    private async Task<(ModelGroup Group, ContextFit Fit, string Id, Admission Admission, GuardrailCall? Guard)> AdmitAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed, bool stream)
     {
         RequestValidator.Validate(request, options.RequestLimits);
         var principal = await governance.AuthenticateAsync(context.ApiKey, context.CancellationToken).ConfigureAwait(false);
@@ -256,6 +279,9 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         bodyPolicy.Observe(principal);
         // Counted after authentication: only a caller the gateway accepts can make it tokenize.
         var (group, fit) = contextWindows.Check(Resolve(request), request);
+
+        // Input guardrails before admission: a blocked request neither reaches a provider nor counts against limits.
+        var guard = await guardrails.InspectAsync(request, principal, context, observed).ConfigureAwait(false);
         var id = context.RequestId;
         Admission admission;
         try
@@ -282,7 +308,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             headers[header.Key] = header.Value;
         }
 
-        return (group, fit, id, admission);
+        return (group, fit, id, admission, guard);
     }
 
     private CallOutcome Outcome(RoutingInfo? routing, StatusCode status, long input, long output, long cached, bool estimated, CompletionRequest request, ModelGroup group, long? ttft)

@@ -121,6 +121,15 @@ internal sealed class CallTelemetry
 
     public void MarkCacheHit() => CacheHit = true;
 
+    /// <summary>Guardrail rules that fired (<c>rule:action:direction</c>, comma-separated): access log and span.</summary>
+    public string? GuardrailTriggered { get; private set; }
+
+    public void SetGuardrailTriggered(string triggered)
+    {
+        GuardrailTriggered = triggered;
+        _activity?.SetTag(GatewaySpanAttributes.GuardrailTriggered, triggered);
+    }
+
     /// <summary>A unary answer.</summary>
     public void OnResponse(CompletionResponse response)
     {
@@ -375,6 +384,7 @@ internal sealed class CallTelemetry
             LatencyMs = duration.TotalMilliseconds,
             TimeToFirstTokenMs = ttft?.TotalMilliseconds,
             CacheHit = CacheHit,
+            GuardrailTriggered = GuardrailTriggered,
             TraceId = TraceId(),
         };
         if (_routing is { } routing)

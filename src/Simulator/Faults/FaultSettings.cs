@@ -26,6 +26,9 @@ internal sealed class FaultSettings
 
     public int? DisconnectAfter { get; set; }
 
+    /// <summary>Echo the last user message in pieces of this many characters (x-sim-echo).</summary>
+    public int? Echo { get; set; }
+
     /// <summary>Tokens before an in-stream error event (streams only).</summary>
     public int? ErrorAfter { get; set; }
 
@@ -104,6 +107,7 @@ internal static class FaultResolver
             OutputTokens = fromHeaders.OutputTokens ?? script?.OutputTokens ?? defaults.OutputTokens,
             CachedTokens = fromHeaders.CachedTokens ?? script?.CachedTokens,
             DisconnectAfter = fromHeaders.DisconnectAfter ?? script?.DisconnectAfter,
+            Echo = fromHeaders.Echo ?? script?.Echo,
             ErrorAfter = fromHeaders.ErrorAfter ?? script?.ErrorAfter,
             Malformed = fromHeaders.Malformed ?? script?.Malformed ?? false,
             Hang = fromHeaders.Hang ?? script?.Hang ?? false,
@@ -132,6 +136,7 @@ internal static class FaultResolver
         parsed.OutputTokens = Int(header, SimulatorHeaders.OutputTokens, 1, 100_000, ref error);
         parsed.CachedTokens = Int(header, SimulatorHeaders.CachedTokens, 0, 10_000_000, ref error);
         parsed.DisconnectAfter = Int(header, SimulatorHeaders.DisconnectAfter, 0, 100_000, ref error);
+        parsed.Echo = Int(header, SimulatorHeaders.Echo, 1, 1000, ref error);
         parsed.ErrorAfter = Int(header, SimulatorHeaders.ErrorAfter, 0, 100_000, ref error);
         parsed.Malformed = Flag(header, SimulatorHeaders.Malformed, ref error);
         parsed.Hang = Flag(header, SimulatorHeaders.Hang, ref error);
@@ -214,6 +219,8 @@ internal static class FaultResolver
 
         public int? DisconnectAfter { get; set; }
 
+        public int? Echo { get; set; }
+
         public int? ErrorAfter { get; set; }
 
         public bool? Malformed { get; set; }
@@ -251,6 +258,7 @@ internal static class FaultValidation
         Check(errors, "outputTokens", script.OutputTokens, 1);
         Check(errors, "cachedTokens", script.CachedTokens, 0);
         Check(errors, "disconnectAfter", script.DisconnectAfter, 0);
+        Check(errors, "echo", script.Echo, 1);
         Check(errors, "errorAfter", script.ErrorAfter, 0);
         if (script.TokensPerSecond is { } tps && (tps < 0 || !double.IsFinite(tps)))
         {

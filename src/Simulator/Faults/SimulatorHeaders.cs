@@ -37,6 +37,13 @@ public static class SimulatorHeaders
     public const string DisconnectAfter = "x-sim-disconnect-after";
 
     /// <summary>
+    /// Answer with the last user message's text, verbatim, in pieces of this many characters
+    /// (1..1000): a model that repeats what it was given, so tests can see exactly what reached
+    /// the provider come back, split across deltas at known places.
+    /// </summary>
+    public const string Echo = "x-sim-echo";
+
+    /// <summary>
     /// Stream this many tokens, then send the provider's in-stream error event (status from
     /// x-sim-status, default 500; Anthropic 529 = overloaded_error) and end the stream. gRPC: the
     /// call fails with the mapped status after N deltas. Ignored by unary requests.

@@ -83,7 +83,7 @@ internal static class Generator
         "get", "set", "list", "fetch", "create", "update", "delete", "find", "make", "with", "from", "for", "the", "tool", "func", "function", "call", "run",
     };
 
-    public static SimPlan Plan(SimRequest request, int? naturalTokens, int? cachedTokens)
+    public static SimPlan Plan(SimRequest request, int? naturalTokens, int? cachedTokens, int? echoPieceChars = null)
     {
         var seed = Seed(request);
         var random = new DeterministicRandom(seed);
@@ -92,14 +92,27 @@ internal static class Generator
         var max = request.MaxTokens is > 0 ? request.MaxTokens.Value : int.MaxValue;
         var natural = naturalTokens ?? (16 + random.Next(48));
 
-        var tools = ChooseTools(request);
+        var tools = echoPieceChars is null ? ChooseTools(request) : [];
         if (tools.Count > 0)
         {
             return PlanToolCalls(request, tools, seed, ref random, input, cached, max);
         }
 
         List<string> tokens;
-        if (request.Format is OutputFormat.JsonObject or OutputFormat.JsonSchema)
+        if (echoPieceChars is { } echoSize)
+        {
+            var last = "";
+            foreach (var message in request.Messages)
+            {
+                if (message.Role == SimRole.User)
+                {
+                    last = message.Text;
+                }
+            }
+
+            tokens = Split(last, echoSize);
+        }
+        else if (request.Format is OutputFormat.JsonObject or OutputFormat.JsonSchema)
         {
             string json;
             if (request.Format == OutputFormat.JsonSchema && request.FormatSchema is { } schema)

@@ -40,7 +40,7 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
         {
             var faults = await PrepareAsync(request, context, record, stream: false).ConfigureAwait(false);
             var token = context.CancellationToken;
-            var plan = Generator.Plan(ToSimRequest(request), faults.OutputTokens, faults.CachedTokens);
+            var plan = Generator.Plan(ToSimRequest(request), faults.OutputTokens, faults.CachedTokens, faults.Echo);
             await new Pacer(timeProvider, faults.TtftMs, faults.TokensPerSecond).WholeAsync(plan.StreamUnits, token).ConfigureAwait(false);
             if (faults.DisconnectAfter is not null)
             {
@@ -95,7 +95,7 @@ internal sealed partial class GrpcSimulator(SimulatorState state, SimulatorOptio
         {
             var faults = await PrepareAsync(request, context, record, stream: true).ConfigureAwait(false);
             var token = context.CancellationToken;
-            var plan = Generator.Plan(ToSimRequest(request), faults.OutputTokens, faults.CachedTokens);
+            var plan = Generator.Plan(ToSimRequest(request), faults.OutputTokens, faults.CachedTokens, faults.Echo);
             var writer = new ChunkWriter(stream, context, faults.Malformed);
             var pacer = new Pacer(timeProvider, faults.TtftMs, faults.TokensPerSecond);
             await writer.WriteAsync(new CompletionChunk

@@ -125,7 +125,7 @@ internal sealed partial class ProviderPipeline(
             return;
         }
 
-        var plan = Generator.Plan(request, exchange.Faults.OutputTokens, exchange.Faults.CachedTokens);
+        var plan = Generator.Plan(request, exchange.Faults.OutputTokens, exchange.Faults.CachedTokens, exchange.Faults.Echo);
         await dialect.WriteChatAsync(exchange, request, plan).ConfigureAwait(false);
         if (exchange.Faults is { ErrorAfter: null, DisconnectAfter: null, Malformed: false })
         {

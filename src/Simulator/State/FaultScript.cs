@@ -47,6 +47,9 @@ public sealed record FaultScript
     /// <summary>Send an invalid JSON body (unary) or one invalid SSE data line (stream).</summary>
     public bool Malformed { get; init; }
 
+    /// <summary>Answer with the last user message in pieces of this many characters (see x-sim-echo).</summary>
+    public int? Echo { get; init; }
+
     /// <summary>Send the response headers, then nothing until the client goes away.</summary>
     public bool Hang { get; init; }
 

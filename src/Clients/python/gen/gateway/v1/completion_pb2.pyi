@@ -166,6 +166,16 @@ class Finish(_message.Message):
     routing: RoutingInfo
     def __init__(self, reason: _Optional[_Union[FinishReason, str]] = ..., routing: _Optional[_Union[RoutingInfo, _Mapping]] = ...) -> None: ...
 
+class GuardrailTrigger(_message.Message):
+    __slots__ = ["action", "direction", "rule"]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    action: str
+    direction: str
+    rule: str
+    def __init__(self, rule: _Optional[str] = ..., action: _Optional[str] = ..., direction: _Optional[str] = ...) -> None: ...
+
 class ImagePart(_message.Message):
     __slots__ = ["data", "detail", "media_type", "url"]
     DATA_FIELD_NUMBER: _ClassVar[int]
@@ -215,16 +225,18 @@ class ResponseFormat(_message.Message):
     def __init__(self, type: _Optional[_Union[ResponseFormatType, str]] = ..., json_schema: _Optional[_Union[JsonSchema, _Mapping]] = ...) -> None: ...
 
 class RoutingInfo(_message.Message):
-    __slots__ = ["attempts", "cache", "deployment", "provider"]
+    __slots__ = ["attempts", "cache", "deployment", "guardrails", "provider"]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     CACHE_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     attempts: _containers.RepeatedCompositeFieldContainer[Attempt]
     cache: CacheInfo
     deployment: str
+    guardrails: _containers.RepeatedCompositeFieldContainer[GuardrailTrigger]
     provider: str
-    def __init__(self, deployment: _Optional[str] = ..., provider: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., cache: _Optional[_Union[CacheInfo, _Mapping]] = ...) -> None: ...
+    def __init__(self, deployment: _Optional[str] = ..., provider: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., cache: _Optional[_Union[CacheInfo, _Mapping]] = ..., guardrails: _Optional[_Iterable[_Union[GuardrailTrigger, _Mapping]]] = ...) -> None: ...
 
 class RoutingOptions(_message.Message):
     __slots__ = ["deployment", "disable_hedging", "fallback_models"]

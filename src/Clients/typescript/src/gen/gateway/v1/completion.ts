@@ -516,7 +516,11 @@ export interface RoutingInfo {
   provider: string;
   attempts: Attempt[];
   /** The response cache's part in the call; unset when caching is off for the gateway. */
-  cache?: CacheInfo | undefined;
+  cache?:
+    | CacheInfo
+    | undefined;
+  /** Guardrail rules that fired on this call (input and output); never the matched text. */
+  guardrails: GuardrailTrigger[];
 }
 
 /** CacheInfo tells whether the answer came from the gateway's response cache. */
@@ -528,6 +532,16 @@ export interface CacheInfo {
   savedCostUsd: number;
   /** For hits: seconds since the cached answer was stored. */
   ageSeconds: number;
+}
+
+/** GuardrailTrigger is one guardrail rule that fired and what the gateway did about it. */
+export interface GuardrailTrigger {
+  /** Rule name, e.g. "pii.email", "secret.aws_access_key", "injection.ignore_instructions". */
+  rule: string;
+  /** "flag", "mask", "redact" or "block". */
+  action: string;
+  /** "input" (the request) or "output" (the answer). */
+  direction: string;
 }
 
 /** CompletionResponse is the answer of a unary Complete call. */
@@ -2528,7 +2542,7 @@ export const Attempt: MessageFns<Attempt> = {
 };
 
 function createBaseRoutingInfo(): RoutingInfo {
-  return { deployment: "", provider: "", attempts: [], cache: undefined };
+  return { deployment: "", provider: "", attempts: [], cache: undefined, guardrails: [] };
 }
 
 export const RoutingInfo: MessageFns<RoutingInfo> = {
@@ -2544,6 +2558,9 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
     }
     if (message.cache !== undefined) {
       CacheInfo.encode(message.cache, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.guardrails) {
+      GuardrailTrigger.encode(v!, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -2593,6 +2610,14 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
             message.cache = CacheInfo.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.guardrails.push(GuardrailTrigger.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2611,6 +2636,9 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
       provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
       attempts: globalThis.Array.isArray(object?.attempts) ? object.attempts.map((e: any) => Attempt.fromJSON(e)) : [],
       cache: isSet(object.cache) ? CacheInfo.fromJSON(object.cache) : undefined,
+      guardrails: globalThis.Array.isArray(object?.guardrails)
+        ? object.guardrails.map((e: any) => GuardrailTrigger.fromJSON(e))
+        : [],
     };
   },
 
@@ -2628,6 +2656,9 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
     if (message.cache !== undefined) {
       obj.cache = CacheInfo.toJSON(message.cache);
     }
+    if (message.guardrails?.length) {
+      obj.guardrails = message.guardrails.map((e) => GuardrailTrigger.toJSON(e));
+    }
     return obj;
   },
 
@@ -2642,6 +2673,7 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
     message.cache = (object.cache !== undefined && object.cache !== null)
       ? CacheInfo.fromPartial(object.cache)
       : undefined;
+    message.guardrails = object.guardrails?.map((e) => GuardrailTrigger.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2767,6 +2799,107 @@ export const CacheInfo: MessageFns<CacheInfo> = {
     message.similarity = object.similarity ?? 0;
     message.savedCostUsd = object.savedCostUsd ?? 0;
     message.ageSeconds = object.ageSeconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseGuardrailTrigger(): GuardrailTrigger {
+  return { rule: "", action: "", direction: "" };
+}
+
+export const GuardrailTrigger: MessageFns<GuardrailTrigger> = {
+  encode(message: GuardrailTrigger, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rule !== "") {
+      writer.uint32(10).string(message.rule);
+    }
+    if (message.action !== "") {
+      writer.uint32(18).string(message.action);
+    }
+    if (message.direction !== "") {
+      writer.uint32(26).string(message.direction);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GuardrailTrigger {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGuardrailTrigger();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rule = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.direction = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GuardrailTrigger {
+    return {
+      rule: isSet(object.rule) ? globalThis.String(object.rule) : "",
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      direction: isSet(object.direction) ? globalThis.String(object.direction) : "",
+    };
+  },
+
+  toJSON(message: GuardrailTrigger): unknown {
+    const obj: any = {};
+    if (message.rule !== "") {
+      obj.rule = message.rule;
+    }
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.direction !== "") {
+      obj.direction = message.direction;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GuardrailTrigger>, I>>(base?: I): GuardrailTrigger {
+    return GuardrailTrigger.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GuardrailTrigger>, I>>(object: I): GuardrailTrigger {
+    const message = createBaseGuardrailTrigger();
+    message.rule = object.rule ?? "";
+    message.action = object.action ?? "";
+    message.direction = object.direction ?? "";
     return message;
   },
 };
