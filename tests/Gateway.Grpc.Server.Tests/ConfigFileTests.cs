@@ -22,6 +22,19 @@ public sealed class ConfigFileTests : IDisposable
     }
 
     [Fact]
+    public void Yaml_with_a_mapping_as_a_key_names_file_and_line()
+    {
+        // Found by fuzzing the config loader: a complex key crashed it with an InvalidCastException.
+        var path = Write("gateway.yaml", "logLevel: Warning\n? { a: 1 }\n: x\n");
+
+        var ex = Assert.Throws<GatewayConfigurationException>(() => GatewayApp.Build(["--config", path]));
+
+        Assert.Contains(path, ex.Message, StringComparison.Ordinal);
+        Assert.Contains("line 2", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("not plain text", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Json_that_does_not_parse_names_the_file()
     {
         var path = Write("gateway.json", "{ \"logLevel\": \"Warning\", }}");

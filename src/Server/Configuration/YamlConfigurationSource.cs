@@ -23,6 +23,12 @@ internal sealed class YamlConfigurationSource(string path) : IConfigurationSourc
             {
                 throw new Hosting.GatewayConfigurationException($"Config file '{path}' is not valid YAML at line {ex.Start.Line}, column {ex.Start.Column}: {ex.Message}");
             }
+            catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or FormatException)
+            {
+                // YamlDotNet's scanner throws these (not YamlException) on some malformed input
+                // (found by fuzzing: control characters inside a flow mapping).
+                throw new Hosting.GatewayConfigurationException($"Config file '{path}' is not valid YAML: the parser stopped ({ex.Message}); check for control characters and unbalanced {{ }} or [ ].");
+            }
 
             if (stream.Documents.Count > 0)
             {
@@ -32,14 +38,20 @@ internal sealed class YamlConfigurationSource(string path) : IConfigurationSourc
             Data = data;
         }
 
-        private static void Visit(YamlNode node, string? prefix, Dictionary<string, string?> data)
+        private void Visit(YamlNode node, string? prefix, Dictionary<string, string?> data)
         {
             switch (node)
             {
                 case YamlMappingNode mapping:
                     foreach (var (key, value) in mapping.Children)
                     {
-                        var name = ((YamlScalarNode)key).Value ?? "";
+                        // A key must be plain text: YAML allows a mapping or a list as a key
+                        // ("? {a: 1}" or "{a: 1}: x"), which no configuration key can be.
+                        if (key is not YamlScalarNode { Value: { } name })
+                        {
+                            throw new Hosting.GatewayConfigurationException($"Config file '{path}' has a key at line {key.Start.Line}, column {key.Start.Column} that is not plain text{(prefix is null ? "" : $" (under '{prefix}')")}; keys must be names such as grpcAddress.");
+                        }
+
                         Visit(value, prefix is null ? name : prefix + ":" + name, data);
                     }
 

@@ -52,7 +52,7 @@ internal static class Targets
             }
             catch (Exception ex)
             {
-                output.WriteLine($"CRASH {name} {file}: {ex.GetType().FullName}: {ex.Message}");
+                output.WriteLine($"CRASH {name} {file}: {ex}");
                 return 1;
             }
         }
