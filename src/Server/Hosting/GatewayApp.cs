@@ -342,6 +342,9 @@ public static class GatewayApp
         {
             o.Delay = TimeSpan.FromMilliseconds(100);
             o.Period = TimeSpan.FromSeconds(5);
+            // The publisher feeds grpc.health.v1 (the gateway itself and its deployments); the
+            // readiness checks run when /readyz is asked, not every 5 s in the background.
+            o.Predicate = static r => !r.Tags.Contains(Readiness.Tag);
         });
     }
 
@@ -683,6 +686,8 @@ public static class GatewayApp
         logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
+        // An unready check is an answer of /readyz (with its reason), not an error to log each probe.
+        logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", LogLevel.Critical);
         if (Enum.TryParse<LogLevel>(options.LogLevel, ignoreCase: true, out var parsed))
         {
             logging.SetMinimumLevel(parsed);
