@@ -42,7 +42,7 @@ public sealed class ShutdownTests
         foreach (var argument in new[]
         {
             server, "--grpcAddress", $"127.0.0.1:{grpcPort}", "--httpAddress", $"127.0.0.1:{httpPort}",
-            "--store:kind", "sqlite", "--store:path", database, "--shutdown:drainDelaySeconds", "2", "--logLevel", "Warning",
+            "--store:kind", "sqlite", "--store:path", database, "--shutdown:drainDelaySeconds", "1", "--logLevel", "Warning",
         })
         {
             start.ArgumentList.Add(argument);
@@ -75,12 +75,13 @@ public sealed class ShutdownTests
                 await Task.Delay(100);
             }
 
-            // A stream of 40 tokens at 20 tokens/s: about two seconds of output.
+            // A stream of 80 tokens at 20 tokens/s: about four seconds of output, longer than the
+            // one-second drain delay, so it is still running when the listeners close.
             using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}");
-            var request = GatewayHarness.Request("sim-small", 40);
+            var request = GatewayHarness.Request("sim-small", 80);
             request.Metadata["sim.ttft_ms"] = "0";
             request.Metadata["sim.tokens_per_second"] = "20";
-            request.Metadata["sim.output_tokens"] = "40";
+            request.Metadata["sim.output_tokens"] = "80";
             using var call = new Completion.CompletionClient(channel).StreamComplete(request);
             Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None)); // start
             Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None)); // first delta
@@ -89,6 +90,8 @@ public sealed class ShutdownTests
             {
                 await kill.WaitForExitAsync();
             }
+
+            var terminated = Stopwatch.StartNew();
 
             // Readiness says no at once, while the listeners still accept (drain delay).
             var draining = DateTime.UtcNow.AddSeconds(5);
@@ -110,9 +113,10 @@ public sealed class ShutdownTests
 
             Assert.Equal(StatusCode.OK, call.GetStatus().StatusCode);
             Assert.Contains(events, e => e.EventCase == CompletionChunk.EventOneofCase.Finish);
-            Assert.Equal(40, events.Single(e => e.EventCase == CompletionChunk.EventOneofCase.Usage).Usage.OutputTokens);
+            Assert.Equal(80, events.Single(e => e.EventCase == CompletionChunk.EventOneofCase.Usage).Usage.OutputTokens);
 
-            // Once the listeners closed, a new connection is refused.
+            // Once the listeners closed (the drain delay is over), a new connection is refused.
+            Assert.True(terminated.Elapsed > TimeSpan.FromSeconds(1.5), $"the stream ended {terminated.Elapsed} after SIGTERM, before the drain delay was surely over");
             using var late = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}");
             var refused = await Assert.ThrowsAsync<RpcException>(() => new Completion.CompletionClient(late).CompleteAsync(GatewayHarness.Request("sim-small", 4), deadline: DateTime.UtcNow.AddSeconds(5)).ResponseAsync);
             Assert.Contains(refused.StatusCode, new[] { StatusCode.Unavailable, StatusCode.DeadlineExceeded });
@@ -125,7 +129,7 @@ public sealed class ShutdownTests
             await using var connection = new SqliteConnection($"Data Source={database}");
             await connection.OpenAsync();
             await using var command = connection.CreateCommand();
-            command.CommandText = "SELECT COUNT(*) FROM gw_ledger WHERE stream = 1 AND status = 'OK' AND output_tokens = 40";
+            command.CommandText = "SELECT COUNT(*) FROM gw_ledger WHERE stream = 1 AND status = 'OK' AND output_tokens = 80";
             Assert.Equal(1L, (long)(await command.ExecuteScalarAsync())!);
         }
         finally
