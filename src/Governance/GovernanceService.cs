@@ -25,6 +25,9 @@ public sealed class GovernanceSettings
     /// <summary>Output tokens reserved for a call without max_tokens, before its actual usage is known.</summary>
     public int DefaultOutputReservation { get; init; } = 256;
 
+    /// <summary>Output tokens a call is expected to use at most: its max_tokens, else <see cref="DefaultOutputReservation"/>.</summary>
+    public int OutputReservation(CompletionRequest request) => request.HasMaxTokens ? request.MaxTokens : DefaultOutputReservation;
+
     /// <summary>Global limits per public model name (all callers together).</summary>
     public IReadOnlyDictionary<string, LimitSettings> ModelLimits { get; init; } = new Dictionary<string, LimitSettings>();
 
@@ -231,7 +234,7 @@ public sealed partial class GovernanceService(
 
         var tokens = EnsureTokenEstimate(admission);
         var request = admission.Request;
-        var output = request.HasMaxTokens ? request.MaxTokens : settings.DefaultOutputReservation;
+        var output = settings.OutputReservation(request);
         var input = Math.Max(0, tokens - output);
         var estimate = 0m;
         foreach (var model in settings.PricedModelsOf(request.Model))
@@ -249,7 +252,7 @@ public sealed partial class GovernanceService(
         if (admission.TokenEstimate == 0)
         {
             var request = admission.Request;
-            admission.TokenEstimate = settings.CountPromptTokens(request) + (request.HasMaxTokens ? request.MaxTokens : settings.DefaultOutputReservation);
+            admission.TokenEstimate = settings.CountPromptTokens(request) + settings.OutputReservation(request);
         }
 
         return admission.TokenEstimate;

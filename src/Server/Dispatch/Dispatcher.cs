@@ -434,7 +434,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         {
             var request = state.Request;
             var prompt = governance.CountPromptTokens(request);
-            var estimate = prompt + (request.HasMaxTokens ? request.MaxTokens : governance.DefaultOutputReservation);
+            var estimate = prompt + governance.OutputReservation(request);
             var result = await limits.TryAcquireAsync(new LimitRequest(scope + ":tpm", LimitKind.Tokens, tpm, estimate, governance.DefaultAlgorithm, ""), cancellationToken).ConfigureAwait(false);
             if (!result.Allowed)
             {
