@@ -185,14 +185,11 @@ public sealed class ChatTokenCounterTests
         var counter = ChatTokenCounter.ForModel("gpt-4o");
         // 10 MB of text: about two million tokens in full.
         var request = new CompletionRequest { Model = "gpt-4o", Messages = { new Message { Role = Role.User, Content = string.Concat(Enumerable.Repeat("word ", 2_000_000)) } } };
-        var watch = System.Diagnostics.Stopwatch.StartNew();
         var count = counter.CountPrompt(request, stopAbove: 16_384);
-        watch.Stop();
 
         Assert.True(count > 16_384, $"count {count}");
         // One 16K-character slice is about 3300 tokens of this text: it stops within one slice of the limit.
         Assert.True(count < 16_384 + 4_000, $"count {count}: counting went on past the limit");
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"took {watch.Elapsed}");
     }
 
     private static bool MissingData(string encoding, [NotNullWhen(true)] out TiktokenTokenizer? tokenizer, [NotNullWhen(false)] out string? error)

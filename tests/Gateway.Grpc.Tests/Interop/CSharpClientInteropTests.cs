@@ -141,7 +141,8 @@ public abstract class CSharpClientInteropTests : IDisposable
         });
 
         Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"DEADLINE_EXCEEDED after {watch.ElapsedMilliseconds} ms with a 300 ms deadline");
+        // The server never answers: without the deadline the call would never end, so the bound is loose on purpose.
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"DEADLINE_EXCEEDED after {watch.ElapsedMilliseconds} ms with a 300 ms deadline");
         Assert.Equal(StatusCode.DeadlineExceeded, call.GetStatus().StatusCode);
         await AssertStillServingAsync();
     }
