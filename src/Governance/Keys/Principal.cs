@@ -12,6 +12,11 @@ public sealed record Principal
 
     public static readonly Principal Admin = new() { Kind = PrincipalKind.Admin };
 
+    /// <summary>The key metadata entry that makes a virtual key admin-scoped (<c>scope: admin</c>).</summary>
+    public const string ScopeMetadataKey = "scope";
+
+    public const string AdminScope = "admin";
+
     public PrincipalKind Kind { get; init; }
 
     public KeyRecord? Key { get; init; }
@@ -30,6 +35,13 @@ public sealed record Principal
 
     /// <summary>Whether prompt/completion text may be logged for this caller (tenant opt-in).</summary>
     public bool LogBodies => Team?.LogBodies ?? false;
+
+    /// <summary>The master key, or a virtual key whose metadata says <c>scope: admin</c>: may use the admin API and the console.</summary>
+    public bool IsAdmin => Kind == PrincipalKind.Admin || (Kind == PrincipalKind.VirtualKey && Key is { } key && HasAdminScope(key));
+
+    /// <summary>Whether a stored key is admin-scoped (set only through the admin API, so only an admin can make one).</summary>
+    public static bool HasAdminScope(KeyRecord key)
+        => key.Metadata.TryGetValue(ScopeMetadataKey, out var scope) && string.Equals(scope, AdminScope, StringComparison.Ordinal);
 
     public bool IsModelAllowed(string model)
     {

@@ -102,19 +102,23 @@ public sealed class InMemoryGovernanceStore : IGovernanceStore
                 Key: query.GroupBy.Contains(UsageGrouping.Key) ? e.KeyId : null,
                 Team: query.GroupBy.Contains(UsageGrouping.Team) ? e.TeamId : null,
                 Model: query.GroupBy.Contains(UsageGrouping.Model) ? e.Model : null,
-                Day: query.GroupBy.Contains(UsageGrouping.Day) ? e.Timestamp.UtcDateTime.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture) : null))
+                Day: query.GroupBy.Contains(UsageGrouping.Day) ? e.Timestamp.UtcDateTime.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture) : null,
+                Deployment: query.GroupBy.Contains(UsageGrouping.Deployment) ? e.Deployment : null))
             .Select(g => new UsageRow
             {
                 KeyId = g.Key.Key,
                 TeamId = g.Key.Team,
                 Model = g.Key.Model,
                 Day = g.Key.Day,
+                Deployment = g.Key.Deployment,
                 Requests = g.LongCount(),
+                SuccessfulRequests = g.LongCount(e => e.Status == "OK"),
+                SavedCostUsd = g.Sum(e => e.SavedCostUsd),
                 InputTokens = g.Sum(e => e.InputTokens),
                 OutputTokens = g.Sum(e => e.OutputTokens),
                 CostUsd = g.Sum(e => e.CostUsd),
             })
-            .OrderBy(r => r.Day, StringComparer.Ordinal).ThenBy(r => r.TeamId, StringComparer.Ordinal).ThenBy(r => r.KeyId, StringComparer.Ordinal).ThenBy(r => r.Model, StringComparer.Ordinal)
+            .OrderBy(r => r.Day, StringComparer.Ordinal).ThenBy(r => r.TeamId, StringComparer.Ordinal).ThenBy(r => r.KeyId, StringComparer.Ordinal).ThenBy(r => r.Model, StringComparer.Ordinal).ThenBy(r => r.Deployment, StringComparer.Ordinal)
             .ToArray();
         return Task.FromResult<IReadOnlyList<UsageRow>>(rows);
     }

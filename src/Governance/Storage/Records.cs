@@ -135,6 +135,9 @@ public enum UsageGrouping
     Team,
     Model,
     Day,
+
+    /// <summary>The deployment that served the call ("" for calls no deployment served).</summary>
+    Deployment,
 }
 
 /// <summary>A usage query: a time range, optional filters, and the grouping dimensions.</summary>
@@ -165,11 +168,19 @@ public sealed record UsageRow
     /// <summary>UTC day, yyyy-MM-dd.</summary>
     public string? Day { get; init; }
 
+    public string? Deployment { get; init; }
+
     public long Requests { get; init; }
+
+    /// <summary>Calls that ended with status OK.</summary>
+    public long SuccessfulRequests { get; init; }
 
     public long InputTokens { get; init; }
 
     public long OutputTokens { get; init; }
 
     public decimal CostUsd { get; init; }
+
+    /// <summary>What response-cache hits saved (the cost their answers had when they were made).</summary>
+    public decimal SavedCostUsd { get; init; }
 }

@@ -77,6 +77,9 @@ public sealed class GatewayOptions
 
     /// <summary>The response cache (<c>cache:</c>): exact and semantic, in memory or Redis. Off by default.</summary>
     public Gateway.Grpc.Caching.Configuration.CacheOptions Cache { get; set; } = new();
+
+    /// <summary>The web console at /ui (<c>console:</c>); see README "Web console".</summary>
+    public Gateway.Grpc.Console.Configuration.ConsoleOptions Console { get; set; } = new();
 }
 
 public sealed class ShutdownOptions

@@ -34,6 +34,7 @@ internal sealed class GatewayOptionsValidation(IReadOnlyCollection<string> known
         }
 
         errors.AddRange(CacheOptionsValidator.Validate(options.Cache, options.Models.ConvertAll(static m => m.Name)));
+        errors.AddRange(Gateway.Grpc.Console.Configuration.ConsoleOptions.Validate(options.Console, !string.IsNullOrEmpty(options.Auth.MasterKey), GatewayOptionsValidator.IsLoopback(options.HttpAddress)));
         if (options.Audit.HmacKey is { Length: > 0 } auditKey)
         {
             try
@@ -432,6 +433,9 @@ internal static class GatewayOptionsValidator
             }
         }
     }
+
+    /// <summary>Whether a host:port address binds only loopback.</summary>
+    public static bool IsLoopback(string address) => TryParseEndpoint(address, out var endpoint) && IPAddress.IsLoopback(endpoint.Address);
 
     public static bool TryParseEndpoint(string value, out IPEndPoint endpoint)
     {

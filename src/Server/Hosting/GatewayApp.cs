@@ -214,6 +214,14 @@ public static class GatewayApp
         services.AddSingleton<ModelsQuery>();
         services.AddSingleton<EmbeddingsService>();
         services.AddSingleton<DeploymentHealth>();
+        services.AddSingleton<AdminOperations>();
+        // The web console at /ui: on when console.enabled, or unset in open dev mode on loopback.
+        var console = options.Console.IsOn(!string.IsNullOrEmpty(options.Auth.MasterKey), GatewayOptionsValidator.IsLoopback(options.HttpAddress));
+        if (console)
+        {
+            Gateway.Grpc.Console.ConsoleServiceCollectionExtensions.AddGatewayConsole<ConsoleBackend>(services, options.Console);
+        }
+
         configureServices?.Invoke(services);
 
         var app = builder.Build();
@@ -262,6 +270,11 @@ public static class GatewayApp
             ResponseWriter = Readiness.WriteAsync,
         });
         app.MapGatewayMetrics();
+        if (console)
+        {
+            Gateway.Grpc.Console.ConsoleServiceCollectionExtensions.MapGatewayConsole(app);
+        }
+
         return app;
     }
 

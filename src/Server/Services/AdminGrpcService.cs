@@ -1,54 +1,48 @@
-using System.Security.Cryptography;
 using Gateway.Admin.V1;
-using System.Text.Json.Nodes;
+using Gateway.Grpc.Console;
 using Gateway.Grpc.Governance;
-using Gateway.Grpc.Observability.Audit;
-using Gateway.Grpc.Governance.Keys;
-using Gateway.Grpc.Governance.Storage;
-using Grpc.Core;
-using Google.Protobuf.WellKnownTypes;
 using Gateway.Grpc.Server.Pipeline;
-using Microsoft.Extensions.Logging;
+using Grpc.Core;
 
 namespace Gateway.Grpc.Server.Services;
 
-/// <summary>gateway.admin.v1.AdminService (gRPC, gRPC-Web, and JSON transcoding under /v1/admin): teams, keys and usage, behind the master key.</summary>
-internal sealed partial class AdminGrpcService(GovernanceService governance, IGovernanceStore store, KeyAuthenticator authenticator, IAuditTrail audit, TimeProvider timeProvider, ILogger<AdminGrpcService> logger) : AdminService.AdminServiceBase
+/// <summary>gateway.admin.v1.AdminService (gRPC, gRPC-Web, and JSON transcoding under /v1/admin): teams, keys and usage, behind the master key or an admin-scoped key.</summary>
+internal sealed class AdminGrpcService(GovernanceService governance, AdminOperations operations) : AdminService.AdminServiceBase
 {
     public override Task<CreateTeamResponse> CreateTeam(CreateTeamRequest request, ServerCallContext context)
-        => Guarded(context, () => CreateTeamAsync(request, context));
+        => Guarded(context, actor => operations.CreateTeamAsync(request, actor, context.CancellationToken));
 
     public override Task<ListTeamsResponse> ListTeams(ListTeamsRequest request, ServerCallContext context)
-        => Guarded(context, () => ListTeamsAsync(context));
+        => Guarded(context, actor => operations.ListTeamsAsync(actor, context.CancellationToken));
 
     public override Task<UpdateTeamResponse> UpdateTeam(UpdateTeamRequest request, ServerCallContext context)
-        => Guarded(context, () => UpdateTeamAsync(request, context));
+        => Guarded(context, actor => operations.UpdateTeamAsync(request, actor, context.CancellationToken));
 
     public override Task<DeleteTeamResponse> DeleteTeam(DeleteTeamRequest request, ServerCallContext context)
-        => Guarded(context, () => DeleteTeamAsync(request, context));
+        => Guarded(context, actor => operations.DeleteTeamAsync(request, actor, context.CancellationToken));
 
     public override Task<CreateKeyResponse> CreateKey(CreateKeyRequest request, ServerCallContext context)
-        => Guarded(context, () => CreateKeyAsync(request, context));
+        => Guarded(context, actor => operations.CreateKeyAsync(request, actor, context.CancellationToken));
 
     public override Task<ListKeysResponse> ListKeys(ListKeysRequest request, ServerCallContext context)
-        => Guarded(context, () => ListKeysAsync(request, context));
+        => Guarded(context, actor => operations.ListKeysAsync(request, actor, context.CancellationToken));
 
     public override Task<GetKeyResponse> GetKey(GetKeyRequest request, ServerCallContext context)
-        => Guarded(context, () => GetKeyAsync(request, context));
+        => Guarded(context, actor => operations.GetKeyAsync(request, actor, context.CancellationToken));
 
     public override Task<UpdateKeyResponse> UpdateKey(UpdateKeyRequest request, ServerCallContext context)
-        => Guarded(context, () => UpdateKeyAsync(request, context));
+        => Guarded(context, actor => operations.UpdateKeyAsync(request, actor, context.CancellationToken));
 
     public override Task<RotateKeyResponse> RotateKey(RotateKeyRequest request, ServerCallContext context)
-        => Guarded(context, () => RotateKeyAsync(request, context));
+        => Guarded(context, actor => operations.RotateKeyAsync(request, actor, context.CancellationToken));
 
     public override Task<RevokeKeyResponse> RevokeKey(RevokeKeyRequest request, ServerCallContext context)
-        => Guarded(context, () => RevokeKeyAsync(request, context));
+        => Guarded(context, actor => operations.RevokeKeyAsync(request, actor, context.CancellationToken));
 
     public override Task<GetUsageResponse> GetUsage(GetUsageRequest request, ServerCallContext context)
-        => Guarded(context, () => GetUsageAsync(request, context));
+        => Guarded(context, actor => operations.GetUsageAsync(request, actor, context.CancellationToken));
 
-    private async Task<T> Guarded<T>(ServerCallContext context, Func<Task<T>> action)
+    private async Task<T> Guarded<T>(ServerCallContext context, Func<AdminActor, Task<T>> action)
     {
         if (governance.Settings.MasterKey() is not { Length: > 0 })
         {
@@ -56,332 +50,11 @@ internal sealed partial class AdminGrpcService(GovernanceService governance, IGo
         }
 
         var principal = await governance.AuthenticateAsync(CallerHeaders.ApiKey(context.GetHttpContext().Request), context.CancellationToken).ConfigureAwait(false);
-        if (principal.Kind != PrincipalKind.Admin)
+        if (!principal.IsAdmin)
         {
-            throw new RpcException(new Status(StatusCode.PermissionDenied, "The admin API needs the master key."));
+            throw new RpcException(new Status(StatusCode.PermissionDenied, "The admin API needs the master key or an admin-scoped key."));
         }
 
-        return await action().ConfigureAwait(false);
-    }
-
-    private async Task<CreateTeamResponse> CreateTeamAsync(CreateTeamRequest request, ServerCallContext context)
-    {
-        var team = request.Team ?? throw Invalid("team: is required.");
-        if (string.IsNullOrWhiteSpace(team.Name))
-        {
-            throw Invalid("team.name: is required.");
-        }
-
-        var now = timeProvider.GetUtcNow();
-        var record = ToRecord(team, string.IsNullOrEmpty(team.Id) ? NewId("team") : team.Id, now, now);
-        if (await store.GetTeamAsync(record.Id, context.CancellationToken).ConfigureAwait(false) is not null)
-        {
-            throw new RpcException(new Status(StatusCode.AlreadyExists, $"team.id: '{record.Id}' already exists."));
-        }
-
-        await store.CreateTeamAsync(record, context.CancellationToken).ConfigureAwait(false);
-        await RecordAsync("create_team", record.Id, context).ConfigureAwait(false);
-        return new CreateTeamResponse { Team = ToProto(record) };
-    }
-
-    private async Task<ListTeamsResponse> ListTeamsAsync(ServerCallContext context)
-    {
-        var response = new ListTeamsResponse();
-        foreach (var team in await store.ListTeamsAsync(context.CancellationToken).ConfigureAwait(false))
-        {
-            response.Teams.Add(ToProto(team));
-        }
-
-        return response;
-    }
-
-    private async Task<UpdateTeamResponse> UpdateTeamAsync(UpdateTeamRequest request, ServerCallContext context)
-    {
-        var team = request.Team ?? throw Invalid("team: is required.");
-        var existing = await store.GetTeamAsync(team.Id, context.CancellationToken).ConfigureAwait(false) ?? throw NotFound("team", team.Id);
-        var record = ToRecord(team, existing.Id, existing.CreatedAt, timeProvider.GetUtcNow()) with { Name = string.IsNullOrWhiteSpace(team.Name) ? existing.Name : team.Name };
-        await store.UpdateTeamAsync(record, context.CancellationToken).ConfigureAwait(false);
-        authenticator.Invalidate();
-        await RecordAsync("update_team", record.Id, context).ConfigureAwait(false);
-        return new UpdateTeamResponse { Team = ToProto(record) };
-    }
-
-    private async Task<DeleteTeamResponse> DeleteTeamAsync(DeleteTeamRequest request, ServerCallContext context)
-    {
-        if ((await store.ListKeysAsync(request.Id, context.CancellationToken).ConfigureAwait(false)).Count > 0)
-        {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"team '{request.Id}' still has keys: revoke or move them first."));
-        }
-
-        if (!await store.DeleteTeamAsync(request.Id, context.CancellationToken).ConfigureAwait(false))
-        {
-            throw NotFound("team", request.Id);
-        }
-
-        await RecordAsync("delete_team", request.Id, context).ConfigureAwait(false);
-        return new DeleteTeamResponse();
-    }
-
-    private async Task<CreateKeyResponse> CreateKeyAsync(CreateKeyRequest request, ServerCallContext context)
-    {
-        var key = request.Key ?? new Key();
-        await CheckTeamAsync(key.TeamId, context).ConfigureAwait(false);
-        var (secret, prefix, hash) = ApiKeys.Generate();
-        var now = timeProvider.GetUtcNow();
-        var record = ToRecord(key, NewId("key"), prefix, hash, now, now);
-        await store.CreateKeyAsync(record, context.CancellationToken).ConfigureAwait(false);
-        await RecordAsync("create_key", record.Id, context).ConfigureAwait(false);
-        return new CreateKeyResponse { Key = ToProto(record), Secret = secret };
-    }
-
-    private async Task<ListKeysResponse> ListKeysAsync(ListKeysRequest request, ServerCallContext context)
-    {
-        var response = new ListKeysResponse();
-        foreach (var key in await store.ListKeysAsync(string.IsNullOrEmpty(request.TeamId) ? null : request.TeamId, context.CancellationToken).ConfigureAwait(false))
-        {
-            response.Keys.Add(ToProto(key));
-        }
-
-        return response;
-    }
-
-    private async Task<GetKeyResponse> GetKeyAsync(GetKeyRequest request, ServerCallContext context)
-        => new() { Key = ToProto(await store.GetKeyAsync(request.Id, context.CancellationToken).ConfigureAwait(false) ?? throw NotFound("key", request.Id)) };
-
-    private async Task<UpdateKeyResponse> UpdateKeyAsync(UpdateKeyRequest request, ServerCallContext context)
-    {
-        var key = request.Key ?? throw Invalid("key: is required.");
-        var existing = await store.GetKeyAsync(key.Id, context.CancellationToken).ConfigureAwait(false) ?? throw NotFound("key", key.Id);
-        await CheckTeamAsync(key.TeamId, context).ConfigureAwait(false);
-        var record = ToRecord(key, existing.Id, existing.Prefix, existing.Hash, existing.CreatedAt, timeProvider.GetUtcNow()) with { RevokedAt = existing.RevokedAt };
-        await store.UpdateKeyAsync(record, context.CancellationToken).ConfigureAwait(false);
-        authenticator.Invalidate();
-        await RecordAsync("update_key", record.Id, context).ConfigureAwait(false);
-        return new UpdateKeyResponse { Key = ToProto(record) };
-    }
-
-    private async Task<RotateKeyResponse> RotateKeyAsync(RotateKeyRequest request, ServerCallContext context)
-    {
-        var existing = await store.GetKeyAsync(request.Id, context.CancellationToken).ConfigureAwait(false) ?? throw NotFound("key", request.Id);
-        if (existing.RevokedAt is not null)
-        {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"key '{request.Id}' is revoked and cannot be rotated."));
-        }
-
-        var (secret, prefix, hash) = ApiKeys.Generate();
-        var record = existing with { Prefix = prefix, Hash = hash, UpdatedAt = timeProvider.GetUtcNow() };
-        await store.UpdateKeyAsync(record, context.CancellationToken).ConfigureAwait(false);
-        authenticator.Invalidate();
-        await RecordAsync("rotate_key", record.Id, context).ConfigureAwait(false);
-        return new RotateKeyResponse { Key = ToProto(record), Secret = secret };
-    }
-
-    private async Task<RevokeKeyResponse> RevokeKeyAsync(RevokeKeyRequest request, ServerCallContext context)
-    {
-        var existing = await store.GetKeyAsync(request.Id, context.CancellationToken).ConfigureAwait(false) ?? throw NotFound("key", request.Id);
-        var now = timeProvider.GetUtcNow();
-        var record = existing with { RevokedAt = existing.RevokedAt ?? now, UpdatedAt = now };
-        await store.UpdateKeyAsync(record, context.CancellationToken).ConfigureAwait(false);
-        authenticator.Invalidate();
-        await RecordAsync("revoke_key", record.Id, context).ConfigureAwait(false);
-        return new RevokeKeyResponse { Key = ToProto(record) };
-    }
-
-    private async Task<GetUsageResponse> GetUsageAsync(GetUsageRequest request, ServerCallContext context)
-    {
-        var now = timeProvider.GetUtcNow();
-        var query = new UsageQuery
-        {
-            From = request.StartTime?.ToDateTimeOffset() ?? now.AddDays(-30),
-            To = request.EndTime?.ToDateTimeOffset() ?? now.AddSeconds(1),
-            KeyId = NullIfEmpty(request.KeyId),
-            TeamId = NullIfEmpty(request.TeamId),
-            Model = NullIfEmpty(request.Model),
-            GroupBy = request.GroupBy.Where(g => g != UsageGroup.Unspecified).Select(g => g switch
-            {
-                UsageGroup.Key => UsageGrouping.Key,
-                UsageGroup.Team => UsageGrouping.Team,
-                UsageGroup.Model => UsageGrouping.Model,
-                _ => UsageGrouping.Day,
-            }).Distinct().ToArray(),
-        };
-        var response = new GetUsageResponse();
-        foreach (var row in await store.QueryUsageAsync(query, context.CancellationToken).ConfigureAwait(false))
-        {
-            response.Rows.Add(new Admin.V1.UsageRow
-            {
-                KeyId = row.KeyId ?? "",
-                TeamId = row.TeamId ?? "",
-                Model = row.Model ?? "",
-                Day = row.Day ?? "",
-                Requests = row.Requests,
-                InputTokens = row.InputTokens,
-                OutputTokens = row.OutputTokens,
-                CostUsd = (double)row.CostUsd,
-            });
-        }
-
-        return response;
-    }
-
-    private async Task CheckTeamAsync(string teamId, ServerCallContext context)
-    {
-        if (!string.IsNullOrEmpty(teamId) && await store.GetTeamAsync(teamId, context.CancellationToken).ConfigureAwait(false) is null)
-        {
-            throw Invalid($"key.team_id: team '{teamId}' does not exist.");
-        }
-    }
-
-    /// <summary>Logs an admin action and appends it to the hash-chained audit trail (never the key text).</summary>
-    private async Task RecordAsync(string action, string id, ServerCallContext context)
-    {
-        Log.AdminAction(logger, action, id);
-        await audit.AppendAsync(action, "admin", new JsonObject { ["id"] = id, ["peer"] = context.Peer }, context.CancellationToken).ConfigureAwait(false);
-    }
-
-    private static string? NullIfEmpty(string value) => string.IsNullOrEmpty(value) ? null : value;
-
-    private static string NewId(string kind) => kind + "_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-
-    private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
-
-    private static RpcException NotFound(string kind, string id) => new(new Status(StatusCode.NotFound, $"{kind} '{id}' not found."));
-
-    private static LimitSettings ToRecord(Limits? limits) => limits is null ? new LimitSettings() : new LimitSettings
-    {
-        RequestsPerMinute = limits.HasRequestsPerMinute ? Positive(limits.RequestsPerMinute, "requests_per_minute") : null,
-        TokensPerMinute = limits.HasTokensPerMinute ? Positive(limits.TokensPerMinute, "tokens_per_minute") : null,
-        MaxConcurrentRequests = limits.HasMaxConcurrentRequests ? Positive(limits.MaxConcurrentRequests, "max_concurrent_requests") : null,
-        MaxTokensPerRequest = limits.HasMaxTokensPerRequest ? Positive(limits.MaxTokensPerRequest, "max_tokens_per_request") : null,
-        MonthlyBudgetUsd = limits.HasMonthlyBudgetUsd ? (limits.MonthlyBudgetUsd >= 0 ? (decimal)limits.MonthlyBudgetUsd : throw Invalid("limits.monthly_budget_usd: must not be negative.")) : null,
-        Algorithm = string.IsNullOrEmpty(limits.Algorithm) ? null : ValidAlgorithm(limits.Algorithm),
-    };
-
-    private static string ValidAlgorithm(string name)
-    {
-        try
-        {
-            GovernanceService.ParseAlgorithm(name);
-            return name;
-        }
-        catch (ArgumentException)
-        {
-            throw Invalid($"limits.algorithm: '{name}' is not an algorithm (use gcra or sliding-window).");
-        }
-    }
-
-    private static int Positive(int value, string field) => value > 0 ? value : throw Invalid($"limits.{field}: must be positive, got {value}.");
-
-    private static Limits ToProto(LimitSettings limits)
-    {
-        var proto = new Limits { Algorithm = limits.Algorithm ?? "" };
-        if (limits.RequestsPerMinute is { } rpm)
-        {
-            proto.RequestsPerMinute = rpm;
-        }
-
-        if (limits.TokensPerMinute is { } tpm)
-        {
-            proto.TokensPerMinute = tpm;
-        }
-
-        if (limits.MaxConcurrentRequests is { } concurrent)
-        {
-            proto.MaxConcurrentRequests = concurrent;
-        }
-
-        if (limits.MaxTokensPerRequest is { } maxTokens)
-        {
-            proto.MaxTokensPerRequest = maxTokens;
-        }
-
-        if (limits.MonthlyBudgetUsd is { } budget)
-        {
-            proto.MonthlyBudgetUsd = (double)budget;
-        }
-
-        return proto;
-    }
-
-    private static TeamRecord ToRecord(Team team, string id, DateTimeOffset created, DateTimeOffset updated) => new()
-    {
-        Id = id,
-        Name = team.Name,
-        AllowedModels = team.AllowedModels.ToArray(),
-        Limits = ToRecord(team.Limits),
-        Metadata = new Dictionary<string, string>(team.Metadata),
-        LogBodies = team.LogBodies,
-        CreatedAt = created,
-        UpdatedAt = updated,
-    };
-
-    private static Team ToProto(TeamRecord team)
-    {
-        var proto = new Team
-        {
-            Id = team.Id,
-            Name = team.Name,
-            AllowedModels = { team.AllowedModels },
-            Limits = ToProto(team.Limits),
-            LogBodies = team.LogBodies,
-            CreateTime = Timestamp.FromDateTimeOffset(team.CreatedAt),
-            UpdateTime = Timestamp.FromDateTimeOffset(team.UpdatedAt),
-        };
-        foreach (var (k, v) in team.Metadata)
-        {
-            proto.Metadata[k] = v;
-        }
-        return proto;
-    }
-
-    private static KeyRecord ToRecord(Key key, string id, string prefix, string hash, DateTimeOffset created, DateTimeOffset updated) => new()
-    {
-        Id = id,
-        Prefix = prefix,
-        Hash = hash,
-        TeamId = NullIfEmpty(key.TeamId),
-        Name = key.Name,
-        AllowedModels = key.AllowedModels.ToArray(),
-        Limits = ToRecord(key.Limits),
-        ExpiresAt = key.ExpireTime?.ToDateTimeOffset(),
-        Metadata = new Dictionary<string, string>(key.Metadata),
-        CreatedAt = created,
-        UpdatedAt = updated,
-    };
-
-    private static Key ToProto(KeyRecord key)
-    {
-        var proto = new Key
-        {
-            Id = key.Id,
-            Prefix = key.Prefix,
-            TeamId = key.TeamId ?? "",
-            Name = key.Name,
-            AllowedModels = { key.AllowedModels },
-            Limits = ToProto(key.Limits),
-            CreateTime = Timestamp.FromDateTimeOffset(key.CreatedAt),
-            UpdateTime = Timestamp.FromDateTimeOffset(key.UpdatedAt),
-        };
-        if (key.ExpiresAt is { } expires)
-        {
-            proto.ExpireTime = Timestamp.FromDateTimeOffset(expires);
-        }
-
-        if (key.RevokedAt is { } revoked)
-        {
-            proto.RevokeTime = Timestamp.FromDateTimeOffset(revoked);
-        }
-
-        foreach (var (k, v) in key.Metadata)
-        {
-            proto.Metadata[k] = v;
-        }
-        return proto;
-    }
-
-    private static partial class Log
-    {
-        [LoggerMessage(400, LogLevel.Information, "Admin action {Action} on {Id}.", EventName = "AdminAction")]
-        public static partial void AdminAction(ILogger logger, string action, string id);
+        return await action(new AdminActor(principal.Key?.Id ?? "master", context.Peer, "admin-api")).ConfigureAwait(false);
     }
 }

@@ -117,17 +117,20 @@ internal sealed class SqlStoreCore(SqlDialect dialect, Func<CancellationToken, V
         var byTeam = query.GroupBy.Contains(UsageGrouping.Team);
         var byModel = query.GroupBy.Contains(UsageGrouping.Model);
         var byDay = query.GroupBy.Contains(UsageGrouping.Day);
+        var byDeployment = query.GroupBy.Contains(UsageGrouping.Deployment);
 
         var sql = new StringBuilder("SELECT ")
             .Append(byKey ? "key_id" : "NULL").Append(", ")
             .Append(byTeam ? "team_id" : "NULL").Append(", ")
             .Append(byModel ? "model" : "NULL").Append(", ")
             .Append(byDay ? dialect.DayOfTimestamp : "NULL").Append(", ")
-            .Append("COUNT(*), SUM(input_tokens), SUM(output_tokens), ").Append(dialect.SumMoney("cost_usd"))
+            .Append("COUNT(*), SUM(input_tokens), SUM(output_tokens), ").Append(dialect.SumMoney("cost_usd")).Append(", ")
+            .Append(byDeployment ? "deployment" : "NULL").Append(", ")
+            .Append("SUM(CASE WHEN status = 'OK' THEN 1 ELSE 0 END), ").Append(dialect.SumMoney("saved_cost_usd"))
             .Append(" FROM gw_ledger WHERE ts >= @from AND ts < @to");
         AppendFilters(sql, query.KeyId, query.TeamId, query.Model);
 
-        var groups = new List<string>(4);
+        var groups = new List<string>(5);
         if (byKey)
         {
             groups.Add("key_id");
@@ -146,6 +149,11 @@ internal sealed class SqlStoreCore(SqlDialect dialect, Func<CancellationToken, V
         if (byDay)
         {
             groups.Add(dialect.DayOfTimestamp);
+        }
+
+        if (byDeployment)
+        {
+            groups.Add("deployment");
         }
 
         if (groups.Count > 0)
@@ -171,6 +179,9 @@ internal sealed class SqlStoreCore(SqlDialect dialect, Func<CancellationToken, V
                 InputTokens = reader.IsDBNull(5) ? 0 : Convert.ToInt64(reader.GetValue(5), System.Globalization.CultureInfo.InvariantCulture),
                 OutputTokens = reader.IsDBNull(6) ? 0 : Convert.ToInt64(reader.GetValue(6), System.Globalization.CultureInfo.InvariantCulture),
                 CostUsd = dialect.ReadMoney(reader, 7),
+                Deployment = reader.IsDBNull(8) ? null : reader.GetString(8),
+                SuccessfulRequests = reader.IsDBNull(9) ? 0 : Convert.ToInt64(reader.GetValue(9), System.Globalization.CultureInfo.InvariantCulture),
+                SavedCostUsd = dialect.ReadMoney(reader, 10),
             },
             cancellationToken).ConfigureAwait(false);
 
@@ -181,7 +192,8 @@ internal sealed class SqlStoreCore(SqlDialect dialect, Func<CancellationToken, V
             var c = string.CompareOrdinal(a.Day, b.Day);
             c = c != 0 ? c : string.CompareOrdinal(a.TeamId, b.TeamId);
             c = c != 0 ? c : string.CompareOrdinal(a.KeyId, b.KeyId);
-            return c != 0 ? c : string.CompareOrdinal(a.Model, b.Model);
+            c = c != 0 ? c : string.CompareOrdinal(a.Model, b.Model);
+            return c != 0 ? c : string.CompareOrdinal(a.Deployment, b.Deployment);
         });
         return rows;
     }
