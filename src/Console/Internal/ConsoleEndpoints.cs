@@ -46,7 +46,6 @@ internal static partial class ConsoleEndpoints
             return await next(invocation).ConfigureAwait(false);
         });
         pages.MapGet("", static () => Results.Redirect("/ui/spend"));
-        pages.MapGet("/", static () => Results.Redirect("/ui/spend"));
         pages.MapGet("/{page}", static (HttpContext context, ConsoleAssets assets, string page)
             => Array.IndexOf(Pages, page) >= 0 ? NoStore(context, assets.Serve(context, "index.html")) : Results.NotFound());
 

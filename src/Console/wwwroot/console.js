@@ -193,7 +193,7 @@ async function keysPage(main) {
   const disabled = !session.adminApi;
   main.replaceChildren(
     el('h1', {}, 'Keys and teams'),
-    disabled ? el('p', { class: 'card error' }, 'Key management is off, as the admin API is: set auth.masterKey to enable it.') : null,
+    el('div', {}, disabled ? el('p', { class: 'card error' }, 'Key management is off, as the admin API is: set auth.masterKey to enable it.') : null),
     el('div', { id: 'secret-once' }),
     el('div', { class: 'card' }, el('h2', {}, 'New key'),
       el('div', { class: 'form-grid' },
@@ -312,7 +312,7 @@ function editLimits(kind, item, row) {
         type: 'button', id: prefix + '-save', onclick: async () => {
           const error = document.getElementById(kind === 'key' ? 'keys-error' : 'teams-error');
           const updated = Object.assign({}, item, { limits: Object.assign({ algorithm: l.algorithm || '' }, limitsFrom(prefix)) });
-          for (const drop of ['id', 'prefix', 'createTime', 'updateTime', 'revokeTime']) delete updated[drop];
+          for (const drop of ['attrs', 'id', 'prefix', 'createTime', 'updateTime', 'revokeTime']) delete updated[drop];
           try {
             await api('/ui/api/' + (kind === 'key' ? 'keys/' : 'teams/') + encodeURIComponent(item.id), { method: 'PATCH', body: updated });
             await loadKeys();
@@ -329,7 +329,7 @@ async function loadKeys() {
   teamsCache = teams.teams || [];
   const select = document.getElementById('key-team');
   const chosen = select.value;
-  select.replaceChildren(el('option', { value: '' }, '(no team)'), teamsCache.map((t) => el('option', { value: t.id, selected: t.id === chosen }, t.name)));
+  select.replaceChildren(el('option', { value: '' }, '(no team)'), ...teamsCache.map((t) => el('option', { value: t.id, selected: t.id === chosen }, t.name)));
   const teamName = (id) => (teamsCache.find((t) => t.id === id) || {}).name || id || '–';
   const keyRows = (keys.keys || []).slice().reverse().map((k) => Object.assign({ attrs: { 'data-key-id': k.id, 'data-key-name': k.name } }, k));
   table('keys-table', [
@@ -396,7 +396,7 @@ async function loadTraffic() {
     el('td', {}, e.keyId || '–'),
     el('td', {}, e.model),
     el('td', {}, e.deployment || '–'),
-    el('td', { class: 'num' }, e.attempts),
+    el('td', {}, String(e.attempts), e.attemptTrail ? el('span', { class: 'muted small' }, ' ' + e.attemptTrail) : null),
     el('td', { class: 'num' }, ms(e.latencyMs)),
     el('td', { class: 'num' }, ms(e.timeToFirstTokenMs)),
     el('td', { class: 'num' }, num(e.inputTokens) + ' / ' + num(e.outputTokens)),

@@ -192,7 +192,8 @@ internal sealed partial class AdminOperations(IGovernanceStore store, KeyAuthent
     private async Task RecordAsync(string action, string id, AdminActor actor, CancellationToken cancellationToken)
     {
         Log.AdminAction(logger, action, id, actor.Who, actor.Via);
-        await audit.AppendAsync(action, "admin", new JsonObject { ["id"] = id, ["peer"] = actor.Peer, ["actor"] = actor.Who, ["via"] = actor.Via }, cancellationToken).ConfigureAwait(false);
+        // The record's actor is who did it: "master" or the admin-scoped key's id (never a secret).
+        await audit.AppendAsync(action, actor.Who, new JsonObject { ["id"] = id, ["peer"] = actor.Peer, ["via"] = actor.Via }, cancellationToken).ConfigureAwait(false);
     }
 
     private static string? NullIfEmpty(string value) => string.IsNullOrEmpty(value) ? null : value;
