@@ -107,10 +107,11 @@ public sealed partial class ConsoleBrowserTests(ConsoleGatewayFixture gateway)
         await page.GotoAsync("/ui/spend");
         await page.WaitForSelectorAsync("main[data-ready=true]");
         await page.WaitForFunctionAsync(
-            "(keyId) => [...document.querySelectorAll('#by-key td:first-child')].some(td => td.textContent === keyId)",
+            "(keyId) => [...document.querySelectorAll('#by-key td:first-child code')].some(code => code.textContent === keyId)",
             keyId);
         await page.WaitForFunctionAsync("() => { const c = Chart.getChart('chart-spend'); return c && c.data.datasets[1].data.reduce((a, b) => a + b, 0) >= 4; }");
         var keyLine = page.Locator("#by-key tr", new PageLocatorOptions { HasText = keyId });
+        await Assertions.Expect(keyLine.Locator("td").First).ToContainTextAsync(keyName);
         await Assertions.Expect(keyLine.Locator("td").Nth(1)).ToHaveTextAsync("4");
         await Assertions.Expect(keyLine.Locator("td").Nth(2)).ToHaveTextAsync("3");
         await Assertions.Expect(page.Locator("#by-deployment tr", new PageLocatorOptions { HasText = "chat-openai" })).ToHaveCountAsync(1);

@@ -7,6 +7,9 @@ namespace Gateway.Grpc.Console.Internal;
 /// <summary>Totals of one group (a bucket of time, a team, a key, a model, a deployment).</summary>
 internal sealed record SpendGroup(string Name, long Requests, long SuccessfulRequests, long InputTokens, long OutputTokens, decimal CostUsd, decimal SavedCostUsd)
 {
+    /// <summary>A readable name for a team or key group (its name in the store); null for the others.</summary>
+    public string? Label { get; init; }
+
     public decimal? CostPerRequest => Requests > 0 ? Math.Round(CostUsd / Requests, 8) : null;
 
     /// <summary>All spend (failed calls and abandoned attempts included) over the calls that succeeded.</summary>
@@ -73,13 +76,17 @@ internal sealed class SpendReport(IGovernanceStore store, TimeProvider timeProvi
         }
 
         var totals = Sum(rows, static _ => "total").FirstOrDefault() ?? new SpendGroup("total", 0, 0, 0, 0, 0, 0);
+        var teams = await store.ListTeamsAsync(cancellationToken).ConfigureAwait(false);
+        var keys = await store.ListKeysAsync(null, cancellationToken).ConfigureAwait(false);
+        var teamNames = teams.ToDictionary(static t => t.Id, static t => t.Name, StringComparer.Ordinal);
+        var keyNames = keys.ToDictionary(static k => k.Id, static k => string.IsNullOrEmpty(k.Name) ? k.Prefix : k.Name, StringComparer.Ordinal);
         return new SpendResponse(
             Iso(from), Iso(to), bucket, totals, series,
-            ByCost(Sum(rows, static r => r.TeamId ?? "(no team)")),
-            ByCost(Sum(rows, static r => r.KeyId ?? "(no key)")),
+            ByCost(Sum(rows, static r => r.TeamId ?? "(no team)").ConvertAll(g => g with { Label = teamNames.GetValueOrDefault(g.Name) })),
+            ByCost(Sum(rows, static r => r.KeyId ?? "(no key)").ConvertAll(g => g with { Label = keyNames.GetValueOrDefault(g.Name) })),
             ByCost(Sum(rows, static r => r.Model ?? "")),
             ByCost(Sum(rows, static r => string.IsNullOrEmpty(r.Deployment) ? "(none)" : r.Deployment)),
-            await BudgetsAsync(cancellationToken).ConfigureAwait(false));
+            await BudgetsAsync(teams, keys, cancellationToken).ConfigureAwait(false));
     }
 
     /// <summary>The rows as CSV (RFC 4180), one per day, team, key, model and deployment.</summary>
@@ -118,7 +125,7 @@ internal sealed class SpendReport(IGovernanceStore store, TimeProvider timeProvi
         return value.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : value;
     }
 
-    private async Task<List<BudgetBurn>> BudgetsAsync(CancellationToken cancellationToken)
+    private async Task<List<BudgetBurn>> BudgetsAsync(IReadOnlyList<TeamRecord> allTeams, IReadOnlyList<KeyRecord> allKeys, CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
         var monthStart = new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero);
@@ -129,8 +136,8 @@ internal sealed class SpendReport(IGovernanceStore store, TimeProvider timeProvi
         }
 
         var result = new List<BudgetBurn>();
-        var teams = (await store.ListTeamsAsync(cancellationToken).ConfigureAwait(false)).Where(static t => t.Limits.MonthlyBudgetUsd is > 0).ToList();
-        var keys = (await store.ListKeysAsync(null, cancellationToken).ConfigureAwait(false)).Where(static k => k.Limits.MonthlyBudgetUsd is > 0 && k.RevokedAt is null).ToList();
+        var teams = allTeams.Where(static t => t.Limits.MonthlyBudgetUsd is > 0).ToList();
+        var keys = allKeys.Where(static k => k.Limits.MonthlyBudgetUsd is > 0 && k.RevokedAt is null).ToList();
         if (teams.Count > 0)
         {
             var rows = await store.QueryUsageAsync(new UsageQuery { From = monthStart, To = now.AddSeconds(1), GroupBy = [UsageGrouping.Day, UsageGrouping.Team] }, cancellationToken).ConfigureAwait(false);

@@ -143,7 +143,7 @@ async function loadSpend() {
   });
 
   const columns = [
-    { title: 'name', value: (r) => r.name },
+    { title: 'name', value: (r) => (r.label ? el('span', {}, r.label, ' ', el('code', { class: 'muted small' }, r.name)) : r.name) },
     { title: 'requests', num: true, value: (r) => num(r.requests) },
     { title: 'successful', num: true, value: (r) => num(r.successfulRequests) },
     { title: 'tokens in / out', num: true, value: (r) => num(r.inputTokens) + ' / ' + num(r.outputTokens) },

@@ -263,6 +263,30 @@ public abstract class GovernanceStoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Usage_ByDeployment_CountsSuccessesAndSumsCacheSavings()
+    {
+        var store = await CreateStoreAsync();
+        await store.AppendLedgerAsync(
+        [
+            Entry("r1", T0, cost: 1m) with { Deployment = "d1", Status = "OK" },
+            Entry("r2", T0.AddMinutes(1), cost: 2m) with { Deployment = "d1", Status = "UNAVAILABLE" },
+            Entry("r3", T0.AddMinutes(2), cost: 0m) with { Deployment = "d2", Status = "OK", Cache = "hit_exact", SavedCostUsd = 0.25m },
+            Entry("r4", T0.AddMinutes(3), cost: 0m) with { Deployment = "", Status = "RESOURCE_EXHAUSTED" },
+        ], Ct);
+
+        var rows = await store.QueryUsageAsync(new UsageQuery { From = T0, To = T0.AddDays(1), GroupBy = [UsageGrouping.Deployment] }, Ct);
+
+        Assert.Collection(
+            rows,
+            r => Assert.Equal(("", 1L, 0L, 0m), (r.Deployment, r.Requests, r.SuccessfulRequests, r.SavedCostUsd)),
+            r => Assert.Equal(("d1", 2L, 1L, 0m, 3m), (r.Deployment, r.Requests, r.SuccessfulRequests, r.SavedCostUsd, r.CostUsd)),
+            r => Assert.Equal(("d2", 1L, 1L, 0.25m), (r.Deployment, r.Requests, r.SuccessfulRequests, r.SavedCostUsd)));
+        var total = Assert.Single(await store.QueryUsageAsync(new UsageQuery { From = T0, To = T0.AddDays(1) }, Ct));
+        Assert.Equal((4L, 2L, 0.25m), (total.Requests, total.SuccessfulRequests, total.SavedCostUsd));
+        Assert.Null(total.Deployment);
+    }
+
+    [Fact]
     public async Task Usage_TimeRangeIsHalfOpenAndFiltersApply()
     {
         var store = await CreateStoreAsync();
@@ -296,8 +320,8 @@ public abstract class GovernanceStoreConformanceTests : IAsyncLifetime
             await reference.AppendLedgerAsync(batch, Ct);
         }
 
-        var groupings = new[] { UsageGrouping.Key, UsageGrouping.Team, UsageGrouping.Model, UsageGrouping.Day };
-        for (var mask = 0; mask < 16; mask++)
+        var groupings = new[] { UsageGrouping.Key, UsageGrouping.Team, UsageGrouping.Model, UsageGrouping.Day, UsageGrouping.Deployment };
+        for (var mask = 0; mask < 32; mask++)
         {
             var query = new UsageQuery { From = T0.AddDays(-1), To = T0.AddDays(3), GroupBy = groupings.Where((_, bit) => (mask & (1 << bit)) != 0).ToArray() };
 
@@ -416,6 +440,8 @@ public abstract class GovernanceStoreConformanceTests : IAsyncLifetime
         var keys = new[] { "key-1", "key-2", "key-3", null };
         var teams = new[] { "team-1", "team-2", null };
         var models = new[] { "gpt-4o", "gpt-4o-mini", "sim-small", "claude-3-5-haiku" };
+        var deployments = new[] { "openai-1", "azure-1", "" };
+        var statuses = new[] { "OK", "OK", "OK", "UNAVAILABLE", "RESOURCE_EXHAUSTED" };
         var entries = new List<LedgerEntry>(count);
         for (var i = 0; i < count; i++)
         {
@@ -428,7 +454,12 @@ public abstract class GovernanceStoreConformanceTests : IAsyncLifetime
                 model: models[random.Next(models.Length)],
                 input: random.Next(0, 100_000),
                 output: random.Next(0, 10_000),
-                cost: random.Next(0, 1_000_000_000) / 1_000_000_000_000m + (i % 7 == 0 ? 12345.6789m : 0m)));
+                cost: random.Next(0, 1_000_000_000) / 1_000_000_000_000m + (i % 7 == 0 ? 12345.6789m : 0m)) with
+            {
+                Deployment = deployments[random.Next(deployments.Length)],
+                Status = statuses[random.Next(statuses.Length)],
+                SavedCostUsd = i % 5 == 0 ? random.Next(1, 1_000_000) / 1_000_000_000m : 0m,
+            });
         }
 
         // Repeats of earlier request ids, which every store must skip.
@@ -466,5 +497,6 @@ public abstract class GovernanceStoreConformanceTests : IAsyncLifetime
     }
 
     private static void AssertRow(UsageRow row, string? key, string? team, string? model, string? day, long requests, long input, long output, decimal cost)
-        => Assert.Equal(new UsageRow { KeyId = key, TeamId = team, Model = model, Day = day, Requests = requests, InputTokens = input, OutputTokens = output, CostUsd = cost }, row);
+        // Entry() rows are all status OK, so every request is a successful one.
+        => Assert.Equal(new UsageRow { KeyId = key, TeamId = team, Model = model, Day = day, Requests = requests, SuccessfulRequests = requests, InputTokens = input, OutputTokens = output, CostUsd = cost }, row);
 }
