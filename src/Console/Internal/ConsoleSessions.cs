@@ -25,7 +25,14 @@ internal sealed class ConsoleSession
 
     public DateTimeOffset CreatedAt { get; init; }
 
-    public DateTimeOffset LastSeen { get; set; }
+    private long _lastSeenTicks;
+
+    /// <summary>UTC time of the last request; read and written from concurrent requests, so kept as atomic ticks.</summary>
+    public DateTimeOffset LastSeen
+    {
+        get => new(Volatile.Read(ref _lastSeenTicks), TimeSpan.Zero);
+        set => Volatile.Write(ref _lastSeenTicks, value.UtcTicks);
+    }
 }
 
 /// <summary>

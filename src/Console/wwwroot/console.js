@@ -90,9 +90,8 @@ async function spendPage(main) {
       el('div', { class: 'card grow' }, el('h2', {}, 'Spend over time'), el('div', { class: 'chart-box' }, el('canvas', { id: 'chart-spend' }))),
       el('div', { class: 'card', style: 'flex: 0 1 360px' }, el('h2', {}, 'Model mix (requests)'), el('div', { class: 'chart-box' }, el('canvas', { id: 'chart-mix' })))),
     el('div', { class: 'card' }, el('h2', {}, 'Budget burn-down (this month; alerts at 50, 80 and 100 %)'), el('div', { id: 'budgets' })),
-    el('div', { class: 'row' },
-      el('div', { class: 'card grow scroll' }, el('h2', {}, 'By team'), el('div', { id: 'by-team' })),
-      el('div', { class: 'card grow scroll' }, el('h2', {}, 'By key'), el('div', { id: 'by-key' }))),
+    el('div', { class: 'card scroll' }, el('h2', {}, 'By team'), el('div', { id: 'by-team' })),
+    el('div', { class: 'card scroll' }, el('h2', {}, 'By key'), el('div', { id: 'by-key' })),
     el('div', { class: 'row' },
       el('div', { class: 'card grow scroll' }, el('h2', {}, 'By model'), el('div', { id: 'by-model' })),
       el('div', { class: 'card grow scroll' }, el('h2', {}, 'By deployment'), el('div', { id: 'by-deployment' }))));
