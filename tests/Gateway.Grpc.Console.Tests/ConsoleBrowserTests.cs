@@ -82,6 +82,15 @@ public sealed partial class ConsoleBrowserTests(ConsoleGatewayFixture gateway)
         await page.ClickAsync($"#edit-{keyId}-save");
         await Assertions.Expect(keyRow.Locator(".limits")).ToContainTextAsync("120 rpm");
 
+        // The team's limits too.
+        var teamRow = page.Locator("#teams-table tr", new PageLocatorOptions { HasText = teamName });
+        var teamId = (await teamRow.GetAttributeAsync("data-team-id"))!;
+        await teamRow.Locator("button[data-action=limits]").ClickAsync();
+        await page.FillAsync($"#edit-{teamId}-rpm", "600");
+        await page.ClickAsync($"#edit-{teamId}-save");
+        await Assertions.Expect(teamRow.Locator(".limits")).ToContainTextAsync("600 rpm");
+        await Assertions.Expect(teamRow.Locator(".limits")).ToContainTextAsync("$0.0100/month");
+
         // Calls with the new key; one to a model whose provider fails (an error class).
         for (var i = 0; i < 3; i++)
         {
@@ -131,7 +140,7 @@ public sealed partial class ConsoleBrowserTests(ConsoleGatewayFixture gateway)
 
         // The console's actions are in the audit trail, by whom and through what.
         var audit = gateway.AuditRecords();
-        foreach (var action in new[] { "create_team", "create_key", "update_key", "revoke_key" })
+        foreach (var action in new[] { "create_team", "update_team", "create_key", "update_key", "revoke_key" })
         {
             Assert.Contains(audit, r => r.GetProperty("action").GetString() == action
                 && r.GetProperty("actor").GetString() == "master"
@@ -143,7 +152,15 @@ public sealed partial class ConsoleBrowserTests(ConsoleGatewayFixture gateway)
         // The playground streams an answer from the chat model with a fresh key.
         await page.FillAsync("#key-name", "playground-" + keyName);
         await page.ClickAsync("#key-create");
+        var firstSecret = (await page.Locator("#secret-value").TextContentAsync())!;
+        // Rotated from the console: a new secret, shown once; the old one stops working at once.
+        var playgroundRow = page.Locator($"#keys-table tr[data-key-name='playground-{keyName}']");
+        await playgroundRow.Locator("button[data-action=rotate]").ClickAsync();
+        await Assertions.Expect(page.Locator("#secret-card h2")).ToContainTextAsync("Rotated key");
         var playgroundSecret = (await page.Locator("#secret-value").TextContentAsync())!;
+        Assert.Matches(SecretPattern(), playgroundSecret);
+        Assert.NotEqual(firstSecret, playgroundSecret);
+        Assert.Equal(401, await gateway.CompleteAsync(firstSecret));
         await page.GotoAsync("/ui/playground");
         await page.WaitForSelectorAsync("main[data-ready=true]");
         await page.Locator("#pg-model").SelectOptionAsync("chat");
