@@ -18,8 +18,8 @@ public sealed class ConsoleOptions
     /// <summary>Recent calls kept for the live tail (metadata only; default 500).</summary>
     public int TailSize { get; set; } = 500;
 
-    /// <summary>Whether the console runs, given the rest of the configuration.</summary>
-    public bool IsOn(bool masterKeySet, bool loopbackHttp) => Enabled ?? (!masterKeySet && loopbackHttp);
+    /// <summary>Whether the console runs, given the rest of the configuration (open dev mode: no master key, keys not required).</summary>
+    public bool IsOn(bool openDevMode, bool loopbackHttp) => Enabled ?? (openDevMode && loopbackHttp);
 
     /// <summary>Configuration errors, each naming the key and the fix.</summary>
     public static List<string> Validate(ConsoleOptions options, bool masterKeySet, bool loopbackHttp)

@@ -216,7 +216,8 @@ public static class GatewayApp
         services.AddSingleton<DeploymentHealth>();
         services.AddSingleton<AdminOperations>();
         // The web console at /ui: on when console.enabled, or unset in open dev mode on loopback.
-        var console = options.Console.IsOn(!string.IsNullOrEmpty(options.Auth.MasterKey), GatewayOptionsValidator.IsLoopback(options.HttpAddress));
+        var openDevMode = string.IsNullOrEmpty(options.Auth.MasterKey) && !(options.Auth.RequireKeys ?? options.Auth.Jwt is not null);
+        var console = options.Console.IsOn(openDevMode, GatewayOptionsValidator.IsLoopback(options.HttpAddress));
         if (console)
         {
             Gateway.Grpc.Console.ConsoleServiceCollectionExtensions.AddGatewayConsole<ConsoleBackend>(services, options.Console);
