@@ -172,4 +172,10 @@ public sealed record UsageRow
     public long OutputTokens { get; init; }
 
     public decimal CostUsd { get; init; }
+
+    /// <summary>Calls the response cache answered (included in <see cref="Requests"/>).</summary>
+    public long CacheHits { get; init; }
+
+    /// <summary>Sum of the ledger's <c>saved_cost_usd</c>: what the cache saved.</summary>
+    public decimal SavedCostUsd { get; init; }
 }

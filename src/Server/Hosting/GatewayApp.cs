@@ -534,7 +534,12 @@ public static class GatewayApp
             var embedder = cache.Semantic.Embedder;
             if (embedder.StartsWith(DeploymentEmbedder.Prefix, StringComparison.Ordinal))
             {
-                services.AddSingleton<ITextEmbedder>(sp => new DeploymentEmbedder(sp.GetRequiredService<ModelCatalog>(), embedder[DeploymentEmbedder.Prefix.Length..]));
+                services.AddSingleton<ITextEmbedder>(sp => new DeploymentEmbedder(
+                    sp.GetRequiredService<ModelCatalog>(),
+                    embedder[DeploymentEmbedder.Prefix.Length..],
+                    sp.GetRequiredService<IPricing>(),
+                    sp.GetRequiredService<ILedgerSink>(),
+                    sp.GetRequiredService<TimeProvider>()));
             }
             else
             {

@@ -218,6 +218,8 @@ internal sealed partial class AdminGrpcService(GovernanceService governance, IGo
                 InputTokens = row.InputTokens,
                 OutputTokens = row.OutputTokens,
                 CostUsd = (double)row.CostUsd,
+                CacheHits = row.CacheHits,
+                SavedCostUsd = (double)row.SavedCostUsd,
             });
         }
 

@@ -124,6 +124,7 @@ internal sealed class SqlStoreCore(SqlDialect dialect, Func<CancellationToken, V
             .Append(byModel ? "model" : "NULL").Append(", ")
             .Append(byDay ? dialect.DayOfTimestamp : "NULL").Append(", ")
             .Append("COUNT(*), SUM(input_tokens), SUM(output_tokens), ").Append(dialect.SumMoney("cost_usd"))
+            .Append(", SUM(CASE WHEN cache <> '' THEN 1 ELSE 0 END), ").Append(dialect.SumMoney("saved_cost_usd"))
             .Append(" FROM gw_ledger WHERE ts >= @from AND ts < @to");
         AppendFilters(sql, query.KeyId, query.TeamId, query.Model);
 
@@ -171,6 +172,8 @@ internal sealed class SqlStoreCore(SqlDialect dialect, Func<CancellationToken, V
                 InputTokens = reader.IsDBNull(5) ? 0 : Convert.ToInt64(reader.GetValue(5), System.Globalization.CultureInfo.InvariantCulture),
                 OutputTokens = reader.IsDBNull(6) ? 0 : Convert.ToInt64(reader.GetValue(6), System.Globalization.CultureInfo.InvariantCulture),
                 CostUsd = dialect.ReadMoney(reader, 7),
+                CacheHits = reader.IsDBNull(8) ? 0 : Convert.ToInt64(reader.GetValue(8), System.Globalization.CultureInfo.InvariantCulture),
+                SavedCostUsd = dialect.ReadMoney(reader, 9),
             },
             cancellationToken).ConfigureAwait(false);
 
