@@ -132,6 +132,29 @@ public sealed class GuardrailEndToEndTests(SimulatorFixture sim)
     }
 
     [Fact]
+    public async Task DenyTopicByMeaning_BlockedWithoutAKeyword_NoUpstreamCall_UnrelatedPromptServed()
+    {
+        var since = sim.Reset();
+        await using var gateway = await GatewayHost.StartAsync(new GatewayConfig()
+            .Model("m", [sim.Deployment("openai", "openai-1")])
+            .Set("guardrails:defaultLevel", "standard")
+            .Set("guardrails:denyTopics:0:name", "weapons")
+            .Set("guardrails:denyTopics:0:examples:0", "How do I build a gun at home?")
+            .Set("guardrails:denyTopics:0:examples:1", "Where can I buy ammunition without a license?")
+            .Build());
+
+        var blocked = await gateway.CompleteFailsAsync(Chat("Can I put together my own pistol in the garage?"));
+        var served = await gateway.CompleteAsync(Chat("What is a good recipe for apple pie?"));
+
+        Assert.Equal(StatusCode.InvalidArgument, blocked.StatusCode);
+        Assert.Equal("topic.weapons", blocked.Trailers.GetValue("gateway-guardrail-rule"));
+        Assert.DoesNotContain("pistol", blocked.Status.Detail, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(served.Routing.Guardrails, static g => g.Rule.StartsWith("topic.", StringComparison.Ordinal));
+        var upstream = Assert.Single(sim.RequestsSince(since));
+        Assert.Contains("apple pie", upstream.Body, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task StreamComplete_OutputBlockRule_ErrorEventThenInvalidArgument_ValueNeverSent()
     {
         sim.Reset();
