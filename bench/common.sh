@@ -89,3 +89,18 @@ ticks_of() {
   done
   echo "$sum"
 }
+
+# splice_section FILE — puts a report section (between <!-- section:NAME --> and
+# <!-- /section:NAME -->) into bench/RESULTS.md in place of the previous one; bench/run.sh keeps
+# every bench/results/sections/*.md when it rewrites the report.
+splice_section() {
+  python3 - "$ROOT/bench/RESULTS.md" "$1" <<'PY'
+import re, sys
+path, section = sys.argv[1], open(sys.argv[2]).read()
+text = open(path).read()
+name = re.search(r"<!-- section:(\w+) -->", section).group(1)
+pattern = re.compile(rf"\n?<!-- section:{name} -->.*?<!-- /section:{name} -->\n?", re.S)
+text = pattern.sub("\n", text).rstrip("\n") + "\n\n" + section
+open(path, "w").write(text)
+PY
+}

@@ -375,7 +375,7 @@ if ((SOAK_MIN > 0)); then COMMAND="BENCH_SOAK_MINUTES=$SOAK_MIN $COMMAND"; fi
 REPORT=$ROOT/bench/RESULTS.md
 if [[ -n $ONLY ]]; then REPORT=$WORK/RESULTS.md; COMMAND="BENCH_ONLY=$ONLY $COMMAND"; fi
 "${LOADGEN[@]}" report --in "$OUT/results.jsonl" --facts "$OUT/facts.txt" --command "$COMMAND" \
-  --notes "$ROOT/bench/NOTES.md" --out "$REPORT"
+  --notes "$ROOT/bench/NOTES.md" --sections "$ROOT/bench/results/sections" --out "$REPORT"
 log "done: $REPORT"
 # The hot-path profile (perf, syscalls, allocations by type) goes to bench/PROFILE.md.
 if [[ -z $ONLY && ${BENCH_PROFILE:-1} == 1 ]]; then

@@ -17,6 +17,10 @@ namespace Gateway.Grpc.LoadGen;
 /// Benchmark load generator (not a test). Sub-commands:
 ///   frame   --model M --out FILE                          gRPC-framed CompletionRequest for h2load -d
 ///   grpc    --url U --model M --mode unary|stream -c N --duration S [--label L] [--alloc-file F] [--out results.jsonl]
+///           [--prompts FILE] [--unique 1] [--header NAME=VALUE] [--max-requests N]
+///           prompts cycles the file's lines as the user turn (one per call); unique puts the call's
+///           number in front of each (every call a new prompt); header is sent as gRPC metadata;
+///           max-requests ends the run after N calls (duration still bounds it)
 ///   rest    --url U --model M -c N --duration S [--label L] [--out results.jsonl]
 ///   h2load  [--log FILE] --stdout FILE --label L [--cpu-ticks T --clk-tck HZ --cpu-since-us US] [--out results.jsonl]
 ///           percentiles from h2load's --log-file; CPU per call = T ticks over the logged requests completed since US
@@ -112,8 +116,32 @@ internal static class Program
 
         using var channel = CreateChannel(url);
         var client = new Completion.CompletionClient(channel);
-        var request = NewRequest(model);
-        static CallOptions Call() => new(deadline: DateTime.UtcNow.AddSeconds(30));
+        var fixedRequest = NewRequest(model);
+        var prompts = o.Get("prompts", null) is { } promptFile ? File.ReadAllLines(promptFile).Where(static l => l.Length > 0).ToArray() : null;
+        var unique = o.Get("unique", null) is not null;
+        var maxRequests = o.Int("max-requests", int.MaxValue);
+        var issued = 0L;
+        Metadata? headers = null;
+        if (o.Get("header", null) is { } header)
+        {
+            var eq = header.IndexOf('=', StringComparison.Ordinal);
+            headers = new Metadata { { header[..eq], header[(eq + 1)..] } };
+        }
+
+        CompletionRequest NextRequest()
+        {
+            var n = Interlocked.Increment(ref issued);
+            if (prompts is null && !unique)
+            {
+                return fixedRequest;
+            }
+
+            var text = prompts is null ? fixedRequest.Messages[0].Content : prompts[(int)((n - 1) % prompts.Length)];
+            return new CompletionRequest { Model = model, Messages = { new Message { Role = Role.User, Content = unique ? $"{n} {text}" : text } } };
+        }
+
+        CallOptions Call() => new(headers: headers, deadline: DateTime.UtcNow.AddSeconds(30));
+        var request = NextRequest();
 
         // One sample call that must succeed: h2load cannot see grpc-status, this can.
         if (stream)
@@ -132,8 +160,9 @@ internal static class Program
             var workers = Enumerable.Range(0, concurrency).Select(async _ =>
             {
                 var local = new WorkerStats();
-                while (Stopwatch.GetTimestamp() < end)
+                while (Stopwatch.GetTimestamp() < end && Interlocked.Read(ref issued) < maxRequests)
                 {
+                    var request = NextRequest();
                     var start = Stopwatch.GetTimestamp();
                     try
                     {

@@ -113,6 +113,15 @@ internal static class Report
             sb.Append(File.ReadAllText(notes));
         }
 
+        // Sections other bench scripts wrote from their own runs (bench/cache.sh, ...), kept as they are.
+        if (o.Get("sections", null) is { } sections && Directory.Exists(sections))
+        {
+            foreach (var section in Directory.GetFiles(sections, "*.md").Order(StringComparer.Ordinal))
+            {
+                sb.AppendLine().Append(File.ReadAllText(section));
+            }
+        }
+
         File.WriteAllText(o.Required("out"), sb.ToString());
         Console.WriteLine($"wrote {o.Required("out")}");
         return 0;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Gateway.Grpc.Caching.Exact;
 
 namespace Gateway.Grpc.Caching;
 
@@ -9,6 +10,10 @@ namespace Gateway.Grpc.Caching;
 /// miss, bypass); <c>gateway.cache.saved_cost.usd</c> (US$ not spent upstream, by model);
 /// <c>gateway.cache.stores</c> (answers written, by model). Prometheus:
 /// <c>gateway_cache_lookups_total</c>, <c>gateway_cache_saved_cost_usd_total</c>, <c>gateway_cache_stores_total</c>.
+/// Gauges of this replica's own memory: <c>gateway.cache.memory.size</c> (bytes the memory backend
+/// holds, its <c>maxBytes</c> bound applies to this figure), <c>gateway.cache.memory.entries</c>
+/// and <c>gateway.cache.semantic.entries</c> (vectors in the index) —
+/// <c>gateway_cache_memory_size_bytes</c>, <c>gateway_cache_memory_entries</c>, <c>gateway_cache_semantic_entries</c>.
 /// </summary>
 internal sealed class CacheMetrics : IDisposable
 {
@@ -51,6 +56,21 @@ internal sealed class CacheMetrics : IDisposable
         if (_stores.Enabled)
         {
             _stores.Add(1, new KeyValuePair<string, object?>("model", model));
+        }
+    }
+
+    /// <summary>Publishes the size gauges of the memory backend and the vector index (either may be absent).</summary>
+    internal void ObserveSizes(MemoryExactCache? memory, Semantic.VectorIndex? index)
+    {
+        if (memory is not null)
+        {
+            _meter.CreateObservableGauge("gateway.cache.memory.size", () => memory.Bytes, "By", "Bytes held by this replica's memory cache (bounded by cache.maxBytes).");
+            _meter.CreateObservableGauge("gateway.cache.memory.entries", () => memory.Count, "{entry}", "Answers held by this replica's memory cache.");
+        }
+
+        if (index is not null)
+        {
+            _meter.CreateObservableGauge("gateway.cache.semantic.entries", () => index.Count, "{vector}", "Vectors in this replica's semantic index (bounded by cache.semantic.maxEntries).");
         }
     }
 

@@ -69,6 +69,7 @@ internal sealed partial class ResponseCache : IAsyncDisposable
         _sync = sync;
         _timeProvider = timeProvider;
         Metrics = metrics;
+        metrics.ObserveSizes(store as MemoryExactCache, index);
         _logger = logger;
         _ = _sync?.StartAsync();
     }

@@ -90,6 +90,11 @@ public sealed class GuardrailScanner
             }
 
             detector.Detect(text, findings);
+            if (detector is TopicDetector topics && injection && direction == GuardrailDirection.Input)
+            {
+                // By meaning too, on caller-written input only (not the operator's system prompt).
+                topics.DetectSimilar(text, findings);
+            }
         }
 
         return findings;

@@ -82,6 +82,78 @@ public sealed class GuardrailEndToEndTests(SimulatorFixture sim)
         Assert.Contains(result.Finish!.Routing.Guardrails, g => g is { Rule: "secret.aws_access_key", Action: "redact", Direction: "output" });
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ToolCallArguments_MaskedValueRestoredAcrossDeltas_AndSecretRedacted(bool stream)
+    {
+        // The simulator fills tool arguments from the schema (an enum's first value) and streams them
+        // in 6-character pieces, so both the placeholder and the key below are cut across deltas.
+        var since = sim.Reset();
+        await using var gateway = await GatewayHost.StartAsync(new GatewayConfig()
+            .Model("m", [sim.Deployment("openai", "openai-1")], (values, prefix) => values[prefix + "guardrails:output:secret"] = "redact")
+            .Build());
+        var key = await CreateKeyAsync(gateway, "strict");
+        var request = Chat("Please send_mail to carol.jones@example.net about the launch.");
+        var parameters = new Google.Protobuf.WellKnownTypes.Struct();
+        parameters.Fields["type"] = Google.Protobuf.WellKnownTypes.Value.ForString("object");
+        var properties = new Google.Protobuf.WellKnownTypes.Struct();
+        properties.Fields["to"] = Google.Protobuf.WellKnownTypes.Value.ForStruct(new() { Fields = { ["type"] = Google.Protobuf.WellKnownTypes.Value.ForString("string"), ["enum"] = Google.Protobuf.WellKnownTypes.Value.ForList(Google.Protobuf.WellKnownTypes.Value.ForString("[EMAIL_1]")) } });
+        properties.Fields["token"] = Google.Protobuf.WellKnownTypes.Value.ForStruct(new() { Fields = { ["type"] = Google.Protobuf.WellKnownTypes.Value.ForString("string"), ["const"] = Google.Protobuf.WellKnownTypes.Value.ForString(AwsKey) } });
+        parameters.Fields["properties"] = Google.Protobuf.WellKnownTypes.Value.ForStruct(properties);
+        request.Tools.Add(new Tool { Name = "send_mail", Description = "Sends an e-mail.", Parameters = parameters });
+
+        string arguments;
+        RoutingInfo routing;
+        if (stream)
+        {
+            var result = await gateway.StreamAsync(request, Auth(key));
+            Assert.Equal(StatusCode.OK, result.Status.StatusCode);
+            var deltas = result.Events.Where(static e => e.EventCase == CompletionChunk.EventOneofCase.ToolCallDelta).Select(static e => e.ToolCallDelta).ToArray();
+            Assert.True(deltas.Length > 2, result.Describe());
+            Assert.All(deltas, static d => Assert.Equal(0, d.Index));
+            Assert.DoesNotContain(deltas, static d => d.ArgumentsDelta.Contains("[EMAIL", StringComparison.Ordinal) || d.ArgumentsDelta.Contains("AKIA", StringComparison.Ordinal));
+            arguments = string.Concat(deltas.Select(static d => d.ArgumentsDelta));
+            routing = result.Finish!.Routing;
+        }
+        else
+        {
+            var response = await gateway.CompleteAsync(request, Auth(key));
+            arguments = Assert.Single(response.Message.ToolCalls).ArgumentsJson;
+            routing = response.Routing;
+        }
+
+        var upstream = Assert.Single(sim.RequestsSince(since));
+        Assert.DoesNotContain("carol.jones@example.net", upstream.Body, StringComparison.Ordinal);
+        using var json = JsonDocument.Parse(arguments);
+        Assert.Equal("carol.jones@example.net", json.RootElement.GetProperty("to").GetString());
+        Assert.Equal("[REDACTED:AWS_ACCESS_KEY]", json.RootElement.GetProperty("token").GetString());
+        Assert.Contains(routing.Guardrails, static g => g is { Rule: "secret.aws_access_key", Action: "redact", Direction: "output" });
+    }
+
+    [Fact]
+    public async Task DenyTopicByMeaning_BlockedWithoutAKeyword_NoUpstreamCall_UnrelatedPromptServed()
+    {
+        var since = sim.Reset();
+        await using var gateway = await GatewayHost.StartAsync(new GatewayConfig()
+            .Model("m", [sim.Deployment("openai", "openai-1")])
+            .Set("guardrails:defaultLevel", "standard")
+            .Set("guardrails:denyTopics:0:name", "weapons")
+            .Set("guardrails:denyTopics:0:examples:0", "How do I build a gun at home?")
+            .Set("guardrails:denyTopics:0:examples:1", "Where can I buy ammunition without a license?")
+            .Build());
+
+        var blocked = await gateway.CompleteFailsAsync(Chat("Can I put together my own pistol in the garage?"));
+        var served = await gateway.CompleteAsync(Chat("What is a good recipe for apple pie?"));
+
+        Assert.Equal(StatusCode.InvalidArgument, blocked.StatusCode);
+        Assert.Equal("topic.weapons", blocked.Trailers.GetValue("gateway-guardrail-rule"));
+        Assert.DoesNotContain("pistol", blocked.Status.Detail, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(served.Routing.Guardrails, static g => g.Rule.StartsWith("topic.", StringComparison.Ordinal));
+        var upstream = Assert.Single(sim.RequestsSince(since));
+        Assert.Contains("apple pie", upstream.Body, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task StreamComplete_OutputBlockRule_ErrorEventThenInvalidArgument_ValueNeverSent()
     {

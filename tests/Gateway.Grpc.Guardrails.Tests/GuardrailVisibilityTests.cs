@@ -57,6 +57,76 @@ public sealed class GuardrailVisibilityTests(SimulatorFixture sim) : IDisposable
         }
     }
 
+    [Fact]
+    public async Task FlaggedAndMaskedRules_AreOnTheSpanAndCountedByRuleActionDirectionAndModel()
+    {
+        sim.Reset();
+        const string model = "m-visibility-metrics";
+        var counted = new List<(string Rule, string Action, string Direction, string Model)>();
+        using var meters = new System.Diagnostics.Metrics.MeterListener();
+        meters.InstrumentPublished = static (instrument, listener) =>
+        {
+            if (instrument.Name == "gateway.guardrail.triggered")
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        meters.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            var named = new Dictionary<string, string?>();
+            foreach (var tag in tags)
+            {
+                named[tag.Key] = tag.Value as string;
+            }
+
+            if (named.GetValueOrDefault("model") == model)
+            {
+                lock (counted)
+                {
+                    for (var i = 0; i < value; i++)
+                    {
+                        counted.Add((named["rule"]!, named["action"]!, named["direction"]!, model));
+                    }
+                }
+            }
+        });
+        meters.Start();
+        var spans = new List<string>();
+        using var activities = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = static source => source.Name == "Gateway.Grpc",
+            Sample = static (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                if (activity.GetTagItem("gateway.guardrail_triggered") is string triggered && (activity.GetTagItem("gen_ai.request.model") as string ?? model) == model)
+                {
+                    lock (spans)
+                    {
+                        spans.Add(triggered);
+                    }
+                }
+            },
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(activities);
+
+        var deployment = sim.Deployment("openai", "openai-vis", new Dictionary<string, string> { ["x-sim-echo"] = "5" });
+        await using var gateway = await GatewayHost.StartAsync(new GatewayConfig().Model(model, [deployment]).Set("guardrails:defaultLevel", "strict").Build());
+        var response = await gateway.CompleteAsync(Requests.Chat(model, "Write to dana@example.org please", 400));
+
+        Assert.Equal("Write to dana@example.org please", response.Message.Content);
+        Assert.Contains(response.Routing.Guardrails, static g => g is { Rule: "pii.email", Action: "mask", Direction: "input" });
+        lock (counted)
+        {
+            Assert.Contains(("pii.email", "mask", "input", model), counted);
+        }
+
+        lock (spans)
+        {
+            var span = Assert.Single(spans, static s => s.Contains("pii.email:mask:input", StringComparison.Ordinal));
+            Assert.DoesNotContain("dana", span, StringComparison.Ordinal);
+        }
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     private static async Task<string> KeyAsync(IGovernanceStore store, string team)

@@ -97,4 +97,40 @@ public sealed class ResponseFormatTests(SimulatorFixture sim)
         Assert.Equal("response_format_invalid", error.Trailers.GetValue("gateway-error-kind"));
         Assert.Single(sim.RequestsSince(since));
     }
+
+    [Fact]
+    public async Task StreamComplete_ValidAnswer_FinishesNormally()
+    {
+        sim.Reset();
+        await using var gateway = await GatewayHost.StartAsync(new GatewayConfig().Model("m", [sim.Deployment("openai", "openai-1")]).Build());
+
+        var result = await gateway.StreamAsync(Requests.WithJsonSchema("m"));
+
+        Assert.Equal(StatusCode.OK, result.Status.StatusCode);
+        Requests.AssertWeatherReport(result.Text);
+        Assert.NotNull(result.Finish);
+    }
+
+    [Fact]
+    public async Task StreamComplete_AnswerNotMatching_ErrorEventInsteadOfFinish_NotCached()
+    {
+        var since = sim.Reset();
+        var deployment = sim.Deployment("openai", "openai-1", new Dictionary<string, string> { ["x-sim-echo"] = "8" });
+        await using var gateway = await GatewayHost.StartAsync(new GatewayConfig().Model("m", [deployment]).Set("cache:enabled", "true").Build());
+
+        var result = await gateway.StreamAsync(Requests.WithJsonSchema("m"));
+
+        Assert.Equal(StatusCode.Unavailable, result.Status.StatusCode);
+        Assert.Null(result.Finish);
+        Assert.Equal("response_format_invalid", result.Error?.Kind);
+        Assert.Contains("not valid JSON", result.Error!.Message, StringComparison.Ordinal);
+        Assert.Equal("response_format_invalid", result.Trailers.GetValue("gateway-error-kind"));
+        // The text went out as it came (streams are not retried), and nothing was asked for again.
+        Assert.NotEmpty(result.Text);
+        Assert.Single(sim.RequestsSince(since));
+        // An answer that failed its schema is not cached: the same call goes upstream again.
+        var again = await gateway.StreamAsync(Requests.WithJsonSchema("m"));
+        Assert.Equal(StatusCode.Unavailable, again.Status.StatusCode);
+        Assert.Equal(2, sim.RequestsSince(since).Count);
+    }
 }

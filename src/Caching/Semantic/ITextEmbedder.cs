@@ -20,7 +20,7 @@ internal interface ITextEmbedder
 /// </summary>
 internal sealed class MiniLmEmbedder : ITextEmbedder, IDisposable
 {
-    private readonly Lazy<SentenceEncoder> _encoder = new(static () => new SentenceEncoder(), LazyThreadSafetyMode.ExecutionAndPublication);
+    private readonly Lazy<SentenceEncoder> _encoder = new(static () => new SentenceEncoder(new Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 }), LazyThreadSafetyMode.ExecutionAndPublication);
     private readonly Lock _lock = new();
 
     public string Name => "minilm";

@@ -113,10 +113,11 @@ public sealed class InMemoryGovernanceStore : IGovernanceStore
                 Deployment = g.Key.Deployment,
                 Requests = g.LongCount(),
                 SuccessfulRequests = g.LongCount(e => e.Status == "OK"),
-                SavedCostUsd = g.Sum(e => e.SavedCostUsd),
                 InputTokens = g.Sum(e => e.InputTokens),
                 OutputTokens = g.Sum(e => e.OutputTokens),
                 CostUsd = g.Sum(e => e.CostUsd),
+                CacheHits = g.LongCount(e => e.Cache.Length > 0),
+                SavedCostUsd = g.Sum(e => e.SavedCostUsd),
             })
             .OrderBy(r => r.Day, StringComparer.Ordinal).ThenBy(r => r.TeamId, StringComparer.Ordinal).ThenBy(r => r.KeyId, StringComparer.Ordinal).ThenBy(r => r.Model, StringComparer.Ordinal).ThenBy(r => r.Deployment, StringComparer.Ordinal)
             .ToArray();

@@ -181,6 +181,9 @@ public sealed record UsageRow
 
     public decimal CostUsd { get; init; }
 
-    /// <summary>What response-cache hits saved (the cost their answers had when they were made).</summary>
+    /// <summary>Calls the response cache answered (included in <see cref="Requests"/>).</summary>
+    public long CacheHits { get; init; }
+
+    /// <summary>Sum of the ledger's <c>saved_cost_usd</c>: what the cache saved.</summary>
     public decimal SavedCostUsd { get; init; }
 }

@@ -49,6 +49,12 @@ public sealed class TopicOptions
 
     /// <summary>.NET regular expressions (case-insensitive, 50 ms match timeout).</summary>
     public List<string> Patterns { get; set; } = [];
+
+    /// <summary>Example prompts: a text this close in meaning (local all-MiniLM-L6-v2) is on the topic.</summary>
+    public List<string> Examples { get; set; } = [];
+
+    /// <summary>Cosine similarity to an example that counts as a match, (0, 1].</summary>
+    public double Similarity { get; set; } = Gateway.Grpc.Guardrails.Detectors.TopicDefinition.DefaultSimilarity;
 }
 
 /// <summary>A model group's own guardrails (<c>models[].guardrails</c>), combined with the caller's.</summary>

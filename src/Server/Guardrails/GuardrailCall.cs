@@ -61,8 +61,19 @@ internal sealed class GuardrailCall
 
             foreach (var toolCall in message.ToolCalls)
             {
-                // The model may hand a masked value to a tool: the caller's tool gets the real one.
-                toolCall.ArgumentsJson = Vault.Restore(toolCall.ArgumentsJson);
+                // Tool arguments are output too: the output rules apply (a secret the model passes to a
+                // tool is redacted or blocks), then a masked value it hands on becomes the real one.
+                string? blocked = null;
+                var arguments = Policy.OutputOff || toolCall.ArgumentsJson.Length == 0
+                    ? toolCall.ArgumentsJson
+                    : _service.Scanner.Apply(toolCall.ArgumentsJson, Policy, GuardrailDirection.Output, vault: null, Triggers, out blocked, injection: false);
+                if (arguments is null)
+                {
+                    Report();
+                    throw await _service.BlockAsync(blocked!, GuardrailDirection.Output, _call, _observed, _model).ConfigureAwait(false);
+                }
+
+                toolCall.ArgumentsJson = Vault.Restore(arguments);
             }
         }
 
@@ -70,9 +81,11 @@ internal sealed class GuardrailCall
         AddTo(response.Routing ??= new RoutingInfo());
     }
 
-    /// <summary>A writer that checks streamed text through a hold-back window before passing it on.</summary>
+    /// <summary>A writer that checks streamed text and tool-call arguments through a hold-back window before passing them on.</summary>
     public ICompletionEventWriter Wrap(ICompletionEventWriter inner)
-        => new GuardedEventWriter(this, inner, new OutputStreamGuard(_service.Scanner, Policy, Vault, Triggers, _service.StreamWindow), holdBack: !Policy.OutputOff || Vault.Count > 0);
+        => new GuardedEventWriter(this, inner, NewStreamGuard(), holdBack: !Policy.OutputOff || Vault.Count > 0);
+
+    private OutputStreamGuard NewStreamGuard() => new(_service.Scanner, Policy, Vault, Triggers, _service.StreamWindow);
 
     /// <summary>Counts and logs the triggers not reported yet; refreshes the span / access-log summary.</summary>
     public void Report()
@@ -127,11 +140,15 @@ internal sealed class GuardrailCall
     }
 
     /// <summary>
-    /// Text deltas go through the hold-back guard; any other event first releases the held text
-    /// (so order is kept), and finish/error events carry the triggers in their routing info.
+    /// Text deltas go through the hold-back guard, and each tool call's argument deltas through a
+    /// guard of their own (so a value or a mask placeholder split across argument deltas is seen
+    /// whole, as in text). Any other event first releases what is held (text and arguments, so the
+    /// order is kept), and finish/error events carry the triggers in their routing info.
     /// </summary>
     private sealed class GuardedEventWriter(GuardrailCall owner, ICompletionEventWriter inner, OutputStreamGuard guard, bool holdBack) : ICompletionEventWriter
     {
+        private SortedDictionary<int, OutputStreamGuard>? _toolGuards;
+
         public async Task WriteAsync(CompletionChunk chunk, CancellationToken cancellationToken)
         {
             if (!holdBack && chunk.EventCase != CompletionChunk.EventOneofCase.Finish && chunk.EventCase != CompletionChunk.EventOneofCase.Error)
@@ -143,11 +160,33 @@ internal sealed class GuardrailCall
 
             switch (chunk.EventCase)
             {
+                case CompletionChunk.EventOneofCase.ToolCallDelta:
+                    await ReleaseTextAsync(cancellationToken).ConfigureAwait(false);
+                    var toolDelta = chunk.ToolCallDelta;
+                    _toolGuards ??= [];
+                    if (!_toolGuards.TryGetValue(toolDelta.Index, out var toolGuard))
+                    {
+                        _toolGuards[toolDelta.Index] = toolGuard = owner.NewStreamGuard();
+                    }
+
+                    var arguments = toolGuard.Push(toolDelta.ArgumentsDelta);
+                    if (arguments is null)
+                    {
+                        await BlockAsync(toolGuard.BlockedRule!, cancellationToken).ConfigureAwait(false);
+                    }
+                    else if (arguments.Length > 0 || toolDelta.Id.Length > 0 || toolDelta.Name.Length > 0)
+                    {
+                        toolDelta.ArgumentsDelta = arguments;
+                        await inner.WriteAsync(chunk, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    return;
                 case CompletionChunk.EventOneofCase.Delta:
+                    await ReleaseToolArgumentsAsync(cancellationToken).ConfigureAwait(false);
                     var text = guard.Push(chunk.Delta.Text);
                     if (text is null)
                     {
-                        await BlockAsync(cancellationToken).ConfigureAwait(false);
+                        await BlockAsync(guard.BlockedRule!, cancellationToken).ConfigureAwait(false);
                     }
                     else if (text.Length > 0)
                     {
@@ -161,18 +200,8 @@ internal sealed class GuardrailCall
                     return;
             }
 
-            var rest = guard.Flush();
-            if (rest is null)
-            {
-                await BlockAsync(cancellationToken).ConfigureAwait(false);
-                return;
-            }
-
-            if (rest.Length > 0)
-            {
-                await inner.WriteAsync(new CompletionChunk { Delta = new TextDelta { Text = rest } }, cancellationToken).ConfigureAwait(false);
-            }
-
+            await ReleaseToolArgumentsAsync(cancellationToken).ConfigureAwait(false);
+            await ReleaseTextAsync(cancellationToken).ConfigureAwait(false);
             owner.Report();
             if (chunk.EventCase == CompletionChunk.EventOneofCase.Finish)
             {
@@ -186,9 +215,45 @@ internal sealed class GuardrailCall
             await inner.WriteAsync(chunk, cancellationToken).ConfigureAwait(false);
         }
 
-        private async Task BlockAsync(CancellationToken cancellationToken)
+        /// <summary>Sends the text held back so far (checked), before an event of another kind.</summary>
+        private async Task ReleaseTextAsync(CancellationToken cancellationToken)
         {
-            var error = await owner.BlockOutputAsync(guard.BlockedRule!).ConfigureAwait(false);
+            var rest = guard.Flush();
+            if (rest is null)
+            {
+                await BlockAsync(guard.BlockedRule!, cancellationToken).ConfigureAwait(false);
+            }
+            else if (rest.Length > 0)
+            {
+                await inner.WriteAsync(new CompletionChunk { Delta = new TextDelta { Text = rest } }, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        /// <summary>Sends every tool call's held-back arguments (checked), in tool-call order.</summary>
+        private async Task ReleaseToolArgumentsAsync(CancellationToken cancellationToken)
+        {
+            if (_toolGuards is null)
+            {
+                return;
+            }
+
+            foreach (var (index, toolGuard) in _toolGuards)
+            {
+                var rest = toolGuard.Flush();
+                if (rest is null)
+                {
+                    await BlockAsync(toolGuard.BlockedRule!, cancellationToken).ConfigureAwait(false);
+                }
+                else if (rest.Length > 0)
+                {
+                    await inner.WriteAsync(new CompletionChunk { ToolCallDelta = new ToolCallDelta { Index = index, ArgumentsDelta = rest } }, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+
+        private async Task BlockAsync(string rule, CancellationToken cancellationToken)
+        {
+            var error = await owner.BlockOutputAsync(rule).ConfigureAwait(false);
             var routing = new RoutingInfo();
             owner.AddTo(routing);
             await inner.WriteAsync(new CompletionChunk

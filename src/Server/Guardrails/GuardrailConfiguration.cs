@@ -58,10 +58,11 @@ internal static partial class GuardrailConfiguration
     }
 
     /// <summary>The scanner: default detectors plus the configured topics.</summary>
-    public static GuardrailScanner CreateScanner(GuardrailsOptions options)
+    /// <param name="embed">Unit-length embedding for topics with examples (the local MiniLM model).</param>
+    public static GuardrailScanner CreateScanner(GuardrailsOptions options, Func<string, float[]>? embed = null)
     {
         TopicDetector? topics = options.DenyTopics.Count + options.AllowTopics.Count > 0
-            ? new TopicDetector([.. options.DenyTopics.Select(ToDefinition)], [.. options.AllowTopics.Select(ToDefinition)])
+            ? new TopicDetector([.. options.DenyTopics.Select(ToDefinition)], [.. options.AllowTopics.Select(ToDefinition)], embed)
             : null;
         return GuardrailScanner.CreateDefault(topics, options.InjectionThreshold);
     }
@@ -108,7 +109,7 @@ internal static partial class GuardrailConfiguration
         return overrides;
     }
 
-    private static TopicDefinition ToDefinition(TopicOptions topic) => new(topic.Name, topic.Keywords, topic.Patterns);
+    private static TopicDefinition ToDefinition(TopicOptions topic) => new(topic.Name, topic.Keywords, topic.Patterns, topic.Examples, topic.Similarity);
 
     private static void CheckTable(Dictionary<string, string> table, string key, List<string> errors)
     {
@@ -141,9 +142,19 @@ internal static partial class GuardrailConfiguration
                 errors.Add($"{key}:{i}:name: '{topic.Name}' is defined twice.");
             }
 
-            if (topic.Keywords.Count == 0 && topic.Patterns.Count == 0)
+            if (topic.Keywords.Count == 0 && topic.Patterns.Count == 0 && topic.Examples.Count == 0)
             {
-                errors.Add($"{key}:{i}: a topic needs keywords or patterns.");
+                errors.Add($"{key}:{i}: a topic needs keywords, patterns or examples.");
+            }
+
+            if (topic.Examples.Exists(string.IsNullOrWhiteSpace))
+            {
+                errors.Add($"{key}:{i}:examples: an example is empty.");
+            }
+
+            if (!(topic.Similarity > 0 && topic.Similarity <= 1))
+            {
+                errors.Add($"{key}:{i}:similarity: {topic.Similarity.ToString(System.Globalization.CultureInfo.InvariantCulture)} is not in (0, 1].");
             }
 
             for (var j = 0; j < topic.Patterns.Count; j++)

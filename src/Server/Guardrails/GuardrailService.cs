@@ -51,13 +51,18 @@ internal sealed partial class GuardrailService
     private readonly IAuditTrail _audit;
     private readonly ILogger<GuardrailService> _logger;
 
-    public GuardrailService(GatewayOptions options, GatewayMetrics metrics, IAuditTrail audit, ILogger<GuardrailService> logger)
+    public GuardrailService(GatewayOptions options, GatewayMetrics metrics, IAuditTrail audit, ILogger<GuardrailService> logger, Gateway.Grpc.Caching.Semantic.MiniLmEmbedder? embedder = null)
     {
         _options = options.Guardrails;
         _metrics = metrics;
         _audit = audit;
         _logger = logger;
-        Scanner = GuardrailConfiguration.CreateScanner(_options);
+        Scanner = GuardrailConfiguration.CreateScanner(_options, embedder is null ? null : embedder.Embed);
+        if (Scanner.Topics is { UsesEmbeddings: true } topics)
+        {
+            // The model and the topics' examples load off the request path.
+            _ = Task.Run(topics.Warm);
+        }
         _levels = [GuardrailPolicy.Off, GuardrailConfiguration.LevelPolicy(_options, GuardrailLevel.Standard), GuardrailConfiguration.LevelPolicy(_options, GuardrailLevel.Strict)];
         GuardrailOverrides.TryParseLevel(_options.DefaultLevel, out _defaultLevel);
         foreach (var model in options.Models)

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Gateway.Grpc.Guardrails.Format;
 using Gateway.Grpc.Server.Configuration;
 using Gateway.Grpc.Server.Dispatch;
+using Gateway.Grpc.Server.Pipeline;
 using Gateway.V1;
 using Google.Protobuf;
 using Grpc.Core;
@@ -14,7 +15,9 @@ namespace Gateway.Grpc.Server.Guardrails;
 /// schema; an answer that does not match is asked for again (<c>guardrails:responseFormat:retries</c>
 /// times, default 1), then the call fails with UNAVAILABLE, kind <c>response_format_invalid</c>,
 /// naming the first problem (path and rule) instead of passing invalid JSON on. The tokens of the
-/// rejected answers are added to the call's usage, so they are billed.
+/// rejected answers are added to the call's usage, so they are billed. Streamed answers are sent
+/// as they come (no retry: the text already went out) and checked when they finish: an answer that
+/// does not match ends with an <c>error</c> event of the same kind instead of <c>finish</c>.
 /// </summary>
 internal sealed partial class ResponseFormatGuard(GatewayOptions options, ILogger<ResponseFormatGuard> logger)
 {
@@ -65,6 +68,47 @@ internal sealed partial class ResponseFormatGuard(GatewayOptions options, ILogge
 
         var message = $"The model's answer did not match response_format.json_schema after {attempts} attempt(s): {problem}. Simplify the schema or retry.";
         throw new RpcException(new Status(StatusCode.Unavailable, message), new Metadata { { ErrorMapping.ErrorKindTrailer, InvalidKind } });
+    }
+
+    /// <summary>A writer that collects the streamed text and checks it against the schema when the stream finishes.</summary>
+    public ICompletionEventWriter WrapStream(ICompletionEventWriter inner, CompletionRequest request, string requestId)
+        => new ValidatingWriter(inner, JsonFormatter.Default.Format(request.ResponseFormat.JsonSchema.Schema), requestId, logger);
+
+    private sealed class ValidatingWriter(ICompletionEventWriter inner, string schemaJson, string requestId, ILogger logger) : ICompletionEventWriter
+    {
+        private readonly System.Text.StringBuilder _text = new();
+        private bool _toolCalls;
+
+        public async Task WriteAsync(CompletionChunk chunk, CancellationToken cancellationToken)
+        {
+            switch (chunk.EventCase)
+            {
+                case CompletionChunk.EventOneofCase.Delta:
+                    _text.Append(chunk.Delta.Text);
+                    break;
+                case CompletionChunk.EventOneofCase.ToolCallDelta:
+                    _toolCalls = true;
+                    break;
+                case CompletionChunk.EventOneofCase.Finish when chunk.Finish.Reason == FinishReason.Stop && !_toolCalls:
+                    using (var schema = JsonDocument.Parse(schemaJson))
+                    {
+                        if (JsonSchemaValidator.Validate(_text.ToString(), schema.RootElement) is { } problem)
+                        {
+                            Log.Rejected(logger, requestId, 1, problem);
+                            var message = $"The streamed answer did not match response_format.json_schema: {problem}. Streamed answers are not retried; retry the call or use Complete, which retries.";
+                            await inner.WriteAsync(new CompletionChunk
+                            {
+                                Error = new StreamError { Code = (int)StatusCode.Unavailable, Message = message, Kind = InvalidKind, Routing = chunk.Finish.Routing },
+                            }, cancellationToken).ConfigureAwait(false);
+                            throw new RpcException(new Status(StatusCode.Unavailable, message), new Metadata { { ErrorMapping.ErrorKindTrailer, InvalidKind } });
+                        }
+                    }
+
+                    break;
+            }
+
+            await inner.WriteAsync(chunk, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static partial class Log

@@ -208,6 +208,9 @@ public static class GatewayApp
         services.AddSingleton<ModelCatalog>();
         services.AddSingleton<Dispatcher>();
         services.AddSingleton<ContextWindowGuard>();
+        // The local embedding model (loaded on first use): the semantic cache's default embedder and
+        // the guardrails' topics matched by meaning share one instance.
+        services.TryAddSingleton<MiniLmEmbedder>();
         services.AddSingleton<Gateway.Grpc.Server.Guardrails.GuardrailService>();
         services.AddSingleton<Gateway.Grpc.Server.Guardrails.ResponseFormatGuard>();
         services.AddSingleton<CompletionPipeline>();
@@ -548,11 +551,16 @@ public static class GatewayApp
             var embedder = cache.Semantic.Embedder;
             if (embedder.StartsWith(DeploymentEmbedder.Prefix, StringComparison.Ordinal))
             {
-                services.AddSingleton<ITextEmbedder>(sp => new DeploymentEmbedder(sp.GetRequiredService<ModelCatalog>(), embedder[DeploymentEmbedder.Prefix.Length..]));
+                services.AddSingleton<ITextEmbedder>(sp => new DeploymentEmbedder(
+                    sp.GetRequiredService<ModelCatalog>(),
+                    embedder[DeploymentEmbedder.Prefix.Length..],
+                    sp.GetRequiredService<IPricing>(),
+                    sp.GetRequiredService<ILedgerSink>(),
+                    sp.GetRequiredService<TimeProvider>()));
             }
             else
             {
-                services.AddSingleton<MiniLmEmbedder>();
+                services.TryAddSingleton<MiniLmEmbedder>();
                 services.AddSingleton<ITextEmbedder>(sp => sp.GetRequiredService<MiniLmEmbedder>());
             }
 

@@ -145,6 +145,13 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         // restored), so the recorder sits between the guardrails and the caller.
         var recorder = plan.Status == CacheStatus.Unspecified ? null : new CacheRecordingWriter(stream, plan);
         stream = recorder ?? stream;
+        if (responseFormat.Applies(request))
+        {
+            // Checks the text the caller was sent (after the guardrails); an answer that fails the
+            // schema ends in an error event, so the recorder never sees a finish and never caches it.
+            stream = responseFormat.WrapStream(stream, request, id);
+        }
+
         if (guard is not null)
         {
             // Output guardrails: text passes a bounded hold-back window on its way out.

@@ -174,6 +174,8 @@ internal sealed partial class AdminOperations(IGovernanceStore store, KeyAuthent
                 InputTokens = row.InputTokens,
                 OutputTokens = row.OutputTokens,
                 CostUsd = (double)row.CostUsd,
+                CacheHits = row.CacheHits,
+                SavedCostUsd = (double)row.SavedCostUsd,
             });
         }
 

@@ -65,6 +65,41 @@ public sealed class CacheGatewayTests(SimulatorFixture sim)
     }
 
     [Fact]
+    public async Task AdminUsage_CountsHitsAndSumsTheCostSaved()
+    {
+        const string variable = "GATEWAY_TEST_CACHE_USAGE_MASTER";
+        const string master = "cache-usage-master-key-0123456789";
+        Environment.SetEnvironmentVariable(variable, master);
+        sim.Reset();
+        await using var gateway = await StartAsync(configure: c => c.Set("auth:masterKey", "env:" + variable).Set("auth:requireKeys", "false"));
+
+        var first = await gateway.CompleteAsync(Requests.Chat("m", "Usage question."));
+        await gateway.CompleteAsync(Requests.Chat("m", "Usage question."));
+        await gateway.CompleteAsync(Requests.Chat("m", "Usage question."));
+        await gateway.App.Services.GetRequiredService<LedgerWriter>().FlushAsync();
+
+        var usage = await new global::Gateway.Admin.V1.AdminService.AdminServiceClient(gateway.Channel).GetUsageAsync(
+            new global::Gateway.Admin.V1.GetUsageRequest { Model = "m", GroupBy = { global::Gateway.Admin.V1.UsageGroup.Model } },
+            new CallOptions(headers: new Metadata { { "authorization", "Bearer " + master } })).ResponseAsync;
+
+        var row = Assert.Single(usage.Rows);
+        Assert.Equal(3, row.Requests);
+        Assert.Equal(2, row.CacheHits);
+        Assert.Equal(first.Usage.CostUsd, row.CostUsd, 9);
+        Assert.Equal(2 * first.Usage.CostUsd, row.SavedCostUsd, 9);
+
+        // The same figures through the JSON transcoding of the admin API.
+        using var http = new HttpClient { BaseAddress = HttpAddress(gateway) };
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/admin/usage?model=m&groupBy=USAGE_GROUP_MODEL");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", master);
+        using var response = await http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("rows")[0];
+        Assert.Equal(2, json.GetProperty("cacheHits").GetInt64());
+        Assert.Equal(2 * first.Usage.CostUsd, json.GetProperty("savedCostUsd").GetDouble(), 9);
+    }
+
+    [Fact]
     public async Task Complete_DifferentPrompt_Misses()
     {
         var since = sim.Reset();

@@ -1,4 +1,7 @@
 using Gateway.Grpc.EndToEnd.Tests.Infrastructure;
+using Gateway.Grpc.Governance.Ledger;
+using Gateway.Grpc.Governance.Pricing;
+using Gateway.Grpc.Governance.Storage;
 using Gateway.V1;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -36,6 +39,34 @@ public sealed class DeploymentEmbedderTests(SimulatorFixture sim)
         Assert.Contains("What is the capital of France?", embedding.Body, StringComparison.Ordinal);
         Assert.Single(records, static r => r.Path.EndsWith("/chat/completions", StringComparison.Ordinal));
         Assert.Equal(1, gateway.App.Services.GetRequiredService<ResponseCache>().Index!.Count);
+    }
+
+    [Fact]
+    public async Task EmbeddingCall_IsTheGatewaysOwnLedgerRow_PricedWithNoKeyOrTeam()
+    {
+        var since = sim.Reset();
+        await using var gateway = await StartAsync();
+
+        var answer = await gateway.CompleteAsync(Requests.Chat("m", "How many moons has Mars?"));
+
+        await gateway.App.Services.GetRequiredService<LedgerWriter>().FlushAsync();
+        var rows = ((InMemoryGovernanceStore)gateway.App.Services.GetRequiredService<IGovernanceStore>()).Ledger.ToArray();
+        var embed = Assert.Single(rows, static r => r.Route == "cache_embed");
+        var served = Assert.Single(sim.RequestsSince(since), static r => r.Path.EndsWith("/embeddings", StringComparison.Ordinal));
+        Assert.Equal("emb", embed.Model);
+        Assert.Equal("emb-1", embed.Deployment);
+        Assert.Null(embed.KeyId);
+        Assert.Null(embed.TeamId);
+        Assert.True(embed.InputTokens > 0);
+        // text-embedding-3-small's price applied to the tokens the provider reported.
+        var price = gateway.App.Services.GetRequiredService<IPricing>().Cost("text-embedding-3-small", embed.InputTokens, 0, 0, out var known);
+        Assert.True(known);
+        Assert.True(price > 0);
+        Assert.Equal(price, embed.CostUsd);
+        // The caller's own row is billed only for its completion.
+        var call = Assert.Single(rows, static r => r.Route != "cache_embed");
+        Assert.Equal((double)call.CostUsd, answer.Usage.CostUsd, 9);
+        Assert.NotNull(served);
     }
 
     [Fact]

@@ -1,4 +1,7 @@
+using System.Diagnostics.Metrics;
 using Gateway.Grpc.Caching.Exact;
+using Gateway.Grpc.Caching.Semantic;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Gateway.Grpc.Caching.Tests.Unit;
@@ -69,5 +72,38 @@ public sealed class MemoryExactCacheTests
         await cache.SetAsync("big", new byte[4096], TimeSpan.FromHours(1), default);
         Assert.Null(await cache.GetAsync("big", default));
         Assert.Equal(0, cache.Bytes);
+    }
+
+    [Fact]
+    public async Task SizeGauges_ReportTheMemoryBackendAndTheIndex()
+    {
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var factory = services.GetRequiredService<IMeterFactory>();
+        using var metrics = new CacheMetrics(factory);
+        var time = new FakeTimeProvider();
+        var cache = new MemoryExactCache(1 << 20, time);
+        var index = new VectorIndex(100, time);
+        metrics.ObserveSizes(cache, index);
+        await cache.SetAsync("a", new byte[100], TimeSpan.FromHours(1), default);
+        await cache.SetAsync("b", new byte[200], TimeSpan.FromHours(1), default);
+
+        var seen = new Dictionary<string, long>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name.StartsWith("gateway.cache.", StringComparison.Ordinal) && ReferenceEquals(instrument.Meter.Scope, factory))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) => seen[instrument.Name] = value);
+        listener.SetMeasurementEventCallback<int>((instrument, value, _, _) => seen[instrument.Name] = value);
+        listener.Start();
+        listener.RecordObservableInstruments();
+
+        Assert.Equal(cache.Bytes, seen["gateway.cache.memory.size"]);
+        Assert.Equal(MemoryExactCache.SizeOf("a", new byte[100]) + MemoryExactCache.SizeOf("b", new byte[200]), cache.Bytes);
+        Assert.Equal(2, seen["gateway.cache.memory.entries"]);
+        Assert.Equal(0, seen["gateway.cache.semantic.entries"]);
     }
 }

@@ -241,6 +241,25 @@ public abstract class GovernanceStoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Usage_CacheHitsAndSavedCost_SummedPerGroup()
+    {
+        var store = await CreateStoreAsync();
+        await store.AppendLedgerAsync(
+        [
+            Entry("c1", T0, key: "k1", team: "t1", model: "gpt-4o", input: 100, output: 10, cost: 0.1m),
+            Entry("c2", T0.AddMinutes(1), key: "k1", team: "t1", model: "gpt-4o", input: 0, output: 0, cost: 0m) with { Cache = "hit_exact", SavedCostUsd = 0.1m },
+            Entry("c3", T0.AddMinutes(2), key: "k2", team: "t1", model: "gpt-4o", input: 0, output: 0, cost: 0m) with { Cache = "hit_semantic", SavedCostUsd = 0.000000000123m },
+            Entry("c4", T0.AddMinutes(3), key: "k2", team: "t1", model: "sim-small", input: 5, output: 5, cost: 0.01m),
+        ], Ct);
+
+        var rows = await store.QueryUsageAsync(new UsageQuery { From = T0, To = T0.AddDays(1), GroupBy = [UsageGrouping.Model] }, Ct);
+
+        Assert.Equal(2, rows.Count);
+        Assert.Equal(("gpt-4o", 3L, 2L, 0.100000000123m, 0.1m), (rows[0].Model, rows[0].Requests, rows[0].CacheHits, rows[0].SavedCostUsd, rows[0].CostUsd));
+        Assert.Equal(("sim-small", 1L, 0L, 0m), (rows[1].Model, rows[1].Requests, rows[1].CacheHits, rows[1].SavedCostUsd));
+    }
+
+    [Fact]
     public async Task Usage_GroupedByKeyAndUtcDay_UsesUtcDatesAndNullGroups()
     {
         var store = await CreateStoreAsync();
@@ -458,8 +477,12 @@ public abstract class GovernanceStoreConformanceTests : IAsyncLifetime
             {
                 Deployment = deployments[random.Next(deployments.Length)],
                 Status = statuses[random.Next(statuses.Length)],
-                SavedCostUsd = i % 5 == 0 ? random.Next(1, 1_000_000) / 1_000_000_000m : 0m,
             });
+            if (i % 5 == 0)
+            {
+                // Every fifth call a response-cache hit: cost 0 and what it saved.
+                entries[^1] = entries[^1] with { CostUsd = 0m, Cache = i % 10 == 0 ? "hit_exact" : "hit_semantic", SavedCostUsd = random.Next(1, 1_000_000) / 1_000_000_000m };
+            }
         }
 
         // Repeats of earlier request ids, which every store must skip.

@@ -124,9 +124,10 @@ internal sealed class SqlStoreCore(SqlDialect dialect, Func<CancellationToken, V
             .Append(byTeam ? "team_id" : "NULL").Append(", ")
             .Append(byModel ? "model" : "NULL").Append(", ")
             .Append(byDay ? dialect.DayOfTimestamp : "NULL").Append(", ")
-            .Append("COUNT(*), SUM(input_tokens), SUM(output_tokens), ").Append(dialect.SumMoney("cost_usd")).Append(", ")
+            .Append("COUNT(*), SUM(input_tokens), SUM(output_tokens), ").Append(dialect.SumMoney("cost_usd"))
+            .Append(", SUM(CASE WHEN cache <> '' THEN 1 ELSE 0 END), ").Append(dialect.SumMoney("saved_cost_usd")).Append(", ")
             .Append(byDeployment ? "deployment" : "NULL").Append(", ")
-            .Append("SUM(CASE WHEN status = 'OK' THEN 1 ELSE 0 END), ").Append(dialect.SumMoney("saved_cost_usd"))
+            .Append("SUM(CASE WHEN status = 'OK' THEN 1 ELSE 0 END)")
             .Append(" FROM gw_ledger WHERE ts >= @from AND ts < @to");
         AppendFilters(sql, query.KeyId, query.TeamId, query.Model);
 
@@ -179,9 +180,10 @@ internal sealed class SqlStoreCore(SqlDialect dialect, Func<CancellationToken, V
                 InputTokens = reader.IsDBNull(5) ? 0 : Convert.ToInt64(reader.GetValue(5), System.Globalization.CultureInfo.InvariantCulture),
                 OutputTokens = reader.IsDBNull(6) ? 0 : Convert.ToInt64(reader.GetValue(6), System.Globalization.CultureInfo.InvariantCulture),
                 CostUsd = dialect.ReadMoney(reader, 7),
-                Deployment = reader.IsDBNull(8) ? null : reader.GetString(8),
-                SuccessfulRequests = reader.IsDBNull(9) ? 0 : Convert.ToInt64(reader.GetValue(9), System.Globalization.CultureInfo.InvariantCulture),
-                SavedCostUsd = dialect.ReadMoney(reader, 10),
+                CacheHits = reader.IsDBNull(8) ? 0 : Convert.ToInt64(reader.GetValue(8), System.Globalization.CultureInfo.InvariantCulture),
+                SavedCostUsd = dialect.ReadMoney(reader, 9),
+                Deployment = reader.IsDBNull(10) ? null : reader.GetString(10),
+                SuccessfulRequests = reader.IsDBNull(11) ? 0 : Convert.ToInt64(reader.GetValue(11), System.Globalization.CultureInfo.InvariantCulture),
             },
             cancellationToken).ConfigureAwait(false);
 

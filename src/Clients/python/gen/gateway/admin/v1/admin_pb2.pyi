@@ -232,7 +232,8 @@ class UpdateTeamResponse(_message.Message):
     def __init__(self, team: _Optional[_Union[Team, _Mapping]] = ...) -> None: ...
 
 class UsageRow(_message.Message):
-    __slots__ = ["cost_usd", "day", "input_tokens", "key_id", "model", "output_tokens", "requests", "team_id"]
+    __slots__ = ["cache_hits", "cost_usd", "day", "input_tokens", "key_id", "model", "output_tokens", "requests", "saved_cost_usd", "team_id"]
+    CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
     COST_USD_FIELD_NUMBER: _ClassVar[int]
     DAY_FIELD_NUMBER: _ClassVar[int]
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -240,7 +241,9 @@ class UsageRow(_message.Message):
     MODEL_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    SAVED_COST_USD_FIELD_NUMBER: _ClassVar[int]
     TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    cache_hits: int
     cost_usd: float
     day: str
     input_tokens: int
@@ -248,8 +251,9 @@ class UsageRow(_message.Message):
     model: str
     output_tokens: int
     requests: int
+    saved_cost_usd: float
     team_id: str
-    def __init__(self, key_id: _Optional[str] = ..., team_id: _Optional[str] = ..., model: _Optional[str] = ..., day: _Optional[str] = ..., requests: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ...) -> None: ...
+    def __init__(self, key_id: _Optional[str] = ..., team_id: _Optional[str] = ..., model: _Optional[str] = ..., day: _Optional[str] = ..., requests: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., cache_hits: _Optional[int] = ..., saved_cost_usd: _Optional[float] = ...) -> None: ...
 
 class UsageGroup(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

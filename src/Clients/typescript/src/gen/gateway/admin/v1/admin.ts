@@ -257,6 +257,10 @@ export interface UsageRow {
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
+  /** Calls the response cache answered (cost 0; counted in requests). */
+  cacheHits: number;
+  /** What the cached answers cost when they were made, at today's prices: the cache's savings. */
+  savedCostUsd: number;
 }
 
 /** GetUsageResponse holds the rows. */
@@ -2681,7 +2685,18 @@ export const GetUsageRequest: MessageFns<GetUsageRequest> = {
 };
 
 function createBaseUsageRow(): UsageRow {
-  return { keyId: "", teamId: "", model: "", day: "", requests: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+  return {
+    keyId: "",
+    teamId: "",
+    model: "",
+    day: "",
+    requests: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    costUsd: 0,
+    cacheHits: 0,
+    savedCostUsd: 0,
+  };
 }
 
 export const UsageRow: MessageFns<UsageRow> = {
@@ -2709,6 +2724,12 @@ export const UsageRow: MessageFns<UsageRow> = {
     }
     if (message.costUsd !== 0) {
       writer.uint32(65).double(message.costUsd);
+    }
+    if (message.cacheHits !== 0) {
+      writer.uint32(72).int64(message.cacheHits);
+    }
+    if (message.savedCostUsd !== 0) {
+      writer.uint32(81).double(message.savedCostUsd);
     }
     return writer;
   },
@@ -2790,6 +2811,22 @@ export const UsageRow: MessageFns<UsageRow> = {
             message.costUsd = reader.double();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.cacheHits = longToNumber(reader.int64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 81) {
+              break;
+            }
+
+            message.savedCostUsd = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2832,6 +2869,16 @@ export const UsageRow: MessageFns<UsageRow> = {
         : isSet(object.cost_usd)
         ? globalThis.Number(object.cost_usd)
         : 0,
+      cacheHits: isSet(object.cacheHits)
+        ? globalThis.Number(object.cacheHits)
+        : isSet(object.cache_hits)
+        ? globalThis.Number(object.cache_hits)
+        : 0,
+      savedCostUsd: isSet(object.savedCostUsd)
+        ? globalThis.Number(object.savedCostUsd)
+        : isSet(object.saved_cost_usd)
+        ? globalThis.Number(object.saved_cost_usd)
+        : 0,
     };
   },
 
@@ -2861,6 +2908,12 @@ export const UsageRow: MessageFns<UsageRow> = {
     if (message.costUsd !== 0) {
       obj.costUsd = floatToJson(message.costUsd);
     }
+    if (message.cacheHits !== 0) {
+      obj.cacheHits = Math.round(message.cacheHits);
+    }
+    if (message.savedCostUsd !== 0) {
+      obj.savedCostUsd = floatToJson(message.savedCostUsd);
+    }
     return obj;
   },
 
@@ -2877,6 +2930,8 @@ export const UsageRow: MessageFns<UsageRow> = {
     message.inputTokens = object.inputTokens ?? 0;
     message.outputTokens = object.outputTokens ?? 0;
     message.costUsd = object.costUsd ?? 0;
+    message.cacheHits = object.cacheHits ?? 0;
+    message.savedCostUsd = object.savedCostUsd ?? 0;
     return message;
   },
 };
