@@ -12,7 +12,7 @@ namespace Gateway.Grpc.Console.Tests;
 [Collection("Console")]
 public sealed partial class ConsoleBrowserTests(ConsoleGatewayFixture gateway)
 {
-    private const float Timeout = 20_000;
+    private const float Timeout = 30_000;
 
     /// <summary>Text sent as a prompt; it must never appear in the console.</summary>
     private const string PromptMarker = "PROMPT-MARKER-7c1e9a";
@@ -22,7 +22,24 @@ public sealed partial class ConsoleBrowserTests(ConsoleGatewayFixture gateway)
     {
         await using var context = await gateway.Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = gateway.BaseAddress.ToString(), ViewportSize = new ViewportSize { Width = 1360, Height = 900 } });
         context.SetDefaultTimeout(Timeout);
+        Assertions.SetDefaultExpectTimeout(Timeout);
         var page = await context.NewPageAsync();
+        try
+        {
+            await ScenarioAsync(context, page);
+        }
+        catch
+        {
+            // What the page looked like when a step failed, for the test output only.
+            var path = Path.Combine(AppContext.BaseDirectory, "screenshots", "failure.png");
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = path, FullPage = true });
+            throw;
+        }
+    }
+
+    private async Task ScenarioAsync(IBrowserContext context, IPage page)
+    {
         var pageErrors = new List<string>();
         page.PageError += (_, error) => pageErrors.Add(error);
         page.Dialog += (_, dialog) => dialog.AcceptAsync();
@@ -40,7 +57,7 @@ public sealed partial class ConsoleBrowserTests(ConsoleGatewayFixture gateway)
         // The master key signs in and lands where the browser was going.
         await page.FillAsync("#login-key", gateway.MasterKey);
         await page.ClickAsync("#login-submit");
-        await page.WaitForURLAsync("**/ui/spend");
+        await page.WaitForURLAsync("**/ui/spend", new PageWaitForURLOptions { WaitUntil = WaitUntilState.Commit });
         await page.WaitForSelectorAsync("main[data-ready=true]");
         Assert.Equal("master", await page.TextContentAsync("#who"));
         var cookie = Assert.Single(await context.CookiesAsync(), c => c.Name == "gw_console");
@@ -178,7 +195,7 @@ public sealed partial class ConsoleBrowserTests(ConsoleGatewayFixture gateway)
 
         // Signed out: the cookie no longer opens anything.
         await page.ClickAsync("#sign-out");
-        await page.WaitForURLAsync("**/ui/login");
+        await page.WaitForURLAsync("**/ui/login", new PageWaitForURLOptions { WaitUntil = WaitUntilState.Commit });
         var after = await context.APIRequest.GetAsync("/ui/api/spend");
         Assert.Equal(401, after.Status);
         Assert.Empty(pageErrors);
