@@ -237,6 +237,26 @@ public sealed class ConsoleHttpTests(ConsoleGatewayFixture gateway)
     }
 
     [Fact]
+    public async Task OversizedOrMalformedBodies_Are400_NotErrors()
+    {
+        using var client = gateway.Client();
+        using (var big = new HttpRequestMessage(HttpMethod.Post, "/ui/api/session") { Content = new StringContent("{\"key\":\"" + new string('a', 20_000) + "\"}", System.Text.Encoding.UTF8, "application/json") })
+        {
+            big.Headers.Add("X-Requested-With", "gateway-console");
+            using var response = await client.SendAsync(big);
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        }
+
+        var (cookie, csrf) = await SessionAsync(client, gateway.MasterKey);
+        foreach (var body in new object[] { new { name = "x", notAField = 1 }, new { name = new string('n', 70_000) } })
+        {
+            using var request = Request(HttpMethod.Post, "/ui/api/keys", cookie, csrf, body);
+            using var response = await client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        }
+    }
+
+    [Fact]
     public async Task Pages_CarryAContentSecurityPolicyAndRefuseFraming()
     {
         using var client = gateway.Client();

@@ -164,9 +164,15 @@ internal static partial class ConsoleEndpoints
         }
 
         string? presented = null;
+        var text = await ReadBodyAsync(context, 8192).ConfigureAwait(false);
+        if (text is null)
+        {
+            return BadBody();
+        }
+
         try
         {
-            using var body = await JsonDocument.ParseAsync(LimitedBody(request), cancellationToken: context.RequestAborted).ConfigureAwait(false);
+            using var body = JsonDocument.Parse(text);
             if (body.RootElement.ValueKind == JsonValueKind.Object && body.RootElement.TryGetProperty("key", out var key) && key.ValueKind == JsonValueKind.String)
             {
                 presented = key.GetString();
@@ -234,19 +240,35 @@ internal static partial class ConsoleEndpoints
         return origin.Length == 0 || string.Equals(origin, request.Scheme + "://" + request.Host.Value, StringComparison.OrdinalIgnoreCase);
     }
 
-    private static Stream LimitedBody(HttpRequest request)
-        => request.ContentLength is > 8192 ? throw new BadHttpRequestException("Body too large.", StatusCodes.Status413PayloadTooLarge) : request.Body;
-
-    private static async Task<T?> ReadAsync<T>(HttpContext context)
-        where T : class, IMessage<T>, new()
+    /// <summary>The request body as text, or null when it is longer than <paramref name="maxChars"/> (console bodies are small).</summary>
+    private static async Task<string?> ReadBodyAsync(HttpContext context, int maxChars)
     {
-        if (context.Request.ContentLength is > 65_536)
+        if (context.Request.ContentLength > maxChars)
         {
             return null;
         }
 
         using var reader = new StreamReader(context.Request.Body);
-        var text = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
+        var buffer = new char[maxChars + 1];
+        var length = 0;
+        int read;
+        while (length < buffer.Length && (read = await reader.ReadAsync(buffer.AsMemory(length), context.RequestAborted).ConfigureAwait(false)) > 0)
+        {
+            length += read;
+        }
+
+        return length > maxChars ? null : new string(buffer, 0, length);
+    }
+
+    private static async Task<T?> ReadAsync<T>(HttpContext context)
+        where T : class, IMessage<T>, new()
+    {
+        var text = await ReadBodyAsync(context, 65_536).ConfigureAwait(false);
+        if (text is null)
+        {
+            return null;
+        }
+
         try
         {
             return ProtoParser.Parse<T>(text);
