@@ -263,7 +263,8 @@ async function createKey() {
   try {
     const created = await api('/ui/api/keys', { method: 'POST', body: key });
     showSecret('New key', created.key, created.secret);
-    document.getElementById('key-name').value = '';
+    for (const id of ['key-name', 'key-models', 'key-rpm', 'key-tpm', 'key-budget']) document.getElementById(id).value = '';
+    document.getElementById('key-admin').checked = false;
     await loadKeys();
   } catch (e) {
     error.textContent = e.message;
@@ -275,7 +276,7 @@ async function createTeam() {
   error.textContent = '';
   try {
     await api('/ui/api/teams', { method: 'POST', body: { name: document.getElementById('team-name').value, limits: limitsFrom('team') } });
-    document.getElementById('team-name').value = '';
+    for (const id of ['team-name', 'team-rpm', 'team-budget']) document.getElementById(id).value = '';
     await loadKeys();
   } catch (e) {
     error.textContent = e.message;
