@@ -1,0 +1,110 @@
+namespace Gateway.Grpc.EndToEnd.Tests.Infrastructure;
+
+/// <summary>
+/// Labelled prompts for the task router: <see cref="Configured"/> go into the router's config
+/// (its centroids); <see cref="HeldOut"/> are different prompts, never configured, that the
+/// accuracy test routes. Vision is decided by a rule (the request carries an image).
+/// </summary>
+internal static class TaskExamples
+{
+    public static readonly (string Class, string[] Examples)[] Configured =
+    [
+        ("simple_qa",
+        [
+            "What is the capital of France?",
+            "Who wrote Pride and Prejudice?",
+            "How many legs does a spider have?",
+            "When did the Berlin Wall fall?",
+            "What is the boiling point of water in Fahrenheit?",
+            "Which planet is closest to the sun?",
+            "What language is spoken in Brazil?",
+            "Who painted the Mona Lisa?",
+            "What is the largest ocean on Earth?",
+            "How tall is Mount Everest?",
+            "What currency does Japan use?",
+            "Who was the first person to walk on the moon?",
+        ]),
+        ("code",
+        [
+            "Write a Python function that checks whether a string is a palindrome.",
+            "Fix this JavaScript: const x = [1,2,3].map(i => { i * 2 });",
+            "How do I read a file line by line in C#?",
+            "Write a SQL query that returns the ten customers with the most orders.",
+            "Explain this stack trace: NullReferenceException at Program.Main in Program.cs line 12.",
+            "Refactor this Java class to use dependency injection instead of static singletons.",
+            "Write a bash script that deletes log files older than seven days.",
+            "Implement binary search in Go.",
+            "Why does my React component re-render on every keystroke? Here is the useEffect hook.",
+            "Convert this for loop to a LINQ expression: foreach (var x in items) if (x.Active) result.Add(x.Name);",
+            "Write a unit test with xUnit for a method that adds two integers.",
+            "How do I declare a generic interface in TypeScript?",
+        ]),
+        ("reasoning",
+        [
+            "A bat and a ball cost $1.10 in total. The bat costs $1.00 more than the ball. How much does the ball cost? Explain step by step.",
+            "If all bloops are razzies and all razzies are lazzies, are all bloops definitely lazzies? Justify your answer.",
+            "A train leaves at 3 pm travelling 60 km/h; another leaves the same station at 4 pm at 90 km/h. When does the second catch up?",
+            "Three boxes are all labelled wrongly: apples, oranges, mixed. You may take one fruit from one box. How do you relabel them all?",
+            "Prove that the sum of two odd numbers is always even.",
+            "You have 8 coins, one slightly heavier. With a balance scale, what is the minimum number of weighings to find it, and how?",
+            "Alice is older than Bob, Bob is older than Carol, and Dave is younger than Carol. Who is the second oldest? Reason it out.",
+            "If it takes 5 machines 5 minutes to make 5 widgets, how long would 100 machines take to make 100 widgets? Think carefully.",
+            "Compare the trade-offs of renting versus buying a house over 10 years, given rising rents and a 5% mortgage rate, and conclude which is better.",
+            "A farmer must cross a river with a wolf, a goat and a cabbage; the boat holds one item. How does he get everything across safely?",
+            "What is the probability of getting at least one six in four rolls of a fair die? Show your working.",
+            "Two doors, two guards: one always lies, one always tells the truth. What single question finds the safe door, and why does it work?",
+        ]),
+    ];
+
+    /// <summary>Held-out prompts (class, prompt, carries an image). None of these is in <see cref="Configured"/>.</summary>
+    public static readonly (string Class, string Prompt, bool Image)[] HeldOut =
+    [
+        ("simple_qa", "What is the capital of Australia?", false),
+        ("simple_qa", "Who discovered penicillin?", false),
+        ("simple_qa", "How many continents are there?", false),
+        ("simple_qa", "What year did World War II end?", false),
+        ("simple_qa", "Which element has the chemical symbol O?", false),
+        ("simple_qa", "Who is the author of Hamlet?", false),
+        ("simple_qa", "What is the longest river in Africa?", false),
+        ("simple_qa", "How many days are in a leap year?", false),
+        ("simple_qa", "What is the official language of Egypt?", false),
+        ("simple_qa", "Who invented the telephone?", false),
+        ("simple_qa", "What is the smallest country in the world?", false),
+        ("simple_qa", "Which animal is the largest mammal?", false),
+        ("simple_qa", "What is the freezing point of water in Celsius?", false),
+        ("simple_qa", "Who composed the Moonlight Sonata?", false),
+        ("code", "Write a Rust function that returns the nth Fibonacci number.", false),
+        ("code", "How do I sort a dictionary by value in Python?", false),
+        ("code", "My C++ program segfaults when I delete a pointer twice. How should I fix the destructor?", false),
+        ("code", "Write a regular expression that validates an email address, and show how to use it in JavaScript.", false),
+        ("code", "Create a REST endpoint in ASP.NET Core that returns a list of products as JSON.", false),
+        ("code", "What does the 'async' keyword do in a C# method signature, with a code example?", false),
+        ("code", "Write a Dockerfile for a Node.js app that listens on port 3000.", false),
+        ("code", "Explain why this Python code raises KeyError: d = {}; print(d['a'])", false),
+        ("code", "Implement a thread-safe queue in Java using a lock and a condition variable.", false),
+        ("code", "Write a Kotlin data class for a user with a name, an email and an optional age.", false),
+        ("code", "How do I undo my last git commit but keep the changes in the working tree?", false),
+        ("code", "Write a SQL migration that adds a non-null column with a default to a large Postgres table.", false),
+        ("code", "Optimise this nested loop in Python that finds duplicate numbers in a list.", false),
+        ("code", "Write a Go HTTP handler that reads a JSON body and validates required fields.", false),
+        ("reasoning", "If a snail climbs 3 metres up a 10 metre well each day and slides back 2 metres each night, on which day does it get out? Explain.", false),
+        ("reasoning", "Four people must cross a bridge at night with one torch; they take 1, 2, 5 and 10 minutes. What is the fastest total time and why?", false),
+        ("reasoning", "Is the statement 'this sentence is false' true or false? Reason about the paradox.", false),
+        ("reasoning", "A shop raises a price by 20% and then lowers it by 20%. Is the final price higher, lower or the same as the original? Show why.", false),
+        ("reasoning", "You are given two ropes that each burn in exactly one hour, unevenly. How can you measure 45 minutes?", false),
+        ("reasoning", "If some doctors are teachers and no teachers are lazy, can we conclude that some doctors are not lazy? Explain the logic.", false),
+        ("reasoning", "Prove that there are infinitely many prime numbers.", false),
+        ("reasoning", "A father is four times as old as his son; in 20 years he will be twice as old. How old are they now? Work it out step by step.", false),
+        ("reasoning", "Weigh the pros and cons of a four-day work week for a small software company, and reach a recommendation.", false),
+        ("reasoning", "What is the expected number of coin flips needed to get two heads in a row? Derive it.", false),
+        ("reasoning", "Three switches outside a room control one bulb inside; you may enter once. How do you find which switch controls the bulb?", false),
+        ("reasoning", "If the probability of rain on any day is 30%, what is the chance it rains on at least one of three days? Show your reasoning.", false),
+        ("reasoning", "A man looks at a portrait and says: brothers and sisters I have none, but that man's father is my father's son. Who is in the portrait? Explain.", false),
+        ("reasoning", "In how many ways can 5 people sit around a round table if rotations count as the same arrangement? Justify the formula.", false),
+        ("vision", "What is in this picture?", true),
+        ("vision", "Read the text in this screenshot.", true),
+        ("vision", "Who wrote the book shown on this cover?", true),
+        ("vision", "Is the code in this image correct?", true),
+        ("vision", "Solve the equation written on this whiteboard photo step by step.", true),
+    ];
+}
