@@ -201,7 +201,9 @@ public sealed class SmartRoutingTests(SimulatorFixture sim)
                 v[p + "cascade:stages:1"] = "strong";
                 v[p + "cascade:gate:json"] = "true";
                 v[p + "cascade:gate:refusal"] = "true";
-            });
+            })
+            .Set("pricing:claude-haiku-4-5:input", "1")
+            .Set("pricing:claude-haiku-4-5:output", "5");
     }
 
     [Fact]
@@ -297,7 +299,9 @@ public sealed class SmartRoutingTests(SimulatorFixture sim)
                 v[p + "strategy"] = "weighted";
                 v[p + "deployments:1:weight"] = "0";
                 v[p + "continuation:enabled"] = enabled ? "true" : "false";
-            });
+            })
+            .Set("pricing:claude-haiku-4-5:input", "1")
+            .Set("pricing:claude-haiku-4-5:output", "5");
 
     [Fact]
     public async Task StreamComplete_CutAfter5Tokens_ContinuesOnSecondDeployment_OneTextOneFinish_LedgerHasBothAttempts()
