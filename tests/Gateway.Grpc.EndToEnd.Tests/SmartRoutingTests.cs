@@ -3,6 +3,7 @@ using Gateway.Grpc.Governance.Ledger;
 using Gateway.Grpc.Governance.Storage;
 using Gateway.V1;
 using Grpc.Core;
+using Xunit.Abstractions;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Grpc.EndToEnd.Tests;
@@ -12,7 +13,7 @@ namespace Gateway.Grpc.EndToEnd.Tests;
 /// (rules and MiniLM nearest-centroid), cascades with a quality gate, mid-stream continuation.
 /// </summary>
 [Collection("EndToEnd")]
-public sealed class SmartRoutingTests(SimulatorFixture sim)
+public sealed class SmartRoutingTests(SimulatorFixture sim, ITestOutputHelper output)
 {
     private static CompletionRequest WithImage(CompletionRequest request)
     {
@@ -168,6 +169,7 @@ public sealed class SmartRoutingTests(SimulatorFixture sim)
 
         Assert.True(total >= 40, $"held-out set has only {total} items");
         var accuracy = (total - wrong.Count) / (double)total;
+        output.WriteLine($"router accuracy {accuracy:P1} on {total} held-out prompts; misrouted:\n{string.Join('\n', wrong)}");
         Assert.True(accuracy >= 0.9, $"accuracy {accuracy:P1} on {total} held-out prompts; misrouted:\n{string.Join('\n', wrong)}");
     }
 
