@@ -4,6 +4,8 @@ using Gateway.Grpc.Governance.Storage;
 using Gateway.V1;
 using Grpc.Core;
 using Xunit.Abstractions;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Grpc.EndToEnd.Tests;
@@ -19,6 +21,15 @@ public sealed class SmartRoutingTests(SimulatorFixture sim, ITestOutputHelper ou
     {
         request.Messages[0].Parts.Add(new ContentPart { Image = new ImagePart { Url = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", Detail = "low" } });
         return request;
+    }
+
+    private static async Task<(System.Net.HttpStatusCode Status, string Body)> PostRestAsync(GatewayHost gateway, string json)
+    {
+        var address = gateway.App.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.ToArray()[1];
+        using var http = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(60) };
+        using var content = new StringContent(json, System.Text.Encoding.UTF8, "application/json");
+        using var response = await http.PostAsync("/v1/chat/completions", content);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
     }
 
     private static async Task<IReadOnlyList<LedgerEntry>> LedgerAsync(GatewayHost gateway)
@@ -88,6 +99,24 @@ public sealed class SmartRoutingTests(SimulatorFixture sim, ITestOutputHelper ou
         Assert.Contains("vision", error.Status.Detail, StringComparison.Ordinal);
         Assert.Equal("capability_unavailable", error.Trailers.GetValue("gateway-error-kind"));
         Assert.Single(sim.RequestsSince(since));
+    }
+
+    [Fact]
+    public async Task Rest_ImageInput_NoDeploymentHasVision_400NamesVision()
+    {
+        var since = sim.Reset();
+        await using var gateway = await GatewayHost.StartAsync(new GatewayConfig()
+            .Model("blind", [sim.Deployment("openai", "blind-1")], static (v, p) => v[p + "deployments:0:capabilities:0"] = "none")
+            .Build());
+
+        var (status, body) = await PostRestAsync(gateway, """
+            {"model":"blind","messages":[{"role":"user","content":[{"type":"text","text":"Describe this."},{"type":"image_url","image_url":{"url":"https://example.com/cat.png"}}]}]}
+            """);
+
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, status);
+        Assert.Contains("vision", body, StringComparison.Ordinal);
+        Assert.Contains("invalid_request_error", body, StringComparison.Ordinal);
+        Assert.Empty(sim.RequestsSince(since));
     }
 
     [Fact]
@@ -349,6 +378,49 @@ public sealed class SmartRoutingTests(SimulatorFixture sim, ITestOutputHelper ou
         Assert.Equal(usage.InputTokens, row.InputTokens);
         Assert.Equal((double)row.CostUsd, usage.CostUsd, 9);
         Assert.True(row.CostUsd > 0);
+    }
+
+    [Fact]
+    public async Task RestStream_CutAfter5Tokens_ContinuesSeamlessly()
+    {
+        var since = sim.Reset();
+        await using var gateway = await GatewayHost.StartAsync(ContinuationConfig(enabled: true).Build());
+
+        var (status, body) = await PostRestAsync(gateway, $$"""
+            {"model":"cont","stream":true,"max_tokens":64,"messages":[{"role":"user","content":"{{ContinuedText}}"}]}
+            """);
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, status);
+        var text = new System.Text.StringBuilder();
+        var finishes = 0;
+        foreach (var line in body.Split('\n'))
+        {
+            if (!line.StartsWith("data: {", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            using var chunk = System.Text.Json.JsonDocument.Parse(line["data: ".Length..]);
+            Assert.False(chunk.RootElement.TryGetProperty("error", out _), line);
+            if (chunk.RootElement.GetProperty("choices") is { ValueKind: System.Text.Json.JsonValueKind.Array, } choices && choices.GetArrayLength() > 0)
+            {
+                var choice = choices[0];
+                if (choice.GetProperty("delta").TryGetProperty("content", out var piece) && piece.ValueKind == System.Text.Json.JsonValueKind.String)
+                {
+                    text.Append(piece.GetString());
+                }
+
+                if (choice.TryGetProperty("finish_reason", out var reason) && reason.ValueKind == System.Text.Json.JsonValueKind.String)
+                {
+                    finishes++;
+                }
+            }
+        }
+
+        Assert.Equal(ContinuedText, text.ToString());
+        Assert.Equal(1, finishes);
+        Assert.EndsWith("data: [DONE]", body.TrimEnd(), StringComparison.Ordinal);
+        Assert.Equal(2, sim.RequestsSince(since).Count);
     }
 
     [Fact]

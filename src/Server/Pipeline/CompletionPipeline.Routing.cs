@@ -51,6 +51,11 @@ internal sealed partial class CompletionPipeline
         }
 
         fit = fit with { Needs = needs };
+        if (request.Routing is { Deployment.Length: > 0 } pinned && group.Find(pinned.Deployment) is { } pin && !pin.Serves(needs, request.MaxTokens))
+        {
+            throw CapabilityError(group, pin.Missing(needs, request.MaxTokens), request, pin.Info.Name);
+        }
+
         if (group.Kind != ModelKind.Deployments || group.CanServe(needs, request.MaxTokens))
         {
             // A cascade matches each stage when it runs.
@@ -74,6 +79,11 @@ internal sealed partial class CompletionPipeline
 
         throw CapabilityError(group, needs, request);
     }
+
+    private static RpcException CapabilityError(ModelGroup group, Capability needs, CompletionRequest request, string pinned)
+        => new(
+            new Status(StatusCode.InvalidArgument, $"routing.deployment: the pinned deployment '{pinned}' of '{group.Name}' cannot serve this request; missing capability: {DeploymentCapabilities.Describe(needs, request)}."),
+            new Metadata { { ErrorMapping.ErrorKindTrailer, CapabilityErrorKind } });
 
     private static RpcException CapabilityError(ModelGroup group, Capability needs, CompletionRequest request)
     {
