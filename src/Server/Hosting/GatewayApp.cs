@@ -371,6 +371,24 @@ public static class GatewayApp
             map[model.Name] = model.Deployments.Select(d => string.IsNullOrEmpty(d.UpstreamModel) ? model.Name : d.UpstreamModel).Distinct(StringComparer.Ordinal).ToArray();
         }
 
+        // Routers and cascades price at whatever their targets do (a cascade's judge included);
+        // cascades first, so that a router routing to a cascade sees its models.
+        foreach (var kind in (string[])[ModelKinds.Cascade, ModelKinds.Router])
+        {
+            foreach (var model in options.Models)
+            {
+                if (model.Kind != kind)
+                {
+                    continue;
+                }
+
+                var targets = kind == ModelKinds.Router
+                    ? model.Router.Routes.Values.ToList()
+                    : [.. model.Cascade.Stages, .. model.Cascade.Gate.Judge is { } judge ? [judge.Model] : Array.Empty<string>()];
+                map[model.Name] = targets.SelectMany(t => map.TryGetValue(t, out var models) ? models : []).Distinct(StringComparer.Ordinal).ToArray();
+            }
+        }
+
         return name => map.TryGetValue(name, out var models) ? models : [name];
     }
 
