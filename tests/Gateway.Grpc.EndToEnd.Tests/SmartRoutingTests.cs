@@ -315,6 +315,46 @@ public sealed class SmartRoutingTests(SimulatorFixture sim, ITestOutputHelper ou
         Assert.True(result.Usage!.CostUsd > 0);
     }
 
+    /// <summary>
+    /// The judge deployment echoes its prompt ("Question: ... Answer: ... Score (0-10):"), so the
+    /// first number in its reply is the first number in the question, or the 0 of "(0-10)".
+    /// </summary>
+    private GatewayConfig JudgedCascadeConfig()
+        => new GatewayConfig()
+            .Model("cheap", [sim.Deployment("openai", "cheap-1")])
+            .Model("strong", [sim.Deployment("anthropic", "strong-1")])
+            .Model("judge", [sim.Deployment("openai", "judge-1", new Dictionary<string, string> { ["x-sim-echo"] = "1000" })])
+            .Model("judged", [], static (v, p) =>
+            {
+                v[p + "kind"] = "cascade";
+                v[p + "cascade:stages:0"] = "cheap";
+                v[p + "cascade:stages:1"] = "strong";
+                v[p + "cascade:gate:judge:model"] = "judge";
+                v[p + "cascade:gate:judge:threshold"] = "7";
+            });
+
+    [Theory]
+    [InlineData("Tell me about gateways.", 0.0, "strong-1", 3)]
+    [InlineData("Give me 9 reasons to use gateways.", 9.0, "cheap-1", 2)]
+    public async Task Complete_Cascade_JudgeScore_EscalatesBelowThreshold(string prompt, double score, string servedBy, int upstreamCalls)
+    {
+        var since = sim.Reset();
+        await using var gateway = await GatewayHost.StartAsync(JudgedCascadeConfig().Build());
+
+        var response = await gateway.CompleteAsync(Requests.Chat("judged", prompt, 32));
+
+        Assert.Equal(servedBy, response.Routing.Deployment);
+        Assert.Equal(score, response.Routing.Cascade[0].JudgeScore);
+        Assert.Equal(score >= 7, response.Routing.Cascade[0].Passed);
+        Assert.Equal(score >= 7 ? "" : "judge", response.Routing.Cascade[0].Gate);
+        var calls = sim.RequestsSince(since);
+        Assert.Equal(upstreamCalls, calls.Count);
+        // The judge's tokens are part of the call's usage, as the ledger row.
+        var row = Assert.Single(await LedgerAsync(gateway));
+        Assert.Equal(response.Usage.OutputTokens, row.OutputTokens);
+        Assert.True(row.InputTokens > calls.Count * 5, $"input tokens {row.InputTokens} cover every upstream call");
+    }
+
     // ---- mid-stream continuation -----------------------------------------------------------
 
     private const string ContinuedText = "The quick brown fox jumps over the lazy dog, then keeps running across the wide green field.";
