@@ -203,17 +203,31 @@ public sealed class SmartRoutingTests(SimulatorFixture sim, ITestOutputHelper ou
     }
 
     [Fact]
-    public async Task StreamComplete_Router_TaskClassInFinishRouting()
+    public async Task StreamComplete_Router_TaskClassInFinishRoutingAndAccessLog()
     {
         sim.Reset();
-        await using var gateway = await GatewayHost.StartAsync(RouterConfig(sim).Build());
+        var accessLog = Path.Combine(Path.GetTempPath(), $"routing-access-{Guid.NewGuid():N}.jsonl");
+        try
+        {
+            await using var gateway = await GatewayHost.StartAsync(RouterConfig(sim).Set("accessLog:enabled", "true").Set("accessLog:path", accessLog).Build());
 
-        var result = await gateway.StreamAsync(Requests.Chat("auto", "Write a Python function that reverses a linked list."));
+            var result = await gateway.StreamAsync(Requests.Chat("auto", "Write a Python function that reverses a linked list."));
 
-        Assert.Equal(StatusCode.OK, result.Status.StatusCode);
-        Assert.Equal("code", result.Finish!.Routing.TaskClass);
-        Assert.Equal("code-model", result.Finish.Routing.RoutedModel);
-        Assert.Equal("code-1", result.Finish.Routing.Deployment);
+            Assert.Equal(StatusCode.OK, result.Status.StatusCode);
+            Assert.Equal("code", result.Finish!.Routing.TaskClass);
+            Assert.Equal("code-model", result.Finish.Routing.RoutedModel);
+            Assert.Equal("code-1", result.Finish.Routing.Deployment);
+
+            // Stopping the host drains the access log.
+            await gateway.StopAsync();
+            var line = Assert.Single(await File.ReadAllLinesAsync(accessLog), static l => l.Contains("\"model\":\"auto\"", StringComparison.Ordinal));
+            Assert.Contains("\"task_class\":\"code\"", line, StringComparison.Ordinal);
+            Assert.Contains("\"routed_model\":\"code-model\"", line, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(accessLog);
+        }
     }
 
     // ---- cascade ---------------------------------------------------------------------------
