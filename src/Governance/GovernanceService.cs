@@ -78,7 +78,16 @@ public sealed record CallOutcome
 
     /// <summary>For a cache hit: what the cached answer cost when it was made (not spent again).</summary>
     public decimal SavedCostUsd { get; init; }
+
+    /// <summary>
+    /// Usage of attempts priced at another model than <see cref="PricedModel"/>: earlier cascade
+    /// stages, the first part of a stream continued elsewhere. Null for almost every call.
+    /// </summary>
+    public IReadOnlyList<PricedUsage>? OtherUsage { get; init; }
 }
+
+/// <summary>Tokens of one attempt and the upstream model they are priced at; <c>Abandoned</c>: its answer was not used.</summary>
+public readonly record struct PricedUsage(string PricedModel, long InputTokens, long OutputTokens, bool Abandoned);
 
 /// <summary>
 /// The governance gate every route goes through: authentication, model allow-lists, per-request
@@ -347,6 +356,22 @@ public sealed partial class GovernanceService(
         var model = outcome.PricedModel.Length > 0 ? outcome.PricedModel : request.Model;
         var cost = pricing.Cost(model, outcome.InputTokens, outcome.OutputTokens, outcome.CachedInputTokens, out _);
         var abandoned = pricing.Cost(model, outcome.AbandonedInputTokens, outcome.AbandonedOutputTokens, 0, out _);
+        if (outcome.OtherUsage is { } others)
+        {
+            foreach (var other in others)
+            {
+                var part = pricing.Cost(other.PricedModel.Length > 0 ? other.PricedModel : request.Model, other.InputTokens, other.OutputTokens, 0, out _);
+                if (other.Abandoned)
+                {
+                    abandoned += part;
+                }
+                else
+                {
+                    cost += part;
+                }
+            }
+        }
+
         return (cost + abandoned, abandoned);
     }
 
@@ -358,7 +383,7 @@ public sealed partial class GovernanceService(
     /// </summary>
     internal async ValueTask SettleAsync(Admission admission, CallOutcome outcome)
     {
-        var used = outcome.InputTokens + outcome.OutputTokens + outcome.AbandonedInputTokens + outcome.AbandonedOutputTokens;
+        var used = outcome.InputTokens + outcome.OutputTokens + outcome.AbandonedInputTokens + outcome.AbandonedOutputTokens + OtherTokens(outcome, input: true) + OtherTokens(outcome, input: false);
         foreach (var reservation in admission.Reservations)
         {
             if (reservation.Kind != LimitKind.Tokens)
@@ -401,8 +426,8 @@ public sealed partial class GovernanceService(
             Provider = outcome.Provider,
             Route = admission.Call.Route,
             Stream = admission.Call.Stream,
-            InputTokens = outcome.InputTokens,
-            OutputTokens = outcome.OutputTokens,
+            InputTokens = outcome.InputTokens + OtherTokens(outcome, input: true),
+            OutputTokens = outcome.OutputTokens + OtherTokens(outcome, input: false),
             CachedInputTokens = outcome.CachedInputTokens,
             CostUsd = total,
             AbandonedCostUsd = abandoned,
@@ -414,6 +439,20 @@ public sealed partial class GovernanceService(
             Cache = outcome.Cache,
             SavedCostUsd = outcome.SavedCostUsd,
         });
+    }
+
+    private static long OtherTokens(CallOutcome outcome, bool input)
+    {
+        long tokens = 0;
+        if (outcome.OtherUsage is { } others)
+        {
+            foreach (var other in others)
+            {
+                tokens += input ? other.InputTokens : other.OutputTokens;
+            }
+        }
+
+        return tokens;
     }
 
     private async ValueTask SettleBudgetsAsync(Admission admission, decimal total)

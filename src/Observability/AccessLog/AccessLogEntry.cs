@@ -71,6 +71,15 @@ public sealed class AccessLogEntry
 
     public string? TraceId { get; set; }
 
+    /// <summary>For a router model: the task class the request was sorted into.</summary>
+    public string? TaskClass { get; set; }
+
+    /// <summary>For a router or cascade model: the model that gave the answer.</summary>
+    public string? RoutedModel { get; set; }
+
+    /// <summary>Times a stream moved to another deployment mid-way (continuation).</summary>
+    public int Continuations { get; set; }
+
     /// <summary>The request's messages as JSON; only with body capture on.</summary>
     public string? Prompt { get; set; }
 

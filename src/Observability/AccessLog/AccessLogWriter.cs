@@ -103,6 +103,13 @@ internal sealed partial class AccessLogWriter : IAccessLog, IAsyncDisposable
         json.WriteBoolean("hedged", e.Hedged);
         json.WriteBoolean("cache_hit", e.CacheHit);
         WriteOptional(json, "guardrail_triggered", e.GuardrailTriggered);
+        WriteOptional(json, "task_class", e.TaskClass);
+        WriteOptional(json, "routed_model", e.RoutedModel);
+        if (e.Continuations > 0)
+        {
+            json.WriteNumber("continuations", e.Continuations);
+        }
+
         WriteOptional(json, "trace_id", e.TraceId);
         WriteOptional(json, "prompt", e.Prompt);
         WriteOptional(json, "completion", e.Completion);

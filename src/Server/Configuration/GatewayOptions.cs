@@ -325,6 +325,22 @@ public sealed class ModelOptions
 
     /// <summary>Guardrails every call to this model gets, whoever calls (the stronger action wins against the caller's).</summary>
     public ModelGuardrailOptions Guardrails { get; set; } = new();
+
+    /// <summary>
+    /// <c>deployments</c> (default: the model is served by its deployments), <c>router</c> (a task
+    /// classifier picks another model, <see cref="Router"/>) or <c>cascade</c> (models tried in
+    /// order until an answer passes a quality gate, <see cref="Cascade"/>). See README "Smarter routing".
+    /// </summary>
+    public string Kind { get; set; } = ModelKinds.Deployments;
+
+    /// <summary>For <c>kind: router</c>: task classes, the rules and examples that find them, and the model for each.</summary>
+    public TaskRouterOptions Router { get; set; } = new();
+
+    /// <summary>For <c>kind: cascade</c>: the stages and their quality gate.</summary>
+    public CascadeOptions Cascade { get; set; } = new();
+
+    /// <summary>Mid-stream continuation on another deployment when an upstream stream dies after output began. Off by default.</summary>
+    public ContinuationOptions Continuation { get; set; } = new();
 }
 
 /// <summary>Retries within one model group (each retry may go to another deployment).</summary>
@@ -427,4 +443,14 @@ public sealed class DeploymentOptions
 
     /// <summary>Provider-specific settings (for simulated: ttft_ms, tokens_per_second, output_tokens).</summary>
     public Dictionary<string, string> Settings { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// What the deployment can take: any of <c>vision</c>, <c>tools</c>, <c>json_schema</c>.
+    /// Unset (default): not declared, every capability assumed. Set (even empty): only those; a
+    /// request that needs another one is never sent here.
+    /// </summary>
+    public List<string>? Capabilities { get; set; }
+
+    /// <summary>Largest <c>max_tokens</c> the deployment accepts; requests asking for more skip it. 0 (default): unknown.</summary>
+    public int MaxOutputTokens { get; set; }
 }

@@ -276,7 +276,7 @@ internal static class GatewayOptionsValidator
                 errors.Add($"{key}:timeouts: attemptMs and firstTokenMs must be positive, minAttemptBudgetMs not negative.");
             }
 
-            if (model.Deployments.Count == 0)
+            if (model.Deployments.Count == 0 && model.Kind == ModelKinds.Deployments)
             {
                 errors.Add($"{key}:deployments: model '{model.Name}' needs at least one deployment.");
             }
@@ -324,6 +324,7 @@ internal static class GatewayOptionsValidator
         }
 
         Gateway.Grpc.Server.Guardrails.GuardrailConfiguration.Validate(options.Guardrails, errors);
+        SmartRoutingOptionsValidator.Validate(options, errors);
         return errors;
     }
 

@@ -35,6 +35,16 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
     /// </summary>
     public int ContextTokens { get; init; }
 
+    /// <summary>What the call needs of a deployment (vision, tools, json_schema, an output limit); deployments lacking it are not chosen.</summary>
+    public Routing.Capability Needs { get; init; }
+
+    /// <summary>
+    /// For a stream continued after its upstream failed: the output the caller already has. Each
+    /// attempt then sends <see cref="Request"/> with it as the assistant's prefix, in the form the
+    /// chosen deployment's provider continues from (see <see cref="Routing.StreamContinuation"/>).
+    /// </summary>
+    public Routing.ContinuationPrefix? Continuation { get; set; }
+
     /// <summary>True once the call moved on to a fallback model group.</summary>
     public bool InFallback { get; set; }
 

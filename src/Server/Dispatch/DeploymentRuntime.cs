@@ -36,6 +36,8 @@ internal sealed class DeploymentRuntime
         TokensPerMinute = options.TokensPerMinute;
         InputCostPerMillion = options.InputCostPerMillion;
         OutputCostPerMillion = options.OutputCostPerMillion;
+        Capabilities = Routing.DeploymentCapabilities.FromOptions(options.Capabilities);
+        MaxOutputTokens = options.MaxOutputTokens;
         var builder = new ResiliencePipelineBuilder { TimeProvider = timeProvider, Name = "deployment:" + info.Name };
         if (breaker.Enabled)
         {
@@ -75,6 +77,30 @@ internal sealed class DeploymentRuntime
     public IProviderAdapter Adapter { get; }
 
     public int Weight { get; }
+
+    /// <summary>What the deployment can take (vision, tools, json_schema); all when it declares nothing.</summary>
+    public Routing.Capability Capabilities { get; }
+
+    /// <summary>Largest max_tokens the deployment accepts; 0 = unknown.</summary>
+    public int MaxOutputTokens { get; }
+
+    /// <summary>True when the deployment can take a call that needs <paramref name="required"/> and <paramref name="maxTokens"/> output tokens.</summary>
+    public bool Serves(Routing.Capability required, int maxTokens)
+        => required == Routing.Capability.None
+            || ((required & Routing.Capability.All & ~Capabilities) == 0
+                && ((required & Routing.Capability.OutputLimit) == 0 || MaxOutputTokens == 0 || maxTokens <= MaxOutputTokens));
+
+    /// <summary>The needs in <paramref name="required"/> this deployment does not meet.</summary>
+    public Routing.Capability Missing(Routing.Capability required, int maxTokens)
+    {
+        var missing = required & Routing.Capability.All & ~Capabilities;
+        if ((required & Routing.Capability.OutputLimit) != 0 && MaxOutputTokens > 0 && maxTokens > MaxOutputTokens)
+        {
+            missing |= Routing.Capability.OutputLimit;
+        }
+
+        return missing;
+    }
 
     /// <summary>Tokens this deployment holds (its own window, else its model's); 0 = unknown.</summary>
     public int ContextWindow { get; init; }

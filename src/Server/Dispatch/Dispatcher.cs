@@ -23,7 +23,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
     /// <summary>The dispatch state of one call: its attempts, deadline and cancellation.</summary>
     /// <param name="fit">What the pre-dispatch context-window check found (<see cref="ContextFit.None"/>: nothing to honour).</param>
     public CallState NewCall(CompletionRequest request, DateTime deadline, CancellationToken cancellationToken, ContextFit fit = default)
-        => new(request, deadline, timeProvider, cancellationToken, telemetry) { ContextTokens = fit.Tokens, InFallback = fit.Fallback };
+        => new(request, deadline, timeProvider, cancellationToken, telemetry) { ContextTokens = fit.Tokens, InFallback = fit.Fallback, Needs = fit.Needs };
 
     /// <summary>
     /// Unary completion with retries, fallbacks and hedging; the routing of the call is
@@ -35,7 +35,18 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
     /// <summary>Opens a stream: retries, fallbacks and hedging apply until the first event.</summary>
     public async Task<StreamHandle> OpenStreamAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken, ContextFit fit = default)
     {
-        var state = new CallState(request, deadline, timeProvider, cancellationToken, telemetry) { ContextTokens = fit.Tokens, InFallback = fit.Fallback };
+        var state = new CallState(request, deadline, timeProvider, cancellationToken, telemetry) { ContextTokens = fit.Tokens, InFallback = fit.Fallback, Needs = fit.Needs };
+        var (handle, _) = await RunAsync(group, state, StreamOperation.Instance).ConfigureAwait(false);
+        return handle;
+    }
+
+    /// <summary>
+    /// Opens the stream that takes over a stream that failed mid-way: same call state (so its
+    /// attempts carry on and the failed deployment is not chosen again while others remain), the
+    /// caller's output so far as the new attempts' prefix (<see cref="CallState.Continuation"/>).
+    /// </summary>
+    public async Task<StreamHandle> ContinueStreamAsync(ModelGroup group, CallState state)
+    {
         var (handle, _) = await RunAsync(group, state, StreamOperation.Instance).ConfigureAwait(false);
         return handle;
     }
@@ -101,7 +112,8 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         while (positions[slot] < chain.Count)
         {
             var name = chain[positions[slot]++];
-            if (!visited.Contains(name) && catalog.TryGet(name, out var next))
+            if (!visited.Contains(name) && catalog.TryGet(name, out var next) && next.Kind == ModelKind.Deployments
+                && (state.Needs == Routing.Capability.None || next.CanServe(state.Needs, state.Request.MaxTokens)))
             {
                 return next;
             }
@@ -295,7 +307,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
             }
 
             control.Cts.CancelAfter(limit);
-            var call = new ProviderCall(state.Request, deployment.Info);
+            var call = new ProviderCall(state.Continuation is { } prefix ? prefix.RequestFor(state.Request, deployment.Info.Provider) : state.Request, deployment.Info);
             deployment.Enter();
             entered = true;
             var result = await deployment.Circuit.ExecuteAsync(
@@ -656,6 +668,9 @@ internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerato
     }
 
     public string AttemptsTrailer() => _state?.AttemptsTrailer() ?? "";
+
+    /// <summary>The call's dispatch state (null before the handle is adopted).</summary>
+    internal CallState? State => _state;
 
     /// <summary>Reports the stream's usage so the deployment's token reservation is settled.</summary>
     public ValueTask ReportUsageAsync(long tokens)

@@ -17,7 +17,13 @@ internal sealed class ModelGroup
     {
         Options = options;
         Name = options.Name;
-        OwnedBy = options.OwnedBy ?? options.Deployments[0].Provider;
+        OwnedBy = options.OwnedBy ?? (options.Deployments.Count > 0 ? options.Deployments[0].Provider : "gateway");
+        Kind = options.Kind switch
+        {
+            Configuration.ModelKinds.Router => ModelKind.Router,
+            Configuration.ModelKinds.Cascade => ModelKind.Cascade,
+            _ => ModelKind.Deployments,
+        };
         Deployments = deployments;
         // A model that only sets per-deployment windows advertises the largest.
         ContextWindow = options.ContextWindow > 0 ? options.ContextWindow : deployments.Count == 0 ? 0 : deployments.Max(static d => d.ContextWindow);
@@ -52,6 +58,23 @@ internal sealed class ModelGroup
     }
 
     public ModelOptions Options { get; }
+
+    /// <summary>Served by its deployments, or a router or cascade over other groups.</summary>
+    public ModelKind Kind { get; }
+
+    /// <summary>True when some deployment can take a call with these needs.</summary>
+    public bool CanServe(Routing.Capability needs, int maxTokens)
+    {
+        foreach (var d in Deployments)
+        {
+            if (d.Serves(needs, maxTokens))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     public string Name { get; }
 
@@ -123,6 +146,13 @@ internal sealed class ModelGroup
         or ProviderErrorKind.StreamInterrupted;
 }
 
+internal enum ModelKind
+{
+    Deployments,
+    Router,
+    Cascade,
+}
+
 /// <summary>The models the gateway serves, built once from configuration.</summary>
 internal sealed partial class ModelCatalog
 {
@@ -159,11 +189,20 @@ internal sealed partial class ModelCatalog
         }
 
         Names = _groups.Keys.Order(StringComparer.Ordinal).ToArray();
+        // Capability checks cost nothing unless some deployment declares capabilities or an output limit.
+        DeclaresCapabilities = options.Models.Exists(static m => m.Deployments.Exists(static d => d.Capabilities is not null));
+        DeclaresOutputLimits = options.Models.Exists(static m => m.Deployments.Exists(static d => d.MaxOutputTokens > 0));
         // Deployment names are unique across groups (the options validator checks it).
         _deployments = _groups.Values.SelectMany(static g => g.Deployments).ToFrozenDictionary(static d => d.Info.Name, StringComparer.Ordinal);
     }
 
     public IReadOnlyList<string> Names { get; }
+
+    /// <summary>Some deployment lists its capabilities (requests must then be matched to them).</summary>
+    public bool DeclaresCapabilities { get; }
+
+    /// <summary>Some deployment has a maxOutputTokens.</summary>
+    public bool DeclaresOutputLimits { get; }
 
     public IEnumerable<ModelGroup> Groups => Names.Select(n => _groups[n]);
 
@@ -186,5 +225,8 @@ internal sealed partial class ModelCatalog
 /// </summary>
 internal readonly record struct ContextFit(int Tokens, bool Fallback)
 {
+    /// <summary>What the call needs of a deployment (vision, tools, ...); <see cref="Routing.Capability.None"/> for most calls.</summary>
+    public Routing.Capability Needs { get; init; }
+
     public static ContextFit None => default;
 }

@@ -4,7 +4,7 @@ namespace Gateway.Grpc.Server.Dispatch;
 
 /// <summary>
 /// Picks a deployment of a group by the group's strategy. Skips open circuits, deployments whose
-/// context window is smaller than the call needs, and, while
+/// context window is smaller than the call needs or that lack a capability it needs, and, while
 /// others remain, deployments that already failed this call or are already running it.
 /// </summary>
 internal static class RouteSelector
@@ -14,7 +14,7 @@ internal static class RouteSelector
         if (state.Request.Routing is { Deployment.Length: > 0 } pinned)
         {
             var d = group.Find(pinned.Deployment);
-            return d is not null && d.IsAvailable && (running is null || !running.Contains(d)) ? d : null;
+            return d is not null && d.IsAvailable && (running is null || !running.Contains(d)) && d.Serves(state.Needs, state.Request.MaxTokens) ? d : null;
         }
 
         var deployments = group.Deployments;
@@ -61,7 +61,9 @@ internal static class RouteSelector
     }
 
     /// <summary>False for a deployment whose known context window is smaller than the call needs.</summary>
-    private static bool Fits(DeploymentRuntime d, CallState state) => state.ContextTokens == 0 || d.ContextWindow == 0 || d.ContextWindow >= state.ContextTokens;
+    private static bool Fits(DeploymentRuntime d, CallState state)
+        => (state.ContextTokens == 0 || d.ContextWindow == 0 || d.ContextWindow >= state.ContextTokens)
+            && (state.Needs == Routing.Capability.None || d.Serves(state.Needs, state.Request.MaxTokens));
 
     private static DeploymentRuntime Weighted(IReadOnlyList<DeploymentRuntime> deployments, ReadOnlySpan<int> candidates)
     {

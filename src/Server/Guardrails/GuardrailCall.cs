@@ -196,6 +196,8 @@ internal sealed class GuardrailCall
 
                     return;
                 case CompletionChunk.EventOneofCase.Start:
+                case CompletionChunk.EventOneofCase.Continuation:
+                    // A continuation only says who streams next: the held text stays held.
                     await inner.WriteAsync(chunk, cancellationToken).ConfigureAwait(false);
                     return;
             }

@@ -21,6 +21,7 @@ using Gateway.Grpc.Observability.Metrics;
 using Gateway.Grpc.Server.Configuration;
 using Gateway.Grpc.Server.Dispatch;
 using Gateway.Grpc.Server.Pipeline;
+using Gateway.Grpc.Server.Routing;
 using Gateway.Grpc.Server.Rest;
 using Gateway.Grpc.Server.Services;
 using Gateway.Grpc.Server.Telemetry;
@@ -196,6 +197,13 @@ public static class GatewayApp
         services.TryAddSingleton<ISecretResolver>(secrets);
         AddGovernance(services, options, secrets);
         AddResponseCache(services, options.Cache, secrets);
+        if (TaskRouting.NeedsEmbedder(options))
+        {
+            // The semantic cache's MiniLM embedder when it has one: one model in memory, not two.
+            services.TryAddSingleton<MiniLmEmbedder>();
+        }
+
+        services.AddSingleton<TaskRouting>();
         var bodyPolicy = new TenantBodyCapturePolicy((options.AccessLog.IncludeBodies ? BodyCapture.AccessLog : BodyCapture.None) | (options.Audit.RequestBodies ? BodyCapture.Audit : BodyCapture.None));
         services.AddSingleton(bodyPolicy);
         services.AddSingleton<IBodyCapturePolicy>(bodyPolicy);
@@ -239,6 +247,12 @@ public static class GatewayApp
         app.Services.GetRequiredService<BudgetAlertNotifier>();
         // Built now so a Redis-backed semantic index subscribes and loads before the first call.
         app.Services.GetRequiredService<ResponseCache>();
+        if (TaskRouting.NeedsEmbedder(options))
+        {
+            // Embed the routers' examples off the request path, so the first call does not pay for it.
+            var taskRouting = app.Services.GetRequiredService<TaskRouting>();
+            _ = Task.Run(taskRouting.Warm);
+        }
         // The tokenizer loads on first use (its o200k_base vocabulary holds ~75 MB): a gateway whose
         // calls never need a local token count (no tokens-per-minute limit, providers that report
         // usage) never loads it. A missing vocabulary is reported once, through this logger.
@@ -372,6 +386,24 @@ public static class GatewayApp
         foreach (var model in options.Models)
         {
             map[model.Name] = model.Deployments.Select(d => string.IsNullOrEmpty(d.UpstreamModel) ? model.Name : d.UpstreamModel).Distinct(StringComparer.Ordinal).ToArray();
+        }
+
+        // Routers and cascades price at whatever their targets do (a cascade's judge included);
+        // cascades first, so that a router routing to a cascade sees its models.
+        foreach (var kind in (string[])[ModelKinds.Cascade, ModelKinds.Router])
+        {
+            foreach (var model in options.Models)
+            {
+                if (model.Kind != kind)
+                {
+                    continue;
+                }
+
+                var targets = kind == ModelKinds.Router
+                    ? model.Router.Routes.Values.ToList()
+                    : [.. model.Cascade.Stages, .. model.Cascade.Gate.Judge is { } judge ? [judge.Model] : Array.Empty<string>()];
+                map[model.Name] = targets.SelectMany(t => map.TryGetValue(t, out var models) ? models : []).Distinct(StringComparer.Ordinal).ToArray();
+            }
         }
 
         return name => map.TryGetValue(name, out var models) ? models : [name];

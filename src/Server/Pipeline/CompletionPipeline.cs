@@ -5,6 +5,7 @@ using Gateway.Grpc.Observability.Metrics;
 using Gateway.Grpc.Server.Configuration;
 using Gateway.Grpc.Server.Dispatch;
 using Gateway.Grpc.Server.Guardrails;
+using Gateway.Grpc.Server.Routing;
 using Gateway.Grpc.Server.Services;
 using Gateway.Grpc.Server.Telemetry;
 using Gateway.V1;
@@ -20,7 +21,7 @@ namespace Gateway.Grpc.Server.Pipeline;
 /// Failures leave as <see cref="RpcException"/> with the gateway's trailers; each door renders
 /// them in its own shape.
 /// </summary>
-internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, ContextWindowGuard contextWindows, GatewayOptions options, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, TenantBodyCapturePolicy bodyPolicy, ResponseCache cache, GuardrailService guardrails, ResponseFormatGuard responseFormat, ILogger<CompletionPipeline> logger)
+internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatcher dispatcher, GovernanceService governance, ContextWindowGuard contextWindows, GatewayOptions options, TimeProvider timeProvider, CompletionTelemetry telemetry, GatewayMetrics metrics, TenantBodyCapturePolicy bodyPolicy, ResponseCache cache, GuardrailService guardrails, ResponseFormatGuard responseFormat, TaskRouting taskRouting, ILogger<CompletionPipeline> logger)
 {
     public const string RequestIdHeader = CallerHeaders.RequestIdHeader;
 
@@ -71,7 +72,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
     private async Task<CompletionResponse> CompleteCoreAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed)
     {
         var directive = ReadCacheDirective(context);
-        var (group, fit, id, admission, guard) = await AdmitAsync(request, context, observed, stream: false).ConfigureAwait(false);
+        var (group, fit, id, admission, guard, notes) = await AdmitAsync(request, context, observed, stream: false).ConfigureAwait(false);
         var outcome = new CallOutcome { Status = StatusCode.Unknown };
         try
         {
@@ -91,14 +92,32 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
                 return (answer, state.Routing(served));
             }
 
-            var (response, routing) = responseFormat.Applies(request)
-                ? await responseFormat.CompleteAsync(request, DispatchAsync, id).ConfigureAwait(false)
-                : await DispatchAsync().ConfigureAwait(false);
+            CascadeRun? cascade = null;
+            (CompletionResponse Response, RoutingInfo Routing) answer;
+            if (group.Kind == ModelKind.Cascade)
+            {
+                cascade = await CascadeAsync(group, request, context, fit).ConfigureAwait(false);
+                answer = (cascade.Response!, cascade.Routing!);
+            }
+            else
+            {
+                answer = responseFormat.Applies(request)
+                    ? await responseFormat.CompleteAsync(request, DispatchAsync, id).ConfigureAwait(false)
+                    : await DispatchAsync().ConfigureAwait(false);
+            }
+
+            var (response, routing) = answer;
+            notes?.ApplyTo(routing);
             response.Id = id;
             response.Created = timeProvider.GetUtcNow().ToUnixTimeSeconds();
             response.Routing = routing;
             var usage = response.Usage ??= new Usage();
-            outcome = Outcome(routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, null);
+            outcome = Outcome(routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, cascade?.Served ?? group, null);
+            if (cascade is not null)
+            {
+                outcome = outcome with { OtherUsage = cascade.Others };
+            }
+
             if (guard is not null)
             {
                 // Output guardrails. A blocked answer is still billed (the catch settles this outcome with the block's status).
@@ -106,6 +125,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             }
 
             await admission.CompleteAsync(outcome).ConfigureAwait(false);
+            cascade?.AddOthersTo(usage);
             usage.CostUsd = (double)admission.CostUsd;
             await CacheUnaryAsync(plan, response).ConfigureAwait(false);
             return response;
@@ -120,7 +140,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
     private async Task StreamCoreAsync(CompletionRequest request, ICompletionEventWriter stream, CompletionCall context, CallTelemetry observed)
     {
         var directive = ReadCacheDirective(context);
-        var (group, fit, id, admission, guard) = await AdmitAsync(request, context, observed, stream: true).ConfigureAwait(false);
+        var (group, fit, id, admission, guard, notes) = await AdmitAsync(request, context, observed, stream: true).ConfigureAwait(false);
         var token = context.CancellationToken;
         CachePlan plan;
         CacheHit? hit;
@@ -157,6 +177,15 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             // Output guardrails: text passes a bounded hold-back window on its way out.
             stream = guard.Wrap(stream);
         }
+
+        if (group.Kind == ModelKind.Cascade)
+        {
+            await StreamCascadeAsync(group, request, stream, context, fit, id, admission, notes).ConfigureAwait(false);
+            return;
+        }
+
+        // Made only for model groups that continue streams: everyone else pays one field check.
+        var takeover = group.Options.Continuation.Enabled ? new StreamTakeover(group, group.Options.Continuation) : null;
         var started = timeProvider.GetTimestamp();
         long? ttft = null;
         Usage? usage = null;
@@ -173,17 +202,25 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
                 if (chunk.EventCase == CompletionChunk.EventOneofCase.Usage)
                 {
                     usage = chunk.Usage;
-                    // The outcome is known from here on (no attempt starts after the first token):
+                    var current = takeover?.Current ?? handle;
+                    // The outcome is known from here on (no attempt starts after the first token,
+                    // unless a continuation takes over, and then this is the last attempt's usage):
                     // priced before the event goes out, and settled with the same figures below.
-                    served = Outcome(handle.Routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, ttft);
+                    served = Outcome(current.Routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, ttft);
+                    dispatcher.ObserveSettle(current.ReportUsageAsync(usage.InputTokens + usage.OutputTokens));
+                    if (takeover?.Prior is { } prior)
+                    {
+                        served = served with { OtherUsage = prior };
+                        takeover.AddPriorTo(usage);
+                    }
+
                     usage.CostUsd = (double)governance.CostOf(request, served);
-                    dispatcher.ObserveSettle(handle.ReportUsageAsync(usage.InputTokens + usage.OutputTokens));
                 }
                 else if (chunk.EventCase is CompletionChunk.EventOneofCase.Delta or CompletionChunk.EventOneofCase.ToolCallDelta)
                 {
                     outputPieces++;
                 }
-            }).ConfigureAwait(false);
+            }, takeover, notes).ConfigureAwait(false);
             status = StatusCode.OK;
             if (served is not null)
             {
@@ -208,6 +245,12 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
                 await handle.DisposeAsync().ConfigureAwait(false);
             }
 
+            if (takeover?.Current is { } continued)
+            {
+                await continued.DisposeAsync().ConfigureAwait(false);
+                handle = continued;
+            }
+
             if (status != StatusCode.OK || usage is null)
             {
                 // The provider served part of an answer (or did not say how much): count it ourselves.
@@ -217,7 +260,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         }
     }
 
-    private async Task PumpAsync(StreamHandle handle, string id, ICompletionEventWriter stream, CancellationToken token, Action<CompletionChunk> observe)
+    private async Task PumpAsync(StreamHandle handle, string id, ICompletionEventWriter stream, CancellationToken token, Action<CompletionChunk> observe, StreamTakeover? takeover = null, RouteNotes? notes = null)
     {
         var deployment = handle.Deployment.Info;
         try
@@ -240,14 +283,31 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
                 if (chunk.EventCase == CompletionChunk.EventOneofCase.Finish)
                 {
                     chunk.Finish.Routing = handle.Finish(AttemptOutcome.Success);
+                    takeover?.AddTo(chunk.Finish.Routing);
+                    notes?.ApplyTo(chunk.Finish.Routing);
                     await stream.WriteAsync(chunk, token).ConfigureAwait(false);
                     return;
                 }
 
-                await stream.WriteAsync(chunk, token).ConfigureAwait(false);
-                if (!await handle.Events.MoveNextAsync().ConfigureAwait(false))
+                if (takeover is null || takeover.Pass(chunk))
                 {
-                    throw new ProviderException(ProviderErrorKind.StreamInterrupted, "The upstream stream ended without its terminal event.");
+                    await stream.WriteAsync(chunk, token).ConfigureAwait(false);
+                }
+
+                try
+                {
+                    if (!await handle.Events.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        throw new ProviderException(ProviderErrorKind.StreamInterrupted, "The upstream stream ended without its terminal event.");
+                    }
+                }
+                catch (ProviderException ex) when (takeover is not null && takeover.CanContinue(ex))
+                {
+                    // Continuation: another deployment carries on from the text the caller has.
+                    handle = await TakeOverAsync(takeover, handle, ex, stream, token).ConfigureAwait(false);
+                    deployment = handle.Deployment.Info;
+                    chunk = handle.First;
+                    continue;
                 }
 
                 chunk = handle.Events.Current;
@@ -257,6 +317,8 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         {
             // Output already reached the client: say why in-band, then fail the call.
             var routing = handle.Finish(AttemptOutcome.Failed, ex.KindName);
+            takeover?.AddTo(routing);
+            notes?.ApplyTo(routing);
             var rpc = ErrorMapping.ToRpcException(ex, $"deployment '{deployment.Name}'");
             rpc.Trailers.Add(ErrorMapping.AttemptsTrailer, handle.AttemptsTrailer());
             await stream.WriteAsync(new CompletionChunk
@@ -278,14 +340,25 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
     /// (which may move the call to a context fallback), input guardrails, then admission (limits
     /// and budgets).
     /// </summary>
-    private async Task<(ModelGroup Group, ContextFit Fit, string Id, Admission Admission, GuardrailCall? Guard)> AdmitAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed, bool stream)
+    private async Task<(ModelGroup Group, ContextFit Fit, string Id, Admission Admission, GuardrailCall? Guard, RouteNotes? Notes)> AdmitAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed, bool stream)
     {
         RequestValidator.Validate(request, options.RequestLimits);
         var principal = await governance.AuthenticateAsync(context.ApiKey, context.CancellationToken).ConfigureAwait(false);
         observed.SetCaller(principal.TeamId, principal.KeyId);
         bodyPolicy.Observe(principal);
         // Counted after authentication: only a caller the gateway accepts can make it tokenize.
-        var (group, fit) = contextWindows.Check(Resolve(request), request);
+        var resolved = Resolve(request);
+        RouteNotes? notes = null;
+        if (resolved.Kind == ModelKind.Router)
+        {
+            (resolved, notes) = RouteTask(resolved, request, observed);
+        }
+
+        var (group, fit) = resolved.Kind == ModelKind.Deployments ? contextWindows.Check(resolved, request) : (resolved, ContextFit.None);
+        if (catalog.DeclaresCapabilities || catalog.DeclaresOutputLimits)
+        {
+            (group, fit) = MatchCapabilities(group, fit, request);
+        }
 
         // Input guardrails before admission: a blocked request neither reaches a provider nor counts against limits.
         var guard = await guardrails.InspectAsync(request, principal, context, observed).ConfigureAwait(false);
@@ -315,7 +388,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             headers[header.Key] = header.Value;
         }
 
-        return (group, fit, id, admission, guard);
+        return (group, fit, id, admission, guard, notes);
     }
 
     private CallOutcome Outcome(RoutingInfo? routing, StatusCode status, long input, long output, long cached, bool estimated, CompletionRequest request, ModelGroup group, long? ttft)

@@ -390,6 +390,13 @@ internal sealed class CallTelemetry
         if (_routing is { } routing)
         {
             entry.Attempts = routing.Attempts.Count;
+            if (routing.TaskClass.Length > 0 || routing.RoutedModel.Length > 0 || routing.Continuations.Count > 0)
+            {
+                entry.TaskClass = routing.TaskClass.Length > 0 ? routing.TaskClass : null;
+                entry.RoutedModel = routing.RoutedModel.Length > 0 ? routing.RoutedModel : null;
+                entry.Continuations = routing.Continuations.Count;
+            }
+
             var trail = new StringBuilder();
             foreach (var attempt in routing.Attempts)
             {

@@ -39,7 +39,8 @@ public static class SimulatorHeaders
     /// <summary>
     /// Answer with the last user message's text, verbatim, in pieces of this many characters
     /// (1..1000): a model that repeats what it was given, so tests can see exactly what reached
-    /// the provider come back, split across deltas at known places.
+    /// the provider come back, split across deltas at known places. With an assistant prefill
+    /// (a final assistant turn that starts that text) only the rest of the text is answered.
     /// </summary>
     public const string Echo = "x-sim-echo";
 

@@ -110,6 +110,14 @@ internal static class Generator
                 }
             }
 
+            // An assistant turn at the end is a prefill (Anthropic): the answer continues it, so
+            // a prefill that starts the echoed text gets only the rest of it.
+            if (request.Messages.Count > 0 && request.Messages[^1] is { Role: SimRole.Assistant, Text.Length: > 0 } prefill
+                && last.StartsWith(prefill.Text, StringComparison.Ordinal))
+            {
+                last = last[prefill.Text.Length..];
+            }
+
             tokens = Split(last, echoSize);
         }
         else if (request.Format is OutputFormat.JsonObject or OutputFormat.JsonSchema)

@@ -75,21 +75,41 @@ class CacheInfo(_message.Message):
     status: CacheStatus
     def __init__(self, status: _Optional[_Union[CacheStatus, str]] = ..., similarity: _Optional[float] = ..., saved_cost_usd: _Optional[float] = ..., age_seconds: _Optional[int] = ...) -> None: ...
 
+class CascadeStage(_message.Message):
+    __slots__ = ["cost_usd", "deployment", "gate", "judge_score", "model", "passed", "reason"]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    GATE_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_SCORE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PASSED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    cost_usd: float
+    deployment: str
+    gate: str
+    judge_score: float
+    model: str
+    passed: bool
+    reason: str
+    def __init__(self, model: _Optional[str] = ..., deployment: _Optional[str] = ..., passed: bool = ..., gate: _Optional[str] = ..., reason: _Optional[str] = ..., judge_score: _Optional[float] = ..., cost_usd: _Optional[float] = ...) -> None: ...
+
 class CompletionChunk(_message.Message):
-    __slots__ = ["delta", "error", "finish", "start", "tool_call_delta", "usage"]
+    __slots__ = ["continuation", "delta", "error", "finish", "start", "tool_call_delta", "usage"]
+    CONTINUATION_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     FINISH_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     TOOL_CALL_DELTA_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
+    continuation: StreamContinuation
     delta: TextDelta
     error: StreamError
     finish: Finish
     start: StreamStart
     tool_call_delta: ToolCallDelta
     usage: Usage
-    def __init__(self, start: _Optional[_Union[StreamStart, _Mapping]] = ..., delta: _Optional[_Union[TextDelta, _Mapping]] = ..., tool_call_delta: _Optional[_Union[ToolCallDelta, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., finish: _Optional[_Union[Finish, _Mapping]] = ..., error: _Optional[_Union[StreamError, _Mapping]] = ...) -> None: ...
+    def __init__(self, start: _Optional[_Union[StreamStart, _Mapping]] = ..., delta: _Optional[_Union[TextDelta, _Mapping]] = ..., tool_call_delta: _Optional[_Union[ToolCallDelta, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., finish: _Optional[_Union[Finish, _Mapping]] = ..., error: _Optional[_Union[StreamError, _Mapping]] = ..., continuation: _Optional[_Union[StreamContinuation, _Mapping]] = ...) -> None: ...
 
 class CompletionRequest(_message.Message):
     __slots__ = ["max_tokens", "messages", "metadata", "model", "response_format", "routing", "seed", "stop", "temperature", "tool_choice", "tools", "top_p", "user"]
@@ -225,18 +245,26 @@ class ResponseFormat(_message.Message):
     def __init__(self, type: _Optional[_Union[ResponseFormatType, str]] = ..., json_schema: _Optional[_Union[JsonSchema, _Mapping]] = ...) -> None: ...
 
 class RoutingInfo(_message.Message):
-    __slots__ = ["attempts", "cache", "deployment", "guardrails", "provider"]
+    __slots__ = ["attempts", "cache", "cascade", "continuations", "deployment", "guardrails", "provider", "routed_model", "task_class"]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     CACHE_FIELD_NUMBER: _ClassVar[int]
+    CASCADE_FIELD_NUMBER: _ClassVar[int]
+    CONTINUATIONS_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    ROUTED_MODEL_FIELD_NUMBER: _ClassVar[int]
+    TASK_CLASS_FIELD_NUMBER: _ClassVar[int]
     attempts: _containers.RepeatedCompositeFieldContainer[Attempt]
     cache: CacheInfo
+    cascade: _containers.RepeatedCompositeFieldContainer[CascadeStage]
+    continuations: _containers.RepeatedCompositeFieldContainer[StreamContinuation]
     deployment: str
     guardrails: _containers.RepeatedCompositeFieldContainer[GuardrailTrigger]
     provider: str
-    def __init__(self, deployment: _Optional[str] = ..., provider: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., cache: _Optional[_Union[CacheInfo, _Mapping]] = ..., guardrails: _Optional[_Iterable[_Union[GuardrailTrigger, _Mapping]]] = ...) -> None: ...
+    routed_model: str
+    task_class: str
+    def __init__(self, deployment: _Optional[str] = ..., provider: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., cache: _Optional[_Union[CacheInfo, _Mapping]] = ..., guardrails: _Optional[_Iterable[_Union[GuardrailTrigger, _Mapping]]] = ..., task_class: _Optional[str] = ..., routed_model: _Optional[str] = ..., cascade: _Optional[_Iterable[_Union[CascadeStage, _Mapping]]] = ..., continuations: _Optional[_Iterable[_Union[StreamContinuation, _Mapping]]] = ...) -> None: ...
 
 class RoutingOptions(_message.Message):
     __slots__ = ["deployment", "disable_hedging", "fallback_models"]
@@ -247,6 +275,20 @@ class RoutingOptions(_message.Message):
     disable_hedging: bool
     fallback_models: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, fallback_models: _Optional[_Iterable[str]] = ..., disable_hedging: bool = ..., deployment: _Optional[str] = ...) -> None: ...
+
+class StreamContinuation(_message.Message):
+    __slots__ = ["deployment", "error", "failed_deployment", "provider", "tokens_carried"]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    FAILED_DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_CARRIED_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    error: str
+    failed_deployment: str
+    provider: str
+    tokens_carried: int
+    def __init__(self, failed_deployment: _Optional[str] = ..., error: _Optional[str] = ..., deployment: _Optional[str] = ..., provider: _Optional[str] = ..., tokens_carried: _Optional[int] = ...) -> None: ...
 
 class StreamError(_message.Message):
     __slots__ = ["code", "kind", "message", "routing"]

@@ -521,6 +521,32 @@ export interface RoutingInfo {
     | undefined;
   /** Guardrail rules that fired on this call (input and output); never the matched text. */
   guardrails: GuardrailTrigger[];
+  /** For a model of kind router: the task class the request was sorted into (e.g. "code"). */
+  taskClass: string;
+  /** For a model of kind router or cascade: the model group that gave the answer. */
+  routedModel: string;
+  /** For a model of kind cascade: every stage that ran, in order, with its gate's verdict. */
+  cascade: CascadeStage[];
+  /** For a stream continued on another deployment after its upstream failed mid-way. */
+  continuations: StreamContinuation[];
+}
+
+/** CascadeStage is one stage of a cascade model and what its quality gate decided. */
+export interface CascadeStage {
+  /** The stage's model group. */
+  model: string;
+  /** The deployment that answered for the stage. */
+  deployment: string;
+  /** True when the answer passed the gate (the last stage's answer is always taken). */
+  passed: boolean;
+  /** For a failed gate: which check failed ("json_schema", "refusal", "min_length", "judge"). */
+  gate: string;
+  /** Why the gate failed, e.g. the first schema problem; never answer text. */
+  reason: string;
+  /** For a judge gate: the score the judge gave (0 when there was no judge). */
+  judgeScore: number;
+  /** What the stage's answer cost, already included in the call's usage. */
+  costUsd: number;
 }
 
 /** CacheInfo tells whether the answer came from the gateway's response cache. */
@@ -566,7 +592,8 @@ export interface CompletionResponse {
 /**
  * CompletionChunk is one event of a streamed completion. Order: one `start`, then any
  * `delta` / `tool_call_delta`, then `usage`, then `finish` last. On an upstream failure after
- * output began, the stream carries an `error` event and ends with a non-OK status instead.
+ * output began, the stream carries an `error` event and ends with a non-OK status instead,
+ * unless the model continues streams: then a `continuation` event and more deltas follow.
  */
 export interface CompletionChunk {
   event?:
@@ -576,7 +603,26 @@ export interface CompletionChunk {
     | { $case: "usage"; value: Usage }
     | { $case: "finish"; value: Finish }
     | { $case: "error"; value: StreamError }
+    | //
+    /**
+     * The upstream stream failed after output reached the caller and another deployment took
+     * over from where it stopped (model groups with continuation on). More deltas follow.
+     */
+    { $case: "continuation"; value: StreamContinuation }
     | undefined;
+}
+
+/** StreamContinuation tells that a stream moved to another deployment mid-way. */
+export interface StreamContinuation {
+  /** The deployment whose stream failed. */
+  failedDeployment: string;
+  /** Normalized error class of the failure, e.g. "stream_interrupted". */
+  error: string;
+  /** The deployment that took over. */
+  deployment: string;
+  provider: string;
+  /** Output tokens already sent to the caller, given to the new deployment as its prefix. */
+  tokensCarried: number;
 }
 
 /** StreamStart opens a stream. */
@@ -2542,7 +2588,17 @@ export const Attempt: MessageFns<Attempt> = {
 };
 
 function createBaseRoutingInfo(): RoutingInfo {
-  return { deployment: "", provider: "", attempts: [], cache: undefined, guardrails: [] };
+  return {
+    deployment: "",
+    provider: "",
+    attempts: [],
+    cache: undefined,
+    guardrails: [],
+    taskClass: "",
+    routedModel: "",
+    cascade: [],
+    continuations: [],
+  };
 }
 
 export const RoutingInfo: MessageFns<RoutingInfo> = {
@@ -2561,6 +2617,18 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
     }
     for (const v of message.guardrails) {
       GuardrailTrigger.encode(v!, writer.uint32(42).fork()).join();
+    }
+    if (message.taskClass !== "") {
+      writer.uint32(50).string(message.taskClass);
+    }
+    if (message.routedModel !== "") {
+      writer.uint32(58).string(message.routedModel);
+    }
+    for (const v of message.cascade) {
+      CascadeStage.encode(v!, writer.uint32(66).fork()).join();
+    }
+    for (const v of message.continuations) {
+      StreamContinuation.encode(v!, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -2618,6 +2686,38 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
             message.guardrails.push(GuardrailTrigger.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.taskClass = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.routedModel = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.cascade.push(CascadeStage.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.continuations.push(StreamContinuation.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2639,6 +2739,22 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
       guardrails: globalThis.Array.isArray(object?.guardrails)
         ? object.guardrails.map((e: any) => GuardrailTrigger.fromJSON(e))
         : [],
+      taskClass: isSet(object.taskClass)
+        ? globalThis.String(object.taskClass)
+        : isSet(object.task_class)
+        ? globalThis.String(object.task_class)
+        : "",
+      routedModel: isSet(object.routedModel)
+        ? globalThis.String(object.routedModel)
+        : isSet(object.routed_model)
+        ? globalThis.String(object.routed_model)
+        : "",
+      cascade: globalThis.Array.isArray(object?.cascade)
+        ? object.cascade.map((e: any) => CascadeStage.fromJSON(e))
+        : [],
+      continuations: globalThis.Array.isArray(object?.continuations)
+        ? object.continuations.map((e: any) => StreamContinuation.fromJSON(e))
+        : [],
     };
   },
 
@@ -2659,6 +2775,18 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
     if (message.guardrails?.length) {
       obj.guardrails = message.guardrails.map((e) => GuardrailTrigger.toJSON(e));
     }
+    if (message.taskClass !== "") {
+      obj.taskClass = message.taskClass;
+    }
+    if (message.routedModel !== "") {
+      obj.routedModel = message.routedModel;
+    }
+    if (message.cascade?.length) {
+      obj.cascade = message.cascade.map((e) => CascadeStage.toJSON(e));
+    }
+    if (message.continuations?.length) {
+      obj.continuations = message.continuations.map((e) => StreamContinuation.toJSON(e));
+    }
     return obj;
   },
 
@@ -2674,6 +2802,183 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
       ? CacheInfo.fromPartial(object.cache)
       : undefined;
     message.guardrails = object.guardrails?.map((e) => GuardrailTrigger.fromPartial(e)) || [];
+    message.taskClass = object.taskClass ?? "";
+    message.routedModel = object.routedModel ?? "";
+    message.cascade = object.cascade?.map((e) => CascadeStage.fromPartial(e)) || [];
+    message.continuations = object.continuations?.map((e) => StreamContinuation.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCascadeStage(): CascadeStage {
+  return { model: "", deployment: "", passed: false, gate: "", reason: "", judgeScore: 0, costUsd: 0 };
+}
+
+export const CascadeStage: MessageFns<CascadeStage> = {
+  encode(message: CascadeStage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.deployment !== "") {
+      writer.uint32(18).string(message.deployment);
+    }
+    if (message.passed !== false) {
+      writer.uint32(24).bool(message.passed);
+    }
+    if (message.gate !== "") {
+      writer.uint32(34).string(message.gate);
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
+    }
+    if (message.judgeScore !== 0) {
+      writer.uint32(49).double(message.judgeScore);
+    }
+    if (message.costUsd !== 0) {
+      writer.uint32(57).double(message.costUsd);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CascadeStage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCascadeStage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deployment = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.passed = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.gate = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.judgeScore = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.costUsd = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CascadeStage {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      deployment: isSet(object.deployment) ? globalThis.String(object.deployment) : "",
+      passed: isSet(object.passed) ? globalThis.Boolean(object.passed) : false,
+      gate: isSet(object.gate) ? globalThis.String(object.gate) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      judgeScore: isSet(object.judgeScore)
+        ? globalThis.Number(object.judgeScore)
+        : isSet(object.judge_score)
+        ? globalThis.Number(object.judge_score)
+        : 0,
+      costUsd: isSet(object.costUsd)
+        ? globalThis.Number(object.costUsd)
+        : isSet(object.cost_usd)
+        ? globalThis.Number(object.cost_usd)
+        : 0,
+    };
+  },
+
+  toJSON(message: CascadeStage): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.deployment !== "") {
+      obj.deployment = message.deployment;
+    }
+    if (message.passed !== false) {
+      obj.passed = message.passed;
+    }
+    if (message.gate !== "") {
+      obj.gate = message.gate;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.judgeScore !== 0) {
+      obj.judgeScore = floatToJson(message.judgeScore);
+    }
+    if (message.costUsd !== 0) {
+      obj.costUsd = floatToJson(message.costUsd);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CascadeStage>, I>>(base?: I): CascadeStage {
+    return CascadeStage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CascadeStage>, I>>(object: I): CascadeStage {
+    const message = createBaseCascadeStage();
+    message.model = object.model ?? "";
+    message.deployment = object.deployment ?? "";
+    message.passed = object.passed ?? false;
+    message.gate = object.gate ?? "";
+    message.reason = object.reason ?? "";
+    message.judgeScore = object.judgeScore ?? 0;
+    message.costUsd = object.costUsd ?? 0;
     return message;
   },
 };
@@ -3127,6 +3432,9 @@ export const CompletionChunk: MessageFns<CompletionChunk> = {
       case "error":
         StreamError.encode(message.event.value, writer.uint32(50).fork()).join();
         break;
+      case "continuation":
+        StreamContinuation.encode(message.event.value, writer.uint32(58).fork()).join();
+        break;
     }
     return writer;
   },
@@ -3192,6 +3500,14 @@ export const CompletionChunk: MessageFns<CompletionChunk> = {
             message.event = { $case: "error", value: StreamError.decode(reader, reader.uint32()) };
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.event = { $case: "continuation", value: StreamContinuation.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3220,6 +3536,8 @@ export const CompletionChunk: MessageFns<CompletionChunk> = {
         ? { $case: "finish", value: Finish.fromJSON(object.finish) }
         : isSet(object.error)
         ? { $case: "error", value: StreamError.fromJSON(object.error) }
+        : isSet(object.continuation)
+        ? { $case: "continuation", value: StreamContinuation.fromJSON(object.continuation) }
         : undefined,
     };
   },
@@ -3238,6 +3556,8 @@ export const CompletionChunk: MessageFns<CompletionChunk> = {
       obj.finish = Finish.toJSON(message.event.value);
     } else if (message.event?.$case === "error") {
       obj.error = StreamError.toJSON(message.event.value);
+    } else if (message.event?.$case === "continuation") {
+      obj.continuation = StreamContinuation.toJSON(message.event.value);
     }
     return obj;
   },
@@ -3284,7 +3604,154 @@ export const CompletionChunk: MessageFns<CompletionChunk> = {
         }
         break;
       }
+      case "continuation": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "continuation", value: StreamContinuation.fromPartial(object.event.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseStreamContinuation(): StreamContinuation {
+  return { failedDeployment: "", error: "", deployment: "", provider: "", tokensCarried: 0 };
+}
+
+export const StreamContinuation: MessageFns<StreamContinuation> = {
+  encode(message: StreamContinuation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.failedDeployment !== "") {
+      writer.uint32(10).string(message.failedDeployment);
+    }
+    if (message.error !== "") {
+      writer.uint32(18).string(message.error);
+    }
+    if (message.deployment !== "") {
+      writer.uint32(26).string(message.deployment);
+    }
+    if (message.provider !== "") {
+      writer.uint32(34).string(message.provider);
+    }
+    if (message.tokensCarried !== 0) {
+      writer.uint32(40).int32(message.tokensCarried);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamContinuation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamContinuation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.failedDeployment = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.deployment = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.tokensCarried = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamContinuation {
+    return {
+      failedDeployment: isSet(object.failedDeployment)
+        ? globalThis.String(object.failedDeployment)
+        : isSet(object.failed_deployment)
+        ? globalThis.String(object.failed_deployment)
+        : "",
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+      deployment: isSet(object.deployment) ? globalThis.String(object.deployment) : "",
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      tokensCarried: isSet(object.tokensCarried)
+        ? globalThis.Number(object.tokensCarried)
+        : isSet(object.tokens_carried)
+        ? globalThis.Number(object.tokens_carried)
+        : 0,
+    };
+  },
+
+  toJSON(message: StreamContinuation): unknown {
+    const obj: any = {};
+    if (message.failedDeployment !== "") {
+      obj.failedDeployment = message.failedDeployment;
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    if (message.deployment !== "") {
+      obj.deployment = message.deployment;
+    }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.tokensCarried !== 0) {
+      obj.tokensCarried = Math.round(message.tokensCarried);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StreamContinuation>, I>>(base?: I): StreamContinuation {
+    return StreamContinuation.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StreamContinuation>, I>>(object: I): StreamContinuation {
+    const message = createBaseStreamContinuation();
+    message.failedDeployment = object.failedDeployment ?? "";
+    message.error = object.error ?? "";
+    message.deployment = object.deployment ?? "";
+    message.provider = object.provider ?? "";
+    message.tokensCarried = object.tokensCarried ?? 0;
     return message;
   },
 };
