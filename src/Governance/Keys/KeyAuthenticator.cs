@@ -15,7 +15,9 @@ public enum AuthFailure
 /// <summary>
 /// Resolves a presented key to a principal. Lookups are cached for at most
 /// <see cref="CacheTtl"/>, so a revocation or update made on any replica takes effect everywhere
-/// within that time (1 s by default) without a shared cache.
+/// within that time (1 s by default) without a shared cache. With Redis, a change also reaches the
+/// other replicas at once through <see cref="KeyInvalidationChannel"/> (the TTL is the backstop for
+/// a message lost while Redis was unreachable).
 /// </summary>
 public sealed class KeyAuthenticator(IGovernanceStore store, TimeProvider timeProvider, Func<string?> masterKey)
 {
@@ -52,8 +54,18 @@ public sealed class KeyAuthenticator(IGovernanceStore store, TimeProvider timePr
         return Check(principal, failure);
     }
 
-    /// <summary>Drops cached lookups (this replica) at once, e.g. after a local revoke.</summary>
-    public void Invalidate() => _cache.Clear();
+    /// <summary>Drops cached lookups at once after a change (revoke, rotate, update): here, and on the other replicas when they share Redis.</summary>
+    public void Invalidate()
+    {
+        _cache.Clear();
+        Broadcast?.Invoke();
+    }
+
+    /// <summary>Drops this replica's cached lookups (another replica changed a key).</summary>
+    internal void InvalidateLocal() => _cache.Clear();
+
+    /// <summary>Tells the other replicas to drop theirs; set by <see cref="KeyInvalidationChannel"/>.</summary>
+    internal Action? Broadcast { get; set; }
 
     private (Principal?, AuthFailure) Check(Principal? principal, AuthFailure failure)
     {
