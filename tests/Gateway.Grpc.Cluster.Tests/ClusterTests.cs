@@ -17,7 +17,7 @@ namespace Gateway.Grpc.Cluster.Tests;
 /// keys and request ids, and copes with a replica a previous test killed.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class ClusterTests(ClusterFixture cluster)
+public sealed class ClusterTests(ClusterFixture cluster, Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
 
@@ -72,6 +72,7 @@ public sealed class ClusterTests(ClusterFixture cluster)
 
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(55), $"the limit phase took {clock.Elapsed}: longer than the 60 s window, so its counts mean nothing");
         Assert.True(tpmRefused > 0, "the token limit never refused");
+        output.WriteLine($"RPM: {rpmAdmitted} of 420 admitted (limit 300); TPM: {tokens} tokens served (limit 12000), {tpmRefused} refused; {clock.Elapsed}");
         Assert.InRange(tokens, 12_000 * 98 / 100, 12_000 * 102 / 100);
     }
 
@@ -115,6 +116,7 @@ public sealed class ClusterTests(ClusterFixture cluster)
 
         // ...and it crossed the budget by less than one call. The ledger agrees with the callers.
         var spent = (double)await cluster.TeamSpendAsync(team.Id);
+        output.WriteLine($"budget {Budget}: {costs.Count} calls spent {spent} (largest call {costs.Max()})");
         Assert.Equal(costs.Sum(), spent, 9);
         Assert.True(spent >= Budget, $"spent {spent} of {Budget}");
         Assert.True(spent - Budget < costs.Max(), $"spent {spent} of {Budget}: crossed by more than one call ({costs.Max()}) over {costs.Count} calls");
@@ -178,6 +180,9 @@ public sealed class ClusterTests(ClusterFixture cluster)
             Assert.Contains(records, r => r.ServedInputTokens == row.Input && r.ServedOutputTokens == row.Output);
         }
 
+        var upstreamErrors = cluster.Nginx.ErrorLog.Split('\n').Count(line => line.Contains("[error]", StringComparison.Ordinal) && line.Contains(":" + victim.GrpcPort, StringComparison.Ordinal));
+        output.WriteLine($"{Calls} calls answered, {served.Count} served by the provider, {upstreamErrors} upstream errors from the killed replica in nginx's log");
+        Assert.True(upstreamErrors > 0, "nginx never noticed the killed replica: the test did not test the kill");
         Assert.InRange(served.Count - Calls, 0, 16);
     }
 
@@ -208,6 +213,7 @@ public sealed class ClusterTests(ClusterFixture cluster)
         }
 
         Assert.True(served > 0);
+        output.WriteLine($"{served} calls served while Redis was down");
 
         // Back (empty: no persistence). Without a restart the replicas count in Redis again, and the
         // budget counter is seeded from the ledger, calls made during the outage included.
