@@ -18,9 +18,10 @@ internal sealed partial class KeyInvalidationChannel(RedisLimitConnection redis,
 
     private readonly CancellationTokenSource _stopping = new();
     private Task? _subscribe;
+    private bool _subscribed;
 
     /// <summary>True once the subscription is registered (the library restores it after reconnections).</summary>
-    public bool IsSubscribed { get; private set; }
+    public bool IsSubscribed => Volatile.Read(ref _subscribed);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -65,7 +66,7 @@ internal sealed partial class KeyInvalidationChannel(RedisLimitConnection redis,
             {
                 var db = await redis.GetDatabaseAsync(_stopping.Token).ConfigureAwait(false);
                 await db.Multiplexer.GetSubscriber().SubscribeAsync(Channel, (_, _) => authenticator.InvalidateLocal()).ConfigureAwait(false);
-                IsSubscribed = true;
+                Volatile.Write(ref _subscribed, true);
                 return;
             }
             catch (Exception ex) when (FailoverRateLimitBackend.IsUnreachable(ex))
