@@ -57,6 +57,7 @@ public sealed partial class BudgetTracker : IHostedService, IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private Task? _reconcileLoop;
     private int _degraded;
+    private int _stopped;
 
     public BudgetTracker(IGovernanceStore store, TimeProvider timeProvider, ILogger<BudgetTracker> logger)
         : this(store, timeProvider, logger, null, failOpen: true, TimeSpan.Zero)
@@ -351,18 +352,23 @@ public sealed partial class BudgetTracker : IHostedService, IAsyncDisposable
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        // Stopped by the host, then disposed by the container (possibly twice: as itself and as
+        // the hosted service it is registered as): only the first stop does anything.
+        if (Interlocked.Exchange(ref _stopped, 1) == 1)
+        {
+            return;
+        }
+
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_reconcileLoop is { } loop)
         {
             await loop.ConfigureAwait(false);
         }
-    }
 
-    public async ValueTask DisposeAsync()
-    {
-        await StopAsync(CancellationToken.None).ConfigureAwait(false);
         _stopping.Dispose();
     }
+
+    public async ValueTask DisposeAsync() => await StopAsync(CancellationToken.None).ConfigureAwait(false);
 
     private async Task ReconcileLoopAsync()
     {

@@ -19,6 +19,7 @@ internal sealed partial class KeyInvalidationChannel(RedisLimitConnection redis,
     private readonly CancellationTokenSource _stopping = new();
     private Task? _subscribe;
     private bool _subscribed;
+    private int _stopped;
 
     /// <summary>True once the subscription is registered (the library restores it after reconnections).</summary>
     public bool IsSubscribed => Volatile.Read(ref _subscribed);
@@ -32,6 +33,11 @@ internal sealed partial class KeyInvalidationChannel(RedisLimitConnection redis,
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        if (Interlocked.Exchange(ref _stopped, 1) == 1)
+        {
+            return;
+        }
+
         authenticator.Broadcast = null;
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_subscribe is { } subscribe)
