@@ -115,6 +115,7 @@ public sealed class ClusterTests(ClusterFixture cluster, Xunit.Abstractions.ITes
         }
 
         // ...and it crossed the budget by less than one call. The ledger agrees with the callers.
+        await Eventually.HoldsAsync(async () => Math.Abs((double)await cluster.TeamSpendAsync(team.Id) - costs.Sum()) < 1e-9, "the ledger holds every answered call", TimeSpan.FromSeconds(30));
         var spent = (double)await cluster.TeamSpendAsync(team.Id);
         output.WriteLine($"budget {Budget}: {costs.Count} calls spent {spent} (largest call {costs.Max()})");
         Assert.Equal(costs.Sum(), spent, 9);
@@ -160,7 +161,9 @@ public sealed class ClusterTests(ClusterFixture cluster, Xunit.Abstractions.ITes
         Assert.True(failures.IsEmpty, $"{failures.Count} calls failed, e.g. {string.Join("; ", failures.Take(5))}\n{cluster.Nginx.ErrorLog}");
         Assert.Equal(Calls, answered.Count);
 
-        // Every answered call is in the ledger (its row was committed before the answer went out)...
+        // Every answered call is in the ledger (its row was committed before the answer went out,
+        // so the killed replica took none with it)...
+        await Eventually.HoldsAsync(async () => (await cluster.LedgerAsync("kill-")).Count >= Calls, "every answered call's row is in the ledger", TimeSpan.FromSeconds(30));
         var ledger = await cluster.LedgerAsync("kill-");
         Assert.Equal(answered.Keys.Order(), ledger.Keys.Order());
         foreach (var (id, usage) in answered)
@@ -234,24 +237,38 @@ public sealed class ClusterTests(ClusterFixture cluster, Xunit.Abstractions.ITes
     }
 
     [Fact]
-    public async Task PostgresRestarted_LedgerRowsBufferAndLand()
+    public async Task PostgresRestarted_CallsGoOn_LedgerRowsBufferAndLand()
     {
+        var admin = new AdminService.AdminServiceClient(cluster.Balanced);
+        var key = await admin.CreateKeyAsync(new CreateKeyRequest { Key = new Key { Name = "pg-key" } }, cluster.Admin);
         var client = new Completion.CompletionClient(cluster.Balanced);
         var answered = new List<string>();
-        async Task CallAsync(string id)
+        async Task CallAsync(string id, bool withKey)
         {
-            await client.CompleteAsync(Requests.Chat("load-model", $"[{id}] ledger", 4), new Metadata { { "x-request-id", id } }, DateTime.UtcNow + CallTimeout);
+            var headers = new Metadata { { "x-request-id", id } };
+            if (withKey)
+            {
+                headers.Add("authorization", "Bearer " + key.Secret);
+            }
+
+            await client.CompleteAsync(Requests.Chat("load-model", $"[{id}] ledger", 4), headers, DateTime.UtcNow + CallTimeout);
             answered.Add(id);
         }
 
-        await CallAsync("pg-before");
+        // Every live replica has seen the key before the store goes away.
+        for (var i = 0; i < 2 * ClusterFixture.Replicas; i++)
+        {
+            await CallAsync($"pg-before-{i}", withKey: true);
+        }
+
         await cluster.Postgres.StopAsync();
         try
         {
-            // The store is down: calls are answered, their rows wait in the replicas' queues.
+            // The store is down: calls are answered (keys seen before keep working), their rows
+            // wait in the replicas' queues.
             for (var i = 0; i < 30; i++)
             {
-                await CallAsync($"pg-during-{i:D2}");
+                await CallAsync($"pg-during-{i:D2}", withKey: i % 2 == 0);
             }
         }
         finally
@@ -259,7 +276,7 @@ public sealed class ClusterTests(ClusterFixture cluster, Xunit.Abstractions.ITes
             await cluster.Postgres.StartAsync();
         }
 
-        await CallAsync("pg-after");
+        await CallAsync("pg-after", withKey: true);
         await Eventually.HoldsAsync(async () =>
         {
             try

@@ -39,12 +39,26 @@ public sealed class KeyAuthenticator(IGovernanceStore store, TimeProvider timePr
         }
 
         var now = timeProvider.GetTimestamp();
-        if (_cache.TryGetValue(hash, out var cached) && timeProvider.GetElapsedTime(cached.FetchedAt, now) < CacheTtl)
+        var known = _cache.TryGetValue(hash, out var cached);
+        if (known && timeProvider.GetElapsedTime(cached.FetchedAt, now) < CacheTtl)
         {
             return Check(cached.Principal, cached.Failure);
         }
 
-        var (principal, failure) = await LoadAsync(presented, hash, cancellationToken).ConfigureAwait(false);
+        Principal? principal;
+        AuthFailure failure;
+        try
+        {
+            (principal, failure) = await LoadAsync(presented, hash, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (known && ex is not OperationCanceledException)
+        {
+            // The store cannot answer (a PostgreSQL restart): keys this replica has seen keep working
+            // on their last lookup, refreshed as soon as the store answers. No revocation can be
+            // written while the store is down either. Keys never seen here still fail.
+            return Check(cached.Principal, cached.Failure);
+        }
+
         if (_cache.Count > 100_000)
         {
             _cache.Clear();

@@ -10,7 +10,8 @@ public interface ILedgerSink
 
     /// <summary>
     /// Queues a row and waits up to <paramref name="commitWait"/> for it to be in the store (a zero
-    /// wait only queues it). Never throws for the store: a row not written in time stays queued.
+    /// wait only queues it). Never throws for the store: a row not written in time, or while the
+    /// store fails, stays queued and the wait ends.
     /// </summary>
     ValueTask EnqueueAsync(LedgerEntry entry, TimeSpan commitWait)
     {

@@ -138,18 +138,13 @@ public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDi
                 }
             }
 
-            await WriteWithRetryAsync(batch).ConfigureAwait(false);
-            foreach (var waiter in waiters)
-            {
-                waiter.TrySetResult();
-            }
-
+            await WriteWithRetryAsync(batch, waiters).ConfigureAwait(false);
             batch.Clear();
             waiters.Clear();
         }
     }
 
-    private async Task WriteWithRetryAsync(List<LedgerEntry> batch)
+    private async Task WriteWithRetryAsync(List<LedgerEntry> batch, List<TaskCompletionSource> waiters)
     {
         var delay = TimeSpan.FromMilliseconds(100);
         while (true)
@@ -159,17 +154,30 @@ public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDi
                 await _store.AppendLedgerAsync(batch, CancellationToken.None).ConfigureAwait(false);
                 MarkWritten(batch.Count);
                 Volatile.Write(ref _failing, false);
+                Release(waiters);
                 return;
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
-                // Keep the batch and try again: a row is never dropped.
+                // Keep the batch and try again: a row is never dropped. Callers waiting for it stop
+                // waiting now: the store is failing, and their rows stay queued like everyone's.
                 Volatile.Write(ref _failing, true);
+                Release(waiters);
                 Log.WriteFailed(_logger, batch.Count, Backlog, ex);
                 await Task.Delay(delay).ConfigureAwait(false);
                 delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
             }
         }
+    }
+
+    private static void Release(List<TaskCompletionSource> waiters)
+    {
+        foreach (var waiter in waiters)
+        {
+            waiter.TrySetResult();
+        }
+
+        waiters.Clear();
     }
 
     private void MarkWritten(int count)

@@ -29,16 +29,20 @@ public sealed class LedgerCommitWaitTests
     }
 
     [Fact]
-    public async Task StoreFailsThenRecovers_WaitEndsWithTheRetriedCommit()
+    public async Task StoreFails_WaitEndsAtTheFailure_RowLandsOnARetry()
     {
         var inner = new InMemoryGovernanceStore();
-        var store = new FlakyStore(inner, FlakyStore.Mode.FailBeforeWriting, failures: 2);
+        var store = new FlakyStore(inner, FlakyStore.Mode.FailBeforeWriting, failures: 4);
         await using var writer = new LedgerWriter(store, NullLogger<LedgerWriter>.Instance);
         await writer.StartAsync(CancellationToken.None);
 
-        await writer.EnqueueAsync(Row("retried"), TimeSpan.FromMinutes(1));
+        // A ten-minute wait ends as soon as the store fails: the call is not held for the outage.
+        var waited = writer.EnqueueAsync(Row("failed-once"), TimeSpan.FromMinutes(10)).AsTask();
+        Assert.Same(waited, await Task.WhenAny(waited, Task.Delay(TimeSpan.FromSeconds(60))));
+        Assert.True(store.Failed >= 1);
 
-        Assert.Equal(2, store.Failed);
+        await writer.FlushAsync();
+        Assert.Equal(4, store.Failed);
         Assert.Equal(1, await RowsAsync(inner));
     }
 
