@@ -66,6 +66,9 @@ internal sealed partial class KeyInvalidationChannel(RedisLimitConnection redis,
     private async Task SubscribeAsync()
     {
         // Redis may be down when the gateway starts: keep trying until the subscription is registered.
+        // The subscription connection comes up a moment after the first one, so the first failures
+        // are expected and only a lasting one is worth a warning (once).
+        var failures = 0;
         while (!_stopping.IsCancellationRequested)
         {
             try
@@ -77,7 +80,10 @@ internal sealed partial class KeyInvalidationChannel(RedisLimitConnection redis,
             }
             catch (Exception ex) when (FailoverRateLimitBackend.IsUnreachable(ex))
             {
-                Log.SubscribeFailed(logger, ex);
+                if (++failures == 5)
+                {
+                    Log.SubscribeFailed(logger, ex);
+                }
             }
             catch (OperationCanceledException)
             {
