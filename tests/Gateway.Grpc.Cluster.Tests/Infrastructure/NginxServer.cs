@@ -102,7 +102,11 @@ internal sealed class NginxServer : IAsyncDisposable
         var grpcServers = string.Concat(replicas.Select(r => $"        server 127.0.0.1:{r.Grpc} max_fails=1 fail_timeout=5s;\n"));
         var httpServers = string.Concat(replicas.Select(r => $"        server 127.0.0.1:{r.Http} max_fails=1 fail_timeout=5s;\n"));
         var d = _directory;
+        // Started by root (CI), nginx would hand its workers to "nobody", which cannot write to this
+        // private temp directory: keep every process the test user, as it is otherwise.
+        var user = Environment.UserName == "root" ? "user root;" : "";
         return $$"""
+            {{user}}
             daemon off;
             master_process on;
             worker_processes 1;
