@@ -228,14 +228,18 @@ public sealed class ClusterTests(ClusterFixture cluster, Xunit.Abstractions.ITes
     }
 
     [Fact]
-    public async Task RedisStoppedForTenSeconds_FailOpenKeepsServing_SharedStateComesBackByItself()
+    public async Task RedisStoppedForTenSeconds_FailOpenKeepsServing_FailClosedRefuses_BothComeBackByThemselves()
     {
+        // One more replica, outside the balancer, configured failOpen: false.
+        await using var closed = await cluster.StartExtraAsync(new Dictionary<string, string?> { ["rateLimits:failOpen"] = "false" });
+        var closedClient = new Completion.CompletionClient(closed.Channel);
         var admin = new AdminService.AdminServiceClient(cluster.Balanced);
         var team = (await admin.CreateTeamAsync(new CreateTeamRequest { Team = new Team { Name = "redis-team", Limits = new Limits { MonthlyBudgetUsd = 1000 } } }, cluster.Admin)).Team;
         var key = await admin.CreateKeyAsync(new CreateKeyRequest { Key = new Key { Name = "redis-key", TeamId = team.Id, Limits = new Limits { RequestsPerMinute = 100_000 } } }, cluster.Admin);
         var auth = new Metadata { { "authorization", "Bearer " + key.Secret } };
         var client = new Completion.CompletionClient(cluster.Balanced);
         await client.CompleteAsync(Requests.Chat("load-model", "before", 4), auth, DateTime.UtcNow + CallTimeout);
+        await closedClient.CompleteAsync(Requests.Chat("load-model", "before", 4), auth, DateTime.UtcNow + CallTimeout);
 
         await using var probe = await ConnectionMultiplexer.ConnectAsync(cluster.Redis.Endpoint + ",abortConnect=false");
         var rpmCounter = (RedisKey)("gw:rl:key:" + key.Key.Id + ":rpm");
@@ -257,6 +261,11 @@ public sealed class ClusterTests(ClusterFixture cluster, Xunit.Abstractions.ITes
         }
 
         Assert.True(served > 0);
+
+        // The fail-closed replica refuses calls it cannot check (limits, budget) with UNAVAILABLE.
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await closedClient.CompleteAsync(Requests.Chat("load-model", "during", 4), auth, DateTime.UtcNow + CallTimeout));
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains("Redis", refused.Status.Detail, StringComparison.Ordinal);
         output.WriteLine($"{served} calls served while Redis was down, the slowest in {slowest.TotalMilliseconds:0} ms");
 
         // Back (empty: no persistence). Without a restart the replicas count in Redis again, and the
@@ -268,6 +277,18 @@ public sealed class ClusterTests(ClusterFixture cluster, Xunit.Abstractions.ITes
             var db = probe.GetDatabase();
             return probe.IsConnected && await db.KeyExistsAsync(rpmCounter) && await db.HashExistsAsync(budgetCounter, "seeded");
         }, "the replicas share counters in the restarted Redis", TimeSpan.FromSeconds(60));
+        await Eventually.HoldsAsync(async () =>
+        {
+            try
+            {
+                await closedClient.CompleteAsync(Requests.Chat("load-model", "after", 4), auth, DateTime.UtcNow + CallTimeout);
+                return true;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable)
+            {
+                return false;
+            }
+        }, "the fail-closed replica serves again by itself", TimeSpan.FromSeconds(60));
 
         var ledgerSpend = await cluster.TeamSpendAsync(team.Id);
         await Eventually.HoldsAsync(async () =>

@@ -36,6 +36,21 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     internal IEnumerable<GatewayProcess> Live => _replicas.Where(static r => !r.HasExited);
 
+    /// <summary>The replicas' configuration (a test may start one more with a variation).</summary>
+    internal IReadOnlyDictionary<string, string?> Config { get; private set; } = new Dictionary<string, string?>();
+
+    /// <summary>Starts one more gateway process on the same stores with <paramref name="overrides"/>; the caller disposes it.</summary>
+    internal async Task<GatewayProcess> StartExtraAsync(IReadOnlyDictionary<string, string?> overrides)
+    {
+        var config = new Dictionary<string, string?>(Config);
+        foreach (var (key, value) in overrides)
+        {
+            config[key] = value;
+        }
+
+        return await GatewayProcess.StartAsync(config, _directory!.FullName);
+    }
+
     /// <summary>The ledger database (the replicas' schema).</summary>
     public string LedgerConnectionString { get; private set; } = "";
 
@@ -109,6 +124,8 @@ public sealed class ClusterFixture : IAsyncLifetime
             .Set("auth:masterKey", "env:" + MasterKeyEnv)
             .Set("auth:requireKeys", "false")
             .Build();
+
+        Config = config;
 
         // In parallel: the schema migration takes an advisory lock, so replicas may race it.
         var starting = Enumerable.Range(0, Replicas).Select(_ => GatewayProcess.StartAsync(config, _directory.FullName)).ToArray();
