@@ -262,6 +262,14 @@ public sealed class ClusterTests(ClusterFixture cluster, Xunit.Abstractions.ITes
 
         Assert.True(served > 0);
 
+        // Readiness says so: degraded (still serving) on the fail-open replicas, not ready on the fail-closed one.
+        foreach (var replica in cluster.Live)
+        {
+            Assert.Equal((200, "degraded"), await ReadyzRedisAsync(replica));
+        }
+
+        Assert.Equal((503, "unhealthy"), await ReadyzRedisAsync(closed));
+
         // The fail-closed replica refuses calls it cannot check (limits, budget) with UNAVAILABLE.
         var refused = await Assert.ThrowsAsync<RpcException>(async () => await closedClient.CompleteAsync(Requests.Chat("load-model", "during", 4), auth, DateTime.UtcNow + CallTimeout));
         Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
@@ -289,6 +297,10 @@ public sealed class ClusterTests(ClusterFixture cluster, Xunit.Abstractions.ITes
                 return false;
             }
         }, "the fail-closed replica serves again by itself", TimeSpan.FromSeconds(60));
+        foreach (var replica in cluster.Live.Append(closed))
+        {
+            await Eventually.HoldsAsync(async () => await ReadyzRedisAsync(replica) == (200, "healthy"), "every replica is connected to Redis again", TimeSpan.FromSeconds(60));
+        }
 
         var ledgerSpend = await cluster.TeamSpendAsync(team.Id);
         await Eventually.HoldsAsync(async () =>
@@ -353,6 +365,15 @@ public sealed class ClusterTests(ClusterFixture cluster, Xunit.Abstractions.ITes
         var ledger = await cluster.LedgerAsync("pg-");
         Assert.Equal(answered.Order(), ledger.Keys.Order());
         Assert.All(ledger.Values, static row => Assert.Equal("OK", row.Status));
+    }
+
+    /// <summary>A replica's /readyz: its HTTP status and its "redis" check's status.</summary>
+    private static async Task<(int Code, string Redis)> ReadyzRedisAsync(GatewayProcess replica)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{replica.HttpPort}/readyz"));
+        using var body = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return ((int)response.StatusCode, body.RootElement.GetProperty("checks").GetProperty("redis").GetProperty("status").GetString()!);
     }
 }
 
