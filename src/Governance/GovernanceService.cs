@@ -39,6 +39,14 @@ public sealed class GovernanceSettings
     /// cost against a budget before it runs (the dearest of them is reserved).
     /// </summary>
     public Func<string, IReadOnlyList<string>> PricedModelsOf { get; init; } = static model => [model];
+
+    /// <summary>
+    /// How long a call's settlement waits for its ledger row to be committed to the store before the
+    /// answer goes out (0: not at all, the row is only queued). With several replicas a replica
+    /// killed with rows in its queue would lose them; waiting makes every answered call durable
+    /// first. Skipped while the store is failing (rows then stay queued, the call is not held up).
+    /// </summary>
+    public TimeSpan LedgerCommitWait { get; init; }
 }
 
 /// <summary>What a call needs to know when it is admitted.</summary>
@@ -415,7 +423,7 @@ public sealed partial class GovernanceService(
             Log.SettleStepFailed(logger, "budget", admission.Call.RequestId, ex);
         }
 
-        ledger.Enqueue(new LedgerEntry
+        await ledger.EnqueueAsync(new LedgerEntry
         {
             RequestId = admission.Call.RequestId,
             Timestamp = timeProvider.GetUtcNow(),
@@ -438,7 +446,7 @@ public sealed partial class GovernanceService(
             Attempts = outcome.Attempts,
             Cache = outcome.Cache,
             SavedCostUsd = outcome.SavedCostUsd,
-        });
+        }, settings.LedgerCommitWait).ConfigureAwait(false);
     }
 
     private static long OtherTokens(CallOutcome outcome, bool input)
@@ -514,7 +522,14 @@ public sealed partial class GovernanceService(
         admission.Reservations.Clear();
         foreach (var hold in admission.BudgetHolds)
         {
-            BudgetTracker.Release(hold);
+            try
+            {
+                await budgets.ReleaseAsync(hold).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                Log.SettleStepFailed(logger, "budget release " + hold.Scope, admission.Call.RequestId, ex);
+            }
         }
 
         admission.BudgetHolds.Clear();

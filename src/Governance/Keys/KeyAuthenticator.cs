@@ -15,7 +15,9 @@ public enum AuthFailure
 /// <summary>
 /// Resolves a presented key to a principal. Lookups are cached for at most
 /// <see cref="CacheTtl"/>, so a revocation or update made on any replica takes effect everywhere
-/// within that time (1 s by default) without a shared cache.
+/// within that time (1 s by default) without a shared cache. With Redis, a change also reaches the
+/// other replicas at once through <see cref="KeyInvalidationChannel"/> (the TTL is the backstop for
+/// a message lost while Redis was unreachable).
 /// </summary>
 public sealed class KeyAuthenticator(IGovernanceStore store, TimeProvider timeProvider, Func<string?> masterKey)
 {
@@ -37,12 +39,26 @@ public sealed class KeyAuthenticator(IGovernanceStore store, TimeProvider timePr
         }
 
         var now = timeProvider.GetTimestamp();
-        if (_cache.TryGetValue(hash, out var cached) && timeProvider.GetElapsedTime(cached.FetchedAt, now) < CacheTtl)
+        var known = _cache.TryGetValue(hash, out var cached);
+        if (known && timeProvider.GetElapsedTime(cached.FetchedAt, now) < CacheTtl)
         {
             return Check(cached.Principal, cached.Failure);
         }
 
-        var (principal, failure) = await LoadAsync(presented, hash, cancellationToken).ConfigureAwait(false);
+        Principal? principal;
+        AuthFailure failure;
+        try
+        {
+            (principal, failure) = await LoadAsync(presented, hash, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (known && ex is not OperationCanceledException)
+        {
+            // The store cannot answer (a PostgreSQL restart): keys this replica has seen keep working
+            // on their last lookup, refreshed as soon as the store answers. No revocation can be
+            // written while the store is down either. Keys never seen here still fail.
+            return Check(cached.Principal, cached.Failure);
+        }
+
         if (_cache.Count > 100_000)
         {
             _cache.Clear();
@@ -52,8 +68,18 @@ public sealed class KeyAuthenticator(IGovernanceStore store, TimeProvider timePr
         return Check(principal, failure);
     }
 
-    /// <summary>Drops cached lookups (this replica) at once, e.g. after a local revoke.</summary>
-    public void Invalidate() => _cache.Clear();
+    /// <summary>Drops cached lookups at once after a change (revoke, rotate, update): here, and on the other replicas when they share Redis.</summary>
+    public void Invalidate()
+    {
+        _cache.Clear();
+        Broadcast?.Invoke();
+    }
+
+    /// <summary>Drops this replica's cached lookups (another replica changed a key).</summary>
+    internal void InvalidateLocal() => _cache.Clear();
+
+    /// <summary>Tells the other replicas to drop theirs; set by <see cref="KeyInvalidationChannel"/>.</summary>
+    internal Action? Broadcast { get; set; }
 
     private (Principal?, AuthFailure) Check(Principal? principal, AuthFailure failure)
     {

@@ -8,11 +8,14 @@ namespace Gateway.Grpc.Governance.Ledger;
 /// <summary>
 /// Writes ledger rows in batches off the request path. Rows are queued in memory (never
 /// dropped: a slow store grows the backlog, reported by <see cref="Backlog"/>), written in
-/// batches with retries on store errors, and drained on graceful shutdown.
+/// batches with retries on store errors, and drained on graceful shutdown. A caller may wait for
+/// its row's commit (<see cref="EnqueueAsync"/>): a batch holding such a row is written at once
+/// instead of being topped up for the flush interval, so waiting costs one store round trip
+/// (rows that arrive meanwhile share the next one).
 /// </summary>
 public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDisposable
 {
-    private readonly Channel<LedgerEntry> _queue = Channel.CreateUnbounded<LedgerEntry>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Queued> _queue = Channel.CreateUnbounded<Queued>(new UnboundedChannelOptions { SingleReader = true });
     private readonly IGovernanceStore _store;
     private readonly ILogger<LedgerWriter> _logger;
     private readonly int _batchSize;
@@ -39,15 +42,39 @@ public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDi
     /// <summary>Rows written since start.</summary>
     public long Written => Interlocked.Read(ref _written);
 
-    public void Enqueue(LedgerEntry entry)
+    public void Enqueue(LedgerEntry entry) => Enqueue(new Queued(entry, null));
+
+    public async ValueTask EnqueueAsync(LedgerEntry entry, TimeSpan commitWait)
+    {
+        // While the store is failing the row just queues: the call is not held up by an outage.
+        if (commitWait <= TimeSpan.Zero || Failing)
+        {
+            Enqueue(new Queued(entry, null));
+            return;
+        }
+
+        var committed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Enqueue(new Queued(entry, committed));
+        try
+        {
+            await committed.Task.WaitAsync(commitWait).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Still queued, and written when the store answers.
+        }
+    }
+
+    private void Enqueue(Queued queued)
     {
         Interlocked.Increment(ref _backlog);
 
-        if (!_queue.Writer.TryWrite(entry))
+        if (!_queue.Writer.TryWrite(queued))
         {
             // Only after shutdown: write it directly rather than lose it.
-            _store.AppendLedgerAsync([entry], CancellationToken.None).GetAwaiter().GetResult();
+            _store.AppendLedgerAsync([queued.Entry], CancellationToken.None).GetAwaiter().GetResult();
             MarkWritten(1);
+            queued.Committed?.TrySetResult();
         }
     }
 
@@ -80,21 +107,27 @@ public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDi
     private async Task RunAsync()
     {
         var batch = new List<LedgerEntry>(_batchSize);
+        var waiters = new List<TaskCompletionSource>();
         var reader = _queue.Reader;
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            // Gather a batch: what is there now, topped up for at most the flush interval.
+            // Gather a batch: what is there now, topped up for at most the flush interval unless a
+            // caller waits for one of its rows.
             using (var window = new CancellationTokenSource(_flushInterval))
             {
                 try
                 {
                     while (batch.Count < _batchSize)
                     {
-                        if (reader.TryRead(out var entry))
+                        if (reader.TryRead(out var queued))
                         {
-                            batch.Add(entry);
+                            batch.Add(queued.Entry);
+                            if (queued.Committed is { } committed)
+                            {
+                                waiters.Add(committed);
+                            }
                         }
-                        else if (!await reader.WaitToReadAsync(window.Token).ConfigureAwait(false))
+                        else if (waiters.Count > 0 || !await reader.WaitToReadAsync(window.Token).ConfigureAwait(false))
                         {
                             break;
                         }
@@ -105,12 +138,13 @@ public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDi
                 }
             }
 
-            await WriteWithRetryAsync(batch).ConfigureAwait(false);
+            await WriteWithRetryAsync(batch, waiters).ConfigureAwait(false);
             batch.Clear();
+            waiters.Clear();
         }
     }
 
-    private async Task WriteWithRetryAsync(List<LedgerEntry> batch)
+    private async Task WriteWithRetryAsync(List<LedgerEntry> batch, List<TaskCompletionSource> waiters)
     {
         var delay = TimeSpan.FromMilliseconds(100);
         while (true)
@@ -120,12 +154,15 @@ public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDi
                 await _store.AppendLedgerAsync(batch, CancellationToken.None).ConfigureAwait(false);
                 MarkWritten(batch.Count);
                 Volatile.Write(ref _failing, false);
+                Release(waiters);
                 return;
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
-                // Keep the batch and try again: a row is never dropped.
+                // Keep the batch and try again: a row is never dropped. Callers waiting for it stop
+                // waiting now: the store is failing, and their rows stay queued like everyone's.
                 Volatile.Write(ref _failing, true);
+                Release(waiters);
                 Log.WriteFailed(_logger, batch.Count, Backlog, ex);
                 await Task.Delay(delay).ConfigureAwait(false);
                 delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
@@ -133,11 +170,24 @@ public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDi
         }
     }
 
+    private static void Release(List<TaskCompletionSource> waiters)
+    {
+        foreach (var waiter in waiters)
+        {
+            waiter.TrySetResult();
+        }
+
+        waiters.Clear();
+    }
+
     private void MarkWritten(int count)
     {
         Interlocked.Add(ref _written, count);
         Interlocked.Add(ref _backlog, -count);
     }
+
+    /// <summary>A queued row, and the caller waiting for its commit (if one does).</summary>
+    private readonly record struct Queued(LedgerEntry Entry, TaskCompletionSource? Committed);
 
     private static partial class Log
     {

@@ -169,6 +169,16 @@ public sealed class BudgetOptions
 {
     /// <summary>URL that receives a JSON POST for each budget alert (50, 80, 100 %); empty = none.</summary>
     public string? AlertWebhook { get; set; }
+
+    /// <summary>
+    /// With <c>rateLimits.backend: redis</c> (budgets are then shared): how long a call's budget
+    /// reservation lives in Redis if its replica dies before settling it. Longer than your longest
+    /// call. Default 600.
+    /// </summary>
+    public int ReservationTtlSeconds { get; set; } = 600;
+
+    /// <summary>With shared budgets: how often each replica raises the shared spend counters to the ledger's sums. Default 30.</summary>
+    public int ReconcileSeconds { get; set; } = 30;
 }
 
 public sealed class AuthOptions
@@ -232,6 +242,13 @@ public sealed class StoreOptions
 
     /// <summary>PostgreSQL connection string, as a secret reference.</summary>
     public string? ConnectionString { get; set; }
+
+    /// <summary>
+    /// How long a call waits for its ledger row to be committed before its answer goes out
+    /// (milliseconds; 0 = only queued, the default). Set it when replicas can be killed: an answered
+    /// call is then in the ledger even if its replica dies right after. Not waited while the store is failing.
+    /// </summary>
+    public int LedgerCommitWaitMs { get; set; }
 }
 
 public sealed class RateLimitOptions

@@ -197,6 +197,21 @@ internal static class GatewayOptionsValidator
             errors.Add("rateLimits:redis:password: must be a secret reference (env:NAME or file:/path).");
         }
 
+        if (options.Budgets.ReservationTtlSeconds < 1)
+        {
+            errors.Add("budgets:reservationTtlSeconds: must be at least 1 (longer than your longest call).");
+        }
+
+        if (options.Budgets.ReconcileSeconds < 1)
+        {
+            errors.Add("budgets:reconcileSeconds: must be at least 1.");
+        }
+
+        if (options.Store.LedgerCommitWaitMs < 0)
+        {
+            errors.Add("store:ledgerCommitWaitMs: must not be negative (0 = do not wait).");
+        }
+
         if (options.RateLimits.DefaultOutputReservation < 0)
         {
             errors.Add("rateLimits:defaultOutputReservation: must not be negative.");

@@ -430,6 +430,7 @@ public static class GatewayApp
             ModelLimits = modelLimits,
             CountPromptTokens = TokenEstimator.CountPrompt,
             PricedModelsOf = PricedModels(options),
+            LedgerCommitWait = TimeSpan.FromMilliseconds(options.Store.LedgerCommitWaitMs),
         });
         // Created and migrated here, before anything can use it: a store that cannot be opened or
         // migrated fails start-up with a GatewayConfigurationException naming the key to fix.
@@ -492,13 +493,26 @@ public static class GatewayApp
                 sp.GetRequiredService<LocalRateLimitBackend>(),
                 options.RateLimits.FailOpen,
                 sp.GetRequiredService<ILogger<FailoverRateLimitBackend>>()));
+            // Budgets share the same Redis: counters every replica reserves against, reconciled
+            // with the ledger; failOpen / failClosed as for the limits.
+            services.AddSingleton(sp => new BudgetTracker(
+                sp.GetRequiredService<IGovernanceStore>(),
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILogger<BudgetTracker>>(),
+                new RedisBudgetBackend(sp.GetRequiredService<RedisLimitConnection>(), TimeSpan.FromSeconds(options.Budgets.ReservationTtlSeconds)),
+                options.RateLimits.FailOpen,
+                TimeSpan.FromSeconds(options.Budgets.ReconcileSeconds)));
+            // Key revocations and updates reach the other replicas through pub/sub at once.
+            services.AddSingleton<KeyInvalidationChannel>();
+            services.AddHostedService(sp => sp.GetRequiredService<KeyInvalidationChannel>());
         }
         else
         {
             services.AddSingleton<IRateLimitBackend>(sp => sp.GetRequiredService<LocalRateLimitBackend>());
+            services.AddSingleton<BudgetTracker>();
         }
 
-        services.AddSingleton<BudgetTracker>();
+        services.AddHostedService(sp => sp.GetRequiredService<BudgetTracker>());
         services.AddSingleton<BudgetAlertNotifier>();
         services.AddSingleton<IPricing>(PricingTable.Default.WithOverrides(
             options.Pricing.Select(static p => KeyValuePair.Create(p.Key, p.Value.ToModelPrice()))));

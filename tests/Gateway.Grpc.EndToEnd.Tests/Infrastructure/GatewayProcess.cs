@@ -20,14 +20,29 @@ internal sealed class GatewayProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _output;
 
-    private GatewayProcess(Process process, StringBuilder output, int grpcPort)
+    private GatewayProcess(Process process, StringBuilder output, int grpcPort, int httpPort)
     {
         _process = process;
         _output = output;
+        GrpcPort = grpcPort;
+        HttpPort = httpPort;
         Channel = GrpcChannel.ForAddress(new Uri("http://127.0.0.1:" + grpcPort.ToString(CultureInfo.InvariantCulture)));
     }
 
     public GrpcChannel Channel { get; }
+
+    public int GrpcPort { get; }
+
+    public int HttpPort { get; }
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>SIGKILL, as a crashed node: no drain, no ledger flush.</summary>
+    public void KillHard()
+    {
+        Kill(_process);
+        _process.WaitForExit();
+    }
 
     public int ProcessId => _process.Id;
 
@@ -66,7 +81,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
 
             if (exited is null)
             {
-                return new GatewayProcess(process, output, grpcPort);
+                return new GatewayProcess(process, output, grpcPort, httpPort);
             }
 
             process.Dispose();

@@ -51,7 +51,11 @@ public sealed class FlakyStore(IGovernanceStore inner, FlakyStore.Mode mode, int
 
     public Task<KeyRecord?> GetKeyAsync(string id, CancellationToken cancellationToken) => inner.GetKeyAsync(id, cancellationToken);
 
-    public Task<IReadOnlyList<KeyRecord>> FindKeysByPrefixAsync(string prefix, CancellationToken cancellationToken) => inner.FindKeysByPrefixAsync(prefix, cancellationToken);
+    /// <summary>While true, key lookups fail as a store that is down does.</summary>
+    public bool FailKeyLookups { get; set; }
+
+    public Task<IReadOnlyList<KeyRecord>> FindKeysByPrefixAsync(string prefix, CancellationToken cancellationToken)
+        => FailKeyLookups ? throw new TimeoutException("simulated: store unavailable") : inner.FindKeysByPrefixAsync(prefix, cancellationToken);
 
     public Task<IReadOnlyList<KeyRecord>> ListKeysAsync(string? teamId, CancellationToken cancellationToken) => inner.ListKeysAsync(teamId, cancellationToken);
 

@@ -43,14 +43,27 @@ public sealed class PostgresServer : IAsyncLifetime
 
         await RunAsPostgresAsync(asRoot, "initdb", ["-D", DataDirectory, "--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-locale", "--no-sync"]).ConfigureAwait(false);
         Port = FreePort();
-        var serverOptions = $"-p {Port} -k {_root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300";
-        await RunAsPostgresAsync(asRoot, "pg_ctl", ["-D", DataDirectory, "-o", serverOptions, "-l", Path.Combine(_root, "server.log"), "-w", "-t", "60", "start"]).ConfigureAwait(false);
-        _started = true;
+        await StartAsync().ConfigureAwait(false);
 
         await using var connection = new NpgsqlConnection(ConnectionString("postgres"));
         await connection.OpenAsync().ConfigureAwait(false);
         await using var create = new NpgsqlCommand($"CREATE DATABASE {Database}", connection);
         await create.ExecuteNonQueryAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Starts the server (again) on its port; returns once it accepts connections.</summary>
+    public async Task StartAsync()
+    {
+        var serverOptions = $"-p {Port} -k {_root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300";
+        await RunAsPostgresAsync(Environment.UserName == "root", "pg_ctl", ["-D", DataDirectory, "-o", serverOptions, "-l", Path.Combine(_root, "server.log"), "-w", "-t", "60", "start"]).ConfigureAwait(false);
+        _started = true;
+    }
+
+    /// <summary>Stops the server (fast shutdown: open sessions are disconnected), keeping its data.</summary>
+    public async Task StopAsync()
+    {
+        await RunAsPostgresAsync(Environment.UserName == "root", "pg_ctl", ["-D", DataDirectory, "-m", "fast", "-w", "stop"]).ConfigureAwait(false);
+        _started = false;
     }
 
     public async Task DisposeAsync()
