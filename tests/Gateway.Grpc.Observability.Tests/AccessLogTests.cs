@@ -177,7 +177,7 @@ public sealed class AccessLogTests : IDisposable
 
     private async Task<List<JsonElement>> ReadLinesAsync(TestGateway gateway)
     {
-        await ((AccessLogWriter)gateway.Service<IAccessLog>()).FlushAsync();
+        await gateway.Service<IAccessLog>().FlushAsync();
         var lines = new List<JsonElement>();
         foreach (var line in await File.ReadAllLinesAsync(LogPath))
         {

@@ -138,6 +138,8 @@ internal sealed class TrafficTap(IAccessLog inner, TrafficLog traffic) : IAccess
         }
     }
 
+    public Task FlushAsync() => inner.FlushAsync();
+
     public ValueTask DisposeAsync() => inner switch
     {
         IAsyncDisposable asyncDisposable => asyncDisposable.DisposeAsync(),

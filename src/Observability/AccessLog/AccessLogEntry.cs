@@ -94,6 +94,9 @@ public interface IAccessLog
 
     /// <summary>Queues the entry; never blocks the call (lines are dropped and counted when the sink falls behind).</summary>
     void Write(AccessLogEntry entry);
+
+    /// <summary>Completes when every line queued so far is written (a wrapper forwards to the log it wraps).</summary>
+    Task FlushAsync() => Task.CompletedTask;
 }
 
 /// <summary>What a call may capture of its bodies (prompt and completion text).</summary>

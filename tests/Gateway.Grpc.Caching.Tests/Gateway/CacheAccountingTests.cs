@@ -76,7 +76,7 @@ public sealed class CacheAccountingTests(SimulatorFixture sim) : IDisposable
         var hit = await gateway.CompleteAsync(Requests.Chat(Model));
         Assert.Equal(CacheStatus.HitExact, hit.Routing.Cache.Status);
 
-        await ((AccessLogWriter)gateway.App.Services.GetRequiredService<IAccessLog>()).FlushAsync();
+        await gateway.App.Services.GetRequiredService<IAccessLog>().FlushAsync();
         var logLines = (await File.ReadAllLinesAsync(_logPath)).Select(static l => JsonDocument.Parse(l).RootElement.Clone()).ToArray();
         Assert.Equal(2, logLines.Length);
         Assert.False(logLines[0].GetProperty("cache_hit").GetBoolean());
