@@ -52,7 +52,8 @@ public sealed class GuardrailVisibilityTests(SimulatorFixture sim) : IDisposable
         Assert.Contains("injection.ignore_instructions", auditText, StringComparison.Ordinal);
         foreach (var text in new[] { File.ReadAllText(accessLog), auditText })
         {
-            Assert.DoesNotContain("4111", text, StringComparison.Ordinal);
+            // The card as written (a bare "4111" can occur inside the audit chain's hex hashes).
+            Assert.DoesNotContain("4111 1111", text, StringComparison.Ordinal);
             Assert.DoesNotContain("previous instructions", text, StringComparison.Ordinal);
         }
     }

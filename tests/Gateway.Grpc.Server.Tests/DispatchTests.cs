@@ -315,7 +315,8 @@ public sealed class DispatchTests
         await using var gateway = await GatewayHarness.StartAsync(new ConfigBuilder().Model("primary", ["p1"]).Build(), fake);
 
         var watch = Stopwatch.StartNew();
-        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("primary"), new CallOptions(deadline: DateTime.UtcNow.AddMilliseconds(300))));
+        // 2 s: enough for a loaded machine to reach the provider, far short of its 30 s.
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("primary"), new CallOptions(deadline: DateTime.UtcNow.AddSeconds(2))));
         watch.Stop();
 
         Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
@@ -329,11 +330,12 @@ public sealed class DispatchTests
     public async Task Deadline_TooLittleBudgetLeft_NoRetryStarts()
     {
         var fake = new FakeProvider();
-        fake.Script("p1", Behavior.Error(ProviderErrorKind.ServerError, retryAfterMs: 400));
+        // The provider asks for 10 s before a retry; the caller allows 3 s (room for the first attempt on a loaded machine).
+        fake.Script("p1", Behavior.Error(ProviderErrorKind.ServerError, retryAfterMs: 10_000));
         var config = new ConfigBuilder().Model("primary", ["p1"], (c, p) => c[p + "retry:maxAttempts"] = "5").Build();
         await using var gateway = await GatewayHarness.StartAsync(config, fake);
 
-        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("primary"), new CallOptions(deadline: DateTime.UtcNow.AddMilliseconds(300))));
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("primary"), new CallOptions(deadline: DateTime.UtcNow.AddSeconds(3))));
 
         Assert.NotEqual(StatusCode.OK, ex.StatusCode);
         Assert.Single(fake.Calls);
