@@ -21,6 +21,7 @@ public static class ConsoleServiceCollectionExtensions
         services.AddSingleton<IConsoleBackend, TBackend>();
         services.AddSingleton<ConsoleAssets>();
         services.AddSingleton<ConsoleSessions>();
+        services.AddSingleton<SignInThrottle>();
         services.AddSingleton<SpendReport>();
         services.AddSingleton<TrafficLog>();
 

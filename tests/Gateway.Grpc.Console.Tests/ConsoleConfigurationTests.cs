@@ -44,6 +44,73 @@ public sealed class ConsoleConfigurationTests
     }
 
     [Fact]
+    public async Task RefusedSignIns_FromOneAddress_AreThrottled_TheRightKeyIncluded_UntilTheWindowEnds()
+    {
+        Environment.SetEnvironmentVariable("CONSOLE_THROTTLE_MASTER", "mk-throttle-1");
+        await using var host = await GatewayHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["auth:masterKey"] = "env:CONSOLE_THROTTLE_MASTER",
+            ["console:enabled"] = "true",
+            ["console:signInMaxFailures"] = "3",
+            ["console:signInWindowMinutes"] = "5",
+        });
+        using var client = Client(host.App);
+
+        // A right key before any refusal signs in, and is not counted.
+        Assert.Equal(HttpStatusCode.OK, await SignInStatusAsync(client, "mk-throttle-1"));
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, await SignInStatusAsync(client, "wrong-" + i));
+        }
+
+        // The allowance is spent: wrong and right keys alike answer 429 with Retry-After.
+        foreach (var key in new[] { "wrong-again", "mk-throttle-1" })
+        {
+            using var request = SignInRequest(key);
+            using var response = await client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+            Assert.False(response.Headers.Contains("Set-Cookie"));
+            var retryAfter = response.Headers.RetryAfter?.Delta;
+            Assert.NotNull(retryAfter);
+            Assert.InRange(retryAfter!.Value.TotalSeconds, 1, 300);
+            Assert.Contains("Too many refused sign-ins", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        // The gateway's other doors are not affected by the console's throttle.
+        using var health = await client.GetAsync("/healthz");
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("console:signInMaxFailures", "0")]
+    [InlineData("console:signInWindowMinutes", "0")]
+    public void SignInThrottle_OutOfRange_FailsStartUp_NamingTheKey(string key, string value)
+    {
+        var ex = Assert.Throws<GatewayConfigurationException>(() => GatewayApp.Build([], new Dictionary<string, string?>
+        {
+            [key] = value,
+            ["httpAddress"] = "127.0.0.1:0",
+            ["grpcAddress"] = "127.0.0.1:0",
+            ["store:kind"] = "memory",
+        }));
+        Assert.Contains(key, ex.Message, StringComparison.Ordinal);
+    }
+
+    private static HttpRequestMessage SignInRequest(string key)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/ui/api/session") { Content = JsonContent.Create(new { key }) };
+        request.Headers.Add("X-Requested-With", "gateway-console");
+        return request;
+    }
+
+    private static async Task<HttpStatusCode> SignInStatusAsync(HttpClient client, string key)
+    {
+        using var request = SignInRequest(key);
+        using var response = await client.SendAsync(request);
+        return response.StatusCode;
+    }
+
+    [Fact]
     public void EnabledWithoutMasterKeyOffLoopback_FailsStartUp_NamingTheKey()
     {
         var ex = Assert.Throws<GatewayConfigurationException>(() => GatewayApp.Build([], new Dictionary<string, string?>

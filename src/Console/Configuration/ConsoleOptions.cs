@@ -18,6 +18,12 @@ public sealed class ConsoleOptions
     /// <summary>Recent calls kept for the live tail (metadata only; default 500).</summary>
     public int TailSize { get; set; } = 500;
 
+    /// <summary>Refused sign-ins one client address may have per window before its sign-ins answer 429 (default 10).</summary>
+    public int SignInMaxFailures { get; set; } = 10;
+
+    /// <summary>The window, in minutes, over which refused sign-ins are counted (default 15).</summary>
+    public int SignInWindowMinutes { get; set; } = 15;
+
     /// <summary>Whether the console runs, given the rest of the configuration (open dev mode: no master key, keys not required).</summary>
     public bool IsOn(bool openDevMode, bool loopbackHttp) => Enabled ?? (openDevMode && loopbackHttp);
 
@@ -39,6 +45,16 @@ public sealed class ConsoleOptions
         if (options.TailSize is < 10 or > 100_000)
         {
             errors.Add($"console:tailSize: {options.TailSize} must be between 10 and 100000.");
+        }
+
+        if (options.SignInMaxFailures is < 1 or > 10_000)
+        {
+            errors.Add($"console:signInMaxFailures: {options.SignInMaxFailures} must be between 1 and 10000.");
+        }
+
+        if (options.SignInWindowMinutes is < 1 or > 1440)
+        {
+            errors.Add($"console:signInWindowMinutes: {options.SignInWindowMinutes} must be between 1 and 1440.");
         }
 
         if (options.Enabled == true && !masterKeySet && !loopbackHttp)

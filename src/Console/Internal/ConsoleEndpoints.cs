@@ -153,7 +153,7 @@ internal static partial class ConsoleEndpoints
     /// nothing in open dev mode. The request must carry <c>X-Requested-With: gateway-console</c>
     /// (a cross-site form cannot) and, when the browser sends one, a same-origin <c>Origin</c>.
     /// </summary>
-    private static async Task<IResult> SignInAsync(HttpContext context, ConsoleSessions sessions, GovernanceService governance, ILoggerFactory loggers)
+    private static async Task<IResult> SignInAsync(HttpContext context, ConsoleSessions sessions, SignInThrottle throttle, GovernanceService governance, ILoggerFactory loggers)
     {
         ConsoleHeaders.Apply(context.Response);
         context.Response.Headers.CacheControl = "no-store";
@@ -161,6 +161,16 @@ internal static partial class ConsoleEndpoints
         if (request.Headers[ConsoleSessions.RequestedWithHeader] != ConsoleSessions.RequestedWithValue || !SameOrigin(request))
         {
             return Error(StatusCodes.Status403Forbidden, "Sign in from the console's own page.");
+        }
+
+        var remote = context.Connection.RemoteIpAddress;
+        var logger = loggers.CreateLogger("Gateway.Console");
+        if (throttle.IsLocked(remote, out var retryAfter))
+        {
+            Log.SignInThrottled(logger, remote?.ToString() ?? "");
+            var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+            context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return Error(StatusCodes.Status429TooManyRequests, $"Too many refused sign-ins from this address; try again in {seconds} s.");
         }
 
         string? presented = null;
@@ -183,7 +193,6 @@ internal static partial class ConsoleEndpoints
             return BadBody();
         }
 
-        var logger = loggers.CreateLogger("Gateway.Console");
         var master = ConsoleSessions.MasterKeyHash(governance);
         string who;
         string? keyId = null;
@@ -205,13 +214,15 @@ internal static partial class ConsoleEndpoints
             }
             catch (RpcException)
             {
-                Log.SignInRefused(logger, context.Connection.RemoteIpAddress?.ToString() ?? "");
+                throttle.RecordFailure(remote);
+                Log.SignInRefused(logger, remote?.ToString() ?? "");
                 return Error(StatusCodes.Status401Unauthorized, "That key is not valid.");
             }
 
             if (!principal.IsAdmin)
             {
-                Log.SignInRefused(logger, context.Connection.RemoteIpAddress?.ToString() ?? "");
+                throttle.RecordFailure(remote);
+                Log.SignInRefused(logger, remote?.ToString() ?? "");
                 return Error(StatusCodes.Status401Unauthorized, "Sign in with the master key or an admin-scoped key (metadata scope: admin).");
             }
 
@@ -336,5 +347,8 @@ internal static partial class ConsoleEndpoints
 
         [LoggerMessage(1401, LogLevel.Information, "Console sign-in refused (from {Remote}).", EventName = "ConsoleSignInRefused")]
         public static partial void SignInRefused(ILogger logger, string remote);
+
+        [LoggerMessage(1402, LogLevel.Warning, "Console sign-in throttled: too many refused sign-ins from {Remote}.", EventName = "ConsoleSignInThrottled")]
+        public static partial void SignInThrottled(ILogger logger, string remote);
     }
 }
