@@ -38,11 +38,13 @@ internal sealed class DeploymentRuntime
         OutputCostPerMillion = options.OutputCostPerMillion;
         Capabilities = Routing.DeploymentCapabilities.FromOptions(options.Capabilities);
         MaxOutputTokens = options.MaxOutputTokens;
-        var builder = new ResiliencePipelineBuilder { TimeProvider = timeProvider, Name = "deployment:" + info.Name };
+        // Typed on object (every attempt result is a reference): Polly runs the strategy directly,
+        // without the bridge a non-generic pipeline puts around each generic call.
+        var builder = new ResiliencePipelineBuilder<object> { TimeProvider = timeProvider, Name = "deployment:" + info.Name };
         if (breaker.Enabled)
         {
             _circuitState = new CircuitBreakerStateProvider();
-            builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions
+            builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions<object>
             {
                 FailureRatio = breaker.FailureRatio,
                 MinimumThroughput = breaker.MinimumThroughput,
@@ -115,7 +117,7 @@ internal sealed class DeploymentRuntime
     public double OutputCostPerMillion { get; }
 
     /// <summary>Runs an attempt through this deployment's circuit breaker.</summary>
-    public ResiliencePipeline Circuit { get; }
+    public ResiliencePipeline<object> Circuit { get; }
 
     public CircuitState CircuitState => _circuitState?.CircuitState ?? CircuitState.Closed;
 

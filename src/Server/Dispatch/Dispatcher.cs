@@ -130,10 +130,11 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         context.Properties.Set(CallState.Key, state);
         try
         {
-            return await group.RetryPipeline.ExecuteAsync(
-                static (ctx, s) => new ValueTask<(T, DeploymentRuntime)>(s.Self.AttemptAsync(s.Group, s.State, s.Operation, ctx.CancellationToken)),
+            var served = await group.RetryPipeline.ExecuteAsync(
+                static async (ctx, s) => (object)new Served<T>(await s.Self.AttemptAsync(s.Group, s.State, s.Operation, ctx.CancellationToken).ConfigureAwait(false)),
                 context,
                 (Self: this, Group: group, State: state, Operation: operation)).ConfigureAwait(false);
+            return ((Served<T>)served).Value;
         }
         finally
         {
@@ -310,12 +311,12 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
             var call = new ProviderCall(state.Continuation is { } prefix ? prefix.RequestFor(state.Request, deployment.Info.Provider) : state.Request, deployment.Info);
             deployment.Enter();
             entered = true;
-            var result = await deployment.Circuit.ExecuteAsync(
+            var result = (T)await deployment.Circuit.ExecuteAsync(
                 static async (s, token) =>
                 {
                     try
                     {
-                        return await s.Operation.StartAsync(s.Deployment, s.Call, token).ConfigureAwait(false);
+                        return (object)await s.Operation.StartAsync(s.Deployment, s.Call, token).ConfigureAwait(false);
                     }
                     catch (OperationCanceledException) when (s.Control.TimedOut(s.CallerToken))
                     {
@@ -712,4 +713,11 @@ internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerato
             }
         }
     }
+}
+
+/// <summary>An attempt's answer and the deployment that gave it, as the retry pipeline's (reference) result.</summary>
+internal sealed class Served<T>((T Result, DeploymentRuntime Served) value)
+    where T : class
+{
+    public (T Result, DeploymentRuntime Served) Value { get; } = value;
 }

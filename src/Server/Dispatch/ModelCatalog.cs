@@ -30,10 +30,11 @@ internal sealed class ModelGroup
         Strategy = options.Strategy.ToLowerInvariant();
         RetryBudget = new RetryBudget(options.Retry.BudgetRatio, options.Retry.BudgetMinPerSecond, timeProvider);
         var retry = options.Retry;
-        var builder = new ResiliencePipelineBuilder { TimeProvider = timeProvider, Name = "model:" + Name };
+        // Typed on object: Polly runs the retry strategy directly, without a bridge per call.
+        var builder = new ResiliencePipelineBuilder<object> { TimeProvider = timeProvider, Name = "model:" + Name };
         if (retry.MaxAttempts > 1)
         {
-            builder.AddRetry(new RetryStrategyOptions
+            builder.AddRetry(new RetryStrategyOptions<object>
             {
                 MaxRetryAttempts = retry.MaxAttempts - 1,
                 BackoffType = DelayBackoffType.Exponential,
@@ -90,7 +91,7 @@ internal sealed class ModelGroup
     public RetryBudget RetryBudget { get; }
 
     /// <summary>Polly retry over attempts; each attempt picks a deployment afresh.</summary>
-    public ResiliencePipeline RetryPipeline { get; }
+    public ResiliencePipeline<object> RetryPipeline { get; }
 
     public int NextRoundRobin() => Interlocked.Increment(ref _next);
 
