@@ -35,8 +35,10 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
         ArgumentNullException.ThrowIfNull(call);
         var settings = DeploymentSettings.For(Provider, call.Deployment);
         var client = Client(settings);
-        using var timeouts = new CallTimeouts(cancellationToken, settings.Timeout, timeProvider);
-        var options = new CallOptions(Headers(settings), timeProvider.GetUtcNow().UtcDateTime + settings.Timeout, timeouts.Token);
+        // The deadline is the timeout: Grpc.Net.Client enforces it (and sends it upstream as
+        // grpc-timeout), so a unary call needs no timer or linked token of its own.
+        var deadline = timeProvider.GetUtcNow().UtcDateTime + settings.Timeout;
+        var options = new CallOptions(Headers(settings), deadline, cancellationToken);
         using var unary = client.CompleteAsync(Prepare(call, settings), options);
         try
         {
@@ -54,7 +56,7 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
         }
         catch (RpcException ex)
         {
-            throw Map(ex, timeouts, cancellationToken, midStream: false);
+            throw Map(ex, ex.StatusCode == StatusCode.DeadlineExceeded && timeProvider.GetUtcNow().UtcDateTime >= deadline, cancellationToken, midStream: false);
         }
     }
 
@@ -76,7 +78,7 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
             }
             catch (RpcException ex)
             {
-                throw Map(ex, timeouts, cancellationToken, midStream: received);
+                throw Map(ex, timeouts.TimedOut, cancellationToken, midStream: received);
             }
 
             if (!more)
@@ -175,14 +177,14 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
         return headers;
     }
 
-    private static Exception Map(RpcException ex, CallTimeouts timeouts, CancellationToken cancellationToken, bool midStream)
+    private static Exception Map(RpcException ex, bool timedOut, CancellationToken cancellationToken, bool midStream)
     {
         if (cancellationToken.IsCancellationRequested)
         {
             return new OperationCanceledException("The call was cancelled.", ex, cancellationToken);
         }
 
-        if (timeouts.TimedOut)
+        if (timedOut)
         {
             return new ProviderException(ProviderErrorKind.Timeout, midStream ? "The gRPC upstream sent nothing within the stream idle timeout." : "The gRPC upstream did not answer within the timeout.", null, ex);
         }
