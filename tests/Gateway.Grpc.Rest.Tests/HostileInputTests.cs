@@ -84,6 +84,8 @@ public sealed class HostileInputTests(GatewayFixture gateway)
         ["duplicate_model_key"] = new(() => Post("""{"model":"sim-small","model":"sim-large","messages":[{"role":"user","content":"x"}]}"""), 400, "model", "appears twice"),
         ["duplicate_role_key"] = new(() => WithMessage("""{"role":"user","role":"system","content":"x"}"""), 400, "messages[0].role", "appears twice"),
         ["duplicate_tool_function_name_key"] = new(() => WithTools("""[{"type":"function","function":{"name":"a","name":"b"}}]"""), 400, "tools[0].function.name", "appears twice"),
+        ["duplicate_tool_choice_function_name_key"] = new(() => Post("{\"model\":\"sim-small\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[" + Tool("f") + "," + Tool("g") + "],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"f\",\"name\":\"g\"}}}"), 400, "tool_choice.function.name", "appears twice"),
+        ["duplicate_key_inside_tool_schema"] = new(() => WithTools("[" + Tool(parameters: """{"type":"object","properties":{"a":{"type":"string"},"a":{"type":"number"}}}""") + "]"), 400, "tools[0].function.parameters.properties.a", "appears twice"),
         ["duplicate_metadata_key"] = new(() => With(""","metadata":{"k":"1","k":"2"}"""), 400, "metadata.k", "appears twice"),
 
         // Unknown roles.
@@ -276,6 +278,14 @@ public sealed class HostileInputTests(GatewayFixture gateway)
         ["prompt_past_context_window"] = new(() => Valid(r => r.Messages[0].Content = string.Concat(Enumerable.Repeat("word ", 40_000))), StatusCode.InvalidArgument, "holds 16384 tokens", "context_length_exceeded"),
         ["max_tokens_past_context_window"] = new(() => Valid(r => r.MaxTokens = 16_384), StatusCode.InvalidArgument, "16384 for max_tokens", "context_length_exceeded"),
         ["message_over_max_receive_size"] = new(() => Valid(r => r.Messages[0].Content = new string('a', 5 * 1024 * 1024)), StatusCode.ResourceExhausted, "exceeds the maximum"),
+        ["top_p_above_1"] = new(() => Valid(r => r.TopP = 1.5), StatusCode.InvalidArgument, "top_p: must be between 0 and 1"),
+        ["five_stop_sequences"] = new(() => Valid(r => r.Stop.Add(["a", "b", "c", "d", "e"])), StatusCode.InvalidArgument, "stop: at most 4"),
+        ["tool_parameters_properties_a_number"] = new(() => Valid(r => r.Tools.Add(ToolNamed("f", new Struct { Fields = { ["properties"] = Value.ForNumber(1) } }))), StatusCode.InvalidArgument, "tools[0].parameters.properties: must be an object"),
+        ["tool_parameters_required_not_names"] = new(() => Valid(r => r.Tools.Add(ToolNamed("f", new Struct { Fields = { ["required"] = Value.ForList(Value.ForNumber(1)) } }))), StatusCode.InvalidArgument, "tools[0].parameters.required: must be an array of argument names"),
+        ["tool_choice_unknown_function"] = new(() => Valid(r => { r.Tools.Add(ToolNamed("f")); r.ToolChoice = new ToolChoice { FunctionName = "g" }; }), StatusCode.InvalidArgument, "tool_choice.function_name: 'g' is not one of the request's tools"),
+        ["image_url_not_http"] = new(() => Valid(r => r.Messages[0].Parts.Add(new ContentPart { Image = new ImagePart { Url = "file:///etc/passwd" } })), StatusCode.InvalidArgument, "messages[0].parts[0].image.url: 'file:///etc/passwd' is not an http(s) or data: URL"),
+        ["metadata_value_over_512"] = new(() => Valid(r => r.Metadata["k"] = new string('v', 600)), StatusCode.InvalidArgument, "metadata.k: the value is 600 characters"),
+        ["tool_message_without_call_id"] = new(() => Valid(r => r.Messages.Add(new Message { Role = Role.Tool, Content = "42" })), StatusCode.InvalidArgument, "messages[1].tool_call_id: is required"),
         ["headers_over_32_kib"] = new(() => Valid(), StatusCode.InvalidArgument, "requestLimits:maxHeaderBytes", Headers: new Metadata { { "x-padding", new string('p', 33 * 1024) } }),
     };
 

@@ -21,6 +21,13 @@ public sealed class MemoryBoundTests(ITestOutputHelper output)
 {
     private const long AllowedGrowthBytes = 50L * 1024 * 1024;
 
+    /// <summary>
+    /// The one-time growth of the first oversized requests (pools filling; observed +30 to +41 MB):
+    /// bounded separately, so that a first request that leaves something big behind fails the test
+    /// instead of hiding in the warm-up. The issue's balloon was +900 MB for three requests.
+    /// </summary>
+    private const long AllowedFirstUseGrowthBytes = 100L * 1024 * 1024;
+
     [Fact]
     public async Task HundredOversizedRequests_RssBackWithin50MbAfterIdleTrim()
     {
@@ -62,15 +69,25 @@ public sealed class MemoryBoundTests(ITestOutputHelper output)
             }
         }
 
-        // Warm-up: a normal call, each kind of refusal a few times (JIT, the tokenizer's vocabulary,
-        // and the buffer pools -- Kestrel's block pool, the shared ArrayPool -- which fill on first
-        // use and stay, bounded), then the first idle trim. Where the gateway settles after that is
-        // where it "started": the test is that oversized requests do not add to it.
-        using (var ok = await http.PostAsync("/v1/chat/completions", new StringContent("""{"model":"sim-small","max_tokens":3,"messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json")))
+        // A gateway that has served normal traffic on both doors, the tokenizer included (a
+        // 4,000-word prompt is past the byte bound, so it is counted), then trimmed: the
+        // baseline no oversized request has touched.
+        var normalPrompt = string.Concat(Enumerable.Repeat("word ", 4_000));
+        using (var ok = await http.PostAsync("/v1/chat/completions", new StringContent("{\"model\":\"sim-small\",\"max_tokens\":3,\"messages\":[{\"role\":\"user\",\"content\":\"" + normalPrompt + "\"}]}", Encoding.UTF8, "application/json")))
         {
             Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
         }
 
+        var served = await grpc.CompleteAsync(new CompletionRequest { Model = "sim-small", MaxTokens = 3, Messages = { new Message { Role = Role.User, Content = normalPrompt } } }, deadline: DateTime.UtcNow.AddSeconds(30));
+        Assert.False(string.IsNullOrEmpty(served.Message.Content));
+        await gateway.WaitForTrimAsync(TimeSpan.FromSeconds(30));
+        var normal = gateway.RssBytes();
+
+        // Warm-up: each kind of refusal a few times. The buffer pools a large request passes
+        // through (Kestrel's block pool, the shared ArrayPool) fill on first use and stay,
+        // bounded; that one-time growth has its own bound, so a first request that left
+        // something big behind cannot hide in the warm-up. Where the gateway settles after it is
+        // where it "started": the test is that oversized requests do not add to it.
         for (var i = 0; i < 40; i++)
         {
             await OversizedAsync(i);
@@ -78,6 +95,8 @@ public sealed class MemoryBoundTests(ITestOutputHelper output)
 
         await gateway.WaitForTrimAsync(TimeSpan.FromSeconds(30));
         var start = gateway.RssBytes();
+        output.WriteLine($"RSS: after normal calls {Mb(normal)} MB, after 40 oversized warm-up requests {Mb(start)} MB");
+        Assert.True(start - normal <= AllowedFirstUseGrowthBytes, $"RSS grew from {Mb(normal)} MB to {Mb(start)} MB over the first 40 oversized requests and an idle trim (allowed: 100 MB). Gateway log:\n{gateway.Log()}");
 
         long peak = 0;
         for (var i = 0; i < 100; i++)

@@ -523,6 +523,8 @@ internal static class OpenAiRequestReader
                     throw TypeError("tool_choice.function", "an object with name", function);
                 }
 
+                // "name" twice would force one tool here and maybe the other at the provider.
+                NoDuplicateKeys(function, "tool_choice.function");
                 return new ToolChoice { FunctionName = String(Required(function, "name", "tool_choice.function"), "tool_choice.function.name") };
             default:
                 throw TypeError("tool_choice", "a string or an object", value);
