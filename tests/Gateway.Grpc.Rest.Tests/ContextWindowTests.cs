@@ -6,6 +6,7 @@ using Gateway.Grpc.Tokenizer.Chat;
 using Gateway.V1;
 using Grpc.Core;
 using Grpc.Net.Client;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Grpc.Rest.Tests;
 
@@ -48,6 +49,9 @@ public sealed class ContextWindowGatewayFixture : GatewayFixture
             Model(2, "ctx-large", 50_000, ["ctx-large-narrow", "ctx-large-wide"], []);
             config["models:2:deployments:0:contextWindow"] = "8000";
             Model(3, "ctx-solo", 1000, ["ctx-solo-1"], []);
+            Model(4, "ctx-tiny", 1000, ["ctx-tiny-1"], ["ctx-open"]);
+            Model(5, "ctx-open", 0, ["ctx-open-1"], []);
+            config.Remove("models:5:contextWindow");
             return config;
         }
     }
@@ -82,6 +86,25 @@ public sealed class ContextWindowTests(ContextWindowGatewayFixture gateway) : ID
     }
 
     private Task<CompletionResponse> CompleteAsync(CompletionRequest request) => Client.CompleteAsync(request, deadline: DateTime.UtcNow.AddSeconds(30)).ResponseAsync;
+
+    [Fact]
+    public async Task FallbackWithAnUnknownWindow_TakesTheLongPrompt_WhichIsCountedOnlyToTwiceTheKnownWindow()
+    {
+        // The guard itself: a 100,000-token prompt to ctx-tiny (1000) goes to ctx-open (no window),
+        // and the count stopped soon after 2x the largest known window (it counts in 16K-character
+        // pieces) instead of running through all 100,000 tokens.
+        var guard = gateway.Services.GetRequiredService<Gateway.Grpc.Server.Pipeline.ContextWindowGuard>();
+        var catalog = gateway.Services.GetRequiredService<Gateway.Grpc.Server.Dispatch.ModelCatalog>();
+        Assert.True(catalog.TryGet("ctx-tiny", out var tiny));
+        var (group, fit) = guard.Check(tiny, Prompt("ctx-tiny", 100_000));
+        Assert.Equal("ctx-open", group.Name);
+        Assert.True(fit.Fallback);
+        Assert.InRange(fit.Tokens, 2001, 20_000);
+
+        // And end to end: answered by the open model's deployment.
+        var response = await CompleteAsync(Prompt("ctx-tiny", 100_000));
+        Assert.Equal("ctx-open-1", response.Routing.Deployment);
+    }
 
     [Fact]
     public async Task PromptThatFits_StaysOnTheRequestedModel()

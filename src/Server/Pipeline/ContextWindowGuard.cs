@@ -150,7 +150,9 @@ internal sealed partial class ContextWindowGuard(ModelCatalog catalog, DispatchT
             {
                 if (pinned is null || d.Info.Name == pinned)
                 {
-                    max = Math.Max(max, d.ContextWindow == 0 ? int.MaxValue : d.ContextWindow);
+                    // An unknown window (0) takes any prompt, so no count decides for it: it does
+                    // not raise the bound (else a fallback with one would have every prompt counted whole).
+                    max = Math.Max(max, d.ContextWindow);
                 }
             }
 
