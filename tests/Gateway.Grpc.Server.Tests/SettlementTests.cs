@@ -9,6 +9,8 @@ using Gateway.Grpc.Server.Tests.Infrastructure;
 using Gateway.V1;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
+using System.Reflection;
+using System.Runtime.ExceptionServices;
 
 namespace Gateway.Grpc.Server.Tests;
 
@@ -70,6 +72,124 @@ public sealed class SettlementTests
         Assert.Equal(3, rows.Length);
         var spent = await gateway.Service<BudgetTracker>().GetSpentAsync(BudgetTracker.KeyScope(key.Key.Id), CancellationToken.None);
         Assert.Equal(rows.Sum(r => r.CostUsd), spent);
+    }
+
+    /// <summary>
+    /// Waits until a limit counter settles at <paramref name="expected"/> (a settlement that runs
+    /// off the call's path, after the upstream request ended) and asserts the value it ends at.
+    /// </summary>
+    private static async Task AssertRemainingAsync(GatewayHarness gateway, string key, long limit, long expected)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        long remaining;
+        while ((remaining = await RemainingAsync(gateway, key, LimitKind.Tokens, limit)) != expected && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(expected, remaining);
+    }
+
+    [Fact]
+    public async Task Settle_OneBudgetScopeFails_TheOtherScopeIsStillCharged()
+    {
+        // The store cannot record budget alerts (PostgreSQL restarting): settling the key's budget,
+        // whose spend crosses its thresholds, fails. The team's budget must still be charged.
+        var inner = new InMemoryGovernanceStore();
+        var store = AlertFailingStore.Over(inner);
+        var (gateway, master) = await StartSecuredAsync(services => services.AddSingleton(store));
+        await using var _g = gateway;
+        var admin = new AdminService.AdminServiceClient(gateway.Channel);
+        var team = (await admin.CreateTeamAsync(new CreateTeamRequest { Team = new Team { Name = "t", Limits = new Limits { MonthlyBudgetUsd = 10 } } }, As(master)).ResponseAsync).Team;
+        var key = await admin.CreateKeyAsync(new CreateKeyRequest { Key = new Key { TeamId = team.Id, Limits = new Limits { MonthlyBudgetUsd = 0.000001 } } }, As(master)).ResponseAsync;
+
+        var response = await gateway.CompleteAsync(SimRequest(maxTokens: 20), As(key.Secret));
+        Assert.True(response.Usage.CostUsd > 0.000001, "the call must cross the key's budget thresholds");
+
+        await gateway.Service<LedgerWriter>().FlushAsync();
+        var ledgerRow = Assert.Single(inner.Ledger, r => r.KeyId == key.Key.Id);
+        Assert.Equal(team.Id, ledgerRow.TeamId);
+        var row = ledgerRow.CostUsd;
+        Assert.Equal(10m, (await inner.GetTeamAsync(team.Id, CancellationToken.None))!.Limits.MonthlyBudgetUsd);
+        var budgets = gateway.Service<BudgetTracker>();
+        Assert.Equal(row, await budgets.GetSpentAsync(BudgetTracker.KeyScope(key.Key.Id), CancellationToken.None));
+        Assert.Equal(row, await budgets.GetSpentAsync(BudgetTracker.TeamScope(team.Id), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task DeploymentTpm_HedgeThatLost_KeepsOnlyItsPrompt()
+    {
+        var fake = new FakeProvider();
+        fake.Script("slow", new Behavior { Hang = true });
+        fake.Script("fast", Behavior.Ok());
+        var config = new ConfigBuilder().Model("m", ["slow", "fast"], (c, p) =>
+        {
+            c[p + "hedging:enabled"] = "true";
+            c[p + "hedging:delayMs"] = "50";
+            c[p + "strategy"] = "round-robin";
+            c[p + "deployments:0:tokensPerMinute"] = "1000";
+        }).Build();
+        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+        var request = GatewayHarness.Request("m", maxTokens: 300);
+        var prompt = gateway.Service<GovernanceSettings>().CountPromptTokens(request);
+
+        // The first round-robin pick is "slow": it hangs, "fast" is hedged in and wins.
+        var response = await gateway.CompleteAsync(request);
+        Assert.Equal("fast", response.Routing.Deployment);
+
+        // The loser was cut off while working on the prompt: it keeps that, the 300 output tokens come back.
+        Assert.True(prompt > 0);
+        await AssertRemainingAsync(gateway, "deployment:slow:tpm", 1000, 1000 - prompt);
+    }
+
+    [Fact]
+    public async Task DeploymentTpm_StreamFailsMidWay_KeepsOnlyWhatItServed()
+    {
+        var fake = new FakeProvider();
+        fake.Script("p1", new Behavior { TokensBeforeFailure = 4, Fail = ProviderErrorKind.ServerError });
+        var config = new ConfigBuilder().Model("m", ["p1"], (c, p) =>
+        {
+            c[p + "deployments:0:tokensPerMinute"] = "1000";
+            c[p + "retry:maxAttempts"] = "1";
+        }).Build();
+        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+        var request = GatewayHarness.Request("m", maxTokens: 300);
+        var prompt = gateway.Service<GovernanceSettings>().CountPromptTokens(request);
+
+        var (events, status, _) = await gateway.StreamAsync(request);
+        Assert.NotEqual(StatusCode.OK, status.StatusCode);
+        Assert.Equal("server_error", Assert.Single(events, e => e.EventCase == CompletionChunk.EventOneofCase.Error).Error.Kind);
+        Assert.Equal(4, events.Count(e => e.EventCase == CompletionChunk.EventOneofCase.Delta));
+
+        // No usage event came: the deployment keeps the prompt and the 4 tokens it streamed, the
+        // other 296 reserved output tokens come back.
+        await AssertRemainingAsync(gateway, "deployment:p1:tpm", 1000, 1000 - prompt - 4);
+    }
+
+    [Fact]
+    public async Task DeploymentTpm_StreamContinuedElsewhere_FailedDeploymentKeepsOnlyWhatItServed()
+    {
+        var fake = new FakeProvider();
+        fake.Script("dies", new Behavior { TokensBeforeFailure = 4, Fail = ProviderErrorKind.ServerError });
+        fake.Script("takes-over", Behavior.Ok());
+        var config = new ConfigBuilder().Model("m", ["dies", "takes-over"], (c, p) =>
+        {
+            c[p + "strategy"] = "round-robin";
+            c[p + "continuation:enabled"] = "true";
+            c[p + "deployments:0:tokensPerMinute"] = "1000";
+        }).Build();
+        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+        var request = GatewayHarness.Request("m", maxTokens: 300);
+        var prompt = gateway.Service<GovernanceSettings>().CountPromptTokens(request);
+
+        var (events, status, _) = await gateway.StreamAsync(request);
+        Assert.Equal(StatusCode.OK, status.StatusCode);
+        var continuation = Assert.Single(events, e => e.EventCase == CompletionChunk.EventOneofCase.Continuation).Continuation;
+        Assert.Equal("dies", continuation.FailedDeployment);
+
+        // The usage event is the deployment that took over; the one that died keeps its prompt
+        // and the 4 tokens it streamed, not its whole reservation.
+        await AssertRemainingAsync(gateway, "deployment:dies:tpm", 1000, 1000 - prompt - 4);
     }
 
     [Fact]
@@ -261,6 +381,37 @@ public sealed class SettlementTests
         // The stream lasted 30 s on the injected clock (and milliseconds on the wall clock).
         var attempt = Assert.Single(finish!.Finish.Routing.Attempts);
         Assert.True(attempt.Latency.ToTimeSpan() >= TimeSpan.FromSeconds(30), $"latency {attempt.Latency.ToTimeSpan()}");
+    }
+
+    /// <summary>A governance store whose budget-alert bookkeeping fails (the store is down); everything else passes through.</summary>
+    public class AlertFailingStore : DispatchProxy
+    {
+        private IGovernanceStore _inner = null!;
+
+        public static IGovernanceStore Over(IGovernanceStore inner)
+        {
+            var store = Create<IGovernanceStore, AlertFailingStore>();
+            ((AlertFailingStore)(object)store)._inner = inner;
+            return store;
+        }
+
+        protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
+        {
+            if (targetMethod!.Name == nameof(IGovernanceStore.TryRecordBudgetAlertAsync))
+            {
+                return Task.FromException<bool>(new InvalidOperationException("store unavailable"));
+            }
+
+            try
+            {
+                return targetMethod.Invoke(_inner, args);
+            }
+            catch (TargetInvocationException ex)
+            {
+                ExceptionDispatchInfo.Throw(ex.InnerException!);
+                throw;
+            }
+        }
     }
 
     private sealed class CapturingLoggerProvider : Microsoft.Extensions.Logging.ILoggerProvider

@@ -634,8 +634,10 @@ internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerato
     private Attempt? _attempt;
     private CallState? _state;
     private long _started;
-    private TimeProvider _timeProvider = TimeProvider.System;
+    private TimeProvider? _timeProvider;
     private int _disposed;
+    private int _settled;
+    private long _outputPieces;
 
     public DeploymentRuntime Deployment { get; } = deployment;
 
@@ -664,7 +666,7 @@ internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerato
         }
 
         // The attempt's latency becomes the whole stream's duration (first token + the rest).
-        _state.Complete(_attempt, outcome, _attempt.Latency.ToTimeSpan() + _timeProvider.GetElapsedTime(_started), error);
+        _state.Complete(_attempt, outcome, _attempt.Latency.ToTimeSpan() + _timeProvider!.GetElapsedTime(_started), error);
         return _state.Routing(Deployment);
     }
 
@@ -675,9 +677,15 @@ internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerato
 
     /// <summary>Reports the stream's usage so the deployment's token reservation is settled.</summary>
     public ValueTask ReportUsageAsync(long tokens)
-        => _dispatcher is not null && _control?.TokenReservation is { } reservation
+        => _dispatcher is not null && _control?.TokenReservation is { } reservation && Interlocked.Exchange(ref _settled, 1) == 0
             ? _dispatcher.SettleAsync(reservation, tokens)
             : ValueTask.CompletedTask;
+
+    /// <summary>
+    /// Counts an output event the caller was given from this stream: what the deployment is
+    /// charged when the stream ends without reporting its usage (cut off, failed, taken over).
+    /// </summary>
+    internal void CountOutput() => _outputPieces++;
 
     /// <summary>Every attempt of the call so far.</summary>
     public RoutingInfo Routing => _state?.Routing(Deployment) ?? new RoutingInfo { Deployment = Deployment.Info.Name, Provider = Deployment.Info.Provider };
@@ -694,7 +702,7 @@ internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerato
             if (_state is not null && _attempt is not null)
             {
                 // Ended without Finish (the write to the caller failed): the attempt was cut short.
-                _state.EndTrace(_attempt, AttemptOutcome.Cancelled, _attempt.Latency.ToTimeSpan() + _timeProvider.GetElapsedTime(_started), null);
+                _state.EndTrace(_attempt, AttemptOutcome.Cancelled, _attempt.Latency.ToTimeSpan() + _timeProvider!.GetElapsedTime(_started), null);
             }
 
             _control?.Abandon();
@@ -710,6 +718,13 @@ internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerato
             {
                 Deployment.Exit();
                 _control.Dispose();
+                if (_control.TokenReservation is { } reservation && Interlocked.Exchange(ref _settled, 1) == 0)
+                {
+                    // Ended without a usage event (the upstream failed mid-way, a continuation took
+                    // over, the caller went away): the deployment keeps the prompt and the output it
+                    // produced, and the rest of the reservation comes back, as for a cut-off attempt.
+                    _dispatcher!.ObserveSettle(_dispatcher.SettleAsync(reservation, reservation.PromptEstimate + _outputPieces));
+                }
             }
         }
     }
