@@ -283,6 +283,32 @@ public sealed class SettlementTests
     }
 
     [Fact]
+    public async Task Hedging_EveryAttemptEndsCancelled_TimeoutNotInternalError()
+    {
+        // The deployment limit store gives up with an OperationCanceledException of its own (not the
+        // caller's, not a hedge abandoning it): each hedge attempt ends cancelled, not faulted, so
+        // there is no exception to report. That must be a timeout, not ArgumentNullException.
+        var fake = new FakeProvider();
+        var config = new ConfigBuilder().Model("m", ["a", "b"], (c, p) =>
+        {
+            c[p + "hedging:enabled"] = "true";
+            c[p + "hedging:delayMs"] = "50";
+            c[p + "retry:maxAttempts"] = "1";
+            c[p + "deployments:0:requestsPerMinute"] = "100";
+            c[p + "deployments:1:requestsPerMinute"] = "100";
+        }).Build();
+        await using var gateway = await GatewayHarness.StartAsync(
+            config,
+            services => services.AddSingleton<IRateLimitBackend>(sp => new FaultyBackend(sp.GetRequiredService<LocalRateLimitBackend>()) { CancelAcquire = true }),
+            fake);
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("m")));
+        Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
+        Assert.Equal("timeout", ex.Trailers.GetValue("gateway-error-kind"));
+        Assert.Empty(fake.Calls);
+    }
+
+    [Fact]
     public async Task Budget_ConcurrentCalls_CrossItByAtMostOneCall()
     {
         var (gateway, master) = await StartSecuredAsync();
@@ -453,10 +479,18 @@ public sealed class SettlementTests
 
         public TimeSpan AcquireDelay { get; init; }
 
+        /// <summary>Acquires on deployment counters end in the store's own cancellation (its client gave up).</summary>
+        public bool CancelAcquire { get; init; }
+
         public string Name => inner.Name;
 
         public async ValueTask<LimitResult> TryAcquireAsync(LimitRequest request, CancellationToken cancellationToken)
         {
+            if (CancelAcquire && request.Key.StartsWith("deployment:", StringComparison.Ordinal))
+            {
+                throw new OperationCanceledException("limit store request cancelled by its client");
+            }
+
             if (AcquireDelay > TimeSpan.Zero && request.Key.StartsWith("deployment:", StringComparison.Ordinal))
             {
                 await Task.Delay(AcquireDelay, cancellationToken);
