@@ -262,6 +262,34 @@ public sealed class SettlementTests
         Assert.Equal("p1", response.Routing.Deployment);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Attempt_AdapterCancelsItself_CallerSeesTimeoutNotCancelled(bool stream)
+    {
+        // An adapter's own timer (not the caller, not a hedge) cancels its request: that attempt
+        // gave no answer in time, which the caller must see as a timeout.
+        var fake = new FakeProvider();
+        fake.Script("p1", new Behavior { OwnCancellation = true });
+        var config = new ConfigBuilder().Model("m", ["p1"], (c, p) => c[p + "retry:maxAttempts"] = "1").Build();
+        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+
+        Status status;
+        Metadata trailers;
+        if (stream)
+        {
+            (_, status, trailers) = await gateway.StreamAsync(GatewayHarness.Request("m"));
+        }
+        else
+        {
+            var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("m")));
+            (status, trailers) = (ex.Status, ex.Trailers);
+        }
+
+        Assert.Equal(StatusCode.DeadlineExceeded, status.StatusCode);
+        Assert.Equal("timeout", trailers.GetValue("gateway-error-kind"));
+    }
+
     [Fact]
     public async Task Hedging_EveryAttemptEndsInItsOwnCancellation_TimeoutNotInternalError()
     {
