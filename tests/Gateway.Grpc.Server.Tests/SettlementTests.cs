@@ -252,42 +252,28 @@ public sealed class SettlementTests
             c[p + "retry:maxAttempts"] = "1";
             c[p + "timeouts:attemptMs"] = "300";
         }).Build();
+        var clock = new ManualTimeProvider();
+        var backend = (FaultyBackend?)null;
         await using var gateway = await GatewayHarness.StartAsync(
             config,
-            services => services.AddSingleton<IRateLimitBackend>(sp => new FaultyBackend(sp.GetRequiredService<LocalRateLimitBackend>()) { AcquireDelay = TimeSpan.FromMilliseconds(600) }),
+            services =>
+            {
+                services.AddSingleton<TimeProvider>(clock);
+                services.AddSingleton<IRateLimitBackend>(sp => backend = new FaultyBackend(sp.GetRequiredService<LocalRateLimitBackend>()) { HoldAcquire = true });
+            },
             fake);
 
-        // The limit check takes longer than the attempt timeout; the upstream answers at once.
-        var response = await gateway.CompleteAsync(GatewayHarness.Request("m"));
+        // The deployment's limit check is held while the gateway's clock moves past the attempt
+        // timeout; then it answers, and the upstream answers at once.
+        var call = gateway.CompleteAsync(GatewayHarness.Request("m"));
+        await Poll.UntilAsync(() => backend?.AcquireHeld.IsCompleted == true, "the deployment's limit check is under way");
+        clock.Advance(TimeSpan.FromSeconds(1));
+        backend!.ReleaseAcquire();
+
+        // The attempt's timer starts once the request can go upstream, so it has not fired.
+        var response = await call;
         Assert.Equal("p1", response.Routing.Deployment);
-    }
-
-    [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task Attempt_AdapterCancelsItself_CallerSeesTimeoutNotCancelled(bool stream)
-    {
-        // An adapter's own timer (not the caller, not a hedge) cancels its request: that attempt
-        // gave no answer in time, which the caller must see as a timeout.
-        var fake = new FakeProvider();
-        fake.Script("p1", new Behavior { OwnCancellation = true });
-        var config = new ConfigBuilder().Model("m", ["p1"], (c, p) => c[p + "retry:maxAttempts"] = "1").Build();
-        await using var gateway = await GatewayHarness.StartAsync(config, fake);
-
-        Status status;
-        Metadata trailers;
-        if (stream)
-        {
-            (_, status, trailers) = await gateway.StreamAsync(GatewayHarness.Request("m"));
-        }
-        else
-        {
-            var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("m")));
-            (status, trailers) = (ex.Status, ex.Trailers);
-        }
-
-        Assert.Equal(StatusCode.DeadlineExceeded, status.StatusCode);
-        Assert.Equal("timeout", trailers.GetValue("gateway-error-kind"));
+        Assert.Single(fake.Calls);
     }
 
     [Fact]
@@ -505,7 +491,16 @@ public sealed class SettlementTests
         /// <summary>Token corrections of deployment counters fail asynchronously (a Redis timeout).</summary>
         public bool FailAdjustLater { get; init; }
 
-        public TimeSpan AcquireDelay { get; init; }
+        private readonly TaskCompletionSource _held = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Acquires on deployment counters wait for <see cref="ReleaseAcquire"/> (a slow Redis round trip).</summary>
+        public bool HoldAcquire { get; init; }
+
+        /// <summary>Completes when an acquire on a deployment counter is being held.</summary>
+        public Task AcquireHeld => _held.Task;
+
+        public void ReleaseAcquire() => _release.TrySetResult();
 
         /// <summary>Acquires on deployment counters end in the store's own cancellation (its client gave up).</summary>
         public bool CancelAcquire { get; init; }
@@ -519,9 +514,10 @@ public sealed class SettlementTests
                 throw new OperationCanceledException("limit store request cancelled by its client");
             }
 
-            if (AcquireDelay > TimeSpan.Zero && request.Key.StartsWith("deployment:", StringComparison.Ordinal))
+            if (HoldAcquire && request.Key.StartsWith("deployment:", StringComparison.Ordinal))
             {
-                await Task.Delay(AcquireDelay, cancellationToken);
+                _held.TrySetResult();
+                await _release.Task.WaitAsync(cancellationToken);
             }
 
             return await inner.TryAcquireAsync(request, cancellationToken);

@@ -307,7 +307,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
                 limit = remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1);
             }
 
-            control.Cts.CancelAfter(limit);
+            control.StartTimer(limit, timeProvider);
             var call = new ProviderCall(state.Continuation is { } prefix ? prefix.RequestFor(state.Request, deployment.Info.Provider) : state.Request, deployment.Info);
             deployment.Enter();
             entered = true;
@@ -517,6 +517,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
 internal sealed class AttemptControl(DeploymentRuntime deployment, CancellationTokenSource cts) : IDisposable
 {
     private volatile bool _abandoned;
+    private ITimer? _timer;
 
     public DeploymentRuntime Deployment { get; } = deployment;
 
@@ -545,7 +546,45 @@ internal sealed class AttemptControl(DeploymentRuntime deployment, CancellationT
     /// <summary>Cancelled by its own timer: not by the caller, not abandoned.</summary>
     public bool TimedOut(CancellationToken callerToken) => Cts.IsCancellationRequested && !_abandoned && !callerToken.IsCancellationRequested;
 
-    public void Dispose() => Cts.Dispose();
+    /// <summary>
+    /// Starts the attempt's timeout on the dispatcher's clock. The system clock keeps the token
+    /// source's own timer (no extra allocation per attempt); any other clock (a test's) gets a
+    /// timer of its own, so a timeout can be reached by moving that clock instead of waiting.
+    /// </summary>
+    public void StartTimer(TimeSpan limit, TimeProvider timeProvider)
+    {
+        if (ReferenceEquals(timeProvider, TimeProvider.System))
+        {
+            Cts.CancelAfter(limit);
+            return;
+        }
+
+        _timer = timeProvider.CreateTimer(static state => ((AttemptControl)state!).Expire(), this, limit, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>Stops the timeout: from here on only the caller's deadline bounds the attempt.</summary>
+    public void StopTimer()
+    {
+        Cts.CancelAfter(Timeout.InfiniteTimeSpan);
+        _timer?.Dispose();
+    }
+
+    private void Expire()
+    {
+        try
+        {
+            Cts.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    public void Dispose()
+    {
+        _timer?.Dispose();
+        Cts.Dispose();
+    }
 }
 
 /// <summary>A token reservation against a deployment's TPM, settled with the attempt's actual usage.</summary>
@@ -619,7 +658,7 @@ internal sealed class StreamOperation : IAttemptOperation<StreamHandle>
     public StreamHandle Adopt(StreamHandle result, AttemptControl control, Attempt attempt, CallState state, Dispatcher dispatcher)
     {
         // From here on only the caller's deadline bounds the stream.
-        control.Cts.CancelAfter(Timeout.InfiniteTimeSpan);
+        control.StopTimer();
         result.Attach(control, attempt, state, dispatcher);
         return result;
     }
