@@ -434,7 +434,8 @@ public static class GatewayApp
             PricedModelsOf = PricedModels(options),
             LedgerCommitWait = TimeSpan.FromMilliseconds(options.Store.LedgerCommitWaitMs),
         });
-        // Created and migrated here, before anything can use it: a store that cannot be opened or
+        // Created here (a connection string that cannot be resolved fails now); migrated by
+        // GovernanceStoreMigrator when the host starts, where a store that cannot be opened or
         // migrated fails start-up with a GatewayConfigurationException naming the key to fix.
         var store = CreateGovernanceStore(options.Store, secrets);
 
