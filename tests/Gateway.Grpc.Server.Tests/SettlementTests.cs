@@ -242,6 +242,33 @@ public sealed class SettlementTests
     }
 
     [Fact]
+    public async Task DeploymentLimits_RefusedAttempt_LeavesNoTimerOrTokenSourceBehind()
+    {
+        var fake = new FakeProvider();
+        fake.Script("p1", Behavior.Ok());
+        var attemptTimeout = TimeSpan.FromMilliseconds(4321);
+        var config = new ConfigBuilder().Model("m", ["p1"], (c, p) =>
+        {
+            c[p + "deployments:0:requestsPerMinute"] = "1";
+            c[p + "retry:maxAttempts"] = "1";
+            c[p + "timeouts:attemptMs"] = "4321";
+        }).Build();
+        var clock = new ManualTimeProvider();
+        await using var gateway = await GatewayHarness.StartAsync(config, services => services.AddSingleton<TimeProvider>(clock), fake);
+
+        await gateway.CompleteAsync(GatewayHarness.Request("m"));
+        Assert.DoesNotContain(attemptTimeout, clock.PendingTimers);
+
+        // The deployment's one request a minute is spent: the next attempt is refused by the limit
+        // check. Its timer must not have started, and its cancellation source must be disposed
+        // (a timer left pending on the gateway's clock is the visible sign of a leaked attempt).
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("m")));
+        Assert.Equal("rate_limited", ex.Trailers.GetValue("gateway-error-kind"));
+        Assert.DoesNotContain(attemptTimeout, clock.PendingTimers);
+        Assert.Single(fake.Calls);
+    }
+
+    [Fact]
     public async Task DeploymentLimits_SlowLimitStore_DoesNotEatTheAttemptTimeout()
     {
         var fake = new FakeProvider();
@@ -274,6 +301,34 @@ public sealed class SettlementTests
         var response = await call;
         Assert.Equal("p1", response.Routing.Deployment);
         Assert.Single(fake.Calls);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Attempt_AdapterCancelsItself_CallerSeesTimeoutNotCancelled(bool stream)
+    {
+        // An adapter's own timer (not the caller, not a hedge) cancels its request: that attempt
+        // gave no answer in time, which the caller must see as a timeout.
+        var fake = new FakeProvider();
+        fake.Script("p1", new Behavior { OwnCancellation = true });
+        var config = new ConfigBuilder().Model("m", ["p1"], (c, p) => c[p + "retry:maxAttempts"] = "1").Build();
+        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+
+        Status status;
+        Metadata trailers;
+        if (stream)
+        {
+            (_, status, trailers) = await gateway.StreamAsync(GatewayHarness.Request("m"));
+        }
+        else
+        {
+            var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("m")));
+            (status, trailers) = (ex.Status, ex.Trailers);
+        }
+
+        Assert.Equal(StatusCode.DeadlineExceeded, status.StatusCode);
+        Assert.Equal("timeout", trailers.GetValue("gateway-error-kind"));
     }
 
     [Fact]
