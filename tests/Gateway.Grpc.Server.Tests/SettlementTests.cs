@@ -242,7 +242,7 @@ public sealed class SettlementTests
     }
 
     [Fact]
-    public async Task DeploymentLimits_RefusedAttempt_LeavesNoTimerOrTokenSourceBehind()
+    public async Task DeploymentLimits_RefusedAttempt_LeavesNoAttemptTimerBehind()
     {
         var fake = new FakeProvider();
         fake.Script("p1", Behavior.Ok());
@@ -260,8 +260,9 @@ public sealed class SettlementTests
         Assert.DoesNotContain(attemptTimeout, clock.PendingTimers);
 
         // The deployment's one request a minute is spent: the next attempt is refused by the limit
-        // check. Its timer must not have started, and its cancellation source must be disposed
-        // (a timer left pending on the gateway's clock is the visible sign of a leaked attempt).
+        // check. No attempt timer may be left pending on the gateway's clock: with the timer
+        // started before the check and the check outside the attempt's try/finally, the refused
+        // attempt's timer and cancellation source were never disposed.
         var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("m")));
         Assert.Equal("rate_limited", ex.Trailers.GetValue("gateway-error-kind"));
         Assert.DoesNotContain(attemptTimeout, clock.PendingTimers);
