@@ -356,8 +356,10 @@ public sealed class SettlementTests
     public async Task Hedging_EveryAttemptEndsCancelled_TimeoutNotInternalError()
     {
         // The deployment limit store gives up with an OperationCanceledException of its own (not the
-        // caller's, not a hedge abandoning it): each hedge attempt ends cancelled, not faulted, so
-        // there is no exception to report. That must be a timeout, not ArgumentNullException.
+        // caller's, not a hedge abandoning it). Each attempt used to end cancelled, not faulted,
+        // leaving the hedge coordinator no exception to report (ArgumentNullException, INTERNAL).
+        // The attempt now turns it into a timeout itself, and the coordinator still reports a
+        // timeout for any attempt that ends cancelled: the test fails only with both removed.
         var fake = new FakeProvider();
         var config = new ConfigBuilder().Model("m", ["a", "b"], (c, p) =>
         {
@@ -366,6 +368,28 @@ public sealed class SettlementTests
             c[p + "retry:maxAttempts"] = "1";
             c[p + "deployments:0:requestsPerMinute"] = "100";
             c[p + "deployments:1:requestsPerMinute"] = "100";
+        }).Build();
+        await using var gateway = await GatewayHarness.StartAsync(
+            config,
+            services => services.AddSingleton<IRateLimitBackend>(sp => new FaultyBackend(sp.GetRequiredService<LocalRateLimitBackend>()) { CancelAcquire = true }),
+            fake);
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("m")));
+        Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
+        Assert.Equal("timeout", ex.Trailers.GetValue("gateway-error-kind"));
+        Assert.Empty(fake.Calls);
+    }
+
+    [Fact]
+    public async Task Attempt_LimitStoreCancelsItself_CallerSeesTimeout()
+    {
+        // Without hedging: the deployment limit store's own cancellation ends the attempt; the
+        // caller did not cancel, so the call must not answer CANCELLED or INTERNAL.
+        var fake = new FakeProvider();
+        var config = new ConfigBuilder().Model("m", ["a"], (c, p) =>
+        {
+            c[p + "retry:maxAttempts"] = "1";
+            c[p + "deployments:0:requestsPerMinute"] = "100";
         }).Build();
         await using var gateway = await GatewayHarness.StartAsync(
             config,

@@ -360,6 +360,17 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
             state.Complete(attempt, AttemptOutcome.Cancelled, timeProvider.GetElapsedTime(started));
             throw;
         }
+        catch (OperationCanceledException)
+        {
+            // Cancelled by nobody on the call's side, outside the breaker (a limit store whose own
+            // client gave up, the attempt's timer firing before the breaker ran): an attempt that
+            // gave no answer in time, never the caller's cancellation and never an internal error.
+            state.Complete(attempt, AttemptOutcome.Failed, timeProvider.GetElapsedTime(started), "timeout");
+            state.MarkFailed(deployment);
+            var timeout = new ProviderException(ProviderErrorKind.Timeout, $"The attempt on '{deployment.Info.Name}' was cancelled before it answered (not by the caller).");
+            Log.AttemptFailed(logger, deployment.Info.Name, timeout.KindName, timeout.Message);
+            throw timeout;
+        }
 
         catch (BrokenCircuitException)
         {
