@@ -414,15 +414,7 @@ public sealed partial class GovernanceService(
         var (total, abandoned) = Price(admission.Request, outcome);
         admission.CostUsd = total;
         var principal = admission.Principal;
-        try
-        {
-            await SettleBudgetsAsync(admission, total).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            Log.SettleStepFailed(logger, "budget", admission.Call.RequestId, ex);
-        }
-
+        await SettleBudgetsAsync(admission, total).ConfigureAwait(false);
         await ledger.EnqueueAsync(new LedgerEntry
         {
             RequestId = admission.Call.RequestId,
@@ -463,27 +455,52 @@ public sealed partial class GovernanceService(
         return tokens;
     }
 
+    /// <summary>
+    /// Charges the call's cost to each budget scope on its own: a failure in one (a store that
+    /// cannot record the alert the call crossed, Redis answering an error) is logged and the next
+    /// scope is still settled, so one scope's fault neither strands another's reservation nor
+    /// drops its spend.
+    /// </summary>
     private async ValueTask SettleBudgetsAsync(Admission admission, decimal total)
     {
         var principal = admission.Principal;
         foreach (var hold in admission.BudgetHolds)
         {
             var budget = hold.Scope.StartsWith("key:", StringComparison.Ordinal) ? principal.Key?.Limits.MonthlyBudgetUsd : principal.Team?.Limits.MonthlyBudgetUsd;
-            await budgets.SettleAsync(hold, total, budget, CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await budgets.SettleAsync(hold, total, budget, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                Log.SettleStepFailed(logger, "budget " + hold.Scope, admission.Call.RequestId, ex);
+            }
         }
+
+        admission.BudgetHolds.Clear();
 
         // Scopes without a budget still keep their spend (reports, later budgets).
         if (principal.Key is { Limits.MonthlyBudgetUsd: null } key)
         {
-            await budgets.AddAsync(BudgetTracker.KeyScope(key.Id), total, null, CancellationToken.None).ConfigureAwait(false);
+            await AddSpendAsync(admission, BudgetTracker.KeyScope(key.Id), total).ConfigureAwait(false);
         }
 
         if (principal.Team is { Limits.MonthlyBudgetUsd: null } team)
         {
-            await budgets.AddAsync(BudgetTracker.TeamScope(team.Id), total, null, CancellationToken.None).ConfigureAwait(false);
+            await AddSpendAsync(admission, BudgetTracker.TeamScope(team.Id), total).ConfigureAwait(false);
         }
+    }
 
-        admission.BudgetHolds.Clear();
+    private async ValueTask AddSpendAsync(Admission admission, string scope, decimal total)
+    {
+        try
+        {
+            await budgets.AddAsync(scope, total, null, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.SettleStepFailed(logger, "spend of " + scope, admission.Call.RequestId, ex);
+        }
     }
 
     internal async ValueTask ReleaseLeasesAsync(Admission admission)

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Gateway.Grpc.Adapters;
+using Gateway.Grpc.Adapters.Secrets;
 using Gateway.Grpc.Server.Configuration;
 using Gateway.Grpc.Server.Hosting;
 using Gateway.Grpc.Server.Tests.Infrastructure;
@@ -135,6 +136,18 @@ public sealed class HostingTests
         var result = validator.Validate(null, broken);
         Assert.True(result.Failed);
         Assert.Contains(result.Failures!, f => f.StartsWith("grpcAddress:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Secrets_OneResolver_ValidationAndEveryInjectedUserShareIt()
+    {
+        await using var gateway = await GatewayHarness.StartAsync(new ConfigBuilder().Model("m", ["d1"]).Build(), new FakeProvider());
+
+        // The resolver that checked the configuration's secret references (and resolves the
+        // store's and Redis's) is the one adapters and governance get injected: one file cache.
+        var validation = Assert.IsType<GatewayOptionsValidation>(Assert.Single(gateway.App.Services.GetServices<IValidateOptions<GatewayOptions>>()));
+        Assert.Same(validation.Secrets, gateway.Service<ISecretResolver>());
+        Assert.Single(gateway.App.Services.GetServices<ISecretResolver>());
     }
 
     [Fact]

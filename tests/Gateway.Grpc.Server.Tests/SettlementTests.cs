@@ -9,6 +9,8 @@ using Gateway.Grpc.Server.Tests.Infrastructure;
 using Gateway.V1;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
+using System.Reflection;
+using System.Runtime.ExceptionServices;
 
 namespace Gateway.Grpc.Server.Tests;
 
@@ -72,6 +74,124 @@ public sealed class SettlementTests
         Assert.Equal(rows.Sum(r => r.CostUsd), spent);
     }
 
+    /// <summary>
+    /// Waits until a limit counter settles at <paramref name="expected"/> (a settlement that runs
+    /// off the call's path, after the upstream request ended) and asserts the value it ends at.
+    /// </summary>
+    private static async Task AssertRemainingAsync(GatewayHarness gateway, string key, long limit, long expected)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        long remaining;
+        while ((remaining = await RemainingAsync(gateway, key, LimitKind.Tokens, limit)) != expected && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(expected, remaining);
+    }
+
+    [Fact]
+    public async Task Settle_OneBudgetScopeFails_TheOtherScopeIsStillCharged()
+    {
+        // The store cannot record budget alerts (PostgreSQL restarting): settling the key's budget,
+        // whose spend crosses its thresholds, fails. The team's budget must still be charged.
+        var inner = new InMemoryGovernanceStore();
+        var store = AlertFailingStore.Over(inner);
+        var (gateway, master) = await StartSecuredAsync(services => services.AddSingleton(store));
+        await using var _g = gateway;
+        var admin = new AdminService.AdminServiceClient(gateway.Channel);
+        var team = (await admin.CreateTeamAsync(new CreateTeamRequest { Team = new Team { Name = "t", Limits = new Limits { MonthlyBudgetUsd = 10 } } }, As(master)).ResponseAsync).Team;
+        var key = await admin.CreateKeyAsync(new CreateKeyRequest { Key = new Key { TeamId = team.Id, Limits = new Limits { MonthlyBudgetUsd = 0.000001 } } }, As(master)).ResponseAsync;
+
+        var response = await gateway.CompleteAsync(SimRequest(maxTokens: 20), As(key.Secret));
+        Assert.True(response.Usage.CostUsd > 0.000001, "the call must cross the key's budget thresholds");
+
+        await gateway.Service<LedgerWriter>().FlushAsync();
+        var ledgerRow = Assert.Single(inner.Ledger, r => r.KeyId == key.Key.Id);
+        Assert.Equal(team.Id, ledgerRow.TeamId);
+        var row = ledgerRow.CostUsd;
+        Assert.Equal(10m, (await inner.GetTeamAsync(team.Id, CancellationToken.None))!.Limits.MonthlyBudgetUsd);
+        var budgets = gateway.Service<BudgetTracker>();
+        Assert.Equal(row, await budgets.GetSpentAsync(BudgetTracker.KeyScope(key.Key.Id), CancellationToken.None));
+        Assert.Equal(row, await budgets.GetSpentAsync(BudgetTracker.TeamScope(team.Id), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task DeploymentTpm_HedgeThatLost_KeepsOnlyItsPrompt()
+    {
+        var fake = new FakeProvider();
+        fake.Script("slow", new Behavior { Hang = true });
+        fake.Script("fast", Behavior.Ok());
+        var config = new ConfigBuilder().Model("m", ["slow", "fast"], (c, p) =>
+        {
+            c[p + "hedging:enabled"] = "true";
+            c[p + "hedging:delayMs"] = "50";
+            c[p + "strategy"] = "round-robin";
+            c[p + "deployments:0:tokensPerMinute"] = "1000";
+        }).Build();
+        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+        var request = GatewayHarness.Request("m", maxTokens: 300);
+        var prompt = gateway.Service<GovernanceSettings>().CountPromptTokens(request);
+
+        // The first round-robin pick is "slow": it hangs, "fast" is hedged in and wins.
+        var response = await gateway.CompleteAsync(request);
+        Assert.Equal("fast", response.Routing.Deployment);
+
+        // The loser was cut off while working on the prompt: it keeps that, the 300 output tokens come back.
+        Assert.True(prompt > 0);
+        await AssertRemainingAsync(gateway, "deployment:slow:tpm", 1000, 1000 - prompt);
+    }
+
+    [Fact]
+    public async Task DeploymentTpm_StreamFailsMidWay_KeepsOnlyWhatItServed()
+    {
+        var fake = new FakeProvider();
+        fake.Script("p1", new Behavior { TokensBeforeFailure = 4, Fail = ProviderErrorKind.ServerError });
+        var config = new ConfigBuilder().Model("m", ["p1"], (c, p) =>
+        {
+            c[p + "deployments:0:tokensPerMinute"] = "1000";
+            c[p + "retry:maxAttempts"] = "1";
+        }).Build();
+        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+        var request = GatewayHarness.Request("m", maxTokens: 300);
+        var prompt = gateway.Service<GovernanceSettings>().CountPromptTokens(request);
+
+        var (events, status, _) = await gateway.StreamAsync(request);
+        Assert.NotEqual(StatusCode.OK, status.StatusCode);
+        Assert.Equal("server_error", Assert.Single(events, e => e.EventCase == CompletionChunk.EventOneofCase.Error).Error.Kind);
+        Assert.Equal(4, events.Count(e => e.EventCase == CompletionChunk.EventOneofCase.Delta));
+
+        // No usage event came: the deployment keeps the prompt and the 4 tokens it streamed, the
+        // other 296 reserved output tokens come back.
+        await AssertRemainingAsync(gateway, "deployment:p1:tpm", 1000, 1000 - prompt - 4);
+    }
+
+    [Fact]
+    public async Task DeploymentTpm_StreamContinuedElsewhere_FailedDeploymentKeepsOnlyWhatItServed()
+    {
+        var fake = new FakeProvider();
+        fake.Script("dies", new Behavior { TokensBeforeFailure = 4, Fail = ProviderErrorKind.ServerError });
+        fake.Script("takes-over", Behavior.Ok());
+        var config = new ConfigBuilder().Model("m", ["dies", "takes-over"], (c, p) =>
+        {
+            c[p + "strategy"] = "round-robin";
+            c[p + "continuation:enabled"] = "true";
+            c[p + "deployments:0:tokensPerMinute"] = "1000";
+        }).Build();
+        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+        var request = GatewayHarness.Request("m", maxTokens: 300);
+        var prompt = gateway.Service<GovernanceSettings>().CountPromptTokens(request);
+
+        var (events, status, _) = await gateway.StreamAsync(request);
+        Assert.Equal(StatusCode.OK, status.StatusCode);
+        var continuation = Assert.Single(events, e => e.EventCase == CompletionChunk.EventOneofCase.Continuation).Continuation;
+        Assert.Equal("dies", continuation.FailedDeployment);
+
+        // The usage event is the deployment that took over; the one that died keeps its prompt
+        // and the 4 tokens it streamed, not its whole reservation.
+        await AssertRemainingAsync(gateway, "deployment:dies:tpm", 1000, 1000 - prompt - 4);
+    }
+
     [Fact]
     public async Task DeploymentTpm_FailedAttempts_GiveTheirWholeReservationBack()
     {
@@ -122,6 +242,34 @@ public sealed class SettlementTests
     }
 
     [Fact]
+    public async Task DeploymentLimits_RefusedAttempt_LeavesNoAttemptTimerBehind()
+    {
+        var fake = new FakeProvider();
+        fake.Script("p1", Behavior.Ok());
+        var attemptTimeout = TimeSpan.FromMilliseconds(4321);
+        var config = new ConfigBuilder().Model("m", ["p1"], (c, p) =>
+        {
+            c[p + "deployments:0:requestsPerMinute"] = "1";
+            c[p + "retry:maxAttempts"] = "1";
+            c[p + "timeouts:attemptMs"] = "4321";
+        }).Build();
+        var clock = new ManualTimeProvider();
+        await using var gateway = await GatewayHarness.StartAsync(config, services => services.AddSingleton<TimeProvider>(clock), fake);
+
+        await gateway.CompleteAsync(GatewayHarness.Request("m"));
+        Assert.DoesNotContain(attemptTimeout, clock.PendingTimers);
+
+        // The deployment's one request a minute is spent: the next attempt is refused by the limit
+        // check. No attempt timer may be left pending on the gateway's clock: with the timer
+        // started before the check and the check outside the attempt's try/finally, the refused
+        // attempt's timer and cancellation source were never disposed.
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("m")));
+        Assert.Equal("rate_limited", ex.Trailers.GetValue("gateway-error-kind"));
+        Assert.DoesNotContain(attemptTimeout, clock.PendingTimers);
+        Assert.Single(fake.Calls);
+    }
+
+    [Fact]
     public async Task DeploymentLimits_SlowLimitStore_DoesNotEatTheAttemptTimeout()
     {
         var fake = new FakeProvider();
@@ -132,14 +280,56 @@ public sealed class SettlementTests
             c[p + "retry:maxAttempts"] = "1";
             c[p + "timeouts:attemptMs"] = "300";
         }).Build();
+        var clock = new ManualTimeProvider();
+        var backend = (FaultyBackend?)null;
         await using var gateway = await GatewayHarness.StartAsync(
             config,
-            services => services.AddSingleton<IRateLimitBackend>(sp => new FaultyBackend(sp.GetRequiredService<LocalRateLimitBackend>()) { AcquireDelay = TimeSpan.FromMilliseconds(600) }),
+            services =>
+            {
+                services.AddSingleton<TimeProvider>(clock);
+                services.AddSingleton<IRateLimitBackend>(sp => backend = new FaultyBackend(sp.GetRequiredService<LocalRateLimitBackend>()) { HoldAcquire = true });
+            },
             fake);
 
-        // The limit check takes longer than the attempt timeout; the upstream answers at once.
-        var response = await gateway.CompleteAsync(GatewayHarness.Request("m"));
+        // The deployment's limit check is held while the gateway's clock moves past the attempt
+        // timeout; then it answers, and the upstream answers at once.
+        var call = gateway.CompleteAsync(GatewayHarness.Request("m"));
+        await Poll.UntilAsync(() => backend?.AcquireHeld.IsCompleted == true, "the deployment's limit check is under way");
+        clock.Advance(TimeSpan.FromSeconds(1));
+        backend!.ReleaseAcquire();
+
+        // The attempt's timer starts once the request can go upstream, so it has not fired.
+        var response = await call;
         Assert.Equal("p1", response.Routing.Deployment);
+        Assert.Single(fake.Calls);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Attempt_AdapterCancelsItself_CallerSeesTimeoutNotCancelled(bool stream)
+    {
+        // An adapter's own timer (not the caller, not a hedge) cancels its request: that attempt
+        // gave no answer in time, which the caller must see as a timeout.
+        var fake = new FakeProvider();
+        fake.Script("p1", new Behavior { OwnCancellation = true });
+        var config = new ConfigBuilder().Model("m", ["p1"], (c, p) => c[p + "retry:maxAttempts"] = "1").Build();
+        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+
+        Status status;
+        Metadata trailers;
+        if (stream)
+        {
+            (_, status, trailers) = await gateway.StreamAsync(GatewayHarness.Request("m"));
+        }
+        else
+        {
+            var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("m")));
+            (status, trailers) = (ex.Status, ex.Trailers);
+        }
+
+        Assert.Equal(StatusCode.DeadlineExceeded, status.StatusCode);
+        Assert.Equal("timeout", trailers.GetValue("gateway-error-kind"));
     }
 
     [Fact]
@@ -160,6 +350,56 @@ public sealed class SettlementTests
         Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
         Assert.Equal("timeout", ex.Trailers.GetValue("gateway-error-kind"));
         Assert.Equal(2, fake.Calls.Count);
+    }
+
+    [Fact]
+    public async Task Hedging_EveryAttemptEndsCancelled_TimeoutNotInternalError()
+    {
+        // The deployment limit store gives up with an OperationCanceledException of its own (not the
+        // caller's, not a hedge abandoning it). Each attempt used to end cancelled, not faulted,
+        // leaving the hedge coordinator no exception to report (ArgumentNullException, INTERNAL).
+        // The attempt now turns it into a timeout itself, and the coordinator still reports a
+        // timeout for any attempt that ends cancelled: the test fails only with both removed.
+        var fake = new FakeProvider();
+        var config = new ConfigBuilder().Model("m", ["a", "b"], (c, p) =>
+        {
+            c[p + "hedging:enabled"] = "true";
+            c[p + "hedging:delayMs"] = "50";
+            c[p + "retry:maxAttempts"] = "1";
+            c[p + "deployments:0:requestsPerMinute"] = "100";
+            c[p + "deployments:1:requestsPerMinute"] = "100";
+        }).Build();
+        await using var gateway = await GatewayHarness.StartAsync(
+            config,
+            services => services.AddSingleton<IRateLimitBackend>(sp => new FaultyBackend(sp.GetRequiredService<LocalRateLimitBackend>()) { CancelAcquire = true }),
+            fake);
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("m")));
+        Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
+        Assert.Equal("timeout", ex.Trailers.GetValue("gateway-error-kind"));
+        Assert.Empty(fake.Calls);
+    }
+
+    [Fact]
+    public async Task Attempt_LimitStoreCancelsItself_CallerSeesTimeout()
+    {
+        // Without hedging: the deployment limit store's own cancellation ends the attempt; the
+        // caller did not cancel, so the call must not answer CANCELLED or INTERNAL.
+        var fake = new FakeProvider();
+        var config = new ConfigBuilder().Model("m", ["a"], (c, p) =>
+        {
+            c[p + "retry:maxAttempts"] = "1";
+            c[p + "deployments:0:requestsPerMinute"] = "100";
+        }).Build();
+        await using var gateway = await GatewayHarness.StartAsync(
+            config,
+            services => services.AddSingleton<IRateLimitBackend>(sp => new FaultyBackend(sp.GetRequiredService<LocalRateLimitBackend>()) { CancelAcquire = true }),
+            fake);
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("m")));
+        Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
+        Assert.Equal("timeout", ex.Trailers.GetValue("gateway-error-kind"));
+        Assert.Empty(fake.Calls);
     }
 
     [Fact]
@@ -263,6 +503,37 @@ public sealed class SettlementTests
         Assert.True(attempt.Latency.ToTimeSpan() >= TimeSpan.FromSeconds(30), $"latency {attempt.Latency.ToTimeSpan()}");
     }
 
+    /// <summary>A governance store whose budget-alert bookkeeping fails (the store is down); everything else passes through.</summary>
+    public class AlertFailingStore : DispatchProxy
+    {
+        private IGovernanceStore _inner = null!;
+
+        public static IGovernanceStore Over(IGovernanceStore inner)
+        {
+            var store = Create<IGovernanceStore, AlertFailingStore>();
+            ((AlertFailingStore)(object)store)._inner = inner;
+            return store;
+        }
+
+        protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
+        {
+            if (targetMethod!.Name == nameof(IGovernanceStore.TryRecordBudgetAlertAsync))
+            {
+                return Task.FromException<bool>(new InvalidOperationException("store unavailable"));
+            }
+
+            try
+            {
+                return targetMethod.Invoke(_inner, args);
+            }
+            catch (TargetInvocationException ex)
+            {
+                ExceptionDispatchInfo.Throw(ex.InnerException!);
+                throw;
+            }
+        }
+    }
+
     private sealed class CapturingLoggerProvider : Microsoft.Extensions.Logging.ILoggerProvider
     {
         private readonly System.Collections.Concurrent.ConcurrentQueue<string> _events = new();
@@ -300,15 +571,33 @@ public sealed class SettlementTests
         /// <summary>Token corrections of deployment counters fail asynchronously (a Redis timeout).</summary>
         public bool FailAdjustLater { get; init; }
 
-        public TimeSpan AcquireDelay { get; init; }
+        private readonly TaskCompletionSource _held = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Acquires on deployment counters wait for <see cref="ReleaseAcquire"/> (a slow Redis round trip).</summary>
+        public bool HoldAcquire { get; init; }
+
+        /// <summary>Completes when an acquire on a deployment counter is being held.</summary>
+        public Task AcquireHeld => _held.Task;
+
+        public void ReleaseAcquire() => _release.TrySetResult();
+
+        /// <summary>Acquires on deployment counters end in the store's own cancellation (its client gave up).</summary>
+        public bool CancelAcquire { get; init; }
 
         public string Name => inner.Name;
 
         public async ValueTask<LimitResult> TryAcquireAsync(LimitRequest request, CancellationToken cancellationToken)
         {
-            if (AcquireDelay > TimeSpan.Zero && request.Key.StartsWith("deployment:", StringComparison.Ordinal))
+            if (CancelAcquire && request.Key.StartsWith("deployment:", StringComparison.Ordinal))
             {
-                await Task.Delay(AcquireDelay, cancellationToken);
+                throw new OperationCanceledException("limit store request cancelled by its client");
+            }
+
+            if (HoldAcquire && request.Key.StartsWith("deployment:", StringComparison.Ordinal))
+            {
+                _held.TrySetResult();
+                await _release.Task.WaitAsync(cancellationToken);
             }
 
             return await inner.TryAcquireAsync(request, cancellationToken);

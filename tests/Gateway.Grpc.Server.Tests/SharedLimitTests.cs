@@ -8,9 +8,9 @@ namespace Gateway.Grpc.Server.Tests;
 /// <summary>Limits that hold across replicas: three gateways share one real redis-server.</summary>
 public sealed class SharedLimitTests
 {
-    private static CompletionRequest FastRequest()
+    private static CompletionRequest FastRequest(int maxTokens = 8)
     {
-        var request = GatewayHarness.Request("sim-small", 8);
+        var request = GatewayHarness.Request("sim-small", maxTokens);
         request.Metadata["sim.ttft_ms"] = "0";
         request.Metadata["sim.tokens_per_second"] = "0";
         request.Metadata["sim.output_tokens"] = "50";
@@ -44,6 +44,31 @@ public sealed class SharedLimitTests
             }
         });
         return (admitted, refused);
+    }
+
+    [Theory]
+    [InlineData("sliding-window")]
+    [InlineData("gcra")]
+    public async Task RequestsPerMinute_InRedis_ReturnedWhenTheTokenLimitRefuses(string algorithm)
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var config = Config(redis.Endpoint, "requestsPerMinute", 2, algorithm);
+        config["models:0:tokensPerMinute"] = "200";
+        await using var gateway = await GatewayHarness.StartAsync(config);
+
+        // Three calls too big for the token limit: refused by it, so the request each took from
+        // the shared RPM counter must be given back to Redis.
+        for (var i = 0; i < 3; i++)
+        {
+            var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(FastRequest(maxTokens: 1000)));
+            Assert.Equal(StatusCode.ResourceExhausted, ex.StatusCode);
+            Assert.Contains("tokens per minute", ex.Status.Detail, StringComparison.Ordinal);
+        }
+
+        for (var i = 0; i < 2; i++)
+        {
+            await gateway.CompleteAsync(FastRequest());
+        }
     }
 
     [Theory]

@@ -15,6 +15,9 @@ namespace Gateway.Grpc.Server.Configuration;
 /// </summary>
 internal sealed class GatewayOptionsValidation(IReadOnlyCollection<string> knownProviders, ISecretResolver secrets) : IValidateOptions<GatewayOptions>
 {
+    /// <summary>The resolver secret references are checked with: the process's one, also the injected ISecretResolver.</summary>
+    internal ISecretResolver Secrets => secrets;
+
     public ValidateOptionsResult Validate(string? name, GatewayOptions options)
     {
         var errors = GatewayOptionsValidator.Validate(options, knownProviders);

@@ -307,7 +307,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
                 limit = remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1);
             }
 
-            control.Cts.CancelAfter(limit);
+            control.StartTimer(limit, timeProvider);
             var call = new ProviderCall(state.Continuation is { } prefix ? prefix.RequestFor(state.Request, deployment.Info.Provider) : state.Request, deployment.Info);
             deployment.Enter();
             entered = true;
@@ -359,6 +359,17 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         {
             state.Complete(attempt, AttemptOutcome.Cancelled, timeProvider.GetElapsedTime(started));
             throw;
+        }
+        catch (OperationCanceledException)
+        {
+            // Cancelled by nobody on the call's side, outside the breaker (a limit store whose own
+            // client gave up, the attempt's timer firing before the breaker ran): an attempt that
+            // gave no answer in time, never the caller's cancellation and never an internal error.
+            state.Complete(attempt, AttemptOutcome.Failed, timeProvider.GetElapsedTime(started), "timeout");
+            state.MarkFailed(deployment);
+            var timeout = new ProviderException(ProviderErrorKind.Timeout, $"The attempt on '{deployment.Info.Name}' was cancelled before it answered (not by the caller).");
+            Log.AttemptFailed(logger, deployment.Info.Name, timeout.KindName, timeout.Message);
+            throw timeout;
         }
 
         catch (BrokenCircuitException)
@@ -517,6 +528,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
 internal sealed class AttemptControl(DeploymentRuntime deployment, CancellationTokenSource cts) : IDisposable
 {
     private volatile bool _abandoned;
+    private ITimer? _timer;
 
     public DeploymentRuntime Deployment { get; } = deployment;
 
@@ -545,7 +557,45 @@ internal sealed class AttemptControl(DeploymentRuntime deployment, CancellationT
     /// <summary>Cancelled by its own timer: not by the caller, not abandoned.</summary>
     public bool TimedOut(CancellationToken callerToken) => Cts.IsCancellationRequested && !_abandoned && !callerToken.IsCancellationRequested;
 
-    public void Dispose() => Cts.Dispose();
+    /// <summary>
+    /// Starts the attempt's timeout on the dispatcher's clock. The system clock keeps the token
+    /// source's own timer (no extra allocation per attempt); any other clock (a test's) gets a
+    /// timer of its own, so a timeout can be reached by moving that clock instead of waiting.
+    /// </summary>
+    public void StartTimer(TimeSpan limit, TimeProvider timeProvider)
+    {
+        if (ReferenceEquals(timeProvider, TimeProvider.System))
+        {
+            Cts.CancelAfter(limit);
+            return;
+        }
+
+        _timer = timeProvider.CreateTimer(static state => ((AttemptControl)state!).Expire(), this, limit, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>Stops the timeout: from here on only the caller's deadline bounds the attempt.</summary>
+    public void StopTimer()
+    {
+        Cts.CancelAfter(Timeout.InfiniteTimeSpan);
+        _timer?.Dispose();
+    }
+
+    private void Expire()
+    {
+        try
+        {
+            Cts.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    public void Dispose()
+    {
+        _timer?.Dispose();
+        Cts.Dispose();
+    }
 }
 
 /// <summary>A token reservation against a deployment's TPM, settled with the attempt's actual usage.</summary>
@@ -619,7 +669,7 @@ internal sealed class StreamOperation : IAttemptOperation<StreamHandle>
     public StreamHandle Adopt(StreamHandle result, AttemptControl control, Attempt attempt, CallState state, Dispatcher dispatcher)
     {
         // From here on only the caller's deadline bounds the stream.
-        control.Cts.CancelAfter(Timeout.InfiniteTimeSpan);
+        control.StopTimer();
         result.Attach(control, attempt, state, dispatcher);
         return result;
     }
@@ -634,8 +684,10 @@ internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerato
     private Attempt? _attempt;
     private CallState? _state;
     private long _started;
-    private TimeProvider _timeProvider = TimeProvider.System;
+    private TimeProvider? _timeProvider;
     private int _disposed;
+    private int _settled;
+    private long _outputPieces;
 
     public DeploymentRuntime Deployment { get; } = deployment;
 
@@ -664,7 +716,7 @@ internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerato
         }
 
         // The attempt's latency becomes the whole stream's duration (first token + the rest).
-        _state.Complete(_attempt, outcome, _attempt.Latency.ToTimeSpan() + _timeProvider.GetElapsedTime(_started), error);
+        _state.Complete(_attempt, outcome, _attempt.Latency.ToTimeSpan() + _timeProvider!.GetElapsedTime(_started), error);
         return _state.Routing(Deployment);
     }
 
@@ -675,9 +727,15 @@ internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerato
 
     /// <summary>Reports the stream's usage so the deployment's token reservation is settled.</summary>
     public ValueTask ReportUsageAsync(long tokens)
-        => _dispatcher is not null && _control?.TokenReservation is { } reservation
+        => _dispatcher is not null && _control?.TokenReservation is { } reservation && Interlocked.Exchange(ref _settled, 1) == 0
             ? _dispatcher.SettleAsync(reservation, tokens)
             : ValueTask.CompletedTask;
+
+    /// <summary>
+    /// Counts an output event the caller was given from this stream: what the deployment is
+    /// charged when the stream ends without reporting its usage (cut off, failed, taken over).
+    /// </summary>
+    internal void CountOutput() => _outputPieces++;
 
     /// <summary>Every attempt of the call so far.</summary>
     public RoutingInfo Routing => _state?.Routing(Deployment) ?? new RoutingInfo { Deployment = Deployment.Info.Name, Provider = Deployment.Info.Provider };
@@ -694,7 +752,7 @@ internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerato
             if (_state is not null && _attempt is not null)
             {
                 // Ended without Finish (the write to the caller failed): the attempt was cut short.
-                _state.EndTrace(_attempt, AttemptOutcome.Cancelled, _attempt.Latency.ToTimeSpan() + _timeProvider.GetElapsedTime(_started), null);
+                _state.EndTrace(_attempt, AttemptOutcome.Cancelled, _attempt.Latency.ToTimeSpan() + _timeProvider!.GetElapsedTime(_started), null);
             }
 
             _control?.Abandon();
@@ -710,6 +768,13 @@ internal sealed class StreamHandle(DeploymentRuntime deployment, IAsyncEnumerato
             {
                 Deployment.Exit();
                 _control.Dispose();
+                if (_control.TokenReservation is { } reservation && Interlocked.Exchange(ref _settled, 1) == 0)
+                {
+                    // Ended without a usage event (the upstream failed mid-way, a continuation took
+                    // over, the caller went away): the deployment keeps the prompt and the output it
+                    // produced, and the rest of the reservation comes back, as for a cut-off attempt.
+                    _dispatcher!.ObserveSettle(_dispatcher.SettleAsync(reservation, reservation.PromptEstimate + _outputPieces));
+                }
             }
         }
     }

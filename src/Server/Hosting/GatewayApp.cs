@@ -179,6 +179,9 @@ public static class GatewayApp
         services.AddGrpcSwagger();
         services.AddSwaggerGen(o => o.SwaggerDoc("v1", new Microsoft.OpenApi.Models.OpenApiInfo { Title = "LLM gateway: gateway.v1 and gateway.admin.v1 over JSON", Version = "v1" }));
         AddHealth(services, options);
+        // Before AddProviderAdapters, whose TryAdd would otherwise register a second resolver (a
+        // second file cache) for the adapters beside the one validation and the store use.
+        services.TryAddSingleton<ISecretResolver>(secrets);
         services.AddProviderAdapters();
         foreach (var deployment in options.Models.SelectMany(static m => m.Deployments))
         {
@@ -194,7 +197,6 @@ public static class GatewayApp
             services.AddSingleton(adapter);
         }
 
-        services.TryAddSingleton<ISecretResolver>(secrets);
         AddGovernance(services, options, secrets);
         AddResponseCache(services, options.Cache, secrets);
         if (TaskRouting.NeedsEmbedder(options))
@@ -432,7 +434,8 @@ public static class GatewayApp
             PricedModelsOf = PricedModels(options),
             LedgerCommitWait = TimeSpan.FromMilliseconds(options.Store.LedgerCommitWaitMs),
         });
-        // Created and migrated here, before anything can use it: a store that cannot be opened or
+        // Created here (a connection string that cannot be resolved fails now); migrated by
+        // GovernanceStoreMigrator when the host starts, where a store that cannot be opened or
         // migrated fails start-up with a GatewayConfigurationException naming the key to fix.
         var store = CreateGovernanceStore(options.Store, secrets);
 

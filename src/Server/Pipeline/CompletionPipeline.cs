@@ -280,6 +280,11 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             while (true)
             {
                 observe(chunk);
+                if (chunk.EventCase is CompletionChunk.EventOneofCase.Delta or CompletionChunk.EventOneofCase.ToolCallDelta)
+                {
+                    handle.CountOutput();
+                }
+
                 if (chunk.EventCase == CompletionChunk.EventOneofCase.Finish)
                 {
                     chunk.Finish.Routing = handle.Finish(AttemptOutcome.Success);
