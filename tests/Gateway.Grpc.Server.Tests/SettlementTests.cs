@@ -360,24 +360,7 @@ public sealed class SettlementTests
         // leaving the hedge coordinator no exception to report (ArgumentNullException, INTERNAL).
         // The attempt now turns it into a timeout itself, and the coordinator still reports a
         // timeout for any attempt that ends cancelled: the test fails only with both removed.
-        var fake = new FakeProvider();
-        var config = new ConfigBuilder().Model("m", ["a", "b"], (c, p) =>
-        {
-            c[p + "hedging:enabled"] = "true";
-            c[p + "hedging:delayMs"] = "50";
-            c[p + "retry:maxAttempts"] = "1";
-            c[p + "deployments:0:requestsPerMinute"] = "100";
-            c[p + "deployments:1:requestsPerMinute"] = "100";
-        }).Build();
-        await using var gateway = await GatewayHarness.StartAsync(
-            config,
-            services => services.AddSingleton<IRateLimitBackend>(sp => new FaultyBackend(sp.GetRequiredService<LocalRateLimitBackend>()) { CancelAcquire = true }),
-            fake);
-
-        var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(GatewayHarness.Request("m")));
-        Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
-        Assert.Equal("timeout", ex.Trailers.GetValue("gateway-error-kind"));
-        Assert.Empty(fake.Calls);
+        await AssertLimitStoreCancellationIsATimeoutAsync(hedged: true);
     }
 
     [Fact]
@@ -385,11 +368,23 @@ public sealed class SettlementTests
     {
         // Without hedging: the deployment limit store's own cancellation ends the attempt; the
         // caller did not cancel, so the call must not answer CANCELLED or INTERNAL.
+        await AssertLimitStoreCancellationIsATimeoutAsync(hedged: false);
+    }
+
+    /// <summary>A limit store that cancels its own acquire: the call ends as a timeout and no provider is called.</summary>
+    private static async Task AssertLimitStoreCancellationIsATimeoutAsync(bool hedged)
+    {
         var fake = new FakeProvider();
-        var config = new ConfigBuilder().Model("m", ["a"], (c, p) =>
+        var config = new ConfigBuilder().Model("m", hedged ? ["a", "b"] : ["a"], (c, p) =>
         {
             c[p + "retry:maxAttempts"] = "1";
             c[p + "deployments:0:requestsPerMinute"] = "100";
+            if (hedged)
+            {
+                c[p + "hedging:enabled"] = "true";
+                c[p + "hedging:delayMs"] = "50";
+                c[p + "deployments:1:requestsPerMinute"] = "100";
+            }
         }).Build();
         await using var gateway = await GatewayHarness.StartAsync(
             config,
