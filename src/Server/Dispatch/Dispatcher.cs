@@ -260,18 +260,19 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
                 }
 
                 _ = task.ContinueWith(
-                    static (t, op) =>
+                    static (t, s) =>
                     {
+                        var (op, dispatcher) = ((IAttemptOperation<T>, Dispatcher))s!;
                         if (t.IsCompletedSuccessfully)
                         {
-                            ((IAttemptOperation<T>)op!).Discard(t.Result.Result);
+                            op.Discard(t.Result.Result, dispatcher);
                         }
                         else
                         {
                             _ = t.Exception;
                         }
                     },
-                    operation,
+                    (operation, this),
                     CancellationToken.None,
                     TaskContinuationOptions.ExecuteSynchronously,
                     TaskScheduler.Default);
@@ -519,7 +520,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         [LoggerMessage(212, LogLevel.Information, "Attempt on {Deployment} failed ({Kind}): {Message}", EventName = "AttemptFailed")]
         public static partial void AttemptFailed(ILogger logger, string deployment, string kind, string message);
 
-        [LoggerMessage(213, LogLevel.Error, "Settling a deployment token reservation failed.", EventName = "SettleFailed")]
+        [LoggerMessage(213, LogLevel.Error, "Settling a deployment token reservation, or releasing a stream no caller uses, failed.", EventName = "SettleFailed")]
         public static partial void SettleFailed(ILogger logger, Exception exception);
     }
 }
@@ -612,8 +613,8 @@ internal interface IAttemptOperation<T>
     /// <summary>The winner takes over the attempt (a stream keeps its cancellation alive).</summary>
     T Adopt(T result, AttemptControl control, Attempt attempt, CallState state, Dispatcher dispatcher);
 
-    /// <summary>Releases a result nobody will use (a hedge that lost the race).</summary>
-    void Discard(T result);
+    /// <summary>Releases a result nobody will use (a hedge that lost the race); a failure is logged through <paramref name="dispatcher"/>, not dropped.</summary>
+    void Discard(T result, Dispatcher dispatcher);
 }
 
 internal sealed class UnaryOperation : IAttemptOperation<CompletionResponse>
@@ -636,7 +637,7 @@ internal sealed class UnaryOperation : IAttemptOperation<CompletionResponse>
         return result;
     }
 
-    public void Discard(CompletionResponse result)
+    public void Discard(CompletionResponse result, Dispatcher dispatcher)
     {
     }
 }
@@ -674,7 +675,7 @@ internal sealed class StreamOperation : IAttemptOperation<StreamHandle>
         return result;
     }
 
-    public void Discard(StreamHandle result) => _ = result.DisposeAsync().AsTask();
+    public void Discard(StreamHandle result, Dispatcher dispatcher) => dispatcher.ObserveSettle(result.DisposeAsync());
 }
 
 /// <summary>A stream committed to one deployment, positioned after its first event.</summary>
