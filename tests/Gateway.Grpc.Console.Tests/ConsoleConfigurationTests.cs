@@ -24,9 +24,7 @@ public sealed class ConsoleConfigurationTests
             Assert.Equal(HttpStatusCode.OK, login.StatusCode);
         }
 
-        using var signIn = new HttpRequestMessage(HttpMethod.Post, "/ui/api/session") { Content = JsonContent.Create(new { key = "" }) };
-        signIn.Headers.Add("X-Requested-With", "gateway-console");
-        using var response = await client.SendAsync(signIn);
+        using var response = await ConsoleGatewayFixture.SignInAsync(client, "");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains("open-dev-mode", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
@@ -66,8 +64,7 @@ public sealed class ConsoleConfigurationTests
         // The allowance is spent: wrong and right keys alike answer 429 with Retry-After.
         foreach (var key in new[] { "wrong-again", "mk-throttle-1" })
         {
-            using var request = SignInRequest(key);
-            using var response = await client.SendAsync(request);
+            using var response = await ConsoleGatewayFixture.SignInAsync(client, key);
             Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
             Assert.False(response.Headers.Contains("Set-Cookie"));
             var retryAfter = response.Headers.RetryAfter?.Delta;
@@ -96,17 +93,9 @@ public sealed class ConsoleConfigurationTests
         Assert.Contains(key, ex.Message, StringComparison.Ordinal);
     }
 
-    private static HttpRequestMessage SignInRequest(string key)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Post, "/ui/api/session") { Content = JsonContent.Create(new { key }) };
-        request.Headers.Add("X-Requested-With", "gateway-console");
-        return request;
-    }
-
     private static async Task<HttpStatusCode> SignInStatusAsync(HttpClient client, string key)
     {
-        using var request = SignInRequest(key);
-        using var response = await client.SendAsync(request);
+        using var response = await ConsoleGatewayFixture.SignInAsync(client, key);
         return response.StatusCode;
     }
 

@@ -88,6 +88,14 @@ public sealed class ConsoleGatewayFixture : IAsyncLifetime
     /// <summary>A client with no cookies and no redirects followed, for the plain HTTP tests.</summary>
     public HttpClient Client() => new(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = BaseAddress };
 
+    /// <summary>Signs in at <c>POST /ui/api/session</c> with <paramref name="key"/>, as the console's own page does.</summary>
+    public static async Task<HttpResponseMessage> SignInAsync(HttpClient client, string key)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/ui/api/session") { Content = JsonContent.Create(new { key }) };
+        request.Headers.Add("X-Requested-With", "gateway-console");
+        return await client.SendAsync(request);
+    }
+
     /// <summary>A unary REST completion with <paramref name="key"/>; returns the HTTP status.</summary>
     public async Task<int> CompleteAsync(string key, string model = "chat", string prompt = "Hello from the console tests")
     {

@@ -76,7 +76,7 @@ public sealed class ConsoleHttpTests(ConsoleGatewayFixture gateway)
     public async Task SignIn_MasterKey_SetsHttpOnlySameSiteStrictCookieScopedToUi()
     {
         using var client = gateway.Client();
-        using var response = await SignInAsync(client, gateway.MasterKey);
+        using var response = await ConsoleGatewayFixture.SignInAsync(client, gateway.MasterKey);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var setCookie = Assert.Single(response.Headers.GetValues("Set-Cookie"));
         var attributes = setCookie.Split(';', StringSplitOptions.TrimEntries).Skip(1).Select(a => a.ToLowerInvariant()).ToList();
@@ -122,7 +122,7 @@ public sealed class ConsoleHttpTests(ConsoleGatewayFixture gateway)
         Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
         Assert.False(refused.Headers.Contains("Set-Cookie"));
 
-        using var wrong = await SignInAsync(client, "gw-AAAAAAAA_not-a-real-key");
+        using var wrong = await ConsoleGatewayFixture.SignInAsync(client, "gw-AAAAAAAA_not-a-real-key");
         Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
         Assert.False(wrong.Headers.Contains("Set-Cookie"));
     }
@@ -166,7 +166,7 @@ public sealed class ConsoleHttpTests(ConsoleGatewayFixture gateway)
         var plain = await CreateKeyAsync(client, cookie, csrf, new { name = "plain" });
         var admin = await CreateKeyAsync(client, cookie, csrf, new { name = "ops", metadata = new Dictionary<string, string> { ["scope"] = "admin" } });
 
-        using (var refused = await SignInAsync(client, plain.Secret))
+        using (var refused = await ConsoleGatewayFixture.SignInAsync(client, plain.Secret))
         {
             Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
         }
@@ -293,16 +293,9 @@ public sealed class ConsoleHttpTests(ConsoleGatewayFixture gateway)
         return routes.Distinct().ToList();
     }
 
-    private static async Task<HttpResponseMessage> SignInAsync(HttpClient client, string key)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/ui/api/session") { Content = JsonContent.Create(new { key }) };
-        request.Headers.Add("X-Requested-With", "gateway-console");
-        return await client.SendAsync(request);
-    }
-
     private static async Task<(string Cookie, string Csrf)> SessionAsync(HttpClient client, string key)
     {
-        using var response = await SignInAsync(client, key);
+        using var response = await ConsoleGatewayFixture.SignInAsync(client, key);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var cookie = response.Headers.GetValues("Set-Cookie").Single().Split(';')[0];
         var csrf = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("csrf").GetString()!;

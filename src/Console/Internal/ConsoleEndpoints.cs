@@ -214,16 +214,12 @@ internal static partial class ConsoleEndpoints
             }
             catch (RpcException)
             {
-                throttle.RecordFailure(remote);
-                Log.SignInRefused(logger, remote?.ToString() ?? "");
-                return Error(StatusCodes.Status401Unauthorized, "That key is not valid.");
+                return Refused("That key is not valid.");
             }
 
             if (!principal.IsAdmin)
             {
-                throttle.RecordFailure(remote);
-                Log.SignInRefused(logger, remote?.ToString() ?? "");
-                return Error(StatusCodes.Status401Unauthorized, "Sign in with the master key or an admin-scoped key (metadata scope: admin).");
+                return Refused("Sign in with the master key or an admin-scoped key (metadata scope: admin).");
             }
 
             keyId = principal.Key?.Id;
@@ -234,6 +230,14 @@ internal static partial class ConsoleEndpoints
         context.Response.Cookies.Append(ConsoleSessions.CookieName, cookie, CookieOptions(context));
         Log.SignedIn(logger, who);
         return Results.Json(new { who, csrf = session.CsrfToken });
+
+        // A refused sign-in spends one of the address's allowance and is logged (never the key).
+        IResult Refused(string message)
+        {
+            throttle.RecordFailure(remote);
+            Log.SignInRefused(logger, remote?.ToString() ?? "");
+            return Error(StatusCodes.Status401Unauthorized, message);
+        }
     }
 
     internal static CookieOptions CookieOptions(HttpContext context) => new()
