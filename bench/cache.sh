@@ -70,8 +70,7 @@ dotnet "$SERVER_DLL" --grpcAddress 127.0.0.1:$GW_GRPC_PORT --httpAddress 127.0.0
   --config "$WORK/config/gateway.yaml" >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
 GW_PID=$!
 PIDS+=($GW_PID)
-for _ in $(seq 1 1200); do curl -sf "http://127.0.0.1:$GW_HTTP_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$GW_HTTP_PORT/healthz" >/dev/null || { cat "$WORK/gateway.out" "$WORK/gateway.err"; echo "gateway did not start" >&2; exit 1; }
+wait_for_gateway
 GW=http://127.0.0.1:$GW_GRPC_PORT
 METRICS=http://127.0.0.1:$GW_HTTP_PORT/metrics
 # metric NAME [LABEL=\"VALUE\"...] — sum of the series of NAME that carry every given label.

@@ -36,6 +36,19 @@ build_release() {
   done
 }
 
+# wait_for_gateway [tenths-of-a-second] — waits for the gateway's /healthz on GW_HTTP_PORT (default
+# 1200, i.e. 120 s); if it never answers, prints the gateway's output from $WORK and exits 1.
+wait_for_gateway() {
+  local _i
+  for _i in $(seq 1 "${1:-1200}"); do
+    curl -sf "http://127.0.0.1:$GW_HTTP_PORT/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  cat "$WORK/gateway.out" "$WORK/gateway.err" 2>/dev/null
+  echo "gateway did not start" >&2
+  exit 1
+}
+
 # start_simulator — zero think time, 20 output tokens; sets SIM_GRPC and SIM_HTTP (http://host:port)
 # and SIM_PID.
 start_simulator() {

@@ -43,8 +43,7 @@ DOTNET_STARTUP_HOOKS=$HOOK \
   >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
 GW_PID=$!
 PIDS+=($GW_PID)
-for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$GW_HTTP_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$GW_HTTP_PORT/healthz" >/dev/null || { cat "$WORK/gateway.err"; echo "gateway did not start" >&2; exit 1; }
+wait_for_gateway 300
 
 "${LOADGEN[@]}" frame --model bench-grpc --out "$WORK/req.bin" >/dev/null
 URL=http://127.0.0.1:$GW_GRPC_PORT/gateway.v1.Completion/Complete

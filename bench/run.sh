@@ -166,8 +166,7 @@ BENCH_ALLOC_FILE=$WORK/hook/alloc.txt DOTNET_STARTUP_HOOKS=$HOOK \
   --config "$WORK/config/gateway.yaml" >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
 GW_PID=$!
 PIDS+=($GW_PID)
-for _ in $(seq 1 1200); do curl -sf "http://127.0.0.1:$GW_HTTP_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$GW_HTTP_PORT/healthz" >/dev/null || { cat "$WORK/gateway.out" "$WORK/gateway.err"; echo "gateway did not start" >&2; exit 1; }
+wait_for_gateway
 sleep 2
 "${LOADGEN[@]}" rss --pid "$GW_PID" --label "gateway idle (just started)" --out "$OUT/results.jsonl" >/dev/null
 
