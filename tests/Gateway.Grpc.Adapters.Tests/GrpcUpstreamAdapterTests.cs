@@ -77,6 +77,36 @@ public sealed class GrpcUpstreamAdapterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Complete_PlainRequest_UpstreamSeesUpstreamModel_CallersRequestUnchanged()
+    {
+        // No routing options and no metadata: the request goes out without a copy (UpstreamRequest).
+        _upstream.Unary = (_, _) => Task.FromResult(new CompletionResponse { Message = new Message { Role = Role.Assistant, Content = "ok" } });
+        var request = Calls.Hello();
+        request.Temperature = 0.5;
+        var call = new ProviderCall(request, Calls.Deployment("grpc", "sim-small", new() { ["base_url"] = _address }));
+        using var sut = CreateSut();
+        await sut.CompleteAsync(call, default);
+        Assert.Equal("sim-small", _upstream.LastRequest!.Model);
+        Assert.Equal(0.5, _upstream.LastRequest.Temperature);
+        Assert.Equal("Hello", _upstream.LastRequest.Messages.Single().Content);
+        Assert.Equal("public-model", request.Model);
+        Assert.Null(_upstream.LastHeaders!.GetValue("authorization"));
+    }
+
+    [Fact]
+    public async Task Stream_ForwardMetadata_MetadataReachesUpstream()
+    {
+        _upstream.Streaming = async (_, stream, _) => await stream.WriteAsync(new CompletionChunk { Finish = new Finish { Reason = FinishReason.Stop } });
+        var request = Calls.Hello();
+        request.Metadata["team"] = "search";
+        var call = new ProviderCall(request, Calls.Deployment("grpc", "sim-small", new() { ["base_url"] = _address, ["forward_metadata"] = "true" }));
+        using var sut = CreateSut();
+        await Calls.Collect(sut.StreamAsync(call, default));
+        Assert.Equal("sim-small", _upstream.LastRequest!.Model);
+        Assert.Equal("search", _upstream.LastRequest.Metadata["team"]);
+    }
+
+    [Fact]
     public async Task Stream_StartDroppedEventsPassedFinishLast()
     {
         _upstream.Streaming = async (_, stream, _) =>

@@ -26,7 +26,7 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
     internal const string ErrorKindTrailer = "gateway-error-kind";
     internal const string RetryAfterTrailer = "retry-after-ms";
 
-    private readonly ConcurrentDictionary<string, (GrpcChannel Channel, Completion.CompletionClient Client)> _channels = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (GrpcChannel Channel, CallInvoker Client)> _channels = new(StringComparer.Ordinal);
 
     public string Provider => ProviderNames.Grpc;
 
@@ -39,7 +39,7 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
         // grpc-timeout), so a unary call needs no timer or linked token of its own.
         var deadline = timeProvider.GetUtcNow().UtcDateTime + settings.Timeout;
         var options = new CallOptions(Headers(settings), deadline, cancellationToken);
-        using var unary = client.CompleteAsync(Prepare(call, settings), options);
+        using var unary = client.AsyncUnaryCall(UpstreamRequest.Complete, null, options, Prepare(call, settings));
         try
         {
             var response = await unary.ResponseAsync.ConfigureAwait(false);
@@ -66,7 +66,7 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
         var settings = DeploymentSettings.For(Provider, call.Deployment);
         var client = Client(settings);
         using var timeouts = new CallTimeouts(cancellationToken, settings.Timeout, timeProvider);
-        using var streaming = client.StreamComplete(Prepare(call, settings), new CallOptions(Headers(settings), null, timeouts.Token));
+        using var streaming = client.AsyncServerStreamingCall(UpstreamRequest.StreamComplete, null, new CallOptions(Headers(settings), null, timeouts.Token), Prepare(call, settings));
         var reader = streaming.ResponseStream;
         var received = false;
         while (true)
@@ -120,11 +120,11 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
         _channels.Clear();
     }
 
-    private Completion.CompletionClient Client(DeploymentSettings settings)
+    private CallInvoker Client(DeploymentSettings settings)
         => _channels.GetOrAdd(settings.BaseUrl, static address =>
         {
             var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { HttpHandler = CreateHandler(), DisposeHttpClient = true });
-            return (channel, new Completion.CompletionClient(channel));
+            return (channel, channel.CreateCallInvoker());
         }).Client;
 
     /// <summary>
@@ -148,21 +148,17 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
         ConnectTimeout = TimeSpan.FromSeconds(10),
     };
 
-    private static CompletionRequest Prepare(ProviderCall call, DeploymentSettings settings)
+    private static UpstreamRequest Prepare(ProviderCall call, DeploymentSettings settings)
+        => UpstreamRequest.For(call.Request, call.Deployment.UpstreamModel, settings.GetBool("forward_metadata"));
+
+    /// <summary>The upstream request's headers; none (no collection made per call) when the deployment sets none.</summary>
+    private Metadata? Headers(DeploymentSettings settings)
     {
-        var request = call.Request.Clone();
-        request.Model = call.Deployment.UpstreamModel;
-        request.Routing = null;
-        if (!settings.GetBool("forward_metadata"))
+        if (settings.ApiKey is null && settings.Headers.Count == 0)
         {
-            request.Metadata.Clear();
+            return null;
         }
 
-        return request;
-    }
-
-    private Metadata Headers(DeploymentSettings settings)
-    {
         var headers = new Metadata();
         if (settings.ApiKey is { } reference)
         {

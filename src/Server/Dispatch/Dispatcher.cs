@@ -60,27 +60,41 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         var current = group;
         while (true)
         {
+            ProviderException error;
             try
             {
-                return await RunGroupAsync(current, state, operation).ConfigureAwait(false);
-            }
-            catch (ProviderException error)
-            {
-                visited ??= new HashSet<string>(StringComparer.Ordinal) { group.Name };
-                chainPositions ??= new int[3];
-                var next = NextFallback(group, state, error.Kind, visited, chainPositions);
-                if (next is null)
+                try
                 {
-                    throw Fail(error, state);
+                    // The first attempt runs outside Polly: most calls succeed at once, and the
+                    // retry pipeline (its context, properties and state machines) costs about a
+                    // kilobyte per call. A failure it would handle hands over to it (RetryAsync).
+                    current.RetryBudget.RecordRequest();
+                    return await AttemptAsync(current, state, operation, state.CancellationToken).ConfigureAwait(false);
                 }
-
-                EnsureBudget(next, state);
-                Log.FallingBack(logger, current.Name, next.Name, error.KindName);
-                telemetry.Fallback(current.Name, next.Name, error.KindName);
-                visited.Add(next.Name);
-                state.InFallback = true;
-                current = next;
+                catch (ProviderException first) when (current.Retries && ModelGroup.IsRetryable(first.Kind))
+                {
+                    return await RetryAsync(current, state, operation, first).ConfigureAwait(false);
+                }
             }
+            catch (ProviderException failed)
+            {
+                error = failed;
+            }
+
+            visited ??= new HashSet<string>(StringComparer.Ordinal) { group.Name };
+            chainPositions ??= new int[3];
+            var next = NextFallback(group, state, error.Kind, visited, chainPositions);
+            if (next is null)
+            {
+                throw Fail(error, state);
+            }
+
+            EnsureBudget(next, state);
+            Log.FallingBack(logger, current.Name, next.Name, error.KindName);
+            telemetry.Fallback(current.Name, next.Name, error.KindName);
+            visited.Add(next.Name);
+            state.InFallback = true;
+            current = next;
         }
     }
 
@@ -122,23 +136,58 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         return null;
     }
 
-    private async Task<(T Result, DeploymentRuntime Served)> RunGroupAsync<T>(ModelGroup group, CallState state, IAttemptOperation<T> operation)
+    /// <summary>
+    /// Hands a call whose first attempt failed in a retryable way to the group's Polly retry
+    /// pipeline. The pipeline's first execution reports that failure instead of calling again,
+    /// so its strategy (retry budget, deadline, Retry-After, backoff with jitter, telemetry)
+    /// decides on it exactly as if it had made the first attempt itself.
+    /// </summary>
+    private async Task<(T Result, DeploymentRuntime Served)> RetryAsync<T>(ModelGroup group, CallState state, IAttemptOperation<T> operation, ProviderException first)
         where T : class
     {
-        group.RetryBudget.RecordRequest();
         var context = ResilienceContextPool.Shared.Get(state.CancellationToken);
         context.Properties.Set(CallState.Key, state);
         try
         {
-            var served = await group.RetryPipeline.ExecuteAsync(
-                static async (ctx, s) => (object)new Served<T>(await s.Self.AttemptAsync(s.Group, s.State, s.Operation, ctx.CancellationToken).ConfigureAwait(false)),
+            var outcome = await group.RetryPipeline.ExecuteOutcomeAsync(
+                static (ctx, run) => run.NextAsync(ctx.CancellationToken),
                 context,
-                (Self: this, Group: group, State: state, Operation: operation)).ConfigureAwait(false);
-            return ((Served<T>)served).Value;
+                new RetryRun<T>(this, group, state, operation, first)).ConfigureAwait(false);
+            outcome.ThrowIfException();
+            return ((Served<T>)outcome.Result!).Value;
         }
         finally
         {
             ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    /// <summary>The attempts of one retried call, as the retry pipeline's state: the first one already failed.</summary>
+    private sealed class RetryRun<T>(Dispatcher dispatcher, ModelGroup group, CallState state, IAttemptOperation<T> operation, ProviderException first)
+        where T : class
+    {
+        private ProviderException? _first = first;
+
+        public ValueTask<Outcome<object>> NextAsync(CancellationToken cancellationToken)
+        {
+            if (Interlocked.Exchange(ref _first, null) is { } failed)
+            {
+                return ValueTask.FromResult(Outcome.FromException<object>(failed));
+            }
+
+            return AttemptAsync(cancellationToken);
+        }
+
+        private async ValueTask<Outcome<object>> AttemptAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                return Outcome.FromResult<object>(new Served<T>(await dispatcher.AttemptAsync(group, state, operation, cancellationToken).ConfigureAwait(false)));
+            }
+            catch (Exception ex)
+            {
+                return Outcome.FromException<object>(ex);
+            }
         }
     }
 
@@ -312,27 +361,24 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
             var call = new ProviderCall(state.Continuation is { } prefix ? prefix.RequestFor(state.Request, deployment.Info.Provider) : state.Request, deployment.Info);
             deployment.Enter();
             entered = true;
-            var result = (T)await deployment.Circuit.ExecuteAsync(
-                static async (s, token) =>
-                {
-                    try
-                    {
-                        return (object)await s.Operation.StartAsync(s.Deployment, s.Call, token).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException) when (s.Control.TimedOut(s.CallerToken))
-                    {
-                        // Converted inside the breaker so that timeouts count against the deployment.
-                        throw new ProviderException(ProviderErrorKind.Timeout, $"No {(s.Operation.IsStream ? "first token" : "response")} from '{s.Deployment.Info.Name}' within {s.Limit.TotalMilliseconds:0} ms.");
-                    }
-                    catch (OperationCanceledException) when (!s.Control.Abandoned && !s.CallerToken.IsCancellationRequested)
-                    {
-                        // Cancelled by nobody here (an adapter's or handler's own timeout): an attempt
-                        // that gave no answer in time, never a cancellation of the caller's call.
-                        throw new ProviderException(ProviderErrorKind.Timeout, $"'{s.Deployment.Info.Name}' gave no answer in time (its request was cancelled by its own timeout).");
-                    }
-                },
-                (Operation: operation, Deployment: deployment, Call: call, Control: control, CallerToken: callerToken, Limit: limit),
-                control.Cts.Token).ConfigureAwait(false);
+            // Outcome-based: no exception bridge or result wrapper per call. A failure comes back
+            // out as the exception it was, a refusal by an open circuit as BrokenCircuitException.
+            var context = ResilienceContextPool.Shared.Get(control.Cts.Token);
+            Outcome<object> outcome;
+            try
+            {
+                outcome = await deployment.Circuit.ExecuteOutcomeAsync(
+                    BreakerCallAsync,
+                    context,
+                    (Operation: operation, Deployment: deployment, Call: call, Control: control, CallerToken: callerToken, Limit: limit)).ConfigureAwait(false);
+            }
+            finally
+            {
+                ResilienceContextPool.Shared.Return(context);
+            }
+
+            outcome.ThrowIfException();
+            var result = (T)outcome.Result!;
             var elapsed = timeProvider.GetElapsedTime(started);
             if (control.Abandoned)
             {
@@ -407,6 +453,31 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
                 var keep = entered && control.Cts.IsCancellationRequested ? reservation.PromptEstimate : 0;
                 ObserveSettle(SettleAsync(reservation, keep));
             }
+        }
+    }
+
+    /// <summary>The provider call inside the deployment's circuit breaker; every failure becomes its outcome.</summary>
+    private static async ValueTask<Outcome<object>> BreakerCallAsync<T>(ResilienceContext context, (IAttemptOperation<T> Operation, DeploymentRuntime Deployment, ProviderCall Call, AttemptControl Control, CancellationToken CallerToken, TimeSpan Limit) s)
+        where T : class
+    {
+        try
+        {
+            return Outcome.FromResult<object>(await s.Operation.StartAsync(s.Deployment, s.Call, context.CancellationToken).ConfigureAwait(false));
+        }
+        catch (OperationCanceledException) when (s.Control.TimedOut(s.CallerToken))
+        {
+            // Converted inside the breaker so that timeouts count against the deployment.
+            return Outcome.FromException<object>(new ProviderException(ProviderErrorKind.Timeout, $"No {(s.Operation.IsStream ? "first token" : "response")} from '{s.Deployment.Info.Name}' within {s.Limit.TotalMilliseconds:0} ms."));
+        }
+        catch (OperationCanceledException) when (!s.Control.Abandoned && !s.CallerToken.IsCancellationRequested)
+        {
+            // Cancelled by nobody here (an adapter's or handler's own timeout): an attempt that
+            // gave no answer in time, never a cancellation of the caller's call.
+            return Outcome.FromException<object>(new ProviderException(ProviderErrorKind.Timeout, $"'{s.Deployment.Info.Name}' gave no answer in time (its request was cancelled by its own timeout)."));
+        }
+        catch (Exception ex)
+        {
+            return Outcome.FromException<object>(ex);
         }
     }
 

@@ -90,6 +90,9 @@ internal sealed class ModelGroup
 
     public RetryBudget RetryBudget { get; }
 
+    /// <summary>True when the group retries (more than one attempt per call).</summary>
+    public bool Retries => Options.Retry.MaxAttempts > 1;
+
     /// <summary>Polly retry over attempts; each attempt picks a deployment afresh.</summary>
     public ResiliencePipeline<object> RetryPipeline { get; }
 
