@@ -37,7 +37,9 @@ internal sealed class TrafficLog(ConsoleOptions options, TimeProvider timeProvid
 {
     private const int Minutes = 60;
     private readonly Lock _lock = new();
-    private readonly TrafficEntry?[] _ring = new TrafficEntry?[Math.Max(10, options.TailSize)];
+    // The finished calls' access-log entries themselves (the tail's rows are made when the
+    // console reads them, not per call); an entry with captured bodies is held without them.
+    private readonly (long Seq, AccessLogEntry? Entry)[] _ring = new (long, AccessLogEntry?)[Math.Max(10, options.TailSize)];
     private readonly Dictionary<long, Dictionary<string, int>> _errorsByMinute = [];
     private long _seq;
 
@@ -46,15 +48,12 @@ internal sealed class TrafficLog(ConsoleOptions options, TimeProvider timeProvid
         ArgumentNullException.ThrowIfNull(e);
         var minute = e.Timestamp.ToUnixTimeSeconds() / 60;
         var kind = e.Status == "OK" ? null : (string.IsNullOrEmpty(e.ErrorKind) ? e.Status.ToLowerInvariant() : e.ErrorKind);
+        // Prompt and Completion of the access-log entry are deliberately not kept.
+        var kept = e.WithoutBodies();
         lock (_lock)
         {
             var seq = ++_seq;
-            // Prompt and Completion of the access-log entry are deliberately not copied.
-            _ring[seq % _ring.Length] = new TrafficEntry(
-                seq, e.Timestamp, e.RequestId, e.Route, e.Stream, e.KeyId, e.Team, e.Model, e.Deployment, e.Provider,
-                e.Status, e.ErrorKind, e.Attempts, e.AttemptTrail, Math.Round(e.LatencyMs, 1),
-                e.TimeToFirstTokenMs is { } ttft ? Math.Round(ttft, 1) : null,
-                e.InputTokens, e.OutputTokens, e.CostUsd, e.CacheHit, e.Fallback, e.Hedged, e.GuardrailTriggered);
+            _ring[seq % _ring.Length] = (seq, kept);
             if (kind is not null)
             {
                 if (!_errorsByMinute.TryGetValue(minute, out var kinds))
@@ -79,9 +78,13 @@ internal sealed class TrafficLog(ConsoleOptions options, TimeProvider timeProvid
         {
             for (var seq = _seq; seq > afterSeq && seq > _seq - _ring.Length && result.Count < limit; seq--)
             {
-                if (_ring[seq % _ring.Length] is { } entry && entry.Seq == seq)
+                if (_ring[seq % _ring.Length] is (var at, { } e) && at == seq)
                 {
-                    result.Add(entry);
+                    result.Add(new TrafficEntry(
+                        seq, e.Timestamp, e.RequestId, e.Route, e.Stream, e.KeyId, e.Team, e.Model, e.Deployment, e.Provider,
+                        e.Status, e.ErrorKind, e.Attempts, e.AttemptTrail, Math.Round(e.LatencyMs, 1),
+                        e.TimeToFirstTokenMs is { } ttft ? Math.Round(ttft, 1) : null,
+                        e.InputTokens, e.OutputTokens, e.CostUsd, e.CacheHit, e.Fallback, e.Hedged, e.GuardrailTriggered));
                 }
             }
 

@@ -85,6 +85,20 @@ public sealed class AccessLogEntry
 
     /// <summary>The answer text; only with body capture on.</summary>
     public string? Completion { get; set; }
+
+    /// <summary>This entry as it is, or a copy of it without <see cref="Prompt"/> and <see cref="Completion"/> when it has either.</summary>
+    public AccessLogEntry WithoutBodies()
+    {
+        if (Prompt is null && Completion is null)
+        {
+            return this;
+        }
+
+        var copy = (AccessLogEntry)MemberwiseClone();
+        copy.Prompt = null;
+        copy.Completion = null;
+        return copy;
+    }
 }
 
 /// <summary>Where access-log lines go.</summary>

@@ -73,7 +73,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
     {
         var directive = ReadCacheDirective(context);
         var (group, fit, id, admission, guard, notes) = await AdmitAsync(request, context, observed, stream: false).ConfigureAwait(false);
-        var outcome = new CallOutcome { Status = StatusCode.Unknown };
+        CallOutcome? outcome = null;
         try
         {
             var plan = PlanCache(request, group, admission, directive, context);
@@ -84,14 +84,6 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
                 return hit.Response;
             }
 
-            // One dispatch (a response-format retry dispatches again, with a fresh call state).
-            async Task<(CompletionResponse Response, RoutingInfo Routing)> DispatchAsync()
-            {
-                var state = dispatcher.NewCall(request, context.Deadline, context.CancellationToken, fit);
-                var (answer, served) = await dispatcher.CompleteAsync(group, state).ConfigureAwait(false);
-                return (answer, state.Routing(served));
-            }
-
             CascadeRun? cascade = null;
             (CompletionResponse Response, RoutingInfo Routing) answer;
             if (group.Kind == ModelKind.Cascade)
@@ -99,11 +91,16 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
                 cascade = await CascadeAsync(group, request, context, fit).ConfigureAwait(false);
                 answer = (cascade.Response!, cascade.Routing!);
             }
+            else if (responseFormat.Applies(request))
+            {
+                answer = await DispatchWithResponseFormatAsync(request, context, fit, group, id).ConfigureAwait(false);
+            }
             else
             {
-                answer = responseFormat.Applies(request)
-                    ? await responseFormat.CompleteAsync(request, DispatchAsync, id).ConfigureAwait(false)
-                    : await DispatchAsync().ConfigureAwait(false);
+                // Inline, not through DispatchOnceAsync: one state machine (and no closure) less per call.
+                var state = dispatcher.NewCall(request, context.Deadline, context.CancellationToken, fit);
+                var (reply, served) = await dispatcher.CompleteAsync(group, state).ConfigureAwait(false);
+                answer = (reply, state.Routing(served));
             }
 
             var (response, routing) = answer;
@@ -132,10 +129,24 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         }
         catch (Exception ex)
         {
-            await admission.CompleteAsync(outcome with { Status = StatusOf(ex, context) }).ConfigureAwait(false);
+            // Nothing was served (outcome null) unless the failure came after the answer (an output guardrail, settlement).
+            var status = StatusOf(ex, context);
+            await admission.CompleteAsync(outcome is null ? new CallOutcome { Status = status } : outcome with { Status = status }).ConfigureAwait(false);
             throw;
         }
     }
+
+    /// <summary>One dispatch of a unary call, with a fresh call state.</summary>
+    private async Task<(CompletionResponse Response, RoutingInfo Routing)> DispatchOnceAsync(CompletionRequest request, CompletionCall context, ContextFit fit, ModelGroup group)
+    {
+        var state = dispatcher.NewCall(request, context.Deadline, context.CancellationToken, fit);
+        var (answer, served) = await dispatcher.CompleteAsync(group, state).ConfigureAwait(false);
+        return (answer, state.Routing(served));
+    }
+
+    /// <summary>A call with a response format: a reply that does not parse is dispatched again (see the response-format checker).</summary>
+    private Task<(CompletionResponse Response, RoutingInfo Routing)> DispatchWithResponseFormatAsync(CompletionRequest request, CompletionCall context, ContextFit fit, ModelGroup group, string id)
+        => responseFormat.CompleteAsync(request, () => DispatchOnceAsync(request, context, fit, group), id);
 
     private async Task StreamCoreAsync(CompletionRequest request, ICompletionEventWriter stream, CompletionCall context, CallTelemetry observed)
     {
@@ -345,7 +356,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
     /// (which may move the call to a context fallback), input guardrails, then admission (limits
     /// and budgets).
     /// </summary>
-    private async Task<(ModelGroup Group, ContextFit Fit, string Id, Admission Admission, GuardrailCall? Guard, RouteNotes? Notes)> AdmitAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed, bool stream)
+    private async ValueTask<(ModelGroup Group, ContextFit Fit, string Id, Admission Admission, GuardrailCall? Guard, RouteNotes? Notes)> AdmitAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed, bool stream)
     {
         RequestValidator.Validate(request, options.RequestLimits);
         var principal = await governance.AuthenticateAsync(context.ApiKey, context.CancellationToken).ConfigureAwait(false);

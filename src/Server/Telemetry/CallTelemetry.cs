@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json.Nodes;
 using Gateway.Grpc.Observability;
@@ -397,34 +399,42 @@ internal sealed class CallTelemetry
                 entry.Continuations = routing.Continuations.Count;
             }
 
-            var trail = new StringBuilder();
+            // Built in a pooled buffer: only the finished string is allocated.
+            var trail = new DefaultInterpolatedStringHandler(0, 0, CultureInfo.InvariantCulture);
+            var first = true;
             foreach (var attempt in routing.Attempts)
             {
                 entry.Hedged |= attempt.Hedged;
                 entry.Fallback |= attempt.Fallback;
-                if (trail.Length > 0)
+                if (!first)
                 {
-                    trail.Append(',');
+                    trail.AppendLiteral(",");
                 }
 
-                trail.Append(attempt.Number).Append(':').Append(attempt.Deployment).Append(':').Append(DispatchTelemetry.OutcomeName(attempt.Outcome));
+                first = false;
+                trail.AppendFormatted(attempt.Number);
+                trail.AppendLiteral(":");
+                trail.AppendFormatted(attempt.Deployment);
+                trail.AppendLiteral(":");
+                trail.AppendFormatted(DispatchTelemetry.OutcomeName(attempt.Outcome));
                 if (attempt.Error.Length > 0)
                 {
-                    trail.Append(':').Append(attempt.Error);
+                    trail.AppendLiteral(":");
+                    trail.AppendFormatted(attempt.Error);
                 }
 
                 if (attempt.Hedged)
                 {
-                    trail.Append(":hedged");
+                    trail.AppendLiteral(":hedged");
                 }
 
                 if (attempt.Fallback)
                 {
-                    trail.Append(":fallback");
+                    trail.AppendLiteral(":fallback");
                 }
             }
 
-            entry.AttemptTrail = trail.ToString();
+            entry.AttemptTrail = trail.ToStringAndClear();
         }
         else if (!string.IsNullOrEmpty(attemptTrail))
         {
