@@ -6,7 +6,9 @@
 #   - CPU per call, from /proc/PID/stat over a fixed number of calls;
 #   - syscalls per call (`strace -c -f` over a fixed number of calls; strace slows the process,
 #     the counts are what matter);
-#   - allocations by type (the runtime's GCAllocationTick samples, via bench/AllocHook).
+#   - allocations by type (the runtime's GCAllocationTick samples, via bench/AllocHook), and by
+#     call site (the same samples with their stacks, taken by dotnet-trace and read by
+#     bench/AllocSites; dotnet-trace is installed into bench/.tools when missing).
 # Not part of the test suite. Usage: bench/profile.sh [calls-per-phase] [concurrency]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +27,14 @@ log() { echo "[profile $(date +%T)] $*" >&2; }
 . "$ROOT/bench/common.sh"
 install_tools h2load:nghttp2-client perf:linux-perf strace:strace
 build_release
+build_release bench/AllocSites
+ALLOC_SITES=$ROOT/bench/AllocSites/bin/Release/net10.0/Gateway.Grpc.Bench.AllocSites.dll
+DOTNET_TRACE=$ROOT/bench/.tools/dotnet-trace
+if [[ ! -x $DOTNET_TRACE ]]; then
+  log "installing dotnet-trace into bench/.tools"
+  dotnet tool install dotnet-trace --version 10.0.750501 --tool-path "$ROOT/bench/.tools" >"$WORK/tool.log" 2>&1 \
+    || log "dotnet-trace could not be installed ($(tail -1 "$WORK/tool.log")): no allocation call sites this run"
+fi
 start_simulator
 
 # The config lives in its own directory, apart from the hook's files.
@@ -73,6 +83,17 @@ STRACE_PID=$!
 wait "$LOAD_PID" || true
 kill -INT "$STRACE_PID" 2>/dev/null || true
 wait "$STRACE_PID" 2>/dev/null || true
+
+if [[ -x $DOTNET_TRACE ]]; then
+  log "allocation samples with their stacks (dotnet-trace gc-verbose, 8 s of load)"
+  load -D 12 >"$WORK/h2-trace.txt" &
+  LOAD_PID=$!
+  sleep 2
+  "$DOTNET_TRACE" collect -p "$GW_PID" --profile gc-verbose --duration 00:00:00:08 -o "$WORK/alloc.nettrace" >"$WORK/dotnet-trace.log" 2>&1 || true
+  wait "$LOAD_PID" || true
+  dotnet "$ALLOC_SITES" "$WORK/alloc.nettrace" "$(((a1 - a0) / CALLS))" "$WORK/alloc-sites.md" 40 \
+    || log "reading the allocation trace failed (see $WORK/dotnet-trace.log)"
+fi
 
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"

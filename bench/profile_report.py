@@ -243,6 +243,16 @@ w("| ---: | ---: | --- |")
 for name, n in grouped.most_common(35):
     w(f"| {100 * n / alloc_total:.1f}% | {alloc_per_call * n / alloc_total:,.0f} | `{name.replace('|', '/')}` |")
 w("")
+sites = os.path.join(a.work, "alloc-sites.md")
+if os.path.exists(sites):
+    w("## Allocations by call site (`dotnet-trace collect --profile gc-verbose`: the same samples, with their stacks)")
+    w("")
+    w("Each sample is put under the innermost frame of the gateway's own assemblies on its stack (async")
+    w("state machines named by their method); a sample with no gateway frame was allocated by Kestrel,")
+    w("grpc-dotnet, HttpClient or the runtime on their own (the part the bare passthrough pays too).")
+    w("")
+    w(open(sites, encoding="utf-8").read().rstrip())
+    w("")
 notes = os.path.join(os.path.dirname(a.out), "PROFILE-NOTES.md")
 if os.path.exists(notes):
     w(open(notes, encoding="utf-8").read().rstrip())

@@ -143,6 +143,35 @@ public sealed class SettlementTests
     }
 
     [Fact]
+    public async Task DeploymentTpm_HedgeThatLostButAnswered_KeepsItsReportedUsage()
+    {
+        var fake = new FakeProvider();
+        var slowAnswers = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        fake.Script("slow", new Behavior { Gate = slowAnswers.Task, AnswerDespiteCancellation = true });
+        fake.Script("fast", Behavior.Ok());
+        var config = new ConfigBuilder().Model("m", ["slow", "fast"], (c, p) =>
+        {
+            c[p + "hedging:enabled"] = "true";
+            c[p + "hedging:delayMs"] = "50";
+            c[p + "strategy"] = "round-robin";
+            c[p + "deployments:0:tokensPerMinute"] = "1000";
+        }).Build();
+        await using var gateway = await GatewayHarness.StartAsync(config, fake);
+        var request = GatewayHarness.Request("m", maxTokens: 300);
+        var prompt = gateway.Service<GovernanceSettings>().CountPromptTokens(request);
+        const long reported = 5 + 3; // the fake provider's usage: 5 in, 3 out
+        Assert.NotEqual(reported, prompt);
+
+        // "slow" is picked first and held; "fast" is hedged in and wins.
+        var response = await gateway.CompleteAsync(request);
+        Assert.Equal("fast", response.Routing.Deployment);
+
+        // The loser answers after all: its deployment keeps what it reported, not the prompt estimate.
+        slowAnswers.SetResult();
+        await AssertRemainingAsync(gateway, "deployment:slow:tpm", 1000, 1000 - reported);
+    }
+
+    [Fact]
     public async Task DeploymentTpm_StreamFailsMidWay_KeepsOnlyWhatItServed()
     {
         var fake = new FakeProvider();

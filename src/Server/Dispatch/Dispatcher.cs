@@ -345,6 +345,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         DeploymentReservation? reservation = null;
         var entered = false;
         var adopted = false;
+        long? usedTokens = null;
         try
         {
             // The deployment's own limits first (a Redis round trip when shared): the attempt's
@@ -382,8 +383,10 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
             var elapsed = timeProvider.GetElapsedTime(started);
             if (control.Abandoned)
             {
-                // A hedge won while this one was finishing: let the coordinator discard it.
+                // A hedge won while this one was finishing: let the coordinator discard it. What
+                // it reported using is what its deployment is charged.
                 state.Complete(attempt, AttemptOutcome.Cancelled, elapsed);
+                usedTokens = operation.UsedTokens(result);
                 return (result, deployment);
             }
 
@@ -449,8 +452,9 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
             {
                 // An attempt whose answer is not used gives its reservation back: all of it when
                 // the provider answered with an error (nothing was generated), all but the prompt
-                // when it was cut off while working (timed out, lost a hedge, cancelled).
-                var keep = entered && control.Cts.IsCancellationRequested ? reservation.PromptEstimate : 0;
+                // when it was cut off while working (timed out, lost a hedge, cancelled), all but
+                // its reported usage when it answered after losing a hedge.
+                var keep = usedTokens ?? (entered && control.Cts.IsCancellationRequested ? reservation.PromptEstimate : 0);
                 ObserveSettle(SettleAsync(reservation, keep));
             }
         }
@@ -686,6 +690,9 @@ internal interface IAttemptOperation<T>
 
     /// <summary>Releases a result nobody will use (a hedge that lost the race); a failure is logged through <paramref name="dispatcher"/>, not dropped.</summary>
     void Discard(T result, Dispatcher dispatcher);
+
+    /// <summary>The tokens a finished result reports having used (input + output); null when it does not say (a stream after its first event).</summary>
+    long? UsedTokens(T result);
 }
 
 internal sealed class UnaryOperation : IAttemptOperation<CompletionResponse>
@@ -711,6 +718,8 @@ internal sealed class UnaryOperation : IAttemptOperation<CompletionResponse>
     public void Discard(CompletionResponse result, Dispatcher dispatcher)
     {
     }
+
+    public long? UsedTokens(CompletionResponse result) => result.Usage is { } usage ? usage.InputTokens + usage.OutputTokens : null;
 }
 
 internal sealed class StreamOperation : IAttemptOperation<StreamHandle>
@@ -747,6 +756,8 @@ internal sealed class StreamOperation : IAttemptOperation<StreamHandle>
     }
 
     public void Discard(StreamHandle result, Dispatcher dispatcher) => dispatcher.ObserveSettle(result.DisposeAsync());
+
+    public long? UsedTokens(StreamHandle result) => null;
 }
 
 /// <summary>A stream committed to one deployment, positioned after its first event.</summary>

@@ -20,6 +20,9 @@ internal sealed record Behavior
     /// <summary>Answer only once this task completes (the test holds the call in flight until it says so).</summary>
     public Task? Gate { get; init; }
 
+    /// <summary>Wait for <see cref="Gate"/> even when cancelled, then answer (an upstream that finished anyway).</summary>
+    public bool AnswerDespiteCancellation { get; init; }
+
     /// <summary>A stream waits here after its first token until the test completes it.</summary>
     public Task? MidStreamGate { get; init; }
 
@@ -223,7 +226,7 @@ internal sealed class FakeProvider : IProviderAdapter
 
         if (behavior.Gate is { } gate)
         {
-            await gate.WaitAsync(cancellationToken);
+            await (behavior.AnswerDespiteCancellation ? gate : gate.WaitAsync(cancellationToken));
         }
 
         if (behavior.Delay > TimeSpan.Zero)
