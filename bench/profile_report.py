@@ -225,6 +225,32 @@ w("| ---: | --- |")
 for sym, n in top_self.most_common(30):
     w(f"| {100 * n / max(len(busy), 1):.1f}% | `{sym.replace('|', '/')}` |")
 w("")
+# By layer: each busy sample counted for a layer when that layer is on its stack and the layer
+# it calls next is not (the nested layers are peeled like an onion); the leaf layers count
+# everything under them.
+def on(frames, needle):
+    return any(needle in s for s, _ in frames)
+
+
+LAYERS = [
+    ("edge middlewares and grpc-dotnet's call handler, outside the interceptor", lambda f: on(f, "EdgeGuardMiddleware") and not on(f, "GatewayServerInterceptor")),
+    ("interceptor (request id, error edge), outside the pipeline", lambda f: on(f, "GatewayServerInterceptor") and not on(f, "CompletionPipeline")),
+    ("completion pipeline (admission, cache plan, outcome), outside the dispatcher", lambda f: on(f, "CompletionPipeline") and not on(f, "Dispatch.Dispatcher")),
+    ("dispatcher and Polly's breaker, outside the adapter", lambda f: on(f, "Dispatch.Dispatcher") and not on(f, "GrpcUpstreamAdapter")),
+    ("grpc provider adapter with Grpc.Net.Client and HttpClient under it", lambda f: on(f, "GrpcUpstreamAdapter")),
+    ("governance (keys, limits, budgets, settlement)", lambda f: on(f, "[Gateway.Grpc.Governance]")),
+    ("call telemetry and the OpenTelemetry SDK", lambda f: on(f, "CallTelemetry") or on(f, "[OpenTelemetry")),
+    ("ledger writer and SQLite (off the request path)", lambda f: on(f, "LedgerWriter") or on(f, "Sqlite") or on(f, "e_sqlite3")),
+    ("no managed frame at all (GC, thread-pool dispatch, kernel networking, native libraries)", lambda f: not any(assembly(s) for s, _ in f)),
+]
+w(f"By layer, excluding idle spinning ({len(busy):,} samples): a sample counts for a layer when the layer is on its stack and the layer it calls next is not (the adapter, governance, telemetry and ledger rows count everything under them; rows can overlap).")
+w("")
+w("| share of busy samples | layer |")
+w("| ---: | --- |")
+for label, test in LAYERS:
+    n = sum(1 for frames in busy if test(frames))
+    w(f"| {100 * n / max(len(busy), 1):.1f}% | {label} |")
+w("")
 w(f"## Syscalls per call (`strace -c -f`, {strace_calls:,} calls)")
 w("")
 w("| syscall | calls | per call | errors |")
