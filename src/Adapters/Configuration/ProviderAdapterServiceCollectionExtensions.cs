@@ -40,6 +40,11 @@ public static class ProviderAdapterServiceCollectionExtensions
         // (UpstreamHttpClients.NameFor), each on the gateway's SocketsHttpHandler unless the host
         // configures that name itself (a proxy, a client certificate, extra handlers).
         services.AddHttpClient();
+        // No per-request logging handlers from the factory (a log scope and two log calls per
+        // upstream request: about 1 KB and two async layers a call, even when the level filters
+        // the lines out). The adapters log upstream failures themselves; a host that wants the
+        // factory's lines back adds them to a client with AddDefaultLogger().
+        services.ConfigureHttpClientDefaults(static builder => builder.RemoveAllLoggers());
         services.AddSingleton<IConfigureOptions<HttpClientFactoryOptions>, UpstreamHttpClients.Defaults>();
 
         Add(services, ProviderNames.Simulated, static sp => sp.GetRequiredService<SimulatedProvider>(), embeddings: false);

@@ -10,18 +10,44 @@ internal static class JsonWriting
 {
     private static readonly MediaTypeHeaderValue JsonMediaType = new("application/json") { CharSet = "utf-8" };
 
-    /// <summary>Builds an application/json body by running <paramref name="write"/> on a writer.</summary>
+    /// <summary>Largest scratch buffer a thread keeps between bodies; a bigger one is dropped after use.</summary>
+    private const int KeptScratchBytes = 64 * 1024;
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_scratch;
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
+
+    /// <summary>
+    /// Builds an application/json body by running <paramref name="write"/> on a writer. The JSON
+    /// is written into a per-thread scratch buffer (zeroed after each body, so no prompt text
+    /// stays in it) and copied once into an array of its exact size: one allocation per body
+    /// instead of a growing buffer and a copy.
+    /// </summary>
     public static ByteArrayContent Content<TState>(TState state, Action<Utf8JsonWriter, TState> write)
     {
-        var buffer = new ArrayBufferWriter<byte>(1024);
-        using (var writer = new Utf8JsonWriter(buffer))
+        var scratch = t_scratch ??= new ArrayBufferWriter<byte>(4096);
+        var writer = t_writer ??= new Utf8JsonWriter(scratch);
+        try
         {
+            writer.Reset(scratch);
             write(writer, state);
+            writer.Flush();
+            var content = new ByteArrayContent(scratch.WrittenSpan.ToArray());
+            content.Headers.ContentType = JsonMediaType;
+            return content;
         }
-
-        var content = new ByteArrayContent(buffer.WrittenSpan.ToArray());
-        content.Headers.ContentType = JsonMediaType;
-        return content;
+        finally
+        {
+            writer.Reset();
+            scratch.Clear();
+            if (scratch.Capacity > KeptScratchBytes)
+            {
+                t_scratch = null;
+                t_writer = null;
+            }
+        }
     }
 
     /// <summary>Writes a protobuf Struct as a JSON object.</summary>

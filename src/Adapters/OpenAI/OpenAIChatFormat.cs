@@ -23,8 +23,9 @@ internal static class OpenAIChatFormat
         }
 
         w.WriteStartArray("messages");
-        foreach (var message in request.Messages)
+        for (var messageIndex = 0; messageIndex < request.Messages.Count; messageIndex++)
         {
+            var message = request.Messages[messageIndex];
             WriteMessage(w, message);
         }
 
@@ -47,8 +48,9 @@ internal static class OpenAIChatFormat
         if (request.Stop.Count > 0)
         {
             w.WriteStartArray("stop");
-            foreach (var stop in request.Stop)
+            for (var stopIndex = 0; stopIndex < request.Stop.Count; stopIndex++)
             {
+                var stop = request.Stop[stopIndex];
                 w.WriteStringValue(stop);
             }
 
@@ -68,8 +70,9 @@ internal static class OpenAIChatFormat
         if (request.Tools.Count > 0)
         {
             w.WriteStartArray("tools");
-            foreach (var tool in request.Tools)
+            for (var toolIndex = 0; toolIndex < request.Tools.Count; toolIndex++)
             {
+                var tool = request.Tools[toolIndex];
                 w.WriteStartObject();
                 w.WriteString("type", "function");
                 w.WriteStartObject("function");
@@ -192,8 +195,9 @@ internal static class OpenAIChatFormat
                 if (message.ToolCalls.Count > 0)
                 {
                     w.WriteStartArray("tool_calls");
-                    foreach (var call in message.ToolCalls)
+                    for (var callIndex = 0; callIndex < message.ToolCalls.Count; callIndex++)
                     {
+                        var call = message.ToolCalls[callIndex];
                         w.WriteStartObject();
                         w.WriteString("id", call.Id);
                         w.WriteString("type", "function");
@@ -230,8 +234,9 @@ internal static class OpenAIChatFormat
     private static void WriteUserContent(Utf8JsonWriter w, Message message)
     {
         var multimodal = false;
-        foreach (var part in message.Parts)
+        for (var partIndex = 0; partIndex < message.Parts.Count; partIndex++)
         {
+            var part = message.Parts[partIndex];
             if (part.PartCase != ContentPart.PartOneofCase.Text)
             {
                 multimodal = true;
@@ -251,8 +256,9 @@ internal static class OpenAIChatFormat
             WriteTextPart(w, message.Content);
         }
 
-        foreach (var part in message.Parts)
+        for (var partIndex = 0; partIndex < message.Parts.Count; partIndex++)
         {
+            var part = message.Parts[partIndex];
             switch (part.PartCase)
             {
                 case ContentPart.PartOneofCase.Text:
@@ -305,8 +311,9 @@ internal static class OpenAIChatFormat
         }
 
         var sb = new StringBuilder(message.Content);
-        foreach (var part in message.Parts)
+        for (var partIndex = 0; partIndex < message.Parts.Count; partIndex++)
         {
+            var part = message.Parts[partIndex];
             if (part.PartCase == ContentPart.PartOneofCase.Text)
             {
                 sb.Append(part.Text);
@@ -380,8 +387,9 @@ internal static class OpenAIChatFormat
     {
         var tally = new OutputTally();
         tally.Add(message.Content);
-        foreach (var call in message.ToolCalls)
+        for (var callIndex = 0; callIndex < message.ToolCalls.Count; callIndex++)
         {
+            var call = message.ToolCalls[callIndex];
             tally.Break();
             tally.Add(call.Name);
             tally.Break();

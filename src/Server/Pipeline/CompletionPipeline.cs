@@ -416,8 +416,9 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         if (routing is not null)
         {
             attempts = routing.Attempts.Count;
-            foreach (var attempt in routing.Attempts)
+            for (var attemptIndex = 0; attemptIndex < routing.Attempts.Count; attemptIndex++)
             {
+                var attempt = routing.Attempts[attemptIndex];
                 if (attempt.Outcome == AttemptOutcome.Cancelled && attempt.Deployment != deployment)
                 {
                     abandonedInput += governance.Settings.CountPromptTokens(request);

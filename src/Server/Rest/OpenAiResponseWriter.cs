@@ -35,8 +35,9 @@ internal static class OpenAiResponseWriter
         if (message.ToolCalls.Count > 0)
         {
             writer.WriteStartArray("tool_calls");
-            foreach (var call in message.ToolCalls)
+            for (var callIndex = 0; callIndex < message.ToolCalls.Count; callIndex++)
             {
+                var call = message.ToolCalls[callIndex];
                 writer.WriteStartObject();
                 writer.WriteString("id", call.Id);
                 writer.WriteString("type", "function");
@@ -144,8 +145,9 @@ internal static class OpenAiResponseWriter
         }
 
         var text = new StringBuilder(message.Content);
-        foreach (var part in message.Parts)
+        for (var partIndex = 0; partIndex < message.Parts.Count; partIndex++)
         {
+            var part = message.Parts[partIndex];
             if (part.PartCase == ContentPart.PartOneofCase.Text)
             {
                 text.Append(part.Text);

@@ -118,19 +118,22 @@ internal static class RequestValidator
     public static long PromptChars(CompletionRequest request, long stopAbove)
     {
         long total = 0;
-        foreach (var message in request.Messages)
+        for (var messageIndex = 0; messageIndex < request.Messages.Count; messageIndex++)
         {
+            var message = request.Messages[messageIndex];
             total += message.Content.Length + message.Name.Length + message.ToolCallId.Length;
-            foreach (var part in message.Parts)
+            for (var partIndex = 0; partIndex < message.Parts.Count; partIndex++)
             {
+                var part = message.Parts[partIndex];
                 if (part.PartCase == ContentPart.PartOneofCase.Text)
                 {
                     total += part.Text.Length;
                 }
             }
 
-            foreach (var call in message.ToolCalls)
+            for (var callIndex = 0; callIndex < message.ToolCalls.Count; callIndex++)
             {
+                var call = message.ToolCalls[callIndex];
                 total += call.Name.Length + call.ArgumentsJson.Length;
             }
 
@@ -140,8 +143,9 @@ internal static class RequestValidator
             }
         }
 
-        foreach (var tool in request.Tools)
+        for (var toolIndex = 0; toolIndex < request.Tools.Count; toolIndex++)
         {
+            var tool = request.Tools[toolIndex];
             total += tool.Name.Length + tool.Description.Length + (tool.Parameters?.CalculateSize() ?? 0);
         }
 

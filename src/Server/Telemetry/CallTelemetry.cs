@@ -318,8 +318,9 @@ internal sealed class CallTelemetry
             {
                 var hedged = false;
                 var fallback = false;
-                foreach (var attempt in routing.Attempts)
+                for (var attemptIndex = 0; attemptIndex < routing.Attempts.Count; attemptIndex++)
                 {
+                    var attempt = routing.Attempts[attemptIndex];
                     hedged |= attempt.Hedged;
                     fallback |= attempt.Fallback;
                 }
@@ -402,8 +403,9 @@ internal sealed class CallTelemetry
             // Built in a pooled buffer: only the finished string is allocated.
             var trail = new DefaultInterpolatedStringHandler(0, 0, CultureInfo.InvariantCulture);
             var first = true;
-            foreach (var attempt in routing.Attempts)
+            for (var attemptIndex = 0; attemptIndex < routing.Attempts.Count; attemptIndex++)
             {
+                var attempt = routing.Attempts[attemptIndex];
                 entry.Hedged |= attempt.Hedged;
                 entry.Fallback |= attempt.Fallback;
                 if (!first)
