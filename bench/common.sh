@@ -63,13 +63,14 @@ start_simulator() {
   [[ -n $SIM_GRPC && -n $SIM_HTTP ]] || { cat "$WORK/sim.out" "$WORK/sim.err"; echo "simulator did not start" >&2; exit 1; }
 }
 
-# bench_grpc_model_yaml — the models: entry of the gRPC hop both scripts measure (model bench-grpc,
-# provider grpc, upstream the simulator's gateway.v1 endpoint); needs SIM_GRPC.
+# bench_grpc_model_yaml [MODEL DEPLOYMENT] — a models: entry for the gRPC hop the scripts measure
+# (provider grpc, upstream the simulator's gateway.v1 endpoint; default model bench-grpc,
+# deployment sim-grpc); needs SIM_GRPC.
 bench_grpc_model_yaml() {
   cat <<EOF
-  - name: bench-grpc
+  - name: ${1:-bench-grpc}
     deployments:
-      - name: sim-grpc
+      - name: ${2:-sim-grpc}
         provider: grpc
         upstreamModel: sim-small
         settings:

@@ -24,13 +24,7 @@ logLevel: Warning
 maxStreamsPerConnection: 5000
 models:
 $(bench_grpc_model_yaml)
-  - name: bench-idle-grpc
-    deployments:
-      - name: sim-idle-grpc
-        provider: grpc
-        upstreamModel: sim-small
-        settings:
-          base_url: $SIM_GRPC
+$(bench_grpc_model_yaml bench-idle-grpc sim-idle-grpc)
 EOC
 dotnet "$SERVER_DLL" --grpcAddress 127.0.0.1:$GW_GRPC_PORT --httpAddress 127.0.0.1:$GW_HTTP_PORT \
   --config "$WORK/config/gateway.yaml" --store:path "$WORK/gateway.db" >"$WORK/gateway.out" 2>"$WORK/gateway.err" &

@@ -150,13 +150,7 @@ $(bench_grpc_model_yaml)
         settings: { ttft_ms: "600000" }
   # Idle streams through a real upstream: the simulator's gateway.v1 port, made slow (time to
   # first token 600 s) through its /_sim/config only for that phase.
-  - name: bench-idle-grpc
-    deployments:
-      - name: sim-idle-grpc
-        provider: grpc
-        upstreamModel: sim-small
-        settings:
-          base_url: $SIM_GRPC
+$(bench_grpc_model_yaml bench-idle-grpc sim-idle-grpc)
 EOF
 log "starting gateway"
 mkdir -p "$WORK/hook"

@@ -116,11 +116,14 @@ public sealed class SettlementTests
         Assert.Equal(row, await budgets.GetSpentAsync(BudgetTracker.TeamScope(team.Id), CancellationToken.None));
     }
 
-    [Fact]
-    public async Task DeploymentTpm_HedgeThatLost_KeepsOnlyItsPrompt()
+    /// <summary>
+    /// A model of two deployments hedged after 50 ms, "slow" (limited to 1,000 tokens a minute,
+    /// behaving as given) picked first, "fast" hedged in: one call, which "fast" wins.
+    /// </summary>
+    private static async Task<(GatewayHarness Gateway, long Prompt)> HedgeRaceAsync(Behavior slow)
     {
         var fake = new FakeProvider();
-        fake.Script("slow", new Behavior { Hang = true });
+        fake.Script("slow", slow);
         fake.Script("fast", Behavior.Ok());
         var config = new ConfigBuilder().Model("m", ["slow", "fast"], (c, p) =>
         {
@@ -129,13 +132,29 @@ public sealed class SettlementTests
             c[p + "strategy"] = "round-robin";
             c[p + "deployments:0:tokensPerMinute"] = "1000";
         }).Build();
-        await using var gateway = await GatewayHarness.StartAsync(config, fake);
-        var request = GatewayHarness.Request("m", maxTokens: 300);
-        var prompt = gateway.Service<GovernanceSettings>().CountPromptTokens(request);
+        var gateway = await GatewayHarness.StartAsync(config, fake);
+        try
+        {
+            var request = GatewayHarness.Request("m", maxTokens: 300);
+            var prompt = gateway.Service<GovernanceSettings>().CountPromptTokens(request);
 
-        // The first round-robin pick is "slow": it hangs, "fast" is hedged in and wins.
-        var response = await gateway.CompleteAsync(request);
-        Assert.Equal("fast", response.Routing.Deployment);
+            // The first round-robin pick is "slow"; "fast" is hedged in and wins.
+            var response = await gateway.CompleteAsync(request);
+            Assert.Equal("fast", response.Routing.Deployment);
+            return (gateway, prompt);
+        }
+        catch
+        {
+            await gateway.DisposeAsync();
+            throw;
+        }
+    }
+
+    [Fact]
+    public async Task DeploymentTpm_HedgeThatLost_KeepsOnlyItsPrompt()
+    {
+        var (gateway, prompt) = await HedgeRaceAsync(new Behavior { Hang = true });
+        await using var _ = gateway;
 
         // The loser was cut off while working on the prompt: it keeps that, the 300 output tokens come back.
         Assert.True(prompt > 0);
@@ -145,26 +164,11 @@ public sealed class SettlementTests
     [Fact]
     public async Task DeploymentTpm_HedgeThatLostButAnswered_KeepsItsReportedUsage()
     {
-        var fake = new FakeProvider();
         var slowAnswers = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        fake.Script("slow", new Behavior { Gate = slowAnswers.Task, AnswerDespiteCancellation = true });
-        fake.Script("fast", Behavior.Ok());
-        var config = new ConfigBuilder().Model("m", ["slow", "fast"], (c, p) =>
-        {
-            c[p + "hedging:enabled"] = "true";
-            c[p + "hedging:delayMs"] = "50";
-            c[p + "strategy"] = "round-robin";
-            c[p + "deployments:0:tokensPerMinute"] = "1000";
-        }).Build();
-        await using var gateway = await GatewayHarness.StartAsync(config, fake);
-        var request = GatewayHarness.Request("m", maxTokens: 300);
-        var prompt = gateway.Service<GovernanceSettings>().CountPromptTokens(request);
+        var (gateway, prompt) = await HedgeRaceAsync(new Behavior { Gate = slowAnswers.Task, AnswerDespiteCancellation = true });
+        await using var _ = gateway;
         const long reported = 5 + 3; // the fake provider's usage: 5 in, 3 out
         Assert.NotEqual(reported, prompt);
-
-        // "slow" is picked first and held; "fast" is hedged in and wins.
-        var response = await gateway.CompleteAsync(request);
-        Assert.Equal("fast", response.Routing.Deployment);
 
         // The loser answers after all: its deployment keeps what it reported, not the prompt estimate.
         slowAnswers.SetResult();

@@ -32,7 +32,7 @@ internal sealed class ModelGroup
         var retry = options.Retry;
         // Typed on object: Polly runs the retry strategy directly, without a bridge per call.
         var builder = new ResiliencePipelineBuilder<object> { TimeProvider = timeProvider, Name = "model:" + Name };
-        if (retry.MaxAttempts > 1)
+        if (Retries)
         {
             builder.AddRetry(new RetryStrategyOptions<object>
             {
