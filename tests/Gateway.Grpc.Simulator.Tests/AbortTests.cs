@@ -1,3 +1,10 @@
+using System.IO.Pipelines;
+using Gateway.Grpc.Simulator.Http;
+using Gateway.Grpc.Simulator.Http.OpenAi;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+
 namespace Gateway.Grpc.Simulator.Tests;
 
 [Collection("Simulator")]
@@ -46,6 +53,35 @@ public sealed class AbortTests : IDisposable
         Assert.NotNull(record.EndedAt);
     }
 
+    /// <summary>
+    /// Kestrel completes the response pipe when the client leaves and raises RequestAborted
+    /// later, on the thread pool. A flush that finds the pipe closed is already the client
+    /// leaving: the request ends quietly and is recorded as aborted, whichever signal came first.
+    /// (Seen in CI: the live test above recorded aborted=False when the flush won that race.)
+    /// </summary>
+    [Fact]
+    public async Task ResponsePipeClosedBeforeRequestAborted_RecordedAborted()
+    {
+        var pipeline = _sim.App.Services.GetRequiredService<ProviderPipeline>();
+        var response = new Pipe();
+        await response.Reader.CompleteAsync(); // the transport is gone; RequestAborted is not raised
+        var context = new DefaultHttpContext();
+        context.Features.Set<IHttpResponseBodyFeature>(new PipeBody(response.Writer));
+        context.Request.Method = "POST";
+        context.Request.Path = "/v1/chat/completions";
+        context.Request.Headers.Authorization = "Bearer sk-test-secret";
+        context.Request.ContentType = "application/json";
+        context.Request.Body = new MemoryStream("""{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello."}]}"""u8.ToArray());
+        var next = _sim.State.LastRequestId + 1;
+
+        await pipeline.HandleAsync(context, new OpenAiDialect(), Operation.Chat, default);
+
+        Assert.False(context.RequestAborted.IsCancellationRequested);
+        var record = await _sim.State.WaitForAbortAsync(next).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(record.Stream);
+        Assert.False(record.Disconnected);
+    }
+
     [Fact]
     public async Task CompletedRequest_WaitForAbortThrows()
     {
@@ -68,5 +104,24 @@ public sealed class AbortTests : IDisposable
 
         Assert.Equal(next, (await started).Id);
         Assert.Equal(200, (await ended).Status);
+    }
+
+    /// <summary>A response body straight onto a pipe, as Kestrel's is.</summary>
+    private sealed class PipeBody(PipeWriter writer) : IHttpResponseBodyFeature
+    {
+        public Stream Stream => writer.AsStream();
+
+        public PipeWriter Writer => writer;
+
+        public void DisableBuffering()
+        {
+        }
+
+        public Task StartAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+        public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default)
+            => throw new NotSupportedException();
+
+        public Task CompleteAsync() => writer.CompleteAsync().AsTask();
     }
 }

@@ -46,6 +46,13 @@ internal sealed class HttpExchange : IDisposable
 
     public RequestRecord Record { get; }
 
+    /// <summary>True once the client went away: RequestAborted fired or the response pipe was closed under us.</summary>
+    public bool ClientGone
+    {
+        get => field || Context.RequestAborted.IsCancellationRequested;
+        private set;
+    }
+
     public FaultSettings Faults
     {
         get;
@@ -272,6 +279,9 @@ internal sealed class HttpExchange : IDisposable
         var result = await Context.Response.BodyWriter.FlushAsync(Token).ConfigureAwait(false);
         if (result.IsCanceled || result.IsCompleted)
         {
+            // Kestrel completes the response pipe when the connection goes, and may do so before
+            // it signals RequestAborted (that is raised on the thread pool): this is the client leaving.
+            ClientGone = true;
             throw new OperationCanceledException("The client stopped reading the response.");
         }
     }

@@ -105,7 +105,7 @@ internal sealed partial class ProviderPipeline(
         finally
         {
             var status = context.Response.HasStarted || context.Response.StatusCode != StatusCodes.Status200OK ? context.Response.StatusCode : (int?)null;
-            state.End(record, status, null, context.RequestAborted.IsCancellationRequested);
+            state.End(record, status, null, exchange.ClientGone);
         }
     }
 
@@ -229,7 +229,7 @@ internal sealed partial class ProviderPipeline(
 
     private static bool IsClientGoneOrCut(Exception ex, HttpExchange exchange)
         => ex is OperationCanceledException or IOException or ConnectionAbortedException or ConnectionResetException
-            && (exchange.Token.IsCancellationRequested || exchange.Record.IsDisconnected());
+            && (exchange.Token.IsCancellationRequested || exchange.ClientGone || exchange.Record.IsDisconnected());
 
     private static partial class Log
     {
