@@ -56,11 +56,11 @@ internal sealed partial class ResponseCache : IAsyncDisposable
     private readonly IExactCacheStore _store;
     private readonly ITextEmbedder? _embedder;
     private readonly VectorIndex? _index;
-    private readonly SemanticSync? _sync;
+    private readonly ISemanticSync? _sync;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
 
-    public ResponseCache(CacheOptions options, IExactCacheStore store, ITextEmbedder? embedder, VectorIndex? index, SemanticSync? sync, TimeProvider timeProvider, CacheMetrics metrics, ILogger<ResponseCache> logger)
+    public ResponseCache(CacheOptions options, IExactCacheStore store, ITextEmbedder? embedder, VectorIndex? index, ISemanticSync? sync, TimeProvider timeProvider, CacheMetrics metrics, ILogger<ResponseCache> logger)
     {
         _options = options;
         _store = store;

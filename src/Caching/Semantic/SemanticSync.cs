@@ -11,7 +11,7 @@ namespace Gateway.Grpc.Caching.Semantic;
 /// in-memory index, and on start loads the entries already in Redis (at most the index bound).
 /// An entry published while a replica was disconnected reaches it at its next start only.
 /// </summary>
-internal sealed class SemanticSync(RedisCacheConnection connection, VectorIndex index, TimeProvider timeProvider) : IAsyncDisposable
+internal sealed class SemanticSync(RedisCacheConnection connection, VectorIndex index, TimeProvider timeProvider) : ISemanticSync
 {
     public const string KeyPrefix = "gw:cache:s:";
     public static readonly RedisChannel Channel = RedisChannel.Literal("gw:cache:s");

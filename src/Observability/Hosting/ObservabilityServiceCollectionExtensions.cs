@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics.Metrics;
 using Gateway.Grpc.Observability.AccessLog;
 using Gateway.Grpc.Observability.Audit;
@@ -90,7 +91,6 @@ public static class ObservabilityServiceCollectionExtensions
     private static void AddGatewayOpenTelemetry(this IServiceCollection services, TelemetryOptions telemetry)
     {
         var version = typeof(GatewayMetrics).Assembly.GetName().Version?.ToString(3);
-        var protocol = OtlpProtocol(telemetry);
         var otel = services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(telemetry.ServiceName, serviceVersion: version));
 
@@ -117,13 +117,7 @@ public static class ObservabilityServiceCollectionExtensions
 
                 if (telemetry.Metrics.Otlp)
                 {
-                    var endpoint = ObservabilityStartup.Endpoint(telemetry.OtlpEndpoint!, protocol, "v1/metrics");
-                    metrics.AddOtlpExporter((o, reader) =>
-                    {
-                        o.Endpoint = endpoint;
-                        o.Protocol = protocol;
-                        reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = telemetry.Metrics.OtlpIntervalMs;
-                    });
+                    AddOtlpMetrics(metrics, telemetry);
                 }
             });
         }
@@ -132,20 +126,42 @@ public static class ObservabilityServiceCollectionExtensions
         // ActivitySource, to ASP.NET Core's or to HttpClient's, so no request pays for a span.
         if (telemetry.Tracing.Enabled)
         {
-            var endpoint = ObservabilityStartup.Endpoint(telemetry.OtlpEndpoint!, protocol, "v1/traces");
-            var metricsPath = new PathString(telemetry.Metrics.Path);
-            otel.WithTracing(tracing => tracing
-                .AddSource(GatewayTelemetryNames.ActivitySourceName)
-                .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(telemetry.Tracing.SamplingRatio)))
-                .AddAspNetCoreInstrumentation(o => o.Filter = context => !context.Request.Path.StartsWithSegments(metricsPath))
-                .AddHttpClientInstrumentation()
-                .AddGrpcClientInstrumentation()
-                .AddOtlpExporter(o =>
-                {
-                    o.Endpoint = endpoint;
-                    o.Protocol = protocol;
-                }));
+            AddTracing(otel, telemetry);
         }
+    }
+
+    // The OTLP exporter is configured in methods of their own: a gateway that exports nothing over
+    // OTLP never loads that assembly (the JIT loads the types a method names when it compiles it).
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void AddOtlpMetrics(MeterProviderBuilder metrics, TelemetryOptions telemetry)
+    {
+        var protocol = OtlpProtocol(telemetry);
+        var endpoint = ObservabilityStartup.Endpoint(telemetry.OtlpEndpoint!, protocol, "v1/metrics");
+        metrics.AddOtlpExporter((o, reader) =>
+        {
+            o.Endpoint = endpoint;
+            o.Protocol = protocol;
+            reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = telemetry.Metrics.OtlpIntervalMs;
+        });
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void AddTracing(OpenTelemetryBuilder otel, TelemetryOptions telemetry)
+    {
+        var protocol = OtlpProtocol(telemetry);
+        var endpoint = ObservabilityStartup.Endpoint(telemetry.OtlpEndpoint!, protocol, "v1/traces");
+        var metricsPath = new PathString(telemetry.Metrics.Path);
+        otel.WithTracing(tracing => tracing
+            .AddSource(GatewayTelemetryNames.ActivitySourceName)
+            .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(telemetry.Tracing.SamplingRatio)))
+            .AddAspNetCoreInstrumentation(o => o.Filter = context => !context.Request.Path.StartsWithSegments(metricsPath))
+            .AddHttpClientInstrumentation()
+            .AddGrpcClientInstrumentation()
+            .AddOtlpExporter(o =>
+            {
+                o.Endpoint = endpoint;
+                o.Protocol = protocol;
+            }));
     }
 
     internal static OtlpExportProtocol OtlpProtocol(TelemetryOptions telemetry)

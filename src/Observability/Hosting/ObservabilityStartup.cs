@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Gateway.Grpc.Observability.Audit;
 using Gateway.Grpc.Observability.Configuration;
 using Gateway.Grpc.Observability.Metrics;
@@ -27,6 +28,16 @@ internal sealed partial class ObservabilityStartup(IServiceProvider services, Te
             await trail.OpenAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        if (options.Tracing.Enabled || options.Metrics.Otlp)
+        {
+            LogOtlpExport();
+        }
+    }
+
+    // Names the OTLP exporter's types, so only a gateway that exports over OTLP loads that assembly.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void LogOtlpExport()
+    {
         var protocol = ObservabilityServiceCollectionExtensions.OtlpProtocol(options);
         if (options.Tracing.Enabled)
         {

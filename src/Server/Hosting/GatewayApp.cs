@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Adapters.Configuration;
 using Gateway.Grpc.Adapters.Secrets;
@@ -460,54 +461,7 @@ public static class GatewayApp
         services.AddSingleton<LocalRateLimitBackend>();
         if (options.RateLimits.Backend == "redis")
         {
-            var redisSettings = options.RateLimits.Redis;
-            var passwordReference = redisSettings.Password;
-            if (passwordReference is not null && TryResolveSecret(secrets, passwordReference) is null)
-            {
-                throw new GatewayConfigurationException($"Invalid gateway configuration: rateLimits:redis:password: '{passwordReference}' resolved to nothing; set that environment variable or create that file with the Redis password.");
-            }
-
-            var limitSettings = new RedisLimitSettings
-            {
-                Endpoint = redisSettings.Endpoint,
-                User = redisSettings.User,
-                // Read again after each connection failure, so a rotated secret is used on reconnection.
-                Password = passwordReference is null ? null : () => secrets.Resolve(passwordReference),
-                Database = redisSettings.Database,
-                CommandTimeout = TimeSpan.FromMilliseconds(redisSettings.CommandTimeoutMs),
-            };
-            try
-            {
-                _ = RedisLimitConnection.CreateOptions(limitSettings);
-            }
-            catch (ArgumentException ex)
-            {
-                throw new GatewayConfigurationException("Invalid gateway configuration: rateLimits:redis: " + ex.Message);
-            }
-
-            // One multiplexer for the process. The hosted service starts connecting in the background:
-            // start-up never waits for Redis, and a Redis that is down follows failOpen / failClosed.
-            services.AddSingleton(sp => new RedisLimitConnection(limitSettings, sp.GetRequiredService<ILoggerFactory>()));
-            services.AddHostedService(sp => sp.GetRequiredService<RedisLimitConnection>());
-            var failOpen = options.RateLimits.FailOpen;
-            readiness.Add(new HealthCheckRegistration("redis", sp => new RedisReadinessCheck(sp.GetRequiredService<RedisLimitConnection>(), failOpen), HealthStatus.Unhealthy, [Readiness.Tag]));
-            services.AddSingleton<IRateLimitBackend>(sp => new FailoverRateLimitBackend(
-                new RedisRateLimitBackend(sp.GetRequiredService<RedisLimitConnection>()),
-                sp.GetRequiredService<LocalRateLimitBackend>(),
-                options.RateLimits.FailOpen,
-                sp.GetRequiredService<ILogger<FailoverRateLimitBackend>>()));
-            // Budgets share the same Redis: counters every replica reserves against, reconciled
-            // with the ledger; failOpen / failClosed as for the limits.
-            services.AddSingleton(sp => new BudgetTracker(
-                sp.GetRequiredService<IGovernanceStore>(),
-                sp.GetRequiredService<TimeProvider>(),
-                sp.GetRequiredService<ILogger<BudgetTracker>>(),
-                new RedisBudgetBackend(sp.GetRequiredService<RedisLimitConnection>(), TimeSpan.FromSeconds(options.Budgets.ReservationTtlSeconds)),
-                options.RateLimits.FailOpen,
-                TimeSpan.FromSeconds(options.Budgets.ReconcileSeconds)));
-            // Key revocations and updates reach the other replicas through pub/sub at once.
-            services.AddSingleton<KeyInvalidationChannel>();
-            services.AddHostedService(sp => sp.GetRequiredService<KeyInvalidationChannel>());
+            AddRedisGovernance(services, options, secrets, readiness);
         }
         else
         {
@@ -523,6 +477,64 @@ public static class GatewayApp
         services.AddSingleton<ILedgerSink>(sp => sp.GetRequiredService<LedgerWriter>());
         services.AddHostedService(sp => sp.GetRequiredService<LedgerWriter>());
         services.AddSingleton<GovernanceService>();
+    }
+
+    /// <summary>
+    /// Shared limits, budgets and key invalidation on Redis. A method of its own so that a gateway
+    /// without Redis never loads StackExchange.Redis (the JIT loads the types a method names when it
+    /// compiles that method).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void AddRedisGovernance(IServiceCollection services, GatewayOptions options, SecretResolver secrets, IHealthChecksBuilder readiness)
+    {
+        var redisSettings = options.RateLimits.Redis;
+        var passwordReference = redisSettings.Password;
+        if (passwordReference is not null && TryResolveSecret(secrets, passwordReference) is null)
+        {
+            throw new GatewayConfigurationException($"Invalid gateway configuration: rateLimits:redis:password: '{passwordReference}' resolved to nothing; set that environment variable or create that file with the Redis password.");
+        }
+
+        var limitSettings = new RedisLimitSettings
+        {
+            Endpoint = redisSettings.Endpoint,
+            User = redisSettings.User,
+            // Read again after each connection failure, so a rotated secret is used on reconnection.
+            Password = passwordReference is null ? null : () => secrets.Resolve(passwordReference),
+            Database = redisSettings.Database,
+            CommandTimeout = TimeSpan.FromMilliseconds(redisSettings.CommandTimeoutMs),
+        };
+        try
+        {
+            _ = RedisLimitConnection.CreateOptions(limitSettings);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new GatewayConfigurationException("Invalid gateway configuration: rateLimits:redis: " + ex.Message);
+        }
+
+        // One multiplexer for the process. The hosted service starts connecting in the background:
+        // start-up never waits for Redis, and a Redis that is down follows failOpen / failClosed.
+        services.AddSingleton(sp => new RedisLimitConnection(limitSettings, sp.GetRequiredService<ILoggerFactory>()));
+        services.AddHostedService(sp => sp.GetRequiredService<RedisLimitConnection>());
+        var failOpen = options.RateLimits.FailOpen;
+        readiness.Add(new HealthCheckRegistration("redis", sp => new RedisReadinessCheck(sp.GetRequiredService<RedisLimitConnection>(), failOpen), HealthStatus.Unhealthy, [Readiness.Tag]));
+        services.AddSingleton<IRateLimitBackend>(sp => new FailoverRateLimitBackend(
+            new RedisRateLimitBackend(sp.GetRequiredService<RedisLimitConnection>()),
+            sp.GetRequiredService<LocalRateLimitBackend>(),
+            options.RateLimits.FailOpen,
+            sp.GetRequiredService<ILogger<FailoverRateLimitBackend>>()));
+        // Budgets share the same Redis: counters every replica reserves against, reconciled
+        // with the ledger; failOpen / failClosed as for the limits.
+        services.AddSingleton(sp => new BudgetTracker(
+            sp.GetRequiredService<IGovernanceStore>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<BudgetTracker>>(),
+            new RedisBudgetBackend(sp.GetRequiredService<RedisLimitConnection>(), TimeSpan.FromSeconds(options.Budgets.ReservationTtlSeconds)),
+            options.RateLimits.FailOpen,
+            TimeSpan.FromSeconds(options.Budgets.ReconcileSeconds)));
+        // Key revocations and updates reach the other replicas through pub/sub at once.
+        services.AddSingleton<KeyInvalidationChannel>();
+        services.AddHostedService(sp => sp.GetRequiredService<KeyInvalidationChannel>());
     }
 
     /// <summary>The named HttpClient that fetches a JWKS URL.</summary>
@@ -561,6 +573,20 @@ public static class GatewayApp
         });
     }
 
+    // A method of its own: it names StackExchange.Redis types, loaded only when Redis is configured.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ValidateRedisCache(RedisCacheSettings redis)
+    {
+        try
+        {
+            _ = RedisCacheConnection.CreateOptions(redis);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new GatewayConfigurationException("Invalid gateway configuration: cache:redis: " + ex.Message);
+        }
+    }
+
     /// <summary>
     /// The response cache: one <see cref="ResponseCache"/> whatever the settings (off, it plans
     /// nothing). Memory or Redis for answers; the MiniLM embedder and the bounded vector index
@@ -582,14 +608,7 @@ public static class GatewayApp
                 Database = cache.Redis.Database,
                 CommandTimeout = TimeSpan.FromMilliseconds(cache.Redis.CommandTimeoutMs),
             };
-            try
-            {
-                _ = RedisCacheConnection.CreateOptions(redis);
-            }
-            catch (ArgumentException ex)
-            {
-                throw new GatewayConfigurationException("Invalid gateway configuration: cache:redis: " + ex.Message);
-            }
+            ValidateRedisCache(redis);
 
             services.AddSingleton(sp => new RedisCacheConnection(redis, sp.GetRequiredService<ILoggerFactory>()));
         }
@@ -620,17 +639,12 @@ public static class GatewayApp
         services.AddSingleton(sp =>
         {
             var time = sp.GetRequiredService<TimeProvider>();
-            IExactCacheStore store = redis is null
-                ? new MemoryExactCache(cache.MaxBytes, time)
-                : new RedisExactCache(sp.GetRequiredService<RedisCacheConnection>());
             ITextEmbedder? embedder = null;
             VectorIndex? index = null;
-            SemanticSync? sync = null;
             if (semantic)
             {
                 embedder = sp.GetRequiredService<ITextEmbedder>();
                 index = sp.GetRequiredService<VectorIndex>();
-                sync = redis is null ? null : new SemanticSync(sp.GetRequiredService<RedisCacheConnection>(), index, time);
                 if (embedder is MiniLmEmbedder local)
                 {
                     // Load the model off the request path, so the first call does not pay for it.
@@ -638,8 +652,19 @@ public static class GatewayApp
                 }
             }
 
-            return new ResponseCache(cache, store, embedder, index, sync, time, sp.GetRequiredService<CacheMetrics>(), sp.GetRequiredService<ILogger<ResponseCache>>());
+            return redis is null
+                ? new ResponseCache(cache, new MemoryExactCache(cache.MaxBytes, time), embedder, index, sync: null, time, sp.GetRequiredService<CacheMetrics>(), sp.GetRequiredService<ILogger<ResponseCache>>())
+                : RedisResponseCache(sp, cache, embedder, index, time);
         });
+    }
+
+    // A method of its own: it names StackExchange.Redis types, loaded only when Redis is configured.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ResponseCache RedisResponseCache(IServiceProvider sp, Gateway.Grpc.Caching.Configuration.CacheOptions cache, ITextEmbedder? embedder, VectorIndex? index, TimeProvider time)
+    {
+        var connection = sp.GetRequiredService<RedisCacheConnection>();
+        var sync = index is null ? null : new SemanticSync(connection, index, time);
+        return new ResponseCache(cache, new RedisExactCache(connection), embedder, index, sync, time, sp.GetRequiredService<CacheMetrics>(), sp.GetRequiredService<ILogger<ResponseCache>>());
     }
 
     private static IGovernanceStore CreateGovernanceStore(StoreOptions store, SecretResolver secrets)
