@@ -57,10 +57,21 @@ public sealed class GatewayTranscodingTests(GatewayFixture gateway)
     }
 
     [Fact]
+    public async Task OpenApiDocument_UnknownName_NotFoundNamingTheDocumentServed()
+    {
+        using var response = await gateway.Http.GetAsync("/openapi/v2.json");
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Contains("'v2'", text, StringComparison.Ordinal);
+        Assert.Contains("/openapi/v1.json", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task OpenApiDocument_ListsEveryHttpAnnotatedMethod()
     {
         using var response = await gateway.Http.GetAsync("/openapi/v1.json");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
         var paths = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("paths");
         var documented = paths.EnumerateObject().Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
 

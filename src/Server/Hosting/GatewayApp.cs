@@ -175,6 +175,13 @@ public static class GatewayApp
             // each, and gzip makes such a frame larger and costs ~2 us per message.
             o.Interceptors.Add<GatewayServerInterceptor>();
         }).AddJsonTranscoding();
+        // Registered in DI, the interceptor and the services are shared instances grpc-dotnet takes
+        // from the container; otherwise it builds one of each per call through a factory compiled
+        // from an expression tree. None of them holds per-call state.
+        services.AddSingleton<GatewayServerInterceptor>();
+        services.AddSingleton<CompletionGrpcService>();
+        services.AddSingleton<ModelsGrpcService>();
+        services.AddSingleton<AdminGrpcService>();
         services.AddGrpcReflection();
         AddGrpcWebCors(services, options.GrpcWeb);
         services.AddGrpcSwagger();
@@ -280,7 +287,7 @@ public static class GatewayApp
         app.MapGrpcReflectionService();
         // OpenAPI for the JSON-transcoded routes (google.api.http): /openapi/v1.json.
         // An endpoint, not a middleware: nothing runs on the other requests' path.
-        app.MapSwagger("/openapi/{documentName}.json");
+        app.MapGet(OpenApiDocumentEndpoint.Pattern, OpenApiDocumentEndpoint.WriteAsync);
         app.MapOpenAiRest();
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         // Ready: the store migrated and answering, the ledger writer keeping up, Redis connected
