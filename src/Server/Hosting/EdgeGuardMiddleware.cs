@@ -65,11 +65,15 @@ internal sealed partial class EdgeGuardMiddleware(RequestDelegate next, GatewayO
     /// truncated message -- with UNKNOWN "Exception was thrown by handler.", as if the gateway had
     /// a bug. A call that failed UNKNOWN without reaching a gateway handler failed there: it is
     /// the caller's message, so it becomes INVALID_ARGUMENT saying what to fix. The parser does not
-    /// say which field, so neither can this.
+    /// say which field, so neither can this. A call whose client went away is left alone: its
+    /// UNKNOWN is the read that broke off (a streaming call such as reflection's), and nobody
+    /// is there to read a status.
     /// </summary>
     private void RewriteUnreadableMessage(HttpContext context)
     {
-        if (RejectedCallMiddleware.WasHandled(context) || context.GetEndpoint()?.Metadata.GetMetadata<global::Grpc.AspNetCore.Server.GrpcMethodMetadata>() is null)
+        if (context.RequestAborted.IsCancellationRequested
+            || RejectedCallMiddleware.WasHandled(context)
+            || context.GetEndpoint()?.Metadata.GetMetadata<global::Grpc.AspNetCore.Server.GrpcMethodMetadata>() is null)
         {
             return;
         }

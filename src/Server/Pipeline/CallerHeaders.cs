@@ -44,7 +44,12 @@ internal static class CallerHeaders
         var requestId = callerId.Length is > 0 and <= MaxRequestIdLength && IsPrintableAscii(callerId) && !callerId.Contains(',', StringComparison.Ordinal)
             ? callerId
             : RequestIds.New();
-        httpContext.Response.Headers[RequestIdHeader] = requestId;
+        if (!httpContext.Response.HasStarted)
+        {
+            // Once the headers are out the id can only go to the log (writing them would throw).
+            httpContext.Response.Headers[RequestIdHeader] = requestId;
+        }
+
         return requestId;
     }
 
