@@ -1,5 +1,5 @@
-using System.Runtime.CompilerServices;
 using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
 using Gateway.Grpc.Observability.AccessLog;
 using Gateway.Grpc.Observability.Audit;
 using Gateway.Grpc.Observability.Configuration;
