@@ -35,15 +35,7 @@ public sealed class EdgeGuardUnitTests
         using var gone = new CancellationTokenSource();
         await gone.CancelAsync();
         http.RequestAborted = gone.Token;
-        var middleware = new EdgeGuardMiddleware(
-            _ =>
-            {
-                trailers["grpc-status"] = "2";
-                trailers["grpc-message"] = "Exception was thrown by handler. IOException: The request stream was aborted.";
-                return Task.CompletedTask;
-            },
-            new GatewayOptions(),
-            NullLogger<EdgeGuardMiddleware>.Instance);
+        var middleware = EndingUnknown(trailers, "Exception was thrown by handler. IOException: The request stream was aborted.");
 
         await middleware.InvokeAsync(http);
 
@@ -56,21 +48,25 @@ public sealed class EdgeGuardUnitTests
     {
         // The same edge with the client still there: the rewrite the abort check must not lose.
         var http = StartedGrpcCall(out var trailers);
-        var middleware = new EdgeGuardMiddleware(
-            _ =>
-            {
-                trailers["grpc-status"] = "2";
-                trailers["grpc-message"] = "Exception was thrown by handler. InvalidProtocolBufferException: ...";
-                return Task.CompletedTask;
-            },
-            new GatewayOptions(),
-            NullLogger<EdgeGuardMiddleware>.Instance);
+        var middleware = EndingUnknown(trailers, "Exception was thrown by handler. InvalidProtocolBufferException: ...");
 
         await middleware.InvokeAsync(http);
 
         Assert.Equal(((int)StatusCode.InvalidArgument).ToString(System.Globalization.CultureInfo.InvariantCulture), trailers["grpc-status"].ToString());
         Assert.Contains("could%20not%20be%20parsed", trailers["grpc-message"].ToString(), StringComparison.Ordinal);
     }
+
+    /// <summary>The edge in front of a call that ends UNKNOWN with <paramref name="message"/>, as grpc-dotnet ends it.</summary>
+    private static EdgeGuardMiddleware EndingUnknown(IHeaderDictionary trailers, string message)
+        => new(
+            _ =>
+            {
+                trailers["grpc-status"] = "2";
+                trailers["grpc-message"] = message;
+                return Task.CompletedTask;
+            },
+            new GatewayOptions(),
+            NullLogger<EdgeGuardMiddleware>.Instance);
 
     private static DefaultHttpContext StartedGrpcCall(out IHeaderDictionary trailers)
     {
