@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -46,12 +47,20 @@ internal sealed class HttpExchange : IDisposable
 
     public RequestRecord Record { get; }
 
-    /// <summary>True once the client went away: RequestAborted fired or the response pipe was closed under us.</summary>
+    /// <summary>
+    /// True once the client went away before the stream's terminal write: RequestAborted fired or
+    /// the response pipe was closed under us. A client that leaves during or after the terminal
+    /// write has read everything it was owed (the gateway closes a stream once it has read its
+    /// end, which can beat the last flush's completion), so that is not an abort.
+    /// </summary>
     public bool ClientGone
     {
-        get => field || Context.RequestAborted.IsCancellationRequested;
+        get => !TerminalWritten && (field || Context.RequestAborted.IsCancellationRequested);
         private set;
     }
+
+    /// <summary>Set by <see cref="BeginTerminalWrite"/>: the write that ends the stream is under way.</summary>
+    public bool TerminalWritten { get; private set; }
 
     public FaultSettings Faults
     {
@@ -170,6 +179,13 @@ internal sealed class HttpExchange : IDisposable
         await FlushAsync().ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Call right before the write that ends a stream (<c>data: [DONE]</c>, <c>message_stop</c>,
+    /// Gemini's last chunk or closing bracket): from here on a closed pipe is the client leaving
+    /// after the end, not an abort.
+    /// </summary>
+    public void BeginTerminalWrite() => TerminalWritten = true;
+
     /// <summary>Writes bytes as they are (e.g. <c>data: [DONE]</c>) and flushes.</summary>
     public async Task SendRawAsync(byte[] bytes)
     {
@@ -276,7 +292,21 @@ internal sealed class HttpExchange : IDisposable
 
     private async Task FlushAsync()
     {
-        var result = await Context.Response.BodyWriter.FlushAsync(Token).ConfigureAwait(false);
+        FlushResult result;
+        try
+        {
+            result = await Context.Response.BodyWriter.FlushAsync(Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (TerminalWritten && Context.RequestAborted.IsCancellationRequested)
+        {
+            return;
+        }
+
+        if (TerminalWritten)
+        {
+            return;
+        }
+
         if (result.IsCanceled || result.IsCompleted)
         {
             // Kestrel completes the response pipe when the connection goes, and may do so before

@@ -424,6 +424,7 @@ internal sealed class AnthropicDialect : ProviderDialect
         s.WriteStartObject();
         s.WriteString("type", "message_stop");
         s.WriteEndObject();
+        exchange.BeginTerminalWrite();
         await exchange.SendEventAsync(MessageStop, malformable: true, EventEnd).ConfigureAwait(false);
     }
 

@@ -348,8 +348,7 @@ internal sealed class GeminiDialect : ProviderDialect
         last.WriteString("text", "");
         last.WriteEndObject();
         EndCandidate(last, FinishReason(plan.Finish), plan, plan.OutputTokens, request.Model, responseId);
-        await framing.SendAsync().ConfigureAwait(false);
-        await framing.CloseAsync().ConfigureAwait(false);
+        await framing.SendLastAsync().ConfigureAwait(false);
     }
 
     /// <summary>A chunk that is Google's error object; the stream then ends.</summary>
@@ -608,6 +607,22 @@ internal sealed class GeminiDialect : ProviderDialect
             await exchange.SendRawAsync(_first ? ArrayOpen : ArraySeparator).ConfigureAwait(false);
             _first = false;
             await exchange.SendJsonElementAsync(malformable).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Sends the chunk that carries the finish reason and ends the stream: over SSE that chunk is
+        /// the terminal write; in a JSON array the closing bracket is.
+        /// </summary>
+        public async Task SendLastAsync()
+        {
+            if (sse)
+            {
+                exchange.BeginTerminalWrite();
+            }
+
+            await SendAsync().ConfigureAwait(false);
+            exchange.BeginTerminalWrite();
+            await CloseAsync().ConfigureAwait(false);
         }
 
         public Task CloseAsync() => sse ? Task.CompletedTask : exchange.SendRawAsync(_first ? ArrayOpenClose : ArrayClose);

@@ -452,6 +452,7 @@ internal class OpenAiDialect : ProviderDialect
             await exchange.SendEventAsync(null, malformable: true, EventEnd).ConfigureAwait(false);
         }
 
+        exchange.BeginTerminalWrite();
         await exchange.SendRawAsync(Done).ConfigureAwait(false);
     }
 
