@@ -310,20 +310,52 @@ if [[ -z $ONLY ]]; then
 fi
 # Idle streams through a real upstream: every stream is also an open upstream HTTP/2 stream to the
 # simulator, held for 600 s before its first token (set through /_sim/config for this phase only).
-curl -sf -X PUT "$SIM_HTTP/_sim/config" -d '{"ttftMs":600000}' >/dev/null
+# Each stream count is measured on freshly started processes (a gateway with only the gRPC models,
+# and a new passthrough), each warmed with 5 s of unary load first: streams opened in a process
+# that earlier phases grew reuse memory it already holds, and their RSS delta says nothing per
+# stream (the reason these rows read NOT COMPARABLE before 2026-12-05).
+mkdir -p "$WORK/config"
+cat >"$WORK/config/gateway-idle.yaml" <<EOF
+logLevel: Warning
+maxStreamsPerConnection: 5000
+models:
+$(bench_grpc_model_yaml)
+$(bench_grpc_model_yaml bench-idle-grpc sim-idle-grpc)
+EOF
+warm_unary() { # url-base body-file
+  h2load "$1/gateway.v1.Completion/Complete" -d "$2" -c 8 -m 1 -t 1 -D 5 \
+    -H 'content-type: application/grpc' -H 'te: trailers' >/dev/null 2>&1 || log "warm-up of $1 failed"
+  sleep 3
+}
 for n in 1000 10000; do
   if [[ -z $ONLY ]]; then
-    log "idle streams through the gateway, grpc provider to the simulator: $n"
-    "${LOADGEN[@]}" idle --url "${GRPC_URL[gateway]}" --model bench-idle-grpc --streams "$n" --pid "$GW_PID" \
-      --metrics "http://127.0.0.1:$GW_HTTP_PORT/metrics" --through gateway --upstream grpc \
+    log "idle streams through a fresh gateway, grpc provider to the simulator: $n"
+    ig=$(free_port); ih=$(free_port)
+    dotnet "$SERVER_DLL" --grpcAddress "127.0.0.1:$ig" --httpAddress "127.0.0.1:$ih" --config "$WORK/config/gateway-idle.yaml" \
+      --store:path "$WORK/gateway-idle-$n.db" >"$WORK/gateway-idle-$n.out" 2>&1 &
+    ipid=$!
+    PIDS+=($ipid)
+    GW_HTTP_PORT=$ih wait_for_gateway
+    warm_unary "http://127.0.0.1:$ig" "$WORK/req-gateway.bin"
+    curl -sf -X PUT "$SIM_HTTP/_sim/config" -d '{"ttftMs":600000}' >/dev/null
+    "${LOADGEN[@]}" idle --url "http://127.0.0.1:$ig" --model bench-idle-grpc --streams "$n" --pid "$ipid" \
+      --metrics "http://127.0.0.1:$ih/metrics" --through gateway --upstream grpc \
       --out "$OUT/results.jsonl" | sed "s/^/  /" >&2 || log "idle $n failed"
+    curl -sf -X PUT "$SIM_HTTP/_sim/config" -d '{"ttftMs":0}' >/dev/null
+    kill "$ipid" 2>/dev/null || true
+    wait "$ipid" 2>/dev/null || true
   fi
   # The passthrough has no gauge: RSS is read once it stops growing.
-  log "idle streams through the passthrough to the simulator: $n"
+  log "idle streams through a fresh passthrough to the simulator: $n"
+  kill "$PT_PID" 2>/dev/null || true
+  wait "$PT_PID" 2>/dev/null || true
+  start_passthrough
+  warm_unary "${PT_URL%/}" "$WORK/req-passthrough.bin"
+  curl -sf -X PUT "$SIM_HTTP/_sim/config" -d '{"ttftMs":600000}' >/dev/null
   "${LOADGEN[@]}" idle --url "$PT_URL" --model sim-small --streams "$n" --pid "$PT_PID" --metrics none \
     --through passthrough --upstream grpc --out "$OUT/results.jsonl" | sed "s/^/  /" >&2 || log "idle $n failed"
+  curl -sf -X PUT "$SIM_HTTP/_sim/config" -d '{"ttftMs":0}' >/dev/null
 done
-curl -sf -X PUT "$SIM_HTTP/_sim/config" -d '{"ttftMs":0}' >/dev/null
 
 # ---- 9b. tokenizer vs npm tiktoken --------------------------------------------------------------
 # Same texts and loop on both sides (bench/Tokenizer.Benchmarks/README.md), rounds interleaved so

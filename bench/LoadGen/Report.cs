@@ -393,7 +393,9 @@ internal static class Report
         sb.AppendLine("open by its `gateway_streams_in_flight` gauge before RSS is read; upstream `embedded` = model `bench-idle`");
         sb.AppendLine("(the in-process `simulated` provider, `ttft_ms: 600000`), `grpc` = model `bench-idle-grpc` (provider `grpc`");
         sb.AppendLine("to the simulator, whose time to first token is set to 600 s for this phase), so every stream is also an open");
-        sb.AppendLine("upstream HTTP/2 stream. The passthrough has no gauge: its RSS is read once it stops growing.");
+        sb.AppendLine("upstream HTTP/2 stream. The passthrough has no gauge: its RSS is read once it stops growing. The `grpc`");
+        sb.AppendLine("rows (gateway and passthrough) are each measured on a freshly started process warmed with 5 s of unary load,");
+        sb.AppendLine("one process per stream count; the `embedded` rows run in the benchmark's long-lived gateway.");
         sb.AppendLine();
         sb.AppendLine("| through | upstream | streams | seen open by gateway | RSS before MB | RSS after MB | bytes per stream | seconds to open |");
         sb.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
