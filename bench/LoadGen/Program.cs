@@ -24,7 +24,7 @@ namespace Gateway.Grpc.LoadGen;
 ///   rest    --url U --model M -c N --duration S [--label L] [--out results.jsonl]
 ///   h2load  [--log FILE] --stdout FILE --label L [--cpu-ticks T --clk-tck HZ --cpu-since-us US] [--out results.jsonl]
 ///           percentiles from h2load's --log-file; CPU per call = T ticks over the logged requests completed since US
-///   idle    --url U --model M --streams N --pid PID --metrics URL|none [--through T --upstream U] [--out results.jsonl]
+///   idle    --url U --model M --streams N --pid PID --metrics URL|none [--through T --upstream U] [--hold SECONDS] [--out results.jsonl]
 ///   rss     --pid PID --label L [--phase P --minutes N] [--out results.jsonl]
 ///   report  --in results.jsonl --facts FILE --command CMD --out RESULTS.md
 /// Every measurement is one JSON line appended to --out (and printed).
@@ -515,6 +515,8 @@ internal static class Program
             row["streams_seen_by_gateway"] = seen;
         }
 
+        // --hold N: keep the streams open N more seconds (to take a heap dump of the process meanwhile).
+        Thread.Sleep(TimeSpan.FromSeconds(o.Int("hold", 0)));
         cts.Cancel();
         foreach (var c in open)
         {
