@@ -118,3 +118,37 @@ text = pattern.sub("\n", text).rstrip("\n") + "\n\n" + section
 open(path, "w").write(text)
 PY
 }
+
+# idle_gateway_yaml — the gateway config of the idle-stream measurements: only the gRPC models
+# (bench-grpc for the warm-up, bench-idle-grpc for the streams), streams per connection raised.
+# Needs SIM_GRPC.
+idle_gateway_yaml() {
+  cat <<EOF
+logLevel: Warning
+maxStreamsPerConnection: 5000
+models:
+$(bench_grpc_model_yaml)
+$(bench_grpc_model_yaml bench-idle-grpc sim-idle-grpc)
+EOF
+}
+
+# start_idle_gateway NAME — a freshly started gateway on idle_gateway_yaml, its store and output
+# under $WORK/NAME.*; sets IG_GRPC_PORT, IG_HTTP_PORT and IG_PID (added to PIDS), waits for /healthz.
+start_idle_gateway() {
+  mkdir -p "$WORK/config"
+  idle_gateway_yaml >"$WORK/config/$1.yaml"
+  IG_GRPC_PORT=$(free_port); IG_HTTP_PORT=$(free_port)
+  dotnet "$SERVER_DLL" --grpcAddress "127.0.0.1:$IG_GRPC_PORT" --httpAddress "127.0.0.1:$IG_HTTP_PORT" \
+    --config "$WORK/config/$1.yaml" --store:path "$WORK/$1.db" >"$WORK/$1.out" 2>"$WORK/$1.err" &
+  IG_PID=$!
+  PIDS+=($IG_PID)
+  GW_HTTP_PORT=$IG_HTTP_PORT wait_for_gateway
+}
+
+# warm_unary URL-BASE BODY-FILE — 5 s of unary load (h2load 8 x 1) through a fresh process before
+# its idle streams are measured, then 3 s for it to settle.
+warm_unary() {
+  h2load "$1/gateway.v1.Completion/Complete" -d "$2" -c 8 -m 1 -t 1 -D 5 \
+    -H 'content-type: application/grpc' -H 'te: trailers' >/dev/null 2>&1 || echo "warm-up of $1 failed" >&2
+  sleep 3
+}

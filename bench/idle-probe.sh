@@ -17,31 +17,16 @@ trap cleanup EXIT
 . bench/common.sh
 start_simulator
 start_passthrough
-GW_GRPC_PORT=$(free_port); GW_HTTP_PORT=$(free_port)
-mkdir -p "$WORK/config"
-cat >"$WORK/config/gateway.yaml" <<EOC
-logLevel: Warning
-maxStreamsPerConnection: 5000
-models:
-$(bench_grpc_model_yaml)
-$(bench_grpc_model_yaml bench-idle-grpc sim-idle-grpc)
-EOC
-dotnet "$SERVER_DLL" --grpcAddress 127.0.0.1:$GW_GRPC_PORT --httpAddress 127.0.0.1:$GW_HTTP_PORT \
-  --config "$WORK/config/gateway.yaml" --store:path "$WORK/gateway.db" >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
-GW_PID=$!; PIDS+=($GW_PID)
-wait_for_gateway
+start_idle_gateway gateway
 "${LOADGEN[@]}" frame --model bench-grpc --out "$WORK/req.bin" >/dev/null
 "${LOADGEN[@]}" frame --model sim-small --out "$WORK/req-pt.bin" >/dev/null
 log "warm-up: 5 s of unary load through each"
-h2load "http://127.0.0.1:$GW_GRPC_PORT/gateway.v1.Completion/Complete" -d "$WORK/req.bin" -c 8 -m 1 -t 1 -D 5 \
-  -H 'content-type: application/grpc' -H 'te: trailers' >/dev/null
-h2load "${PT_URL%/}/gateway.v1.Completion/Complete" -d "$WORK/req-pt.bin" -c 8 -m 1 -t 1 -D 5 \
-  -H 'content-type: application/grpc' -H 'te: trailers' >/dev/null
-sleep 3
+warm_unary "http://127.0.0.1:$IG_GRPC_PORT" "$WORK/req.bin"
+warm_unary "${PT_URL%/}" "$WORK/req-pt.bin"
 curl -sf -X PUT "$SIM_HTTP/_sim/config" -d '{"ttftMs":600000}' >/dev/null
 log "idle streams through the gateway (grpc provider to the simulator): $N"
-"${LOADGEN[@]}" idle --url "http://127.0.0.1:$GW_GRPC_PORT" --model bench-idle-grpc --streams "$N" --pid "$GW_PID" \
-  --metrics "http://127.0.0.1:$GW_HTTP_PORT/metrics" --through gateway --upstream grpc
+"${LOADGEN[@]}" idle --url "http://127.0.0.1:$IG_GRPC_PORT" --model bench-idle-grpc --streams "$N" --pid "$IG_PID" \
+  --metrics "http://127.0.0.1:$IG_HTTP_PORT/metrics" --through gateway --upstream grpc
 log "idle streams through the passthrough to the simulator: $N"
 "${LOADGEN[@]}" idle --url "$PT_URL" --model sim-small --streams "$N" --pid "$PT_PID" --metrics none \
   --through passthrough --upstream grpc

@@ -314,36 +314,18 @@ fi
 # and a new passthrough), each warmed with 5 s of unary load first: streams opened in a process
 # that earlier phases grew reuse memory it already holds, and their RSS delta says nothing per
 # stream (the reason these rows read NOT COMPARABLE before 2026-12-05).
-mkdir -p "$WORK/config"
-cat >"$WORK/config/gateway-idle.yaml" <<EOF
-logLevel: Warning
-maxStreamsPerConnection: 5000
-models:
-$(bench_grpc_model_yaml)
-$(bench_grpc_model_yaml bench-idle-grpc sim-idle-grpc)
-EOF
-warm_unary() { # url-base body-file
-  h2load "$1/gateway.v1.Completion/Complete" -d "$2" -c 8 -m 1 -t 1 -D 5 \
-    -H 'content-type: application/grpc' -H 'te: trailers' >/dev/null 2>&1 || log "warm-up of $1 failed"
-  sleep 3
-}
 for n in 1000 10000; do
   if [[ -z $ONLY ]]; then
     log "idle streams through a fresh gateway, grpc provider to the simulator: $n"
-    ig=$(free_port); ih=$(free_port)
-    dotnet "$SERVER_DLL" --grpcAddress "127.0.0.1:$ig" --httpAddress "127.0.0.1:$ih" --config "$WORK/config/gateway-idle.yaml" \
-      --store:path "$WORK/gateway-idle-$n.db" >"$WORK/gateway-idle-$n.out" 2>&1 &
-    ipid=$!
-    PIDS+=($ipid)
-    GW_HTTP_PORT=$ih wait_for_gateway
-    warm_unary "http://127.0.0.1:$ig" "$WORK/req-gateway.bin"
+    start_idle_gateway "gateway-idle-$n"
+    warm_unary "http://127.0.0.1:$IG_GRPC_PORT" "$WORK/req-gateway.bin"
     curl -sf -X PUT "$SIM_HTTP/_sim/config" -d '{"ttftMs":600000}' >/dev/null
-    "${LOADGEN[@]}" idle --url "http://127.0.0.1:$ig" --model bench-idle-grpc --streams "$n" --pid "$ipid" \
-      --metrics "http://127.0.0.1:$ih/metrics" --through gateway --upstream grpc \
+    "${LOADGEN[@]}" idle --url "http://127.0.0.1:$IG_GRPC_PORT" --model bench-idle-grpc --streams "$n" --pid "$IG_PID" \
+      --metrics "http://127.0.0.1:$IG_HTTP_PORT/metrics" --through gateway --upstream grpc \
       --out "$OUT/results.jsonl" | sed "s/^/  /" >&2 || log "idle $n failed"
     curl -sf -X PUT "$SIM_HTTP/_sim/config" -d '{"ttftMs":0}' >/dev/null
-    kill "$ipid" 2>/dev/null || true
-    wait "$ipid" 2>/dev/null || true
+    kill "$IG_PID" 2>/dev/null || true
+    wait "$IG_PID" 2>/dev/null || true
   fi
   # The passthrough has no gauge: RSS is read once it stops growing.
   log "idle streams through a fresh passthrough to the simulator: $n"
