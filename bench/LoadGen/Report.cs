@@ -372,7 +372,9 @@ internal static class Report
         sb.AppendLine();
         foreach (var r in rows.Where(r => Str(r, "kind") == "rss"))
         {
-            sb.AppendLine($"- {Str(r, "label")}: {F(D(r, "rss_kb") / 1024.0, 1)} MB");
+            var where = r["anon_kb"] is null ? "" :
+                $" (anonymous {F(D(r, "anon_kb") / 1024.0, 1)}, executable-memory double mapping {F(D(r, "exec_kb") / 1024.0, 1)}, mapped files {F(D(r, "files_kb") / 1024.0, 1)}: {Str(r, "largest_files")})";
+            sb.AppendLine($"- {Str(r, "label")}: {F(D(r, "rss_kb") / 1024.0, 1)} MB{where}");
         }
 
         var soak = rows.Where(r => Str(r, "label").StartsWith("soak-", StringComparison.Ordinal)).ToList();
