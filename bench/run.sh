@@ -5,7 +5,8 @@
 # stream. Writes bench/RESULTS.md. Not part of the test suite.
 # Usage: bench/run.sh [seconds-per-point]
 #   BENCH_SOAK_MINUTES=20  also run N minutes of mixed load through the gateway, then read its
-#                          idle RSS once the idle trim has run (issue 11's long-run RSS target)
+#                          idle RSS once the idle trim has run (25 s) and once the tokenizer
+#                          vocabularies are released too (130 s; issue 11's long-run RSS target)
 #   BENCH_ONLY=passthrough smoke of the passthrough column only: simulator + passthrough, gRPC
 #                          points and idle streams, report in the work directory (bench/ untouched)
 #   BENCH_PORTKEY=0        skip Portkey (otherwise npm-installed once into ~/.cache/gw-bench)
@@ -272,6 +273,7 @@ done
 
 # ---- 9. memory: idle RSS, long run, idle streams ----------------------------------------------
 IDLE_TRIM_WAIT=25   # idleTrimSeconds (default 15) + margin: the gateway compacts its heap once idle
+TOKENIZER_IDLE_WAIT=130   # tokenizerIdleSeconds (default 120) + margin: it lets go of the tokenizer vocabularies
 if [[ -z $ONLY ]]; then
   sleep 3
   "${LOADGEN[@]}" rss --pid "$GW_PID" --label "gateway 3 s after the load (before the idle trim)" --out "$OUT/results.jsonl" >/dev/null
@@ -298,7 +300,12 @@ if [[ -z $ONLY ]]; then
     "${LOADGEN[@]}" rss --pid "$GW_PID" --label "gateway right after the $SOAK_MIN-minute load run" --phase soak-end \
       --minutes "$SOAK_MIN" --out "$OUT/results.jsonl" >/dev/null
     sleep "$IDLE_TRIM_WAIT"
-    "${LOADGEN[@]}" rss --pid "$GW_PID" --label "gateway idle after the $SOAK_MIN-minute load run ($IDLE_TRIM_WAIT s later, idle trim done)" \
+    "${LOADGEN[@]}" rss --pid "$GW_PID" --label "gateway idle after the $SOAK_MIN-minute load run ($IDLE_TRIM_WAIT s later: idle trim done, tokenizer vocabularies still loaded)" \
+      --phase soak-idle-trim --minutes "$SOAK_MIN" --out "$OUT/results.jsonl" >/dev/null
+    # tokenizerIdleSeconds (default 120) of quiet releases the tokenizer vocabularies (~40 MB) and trims again.
+    log "waiting for the tokenizer release ($((TOKENIZER_IDLE_WAIT - IDLE_TRIM_WAIT)) s more)"
+    sleep "$((TOKENIZER_IDLE_WAIT - IDLE_TRIM_WAIT))"
+    "${LOADGEN[@]}" rss --pid "$GW_PID" --label "gateway idle after the $SOAK_MIN-minute load run ($TOKENIZER_IDLE_WAIT s later: idle trim and tokenizer release done)" \
       --phase soak-idle --minutes "$SOAK_MIN" --out "$OUT/results.jsonl" >/dev/null
   fi
   for n in 1000 10000; do

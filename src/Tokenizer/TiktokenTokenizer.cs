@@ -39,9 +39,10 @@ public sealed partial class TiktokenTokenizer
     private readonly FrozenSet<int> _specialIds;
     private readonly Lazy<int> _ordinaryTokenCount;
 
-    private TiktokenTokenizer(string encodingName, MlTiktokenTokenizer inner)
+    private TiktokenTokenizer(string encodingName, MlTiktokenTokenizer inner, bool releasable)
     {
         EncodingName = encodingName;
+        Releasable = releasable;
         _inner = inner;
         _preTokenizer = inner.PreTokenizer ?? throw new InvalidOperationException($"Microsoft.ML.Tokenizers returned a {encodingName} tokenizer without a pre-tokenizer.");
         _specialTokens = (inner.SpecialTokens ?? new Dictionary<string, int>()).ToFrozenDictionary(StringComparer.Ordinal);
@@ -53,6 +54,9 @@ public sealed partial class TiktokenTokenizer
 
     /// <summary>The encoding's name, e.g. <c>o200k_base</c>.</summary>
     public string EncodingName { get; }
+
+    /// <summary>True when this instance alone holds its vocabulary, so <see cref="ReleaseShared"/> can let it go.</summary>
+    internal bool Releasable { get; }
 
     /// <summary>Special tokens and their ids.</summary>
     public IReadOnlyDictionary<string, int> SpecialTokens => _specialTokens;

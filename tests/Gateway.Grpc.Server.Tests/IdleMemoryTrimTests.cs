@@ -1,6 +1,8 @@
+using Gateway.Grpc.Server.Configuration;
 using Gateway.Grpc.Server.Hosting;
 using Gateway.Grpc.Server.Telemetry;
 using Gateway.Grpc.Server.Tests.Infrastructure;
+using Gateway.Grpc.Tokenizer.Chat;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Grpc.Server.Tests;
@@ -14,10 +16,15 @@ public sealed class IdleMemoryTrimTests
 {
     private static readonly TimeSpan Tick = TimeSpan.FromSeconds(1) / 5;
 
-    private static async Task<(GatewayHarness Gateway, ManualTimeProvider Clock)> StartAsync(string idleTrimSeconds, FakeProvider fake)
+    private static async Task<(GatewayHarness Gateway, ManualTimeProvider Clock)> StartAsync(string idleTrimSeconds, FakeProvider fake, string? tokenizerIdleSeconds = null)
     {
         var config = new ConfigBuilder().Model("m", ["m1"]).Build();
         config["idleTrimSeconds"] = idleTrimSeconds;
+        if (tokenizerIdleSeconds is not null)
+        {
+            config["tokenizerIdleSeconds"] = tokenizerIdleSeconds;
+        }
+
         var clock = new ManualTimeProvider();
         return (await GatewayHarness.StartAsync(config, services => services.AddSingleton<TimeProvider>(clock), fake), clock);
     }
@@ -72,6 +79,49 @@ public sealed class IdleMemoryTrimTests
         Assert.Equal(1, trimmer.Trims);
         await TicksAsync(clock, trimmer, 1);
         Assert.Equal(2, trimmer.Trims);
+    }
+
+    [Fact]
+    public async Task A_longer_quiet_releases_the_tokenizer_tables_and_trims_again_and_counting_loads_them_back()
+    {
+        const string text = "The vocabulary comes back for the next count.";
+        var counter = ChatTokenCounter.ForModel("gpt-4o");
+        var count = counter.CountText(text);
+        var (gateway, clock) = await StartAsync("1", new FakeProvider(), tokenizerIdleSeconds: "2");
+        await using var _ = gateway;
+        var trimmer = gateway.Service<IdleMemoryTrimmer>();
+        await Poll.UntilAsync(() => clock.HasPeriodicTimer(Tick), "the trimmer's timer runs on the gateway's clock");
+
+        // One idle time: the ordinary trim, the tables stay.
+        await TicksAsync(clock, trimmer, 5);
+        Assert.Equal((1, 0), (trimmer.Trims, trimmer.TokenizerReleases));
+
+        // Two seconds quiet: the tables go and the heap is trimmed again to give them back.
+        await TicksAsync(clock, trimmer, 4);
+        Assert.Equal((1, 0), (trimmer.Trims, trimmer.TokenizerReleases));
+        await TicksAsync(clock, trimmer, 1);
+        Assert.Equal((2, 1), (trimmer.Trims, trimmer.TokenizerReleases));
+
+        // Once a spell; the next count loads them back and counts the same.
+        await TicksAsync(clock, trimmer, 20);
+        Assert.Equal((2, 1), (trimmer.Trims, trimmer.TokenizerReleases));
+        Assert.False(counter.IsEstimate);
+        Assert.Equal(count, counter.CountText(text));
+
+        // A call re-arms both.
+        await gateway.CompleteAsync(GatewayHarness.Request("m"));
+        await TicksAsync(clock, trimmer, 11);
+        Assert.Equal((4, 2), (trimmer.Trims, trimmer.TokenizerReleases));
+    }
+
+    [Fact]
+    public void Negative_seconds_are_refused_at_start_up_naming_the_key()
+    {
+        var models = new List<ModelOptions> { new() { Name = "m", Deployments = [new DeploymentOptions { Name = "m1", Provider = "openai" }] } };
+        Assert.Empty(GatewayOptionsValidator.Validate(new GatewayOptions { Models = models, TokenizerIdleSeconds = 0 }, ["openai"]));
+        var errors = GatewayOptionsValidator.Validate(new GatewayOptions { Models = models, IdleTrimSeconds = -1, TokenizerIdleSeconds = -5 }, ["openai"]);
+        Assert.Contains(errors, e => e.StartsWith("idleTrimSeconds: must be 0 (off)", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("tokenizerIdleSeconds: must be 0 (keep the vocabularies loaded)", StringComparison.Ordinal) && e.Contains("-5", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -154,6 +154,11 @@ internal static class GatewayOptionsValidator
             errors.Add($"idleTrimSeconds: must be 0 (off) or a number of seconds, got {options.IdleTrimSeconds}.");
         }
 
+        if (options.TokenizerIdleSeconds < 0)
+        {
+            errors.Add($"tokenizerIdleSeconds: must be 0 (keep the vocabularies loaded) or a number of seconds, got {options.TokenizerIdleSeconds}.");
+        }
+
         if (options.MaxStreamsPerConnection <= 0)
         {
             errors.Add($"maxStreamsPerConnection: must be positive, got {options.MaxStreamsPerConnection}.");

@@ -31,26 +31,38 @@ public sealed partial class ChatTokenCounter
 {
     private static readonly ConcurrentDictionary<(string Encoding, ChatTokenRules Rules), ChatTokenCounter> Shared = new();
 
-    private readonly TiktokenTokenizer? _tokenizer;
+    // A caller's own tokenizer, held for the counter's life.
+    private readonly TiktokenTokenizer? _own;
+
+    // A shared counter's encoding: its tokenizer is looked up in the shared cache at each count
+    // (a dictionary hit), not held here, so TiktokenTokenizer.ReleaseShared can free the tables.
+    private readonly string? _sharedEncoding;
 
     /// <summary>A counter over <paramref name="tokenizer"/> with the given rules (default: <see cref="ChatTokenRules.Default"/>).</summary>
     public ChatTokenCounter(TiktokenTokenizer tokenizer, ChatTokenRules? rules = null)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
-        _tokenizer = tokenizer;
+        _own = tokenizer;
         Rules = rules ?? ChatTokenRules.Default;
     }
 
-    private ChatTokenCounter(ChatTokenRules rules)
+    private ChatTokenCounter(ChatTokenRules rules, string? sharedEncoding = null)
     {
         Rules = rules;
+        _sharedEncoding = sharedEncoding;
     }
 
-    /// <summary>The tokenizer, or null when this counter estimates.</summary>
-    public TiktokenTokenizer? Tokenizer => _tokenizer;
+    /// <summary>
+    /// The tokenizer, or null when this counter estimates. A shared counter's tokenizer comes from
+    /// the shared cache, loaded again if it was released (a reload that fails counts as an estimate).
+    /// </summary>
+    public TiktokenTokenizer? Tokenizer => _own ?? SharedTokenizer(_sharedEncoding);
 
     /// <summary>True when the tokenizer could not be loaded and counts are character-based estimates.</summary>
-    public bool IsEstimate => _tokenizer is null;
+    public bool IsEstimate => _own is null && _sharedEncoding is null;
+
+    private static TiktokenTokenizer? SharedTokenizer(string? encoding)
+        => encoding is not null && TiktokenTokenizer.TryCreateForEncoding(encoding, out var tokenizer, out _) ? tokenizer : null;
 
     public ChatTokenRules Rules { get; }
 
@@ -86,7 +98,8 @@ public sealed partial class ChatTokenCounter
     {
         if (loader(encoding, out var tokenizer, out var error))
         {
-            return new ChatTokenCounter(tokenizer, rules);
+            // A releasable shared tokenizer is looked up per count, so an idle gateway can free it.
+            return tokenizer.Releasable ? new ChatTokenCounter(rules, encoding) : new ChatTokenCounter(tokenizer, rules);
         }
 
         if (logger is not null)
@@ -108,7 +121,7 @@ public sealed partial class ChatTokenCounter
             return 0;
         }
 
-        return _tokenizer?.CountTokens(text) ?? TextEstimate.Count(text);
+        return Tokenizer?.CountTokens(text) ?? TextEstimate.Count(text);
     }
 
     /// <summary>
@@ -206,7 +219,7 @@ public sealed partial class ChatTokenCounter
             return 0;
         }
 
-        if (budget == int.MaxValue || text.Length <= SliceChars || _tokenizer is null)
+        if (budget == int.MaxValue || text.Length <= SliceChars || Tokenizer is not { } tokenizer)
         {
             return CountText(text);
         }
@@ -216,7 +229,7 @@ public sealed partial class ChatTokenCounter
         while (!rest.IsEmpty)
         {
             var length = SliceLength(rest);
-            total += _tokenizer.CountTokens(rest[..length]);
+            total += tokenizer.CountTokens(rest[..length]);
             if (total > budget)
             {
                 return total;
