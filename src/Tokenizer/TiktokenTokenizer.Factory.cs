@@ -28,6 +28,13 @@ public sealed partial class TiktokenTokenizer
     public static TiktokenTokenizer CreateForEncoding(string encodingName)
     {
         ArgumentNullException.ThrowIfNull(encodingName);
+
+        // Shared counters look their tokenizer up at every count: a loaded one comes back without the checks below.
+        if (Cache.TryGetValue(encodingName, out var loaded) && loaded.IsValueCreated)
+        {
+            return loaded.Value;
+        }
+
         if (!SupportedEncodings.Contains(encodingName, StringComparer.Ordinal))
         {
             throw new ArgumentException($"Unknown encoding '{encodingName}'; supported: {string.Join(", ", SupportedEncodings)}.", nameof(encodingName));

@@ -52,11 +52,10 @@ internal sealed partial class IdleMemoryTrimmer(CompletionTelemetry calls, Gatew
         var lastStarted = calls.CallsStarted + Interlocked.Read(ref _activity);
         var quietSince = timeProvider.GetTimestamp();
         var trimmed = false;
-        var tokenizerIdleFor = TimeSpan.FromSeconds(Math.Max(options.TokenizerIdleSeconds, options.IdleTrimSeconds));
-        if (options.TokenizerIdleSeconds <= 0)
-        {
-            tokenizerIdleFor = TimeSpan.Zero;
-        }
+        // Never sooner than the trim itself; zero: the tokenizer tables stay.
+        var tokenizerIdleFor = options.TokenizerIdleSeconds > 0
+            ? TimeSpan.FromSeconds(Math.Max(options.TokenizerIdleSeconds, options.IdleTrimSeconds))
+            : TimeSpan.Zero;
 
         var tokenizersReleased = false;
         try
