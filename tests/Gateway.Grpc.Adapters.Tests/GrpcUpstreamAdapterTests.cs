@@ -249,6 +249,44 @@ public sealed class GrpcUpstreamAdapterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Stream_NoMessageWithinTimeout_TimeoutAndUpstreamCancelled()
+    {
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _upstream.Streaming = async (_, _, context) =>
+        {
+            context.CancellationToken.Register(() => cancelled.TrySetResult());
+            await Task.Delay(Timeout.Infinite, context.CancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
+        };
+        using var sut = CreateSut();
+
+        var (chunks, error) = await Calls.CollectUntilError(sut.StreamAsync(Call(timeoutMs: "300"), default));
+
+        Assert.Empty(chunks);
+        Assert.Equal(ProviderErrorKind.Timeout, error.Kind);
+        await cancelled.Task.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task Stream_UpstreamGoesSilentAfterAMessage_TimeoutAfterIdleLimitNotTimeout()
+    {
+        // timeout_ms (the first message) is long; the idle limit, restarted by every message, is what ends it.
+        _upstream.Streaming = async (_, stream, context) =>
+        {
+            await stream.WriteAsync(new CompletionChunk { Delta = new TextDelta { Text = "a" } });
+            await Task.Delay(Timeout.Infinite, context.CancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
+        };
+        var call = new ProviderCall(Calls.Hello(), Calls.Deployment("grpc", "sim-small", new() { ["base_url"] = _address, ["timeout_ms"] = "600000", ["stream_idle_timeout_ms"] = "300" }));
+        using var sut = CreateSut();
+        var started = Stopwatch.StartNew();
+
+        var (chunks, error) = await Calls.CollectUntilError(sut.StreamAsync(call, default));
+
+        Assert.Equal("a", Assert.Single(chunks).Delta.Text);
+        Assert.Equal(ProviderErrorKind.Timeout, error.Kind);
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(60), $"ended after {started.Elapsed}, not by the 300 ms idle limit");
+    }
+
+    [Fact]
     public async Task Stream_CallerCancels_UpstreamCallCancelled()
     {
         var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

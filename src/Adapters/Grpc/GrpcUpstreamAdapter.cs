@@ -74,7 +74,10 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
             bool more;
             try
             {
-                more = await reader.MoveNext(timeouts.Token).ConfigureAwait(false);
+                // No token here: the call already carries timeouts.Token (CallOptions), which
+                // cancels the call and so the read; a token given to MoveNext would be linked with
+                // the call's by Grpc.Net.Client, a linked source and two callbacks per message.
+                more = await reader.MoveNext(CancellationToken.None).ConfigureAwait(false);
             }
             catch (RpcException ex)
             {
