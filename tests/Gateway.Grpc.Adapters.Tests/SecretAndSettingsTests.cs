@@ -11,16 +11,25 @@ public sealed class SecretResolverTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     [Fact]
-    public void Env_ChangeTakesEffectWithoutRestart()
+    public void Env_ChangeTakesEffectAfterCheckInterval()
     {
         var name = "GW_TEST_SECRET_" + Guid.NewGuid().ToString("N")[..8].ToUpperInvariant();
-        var resolver = new SecretResolver();
+        var time = new ManualTime();
+        var resolver = new SecretResolver(time) { EnvCheckInterval = TimeSpan.FromSeconds(1) };
         try
         {
             Environment.SetEnvironmentVariable(name, "one");
             Assert.Equal("one", resolver.Resolve("env:" + name));
             Environment.SetEnvironmentVariable(name, "two");
+            Assert.Equal("one", resolver.Resolve("env:" + name)); // still within the check interval: cached
+            time.Advance(TimeSpan.FromSeconds(2));
             Assert.Equal("two", resolver.Resolve("env:" + name));
+
+            // Unset: the next read after the interval fails and names the reference.
+            Environment.SetEnvironmentVariable(name, null);
+            time.Advance(TimeSpan.FromSeconds(2));
+            var ex = Assert.Throws<SecretResolutionException>(() => resolver.Resolve("env:" + name));
+            Assert.StartsWith("secret env:" + name + " is not set", ex.Message, StringComparison.Ordinal);
         }
         finally
         {
