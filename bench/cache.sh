@@ -65,7 +65,7 @@ cache:
     bench-sem: { semantic: true, semanticThreshold: 0.8 }
 EOF
 log "starting gateway"
-dotnet "$SERVER_DLL" --grpcAddress 127.0.0.1:$GW_GRPC_PORT --httpAddress 127.0.0.1:$GW_HTTP_PORT \
+env "${RUNTIME_ENV[@]}" dotnet "$SERVER_DLL" --grpcAddress 127.0.0.1:$GW_GRPC_PORT --httpAddress 127.0.0.1:$GW_HTTP_PORT \
   --store:kind sqlite --store:path "$WORK/gateway.db" \
   --config "$WORK/config/gateway.yaml" >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
 GW_PID=$!

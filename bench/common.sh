@@ -7,6 +7,13 @@ LOADGEN=(dotnet "$ROOT/bench/LoadGen/bin/Release/net10.0/Gateway.Grpc.LoadGen.dl
 HOOK=$ROOT/bench/AllocHook/bin/Release/net10.0/Gateway.Grpc.Bench.AllocHook.dll
 PT_DLL=$ROOT/bench/Passthrough/bin/Release/net10.0/Gateway.Grpc.Bench.Passthrough.dll
 
+# The runtime setting the gateway is deployed with (deploy/Dockerfile and the `dotnet run` launch
+# profile, src/Server/Properties/launchSettings.json): a 16 MB smallest gen-0 budget. The gateway
+# and the passthrough both get it, so the two still differ only in code (as they share the GC mode
+# in their runtimeconfig). BENCH_GC_GEN0SIZE= (empty) runs both with the runtime's defaults.
+GC_GEN0SIZE=${BENCH_GC_GEN0SIZE-0x1000000}
+RUNTIME_ENV=(); [[ -z $GC_GEN0SIZE ]] || RUNTIME_ENV=("DOTNET_GCgen0size=$GC_GEN0SIZE")
+
 # install_tools CMD:PACKAGE... — apt-get installs the packages whose command is missing.
 install_tools() {
   local need=() pair
@@ -86,7 +93,7 @@ start_passthrough() {
   local port; port=$(free_port)
   mkdir -p "$WORK/hook"
   BENCH_ALLOC_FILE=$WORK/hook/pt-alloc.txt DOTNET_STARTUP_HOOKS=$HOOK \
-    dotnet "$PT_DLL" --port "$port" --upstream "$SIM_GRPC" >"$WORK/passthrough.out" 2>"$WORK/passthrough.err" &
+    env "${RUNTIME_ENV[@]}" dotnet "$PT_DLL" --port "$port" --upstream "$SIM_GRPC" >"$WORK/passthrough.out" 2>"$WORK/passthrough.err" &
   PT_PID=$!
   PIDS+=($PT_PID)
   for _ in $(seq 1 300); do grep -q PASSTHROUGH_GRPC "$WORK/passthrough.out" 2>/dev/null && break; sleep 0.1; done
@@ -138,7 +145,7 @@ start_idle_gateway() {
   mkdir -p "$WORK/config"
   idle_gateway_yaml >"$WORK/config/$1.yaml"
   IG_GRPC_PORT=$(free_port); IG_HTTP_PORT=$(free_port)
-  dotnet "$SERVER_DLL" --grpcAddress "127.0.0.1:$IG_GRPC_PORT" --httpAddress "127.0.0.1:$IG_HTTP_PORT" \
+  env "${RUNTIME_ENV[@]}" dotnet "$SERVER_DLL" --grpcAddress "127.0.0.1:$IG_GRPC_PORT" --httpAddress "127.0.0.1:$IG_HTTP_PORT" \
     --config "$WORK/config/$1.yaml" --store:path "$WORK/$1.db" >"$WORK/$1.out" 2>"$WORK/$1.err" &
   IG_PID=$!
   PIDS+=($IG_PID)

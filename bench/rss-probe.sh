@@ -21,7 +21,7 @@ maxStreamsPerConnection: 5000
 models:
 $(bench_grpc_model_yaml)
 EOC
-dotnet "$SERVER_DLL" --grpcAddress 127.0.0.1:$GW_GRPC_PORT --httpAddress 127.0.0.1:$GW_HTTP_PORT --config $WORK/config/gateway.yaml > $WORK/gw.out 2>&1 &
+env "${RUNTIME_ENV[@]}" dotnet "$SERVER_DLL" --grpcAddress 127.0.0.1:$GW_GRPC_PORT --httpAddress 127.0.0.1:$GW_HTTP_PORT --config $WORK/config/gateway.yaml > $WORK/gw.out 2>&1 &
 GW_PID=$!; PIDS+=($GW_PID)
 for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$GW_HTTP_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 sleep 2; echo "just started: $(grep VmRSS /proc/$GW_PID/status)"

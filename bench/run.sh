@@ -156,7 +156,7 @@ EOF
 log "starting gateway"
 mkdir -p "$WORK/hook"
 BENCH_ALLOC_FILE=$WORK/hook/alloc.txt DOTNET_STARTUP_HOOKS=$HOOK \
-  dotnet "$SERVER_DLL" --grpcAddress 127.0.0.1:$GW_GRPC_PORT --httpAddress 127.0.0.1:$GW_HTTP_PORT \
+  env "${RUNTIME_ENV[@]}" dotnet "$SERVER_DLL" --grpcAddress 127.0.0.1:$GW_GRPC_PORT --httpAddress 127.0.0.1:$GW_HTTP_PORT \
   --store:kind sqlite --store:path "$WORK/gateway.db" \
   --config "$WORK/config/gateway.yaml" >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
 GW_PID=$!
@@ -380,6 +380,7 @@ fi
   echo "h2load: $(h2load --version 2>&1 | head -1)$(command -v nginx >/dev/null && echo "; nginx: $(nginx -v 2>&1 | cut -d/ -f2)")"
   echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (includes the benchmark's own load)"
   echo "seconds per point: $DUR (plus 1 s warm-up)"
+  echo "runtime environment of the gateway and the passthrough: ${RUNTIME_ENV[*]:-.NET defaults} (BENCH_GC_GEN0SIZE)"
   if ((SOAK_MIN > 0)); then echo "long run: $SOAK_MIN minutes of mixed load (BENCH_SOAK_MINUTES)"; fi
   if [[ -n ${REST_URL[portkey]:-} ]]; then echo "Portkey: @portkey-ai/gateway $PORTKEY_VERSION on Node $(node --version)"; fi
   if [[ -n $ONLY ]]; then echo "BENCH_ONLY=$ONLY (smoke: not a full run)"; fi

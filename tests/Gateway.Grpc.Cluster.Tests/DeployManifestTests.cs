@@ -146,4 +146,24 @@ public sealed class DeployManifestTests
         Assert.Contains(lines, static l => l.Trim() == "USER $APP_UID");
         Assert.Contains(lines, static l => l.Contains("GATEWAY_GRPCADDRESS=0.0.0.0:50051", StringComparison.Ordinal));
     }
+
+    /// <summary>
+    /// The GC knob the gateway runs with lives in three places because the runtime reads it only
+    /// from the environment: the image, the `dotnet run` launch profile and the benchmark, which
+    /// must measure the gateway as it is deployed.
+    /// </summary>
+    [Fact]
+    public void Gen0Budget_IsTheSameInTheImageTheLaunchProfileAndTheBenchmark()
+    {
+        var image = System.Text.RegularExpressions.Regex.Match(File.ReadAllText(Path.Combine(Root, "deploy", "Dockerfile")), @"DOTNET_GCgen0size=(\S+)");
+        Assert.True(image.Success, "deploy/Dockerfile sets no DOTNET_GCgen0size");
+
+        using var launch = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(Root, "src", "Server", "Properties", "launchSettings.json")));
+        var profile = launch.RootElement.GetProperty("profiles").EnumerateObject().First().Value;
+        Assert.Equal(image.Groups[1].Value, profile.GetProperty("environmentVariables").GetProperty("DOTNET_GCgen0size").GetString());
+
+        var bench = System.Text.RegularExpressions.Regex.Match(File.ReadAllText(Path.Combine(Root, "bench", "common.sh")), @"GC_GEN0SIZE=\$\{BENCH_GC_GEN0SIZE-(\S+)\}");
+        Assert.True(bench.Success, "bench/common.sh sets no GC_GEN0SIZE default");
+        Assert.Equal(image.Groups[1].Value, bench.Groups[1].Value);
+    }
 }
