@@ -38,8 +38,11 @@ public sealed class SecretResolver(TimeProvider timeProvider) : ISecretResolver
     {
         ArgumentNullException.ThrowIfNull(reference);
 
-        // A reference resolved before was valid then: skip the syntax check as well.
-        if (_env.TryGetValue(reference, out var env) && timeProvider.GetElapsedTime(env.CheckedAt) < EnvCheckInterval)
+        // An env: reference resolved before was valid then: skip the syntax check as well. (file:
+        // references have their own cache, checked after the syntax, so they skip this lookup.)
+        if (reference.StartsWith(SecretReference.EnvPrefix, StringComparison.Ordinal)
+            && _env.TryGetValue(reference, out var env)
+            && timeProvider.GetElapsedTime(env.CheckedAt) < EnvCheckInterval)
         {
             return env.Value;
         }
