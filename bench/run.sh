@@ -11,12 +11,17 @@
 #                          points and idle streams, report in the work directory (bench/ untouched)
 #   BENCH_PORTKEY=0        skip Portkey (otherwise npm-installed once into ~/.cache/gw-bench)
 #   WARM=15                seconds of gRPC warm-up per target
+#   BENCH_ROUNDS=3         interleaved rounds of the h2load gRPC unary and REST points (the report
+#                          takes per-field medians and lists each round's ratios)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DUR=${1:-5}
 ONLY=${BENCH_ONLY:-}
 SOAK_MIN=${BENCH_SOAK_MINUTES:-0}
+ROUNDS=${BENCH_ROUNDS:-3}
+ROUND=
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_ROUNDS: a positive whole number, got '$ROUNDS'" >&2; exit 2; }
 case $ONLY in "" | passthrough) ;; *) echo "BENCH_ONLY: only 'passthrough' is known" >&2; exit 2 ;; esac
 WORK=$(mktemp -d /tmp/gw-bench.XXXXXX)
 OUT=$ROOT/bench/results
@@ -191,7 +196,7 @@ h2_point() { # kind target url-path body-file c m extra-args...
   t1=$(ticks_of "${pids[@]}")
   ((${#pids[@]})) && cpu=(--cpu-ticks "$((t1 - t0))" --clk-tck "$CLK_TCK" --cpu-since-us "$since")
   "${LOADGEN[@]}" h2load --log "$WORK/$tag.log" --stdout "$WORK/$tag.txt" --label "$tag" --kind "$kind" \
-    --target "$t" --concurrency "$c x $m" --url "$url" "${cpu[@]}" --out "$OUT/results.jsonl" >/dev/null
+    --target "$t" --concurrency "$c x $m" --url "$url" "${cpu[@]}" ${ROUND:+--round "$ROUND"} --out "$OUT/results.jsonl" >/dev/null
   grep -E "req/s|requests:|status codes" "$WORK/$tag.txt" | sed "s/^/  $tag: /" >&2 || true
 }
 # rest_headers TARGET — the auth (and, for Portkey, routing) headers a REST call to it needs.
@@ -218,33 +223,44 @@ for t in "${REST_TARGETS[@]}"; do
 done
 # 8 x 8 = 64 calls in flight is the point issue 11's throughput and CPU targets name.
 LEVELS=("1 1" "8 8" "10 10" "50 20")
+# Unary points run in ROUNDS interleaved rounds (ROUND tags their rows; the report takes medians).
 for kind in unary stream; do
-  method=Complete; [[ $kind == stream ]] && method=StreamComplete
-  log "gRPC $kind with h2load (${DUR}s per point)"
-  for lv in "${LEVELS[@]}"; do
-    read -r c m <<<"$lv"
-    for t in "${TARGETS[@]}"; do
-      h2_point "grpc-$kind" "$t" "${GRPC_URL[$t]}/gateway.v1.Completion/$method" "$WORK/req-$t.bin" "$c" "$m" \
-        -H 'content-type: application/grpc' -H 'te: trailers'
+  method=Complete; rounds=$ROUNDS
+  [[ $kind == stream ]] && { method=StreamComplete; rounds=1; }
+  for round in $(seq 1 "$rounds"); do
+    ROUND=; ((rounds > 1)) && ROUND=$round
+    log "gRPC $kind with h2load (${DUR}s per point${ROUND:+, round $round of $rounds})"
+    for lv in "${LEVELS[@]}"; do
+      read -r c m <<<"$lv"
+      for t in "${TARGETS[@]}"; do
+        h2_point "grpc-$kind" "$t" "${GRPC_URL[$t]}/gateway.v1.Completion/$method" "$WORK/req-$t.bin" "$c" "$m" \
+          -H 'content-type: application/grpc' -H 'te: trailers'
+      done
     done
   done
 done
+ROUND=
 # h2load cannot see grpc-status; the C# load generator below sends the same request (plus one
 # sample call that must succeed) and counts every non-OK status as an error.
 
 # ---- 7. REST, h2load --h1 --------------------------------------------------------------------
 # 32 connections is the point issue 11's REST targets name. (The smoke has no REST targets.)
 REST_LEVELS=("1 1" "10 1" "32 1" "50 1"); [[ -z $ONLY ]] || REST_LEVELS=()
-((${#REST_LEVELS[@]})) && log "REST with h2load --h1"
-for lv in "${REST_LEVELS[@]}"; do
-  read -r c m <<<"$lv"
-  for t in "${REST_TARGETS[@]}"; do
-    printf '{"model":"%s","messages":[{"role":"user","content":"Say hello to the benchmark in a few words."}]}' "${REST_MODEL[$t]}" >"$WORK/rest-$t.json"
-    mapfile -t hdr < <(rest_headers "$t")
-    h2_point rest "$t" "${REST_URL[$t]}/v1/chat/completions" "$WORK/rest-$t.json" "$c" "$m" --h1 \
-      -H 'content-type: application/json' "${hdr[@]}"
+for round in $(seq 1 "$ROUNDS"); do
+  ((${#REST_LEVELS[@]})) || break
+  ROUND=; ((ROUNDS > 1)) && ROUND=$round
+  log "REST with h2load --h1${ROUND:+ (round $round of $ROUNDS)}"
+  for lv in "${REST_LEVELS[@]}"; do
+    read -r c m <<<"$lv"
+    for t in "${REST_TARGETS[@]}"; do
+      printf '{"model":"%s","messages":[{"role":"user","content":"Say hello to the benchmark in a few words."}]}' "${REST_MODEL[$t]}" >"$WORK/rest-$t.json"
+      mapfile -t hdr < <(rest_headers "$t")
+      h2_point rest "$t" "${REST_URL[$t]}/v1/chat/completions" "$WORK/rest-$t.json" "$c" "$m" --h1 \
+        -H 'content-type: application/json' "${hdr[@]}"
+    done
   done
 done
+ROUND=
 
 # ---- 8. C# load generator: gRPC unary + stream, REST -----------------------------------------
 # Allocations per call come from the hook in the gateway and the passthrough (bench/AllocHook).
@@ -380,6 +396,7 @@ fi
   echo "h2load: $(h2load --version 2>&1 | head -1)$(command -v nginx >/dev/null && echo "; nginx: $(nginx -v 2>&1 | cut -d/ -f2)")"
   echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (includes the benchmark's own load)"
   echo "seconds per point: $DUR (plus 1 s warm-up)"
+  echo "rounds of the h2load gRPC unary and REST points: $ROUNDS, interleaved (BENCH_ROUNDS)"
   echo "runtime environment of the gateway and the passthrough: ${RUNTIME_ENV[*]:-.NET defaults} (BENCH_GC_GEN0SIZE)"
   if ((SOAK_MIN > 0)); then echo "long run: $SOAK_MIN minutes of mixed load (BENCH_SOAK_MINUTES)"; fi
   if [[ -n ${REST_URL[portkey]:-} ]]; then echo "Portkey: @portkey-ai/gateway $PORTKEY_VERSION on Node $(node --version)"; fi

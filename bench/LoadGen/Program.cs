@@ -22,7 +22,7 @@ namespace Gateway.Grpc.LoadGen;
 ///           number in front of each (every call a new prompt); header is sent as gRPC metadata;
 ///           max-requests ends the run after N calls (duration still bounds it)
 ///   rest    --url U --model M -c N --duration S [--label L] [--out results.jsonl]
-///   h2load  [--log FILE] --stdout FILE --label L [--cpu-ticks T --clk-tck HZ --cpu-since-us US] [--out results.jsonl]
+///   h2load  [--log FILE] --stdout FILE --label L [--cpu-ticks T --clk-tck HZ --cpu-since-us US] [--round N] [--out results.jsonl]
 ///           percentiles from h2load's --log-file; CPU per call = T ticks over the logged requests completed since US
 ///   idle    --url U --model M --streams N --pid PID --metrics URL|none [--through T --upstream U] [--hold SECONDS] [--out results.jsonl]
 ///   rss     --pid PID --label L [--phase P --minutes N] [--out results.jsonl]
@@ -389,6 +389,11 @@ internal static class Program
 
         row["kind"] = o.Get("kind", "h2load");
         row["concurrency"] = o.Get("concurrency", "");
+        if (o.Get("round", null) is { } round)
+        {
+            row["round"] = int.Parse(round, CultureInfo.InvariantCulture);
+        }
+
         Emit(o, row);
         return 0;
     }

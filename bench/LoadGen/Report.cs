@@ -11,10 +11,12 @@ internal static class Report
 
     public static int Write(Options o)
     {
-        var rows = File.ReadAllLines(o.Required("in"))
+        var raw = File.ReadAllLines(o.Required("in"))
             .Where(l => l.StartsWith('{'))
             .Select(l => JsonNode.Parse(l)!.AsObject())
             .ToList();
+        var rows = CollapseRounds(raw);
+        var rounds = raw.Where(r => r["round"] is not null).Select(r => (int)D(r, "round")).DefaultIfEmpty(1).Max();
         var sb = new StringBuilder();
         sb.AppendLine("# Gateway benchmark results");
         sb.AppendLine();
@@ -57,6 +59,15 @@ internal static class Report
         sb.AppendLine("  the simulator) from /proc/PID/stat over the measured window, divided by the calls h2load logged in it.");
         sb.AppendLine("  alloc B/req (load-generator points): bytes the process allocated per call (`GC.GetTotalAllocatedBytes`,");
         sb.AppendLine("  `bench/AllocHook`), gateway and passthrough only.");
+        if (rounds > 1)
+        {
+            sb.AppendLine($"- Rounds: the h2load gRPC unary and REST points ran in {rounds} interleaved rounds (each round visits every");
+            sb.AppendLine("  level and every target in turn, then the next round starts), because one 5 s point on this shared box moves");
+            sb.AppendLine("  by 10-20 % between identical runs. Those tables show each field's median over the rounds (errors: the sum),");
+            sb.AppendLine("  every ratio and verdict is taken from the medians, and \"Round by round\" below lists each round's ratios.");
+            sb.AppendLine("  The other points ran once.");
+        }
+
         sb.AppendLine();
 
         var groups = rows.Where(r => r["target"] is not null)
@@ -104,6 +115,7 @@ internal static class Report
             WriteSideBySide(sb, g);
         }
 
+        WriteRounds(sb, raw);
         WriteMemory(sb, rows);
         WriteIssue11Targets(sb, rows);
         WriteTargets(sb, rows);
@@ -125,6 +137,91 @@ internal static class Report
         File.WriteAllText(o.Required("out"), sb.ToString());
         Console.WriteLine($"wrote {o.Required("out")}");
         return 0;
+    }
+
+    /// <summary>
+    /// One row per (tool, kind, concurrency, target): a point measured in several rounds becomes
+    /// its per-field medians (errors summed, a <c>rounds</c> count added); other rows pass as they are.
+    /// </summary>
+    private static List<JsonObject> CollapseRounds(List<JsonObject> raw)
+    {
+        var result = new List<JsonObject>(raw.Count);
+        var seen = new HashSet<(string, string, string, string)>();
+        foreach (var row in raw)
+        {
+            if (row["round"] is null)
+            {
+                result.Add(row);
+                continue;
+            }
+
+            var key = (Str(row, "tool"), Str(row, "kind"), Str(row, "concurrency"), Str(row, "target"));
+            if (!seen.Add(key))
+            {
+                continue;
+            }
+
+            var same = raw.Where(r => r["round"] is not null && (Str(r, "tool"), Str(r, "kind"), Str(r, "concurrency"), Str(r, "target")) == key).ToList();
+            var merged = row.DeepClone().AsObject();
+            foreach (var (name, value) in row)
+            {
+                if (name == "round" || value is not JsonValue v || !v.TryGetValue<double>(out _))
+                {
+                    continue;
+                }
+
+                var values = same.Select(r => D(r, name)).Where(d => !double.IsNaN(d)).ToList();
+                merged[name] = name == "errors" ? values.Sum() : Median(values);
+            }
+
+            merged.Remove("round");
+            merged["rounds"] = same.Count;
+            result.Add(merged);
+        }
+
+        return result;
+    }
+
+    private static double Median(List<double> values)
+    {
+        if (values.Count == 0)
+        {
+            return double.NaN;
+        }
+
+        values.Sort();
+        var mid = values.Count / 2;
+        return values.Count % 2 == 1 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+    }
+
+    /// <summary>Each round's gateway ratios at the points the issue names, so the spread behind the medians is visible.</summary>
+    private static void WriteRounds(StringBuilder sb, List<JsonObject> raw)
+    {
+        var measured = raw.Where(r => r["round"] is not null && Str(r, "tool") == "h2load").ToList();
+        if (measured.Select(r => D(r, "round")).Distinct().Count() < 2)
+        {
+            return;
+        }
+
+        sb.AppendLine("## Round by round (h2load, the points issue 11 names)");
+        sb.AppendLine();
+        sb.AppendLine("Each round's ratios, from that round's rows alone; the tables above use the medians of the fields.");
+        sb.AppendLine();
+        sb.AppendLine("| point | round | throughput gateway/passthrough | CPU/call gateway/passthrough | throughput gateway/nginx | throughput gateway/Portkey | added p50 gateway/passthrough | added p50 gateway/nginx |");
+        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var (kind, concurrency) in new[] { ("grpc-unary", "1 x 1"), ("grpc-unary", "8 x 8"), ("rest", "32 x 1") })
+        {
+            foreach (var round in measured.Where(r => Str(r, "kind") == kind && Str(r, "concurrency") == concurrency).GroupBy(r => D(r, "round")).OrderBy(g => g.Key))
+            {
+                // Direct's row of the same round gives the added latency (same level, same round).
+                var p = new Point(concurrency, round);
+                var single = p.InFlight == 1;
+                sb.AppendLine($"| {(kind == "rest" ? "REST" : "gRPC unary")} {concurrency} | {round.Key} | {F(p.GatewayOver("passthrough", "rps"), 2)} | {X(p.GatewayOver("passthrough", "cpu_us_per_req"))} | {F(p.GatewayOver("nginx", "rps"), 2)} | {F(p.GatewayOver("portkey", "rps"), 1)} | "
+                    + (single ? $"{X(p.AddedOver("passthrough", "p50_us"))} | {X(p.AddedOver("nginx", "p50_us"))} |" : "- | - |"));
+            }
+        }
+
+        sb.AppendLine();
     }
 
     private static IEnumerable<IGrouping<string, JsonObject>> ByConcurrency(IEnumerable<JsonObject> rows)
