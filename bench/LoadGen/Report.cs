@@ -63,8 +63,9 @@ internal static class Report
         {
             sb.AppendLine($"- Rounds: the h2load gRPC unary and REST points ran in {rounds} interleaved rounds (each round visits every");
             sb.AppendLine("  level and every target in turn, then the next round starts), because one 5 s point on this shared box moves");
-            sb.AppendLine("  by 10-20 % between identical runs. Those tables show each field's median over the rounds (errors: the sum),");
-            sb.AppendLine("  every ratio and verdict is taken from the medians, and \"Round by round\" below lists each round's ratios.");
+            sb.AppendLine("  by 10-20 % between identical runs. Those tables show each field's median over the rounds (errors: the sum);");
+            sb.AppendLine("  every ratio and verdict from them is the median of the per-round ratios (the targets paired within a round,");
+            sb.AppendLine("  so drift of the box between rounds cancels), and \"Round by round\" below lists each round's ratios.");
             sb.AppendLine("  The other points ran once.");
         }
 
@@ -176,6 +177,14 @@ internal static class Report
 
             merged.Remove("round");
             merged["rounds"] = same.Count;
+            // Each round's own fields, so ratios can pair the targets round by round (Point).
+            var byRound = new JsonObject();
+            foreach (var r in same)
+            {
+                byRound[Str(r, "round")] = r.DeepClone();
+            }
+
+            merged["by_round"] = byRound;
             result.Add(merged);
         }
 
@@ -205,7 +214,7 @@ internal static class Report
 
         sb.AppendLine("## Round by round (h2load, the points issue 11 names)");
         sb.AppendLine();
-        sb.AppendLine("Each round's ratios, from that round's rows alone; the tables above use the medians of the fields.");
+        sb.AppendLine("Each round's ratios, from that round's rows alone; the ratios and verdicts elsewhere are the medians of these.");
         sb.AppendLine();
         sb.AppendLine("| point | round | throughput gateway/passthrough | CPU/call gateway/passthrough | throughput gateway/nginx | throughput gateway/Portkey | added p50 gateway/passthrough | added p50 gateway/nginx |");
         sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -250,19 +259,54 @@ internal static class Report
 
         public bool Has(string target) => _rows.Any(r => Str(r, "target") == target);
 
-        public double Value(string target, string field) => _rows.FirstOrDefault(r => Str(r, "target") == target) is { } r ? D(r, field) : double.NaN;
+        public double Value(string target, string field) => Row(target) is { } r ? D(r, field) : double.NaN;
 
         /// <summary>Latency the target adds over the direct call at the same percentile.</summary>
         public double Added(string target, string field) => Value(target, field) - Value("direct", field);
 
-        /// <summary>gateway's value over the other target's; NaN when either is missing.</summary>
-        public double GatewayOver(string other, string field) => Value("gateway", field) / Value(other, field);
+        /// <summary>
+        /// gateway's value over the other target's; NaN when either is missing. Measured in rounds:
+        /// the median of each round's ratio (targets paired within a round, minutes apart at most).
+        /// </summary>
+        public double GatewayOver(string other, string field)
+            => Paired(["gateway", other], v => v("gateway", field) / v(other, field)) ?? Value("gateway", field) / Value(other, field);
 
-        /// <summary>gateway's added latency over the other target's; NaN unless the other adds some.</summary>
+        /// <summary>gateway's added latency over the other target's; NaN unless the other adds some. In rounds: the median of each round's.</summary>
         public double AddedOver(string other, string field)
+            => Paired(["gateway", other, "direct"], v => AddedRatio(v("gateway", field), v(other, field), v("direct", field)))
+                ?? AddedRatio(Value("gateway", field), Value(other, field), Value("direct", field));
+
+        private static double AddedRatio(double gateway, double other, double direct)
+            => other - direct > 0 ? (gateway - direct) / (other - direct) : double.NaN;
+
+        private JsonObject? Row(string target) => _rows.FirstOrDefault(r => Str(r, "target") == target);
+
+        /// <summary>The median over the rounds every target was measured in of one round's ratio; null when the points ran once.</summary>
+        private double? Paired(string[] targets, Func<Func<string, string, double>, double> ratio)
         {
-            var theirs = Added(other, field);
-            return theirs > 0 ? Added("gateway", field) / theirs : double.NaN;
+            var rounds = new List<JsonObject>();
+            foreach (var target in targets)
+            {
+                if (Row(target)?["by_round"] is not JsonObject byRound)
+                {
+                    return null;
+                }
+
+                rounds.Add(byRound);
+            }
+
+            var common = rounds.Select(r => r.Select(kv => kv.Key)).Aggregate((a, b) => a.Intersect(b)).ToList();
+            if (common.Count < 2)
+            {
+                return null;
+            }
+
+            var targetIndex = targets.Select((t, i) => (t, i)).ToDictionary(x => x.t, x => x.i);
+            var values = common
+                .Select(k => ratio((t, f) => D(rounds[targetIndex[t]][k]!.AsObject(), f)))
+                .Where(v => !double.IsNaN(v) && !double.IsInfinity(v))
+                .ToList();
+            return values.Count == 0 ? double.NaN : Median(values);
         }
     }
 
@@ -313,7 +357,7 @@ internal static class Report
         }
 
         sb.AppendLine();
-        sb.AppendLine("Side by side (same run):");
+        sb.AppendLine(rows.Any(r => r["by_round"] is not null) ? "Side by side (same run; ratios: the median of the per-round ratios):" : "Side by side (same run):");
         sb.AppendLine();
         sb.AppendLine("| concurrency | " + string.Join(" | ", columns.Select(c => c.Header)) + " |");
         sb.AppendLine("| --- |" + string.Concat(columns.Select(_ => " ---: |")));
