@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using System.Globalization;
+using Gateway.Grpc.Governance.Storage;
+using Microsoft.Data.Sqlite;
+
+// CPU per ledger row of the SQLite store's batch append (the path the gateway's LedgerWriter
+// takes: one transaction, one prepared statement, 500 rows per batch), alone in its process.
+// Usage: dotnet run -c Release --project bench/Ledger.Benchmarks -- [rows] [--drop-time-indexes] [--anonymous]
+// --drop-time-indexes drops the four (column, ts) indexes after migration, to price them;
+// --anonymous writes rows without key and team (a gateway in open mode, as bench/run.sh runs it).
+var rows = args.Length > 0 && int.TryParse(args[0], CultureInfo.InvariantCulture, out var n) ? n : 200_000;
+var dropIndexes = args.Contains("--drop-time-indexes");
+var anonymous = args.Contains("--anonymous");
+const int BatchSize = 500;
+const int WarmUpBatches = 20;
+if (rows < (WarmUpBatches + 1) * BatchSize)
+{
+    Console.Error.WriteLine($"rows: at least {(WarmUpBatches + 1) * BatchSize}");
+    return 2;
+}
+
+var directory = Directory.CreateTempSubdirectory("ledger-bench-");
+try
+{
+    var path = Path.Combine(directory.FullName, "ledger.db");
+    var store = new SqliteGovernanceStore(path);
+    await store.MigrateAsync(CancellationToken.None);
+    if (dropIndexes)
+    {
+        using var connection = new SqliteConnection($"Data Source={path}");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "DROP INDEX gw_ledger_ts; DROP INDEX gw_ledger_key_ts; DROP INDEX gw_ledger_team_ts; DROP INDEX gw_ledger_model_ts;";
+        command.ExecuteNonQuery();
+    }
+
+    // Rows shaped like the gateway's: time-ordered request ids, 50 keys in 5 teams, one model.
+    var start = DateTimeOffset.UtcNow;
+    var batches = new List<List<LedgerEntry>>();
+    for (var b = 0; b < rows / BatchSize; b++)
+    {
+        var batch = new List<LedgerEntry>(BatchSize);
+        for (var i = 0; i < BatchSize; i++)
+        {
+            var row = (b * BatchSize) + i;
+            var at = start.AddMilliseconds(row / 10);
+            batch.Add(new LedgerEntry
+            {
+                RequestId = "cmpl-" + (at.ToUnixTimeMilliseconds() & 0xFFFF_FFFF_FFFF).ToString("x12", CultureInfo.InvariantCulture) + Random.Shared.NextInt64(0, 1L << 48).ToString("x12", CultureInfo.InvariantCulture),
+                Timestamp = at,
+                KeyId = anonymous ? null : "key_" + (row % 50).ToString(CultureInfo.InvariantCulture),
+                TeamId = anonymous ? null : "team-" + (row % 5).ToString(CultureInfo.InvariantCulture),
+                Model = "bench-grpc",
+                Deployment = "sim-grpc",
+                Provider = "grpc",
+                Route = "grpc",
+                InputTokens = 12,
+                OutputTokens = 20,
+                CostUsd = 0.000123m,
+                LatencyMs = 1,
+                Status = "OK",
+                Attempts = 1,
+            });
+        }
+
+        batches.Add(batch);
+    }
+
+    for (var b = 0; b < WarmUpBatches; b++)
+    {
+        await store.AppendLedgerAsync(batches[b], CancellationToken.None);
+    }
+
+    using var process = Process.GetCurrentProcess();
+    var cpuBefore = process.TotalProcessorTime;
+    var clock = Stopwatch.StartNew();
+    for (var b = WarmUpBatches; b < batches.Count; b++)
+    {
+        await store.AppendLedgerAsync(batches[b], CancellationToken.None);
+    }
+
+    process.Refresh();
+    var measured = (batches.Count - WarmUpBatches) * BatchSize;
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"rows {measured} (after {WarmUpBatches * BatchSize} warm-up){(dropIndexes ? ", time indexes dropped" : "")}{(anonymous ? ", no key or team" : "")}: CPU {(process.TotalProcessorTime - cpuBefore).TotalMicroseconds / measured:F2} µs per row, wall {clock.Elapsed.TotalMicroseconds / measured:F2} µs per row"));
+    store.Dispose();
+    return 0;
+}
+finally
+{
+    SqliteConnection.ClearAllPools();
+    directory.Delete(recursive: true);
+}
