@@ -62,7 +62,7 @@ internal static class Report
         if (rounds > 1)
         {
             sb.AppendLine($"- Rounds: the h2load gRPC unary and REST points ran in {rounds} interleaved rounds (each round visits every");
-            sb.AppendLine("  level and every target in turn, then the next round starts), because one 5 s point on this shared box moves");
+            sb.AppendLine("  level and every target in turn, then the next round starts), because one point on this shared box moves");
             sb.AppendLine("  by 10-20 % between identical runs. Those tables show each field's median over the rounds (errors: the sum);");
             sb.AppendLine("  every ratio and verdict from them is the median of the per-round ratios (the targets paired within a round,");
             sb.AppendLine("  so drift of the box between rounds cancels), and \"Round by round\" below lists each round's ratios.");
@@ -266,7 +266,7 @@ internal static class Report
 
         /// <summary>
         /// gateway's value over the other target's; NaN when either is missing. Measured in rounds:
-        /// the median of each round's ratio (targets paired within a round, minutes apart at most).
+        /// the median of each round's ratio (targets paired within a round, measured back to back).
         /// </summary>
         public double GatewayOver(string other, string field)
             => Paired(["gateway", other], v => v("gateway", field) / v(other, field)) ?? Value("gateway", field) / Value(other, field);
