@@ -12,7 +12,7 @@
 #   BENCH_PORTKEY=0        skip Portkey (otherwise npm-installed once into ~/.cache/gw-bench)
 #   WARM=15                seconds of gRPC warm-up per target
 #   BENCH_ROUNDS=3         interleaved rounds of the h2load gRPC unary and REST points (the report
-#                          takes per-field medians and lists each round's ratios)
+#                          shows per-field medians; ratios are the medians of the per-round ones)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -228,7 +228,7 @@ for kind in unary stream; do
   method=Complete; rounds=$ROUNDS
   [[ $kind == stream ]] && { method=StreamComplete; rounds=1; }
   for round in $(seq 1 "$rounds"); do
-    ROUND=; ((rounds > 1)) && ROUND=$round
+    ROUND=; if ((rounds > 1)); then ROUND=$round; fi
     log "gRPC $kind with h2load (${DUR}s per point${ROUND:+, round $round of $rounds})"
     for lv in "${LEVELS[@]}"; do
       read -r c m <<<"$lv"
@@ -248,7 +248,7 @@ ROUND=
 REST_LEVELS=("1 1" "10 1" "32 1" "50 1"); [[ -z $ONLY ]] || REST_LEVELS=()
 for round in $(seq 1 "$ROUNDS"); do
   ((${#REST_LEVELS[@]})) || break
-  ROUND=; ((ROUNDS > 1)) && ROUND=$round
+  ROUND=; if ((ROUNDS > 1)); then ROUND=$round; fi
   log "REST with h2load --h1${ROUND:+ (round $round of $ROUNDS)}"
   for lv in "${REST_LEVELS[@]}"; do
     read -r c m <<<"$lv"
