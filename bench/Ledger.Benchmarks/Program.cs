@@ -5,17 +5,18 @@ using Microsoft.Data.Sqlite;
 
 // CPU per ledger row of the SQLite store's batch append (the path the gateway's LedgerWriter
 // takes: one transaction, one prepared statement, 500 rows per batch), alone in its process.
-// Usage: dotnet run -c Release --project bench/Ledger.Benchmarks -- [rows] [--drop-time-indexes] [--anonymous]
+// Usage: dotnet run -c Release --project bench/Ledger.Benchmarks -- [rows] [--drop-time-indexes] [--anonymous] [--batch N]
 // --drop-time-indexes drops the four (column, ts) indexes after migration, to price them;
 // --anonymous writes rows without key and team (a gateway in open mode, as bench/run.sh runs it).
 var rows = args.Length > 0 && int.TryParse(args[0], CultureInfo.InvariantCulture, out var n) ? n : 200_000;
 var dropIndexes = args.Contains("--drop-time-indexes");
 var anonymous = args.Contains("--anonymous");
-const int BatchSize = 500;
-const int WarmUpBatches = 20;
-if (rows < (WarmUpBatches + 1) * BatchSize)
+var batchAt = Array.IndexOf(args, "--batch");
+var batchSize = batchAt >= 0 && batchAt + 1 < args.Length ? int.Parse(args[batchAt + 1], CultureInfo.InvariantCulture) : 500;
+var warmUpBatches = Math.Max(1, 10_000 / batchSize);
+if (rows < (warmUpBatches + 1) * batchSize)
 {
-    Console.Error.WriteLine($"rows: at least {(WarmUpBatches + 1) * BatchSize}");
+    Console.Error.WriteLine($"rows: at least {(warmUpBatches + 1) * batchSize}");
     return 2;
 }
 
@@ -37,12 +38,12 @@ try
     // Rows shaped like the gateway's: time-ordered request ids, 50 keys in 5 teams, one model.
     var start = DateTimeOffset.UtcNow;
     var batches = new List<List<LedgerEntry>>();
-    for (var b = 0; b < rows / BatchSize; b++)
+    for (var b = 0; b < rows / batchSize; b++)
     {
-        var batch = new List<LedgerEntry>(BatchSize);
-        for (var i = 0; i < BatchSize; i++)
+        var batch = new List<LedgerEntry>(batchSize);
+        for (var i = 0; i < batchSize; i++)
         {
-            var row = (b * BatchSize) + i;
+            var row = (b * batchSize) + i;
             var at = start.AddMilliseconds(row / 10);
             batch.Add(new LedgerEntry
             {
@@ -66,7 +67,7 @@ try
         batches.Add(batch);
     }
 
-    for (var b = 0; b < WarmUpBatches; b++)
+    for (var b = 0; b < warmUpBatches; b++)
     {
         await store.AppendLedgerAsync(batches[b], CancellationToken.None);
     }
@@ -74,14 +75,14 @@ try
     using var process = Process.GetCurrentProcess();
     var cpuBefore = process.TotalProcessorTime;
     var clock = Stopwatch.StartNew();
-    for (var b = WarmUpBatches; b < batches.Count; b++)
+    for (var b = warmUpBatches; b < batches.Count; b++)
     {
         await store.AppendLedgerAsync(batches[b], CancellationToken.None);
     }
 
     process.Refresh();
-    var measured = (batches.Count - WarmUpBatches) * BatchSize;
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"rows {measured} (after {WarmUpBatches * BatchSize} warm-up){(dropIndexes ? ", time indexes dropped" : "")}{(anonymous ? ", no key or team" : "")}: CPU {(process.TotalProcessorTime - cpuBefore).TotalMicroseconds / measured:F2} µs per row, wall {clock.Elapsed.TotalMicroseconds / measured:F2} µs per row"));
+    var measured = (batches.Count - warmUpBatches) * batchSize;
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"rows {measured} (after {warmUpBatches * batchSize} warm-up, {batchSize} per batch){(dropIndexes ? ", time indexes dropped" : "")}{(anonymous ? ", no key or team" : "")}: CPU {(process.TotalProcessorTime - cpuBefore).TotalMicroseconds / measured:F2} µs per row, wall {clock.Elapsed.TotalMicroseconds / measured:F2} µs per row"));
     store.Dispose();
     return 0;
 }
