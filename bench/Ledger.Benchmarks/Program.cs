@@ -4,7 +4,8 @@ using Gateway.Grpc.Governance.Storage;
 using Microsoft.Data.Sqlite;
 
 // CPU per ledger row of the SQLite store's batch append (the path the gateway's LedgerWriter
-// takes: one transaction, one prepared statement, 500 rows per batch), alone in its process.
+// takes: one transaction, one prepared statement, 500 rows per batch as the writer's default),
+// alone in its process.
 // Usage: dotnet run -c Release --project bench/Ledger.Benchmarks -- [rows] [--drop-time-indexes] [--anonymous] [--batch N]
 // --drop-time-indexes drops the four (column, ts) indexes after migration, to price them;
 // --anonymous writes rows without key and team (a gateway in open mode, as bench/run.sh runs it).
@@ -12,7 +13,13 @@ var rows = args.Length > 0 && int.TryParse(args[0], CultureInfo.InvariantCulture
 var dropIndexes = args.Contains("--drop-time-indexes");
 var anonymous = args.Contains("--anonymous");
 var batchAt = Array.IndexOf(args, "--batch");
-var batchSize = batchAt >= 0 && batchAt + 1 < args.Length ? int.Parse(args[batchAt + 1], CultureInfo.InvariantCulture) : 500;
+var batchSize = 500;
+if (batchAt >= 0 && (batchAt + 1 >= args.Length || !int.TryParse(args[batchAt + 1], CultureInfo.InvariantCulture, out batchSize) || batchSize < 1))
+{
+    Console.Error.WriteLine("--batch: give a positive number of rows per batch, for example --batch 2000");
+    return 2;
+}
+
 var warmUpBatches = Math.Max(1, 10_000 / batchSize);
 if (rows < (warmUpBatches + 1) * batchSize)
 {
