@@ -284,7 +284,7 @@ internal static class Report
         /// <summary>The median over the rounds every target was measured in of one round's ratio; null when the points ran once.</summary>
         private double? Paired(string[] targets, Func<Func<string, string, double>, double> ratio)
         {
-            var rounds = new List<JsonObject>();
+            var rounds = new Dictionary<string, JsonObject>(StringComparer.Ordinal);
             foreach (var target in targets)
             {
                 if (Row(target)?["by_round"] is not JsonObject byRound)
@@ -292,18 +292,17 @@ internal static class Report
                     return null;
                 }
 
-                rounds.Add(byRound);
+                rounds[target] = byRound;
             }
 
-            var common = rounds.Select(r => r.Select(kv => kv.Key)).Aggregate((a, b) => a.Intersect(b)).ToList();
+            var common = rounds.Values.Select(r => r.Select(kv => kv.Key)).Aggregate((a, b) => a.Intersect(b)).ToList();
             if (common.Count < 2)
             {
                 return null;
             }
 
-            var targetIndex = targets.Select((t, i) => (t, i)).ToDictionary(x => x.t, x => x.i);
             var values = common
-                .Select(k => ratio((t, f) => D(rounds[targetIndex[t]][k]!.AsObject(), f)))
+                .Select(k => ratio((t, f) => D(rounds[t][k]!.AsObject(), f)))
                 .Where(v => !double.IsNaN(v) && !double.IsInfinity(v))
                 .ToList();
             return values.Count == 0 ? double.NaN : Median(values);
