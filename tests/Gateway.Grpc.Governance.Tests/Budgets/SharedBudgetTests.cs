@@ -101,7 +101,9 @@ public sealed class SharedBudgetTests : IAsyncLifetime
     [Fact]
     public async Task ReplicaDiesHoldingReservations_TheyLapseAfterTheirLifetime()
     {
-        var dying = Replica(reservationLifetime: TimeSpan.FromMilliseconds(300));
+        // 2 s, not less: the survivor's first call opens its own Redis connection, which took more
+        // than 300 ms on a loaded 2-core box, and the reservation lapsed before the refusal below.
+        var dying = Replica(reservationLifetime: TimeSpan.FromSeconds(2));
         var survivor = Replica();
         var scope = Scope();
         Assert.NotNull(await dying.TryReserveAsync(scope, 1m, 1m, CancellationToken.None));
