@@ -167,13 +167,31 @@ public sealed class PostgresGovernanceStore : IGovernanceStore, IAsyncDisposable
 
         // One statement for the whole batch (unnest zips the arrays into rows, in order), so the
         // batch is one round trip and atomic; a request id already present, or repeated within
-        // the batch, keeps its first row.
+        // the batch, keeps its first row. The rows it did insert (RETURNING) are summed into their
+        // hours of the rollup in the same statement; replicas adding to one hour at once
+        // serialise on the row's lock, and the groups go in key order so two batches lock alike.
         await using var command = _dataSource.CreateCommand("""
-            INSERT INTO gw_ledger (request_id, ts, key_id, team_id, model, deployment, provider, route, stream,
-                input_tokens, output_tokens, cached_input_tokens, cost_usd, abandoned_cost_usd, latency_ms, ttft_ms, status, estimated, attempts, cache, saved_cost_usd)
-            SELECT * FROM unnest(@request_id, @ts, @key_id, @team_id, @model, @deployment, @provider, @route, @stream,
-                @input_tokens, @output_tokens, @cached_input_tokens, @cost_usd, @abandoned_cost_usd, @latency_ms, @ttft_ms, @status, @estimated, @attempts, @cache, @saved_cost_usd)
-            ON CONFLICT (request_id) DO NOTHING
+            WITH inserted AS (
+                INSERT INTO gw_ledger (request_id, ts, key_id, team_id, model, deployment, provider, route, stream,
+                    input_tokens, output_tokens, cached_input_tokens, cost_usd, abandoned_cost_usd, latency_ms, ttft_ms, status, estimated, attempts, cache, saved_cost_usd)
+                SELECT * FROM unnest(@request_id, @ts, @key_id, @team_id, @model, @deployment, @provider, @route, @stream,
+                    @input_tokens, @output_tokens, @cached_input_tokens, @cost_usd, @abandoned_cost_usd, @latency_ms, @ttft_ms, @status, @estimated, @attempts, @cache, @saved_cost_usd)
+                ON CONFLICT (request_id) DO NOTHING
+                RETURNING ts, key_id, team_id, model, deployment, status, input_tokens, output_tokens, cost_usd, cache, saved_cost_usd
+            )
+            INSERT INTO gw_usage_hourly (hour, key_id, team_id, model, deployment, requests, ok_requests, input_tokens, output_tokens, cost_usd, cache_hits, saved_cost_usd)
+            SELECT date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', COALESCE(key_id, ''), COALESCE(team_id, ''), model, deployment,
+                COUNT(*), COUNT(*) FILTER (WHERE status = 'OK'), SUM(input_tokens), SUM(output_tokens), SUM(cost_usd),
+                COUNT(*) FILTER (WHERE cache <> ''), SUM(saved_cost_usd)
+            FROM inserted GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+            ON CONFLICT (hour, key_id, team_id, model, deployment) DO UPDATE SET
+                requests = gw_usage_hourly.requests + excluded.requests,
+                ok_requests = gw_usage_hourly.ok_requests + excluded.ok_requests,
+                input_tokens = gw_usage_hourly.input_tokens + excluded.input_tokens,
+                output_tokens = gw_usage_hourly.output_tokens + excluded.output_tokens,
+                cost_usd = gw_usage_hourly.cost_usd + excluded.cost_usd,
+                cache_hits = gw_usage_hourly.cache_hits + excluded.cache_hits,
+                saved_cost_usd = gw_usage_hourly.saved_cost_usd + excluded.saved_cost_usd
             """);
         var p = command.Parameters;
         p.Add(Array("request_id", NpgsqlDbType.Text, requestIds));

@@ -151,13 +151,65 @@ public sealed class SqliteGovernanceStore : IGovernanceStore, IAsyncDisposable, 
             var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await using (transaction.ConfigureAwait(false))
             {
-                InsertLedgerRows(connection.Handle!, entries, cancellationToken);
+                var rollup = new UsageRollup();
+                InsertLedgerRows(connection.Handle!, entries, rollup, cancellationToken);
+                UpsertRollup(connection.Handle!, rollup);
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             }
         }
     }
 
-    private static void InsertLedgerRows(sqlite3 db, IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken)
+    private const string UpsertRollupSql = $$"""
+        INSERT INTO gw_usage_hourly (hour, key_id, team_id, model, deployment, requests, ok_requests, input_tokens, output_tokens, cost_usd, cache_hits, saved_cost_usd)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+        ON CONFLICT (hour, key_id, team_id, model, deployment) DO UPDATE SET
+            requests = requests + excluded.requests,
+            ok_requests = ok_requests + excluded.ok_requests,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens,
+            cost_usd = {{SqliteDialect.DecimalAddFunction}}(cost_usd, excluded.cost_usd),
+            cache_hits = cache_hits + excluded.cache_hits,
+            saved_cost_usd = {{SqliteDialect.DecimalAddFunction}}(saved_cost_usd, excluded.saved_cost_usd)
+        """;
+
+    /// <summary>Adds the batch's inserted rows to their hours in the rollup, in the batch's transaction.</summary>
+    private static void UpsertRollup(sqlite3 db, UsageRollup rollup)
+    {
+        if (rollup.Count == 0)
+        {
+            return;
+        }
+
+        Check(db, raw.sqlite3_prepare_v2(db, UpsertRollupSql, out var statement));
+        using (statement)
+        {
+            Span<char> money = stackalloc char[64];
+            foreach (var (group, sums) in rollup)
+            {
+                raw.sqlite3_bind_int64(statement, 1, group.Hour);
+                raw.sqlite3_bind_text16(statement, 2, group.KeyId.AsSpan());
+                raw.sqlite3_bind_text16(statement, 3, group.TeamId.AsSpan());
+                raw.sqlite3_bind_text16(statement, 4, group.Model.AsSpan());
+                raw.sqlite3_bind_text16(statement, 5, group.Deployment.AsSpan());
+                raw.sqlite3_bind_int64(statement, 6, sums.Requests);
+                raw.sqlite3_bind_int64(statement, 7, sums.SuccessfulRequests);
+                raw.sqlite3_bind_int64(statement, 8, sums.InputTokens);
+                raw.sqlite3_bind_int64(statement, 9, sums.OutputTokens);
+                BindMoney(statement, 10, sums.CostUsd, money);
+                raw.sqlite3_bind_int64(statement, 11, sums.CacheHits);
+                BindMoney(statement, 12, sums.SavedCostUsd, money);
+                var result = raw.sqlite3_step(statement);
+                if (result != raw.SQLITE_DONE)
+                {
+                    Check(db, result);
+                }
+
+                raw.sqlite3_reset(statement);
+            }
+        }
+    }
+
+    private static void InsertLedgerRows(sqlite3 db, IReadOnlyList<LedgerEntry> entries, UsageRollup rollup, CancellationToken cancellationToken)
     {
         Check(db, raw.sqlite3_prepare_v2(db, InsertLedgerSql, out var statement));
         using (statement)
@@ -199,6 +251,12 @@ public sealed class SqliteGovernanceStore : IGovernanceStore, IAsyncDisposable, 
                 if (result != raw.SQLITE_DONE)
                 {
                     Check(db, result);
+                }
+
+                // A request id already present inserts nothing (ON CONFLICT DO NOTHING) and must not count twice.
+                if (raw.sqlite3_changes(db) == 1)
+                {
+                    rollup.Add(entry);
                 }
 
                 raw.sqlite3_reset(statement);
@@ -296,6 +354,10 @@ public sealed class SqliteGovernanceStore : IGovernanceStore, IAsyncDisposable, 
                 0m,
                 static (sum, value) => value is null ? sum : sum + SqliteDialect.ParseMoney(value),
                 static sum => SqliteDialect.FormatMoney(sum),
+                isDeterministic: true);
+            connection.CreateFunction<string, string, string>(
+                SqliteDialect.DecimalAddFunction,
+                static (a, b) => SqliteDialect.FormatMoney(SqliteDialect.ParseMoney(a) + SqliteDialect.ParseMoney(b)),
                 isDeterministic: true);
 
             // Busy timeout for the engine too (covers lock waits inside a statement), and

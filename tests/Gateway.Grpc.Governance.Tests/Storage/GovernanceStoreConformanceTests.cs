@@ -358,6 +358,72 @@ public abstract class GovernanceStoreConformanceTests : IAsyncLifetime
         Assert.Equal(await reference.QueryUsageAsync(filtered, Ct), await store.QueryUsageAsync(filtered, Ct));
     }
 
+    /// <summary>
+    /// The SQL stores read whole hours from their hourly rollup and the edge hours from the
+    /// ledger: ranges starting and ending inside hours, inside one hour, on hour boundaries, open
+    /// at both ends, empty and inverted must all sum exactly as the reference does.
+    /// </summary>
+    [Fact]
+    public async Task Usage_RangesCuttingHours_MatchTheInMemoryReference()
+    {
+        var store = await CreateStoreAsync();
+        var reference = new InMemoryGovernanceStore();
+        var entries = GeneratedLedger(400);
+        for (var i = 0; i < entries.Count; i += 53)
+        {
+            var batch = entries.Skip(i).Take(53).ToArray();
+            await store.AppendLedgerAsync(batch, Ct);
+            await reference.AppendLedgerAsync(batch, Ct);
+        }
+
+        var ranges = new (DateTimeOffset From, DateTimeOffset To)[]
+        {
+            (T0.AddMinutes(7).AddSeconds(13), T0.AddDays(1).AddHours(3).AddMilliseconds(500)),
+            (T0.AddMinutes(5), T0.AddMinutes(40)),
+            (T0.AddMinutes(50), T0.AddHours(1).AddMinutes(10)),
+            (T0.AddMinutes(50), T0.AddHours(2).AddMinutes(10)),
+            (T0, T0.AddHours(5)),
+            (T0.AddTicks(10), T0.AddHours(5)),
+            (T0.AddHours(-7), T0.AddHours(30).AddTicks(-10)),
+            (T0.AddHours(-3).AddMinutes(1), T0.AddHours(-3).AddMinutes(1)),
+            (T0.AddHours(2), T0.AddHours(1)),
+            (DateTimeOffset.MinValue, DateTimeOffset.MaxValue),
+            (T0.AddMinutes(30), DateTimeOffset.MaxValue),
+        };
+        var groupings = new UsageGrouping[][]
+        {
+            [],
+            [UsageGrouping.Key],
+            [UsageGrouping.Team, UsageGrouping.Model],
+            [UsageGrouping.Day],
+            [UsageGrouping.Deployment, UsageGrouping.Key, UsageGrouping.Day],
+        };
+        var checkedRows = 0;
+        foreach (var (from, to) in ranges)
+        {
+            foreach (var groupBy in groupings)
+            {
+                var query = new UsageQuery { From = from, To = to, GroupBy = groupBy };
+                var expected = await reference.QueryUsageAsync(query, Ct);
+                Assert.Equal(expected, await store.QueryUsageAsync(query, Ct));
+                Assert.Equal(await reference.QueryUsageAsync(query with { KeyId = "key-2" }, Ct), await store.QueryUsageAsync(query with { KeyId = "key-2" }, Ct));
+                Assert.Equal(await reference.QueryUsageAsync(query with { TeamId = "team-1", Model = "gpt-4o" }, Ct), await store.QueryUsageAsync(query with { TeamId = "team-1", Model = "gpt-4o" }, Ct));
+                checkedRows += expected.Count;
+            }
+        }
+
+        // The ranges are not all empty: the comparison above compared rows.
+        Assert.True(checkedRows > 100, $"only {checkedRows} rows compared");
+
+        foreach (var from in new[] { DateTimeOffset.MinValue, T0.AddHours(-12), T0.AddMinutes(17).AddTicks(30), T0.AddDays(1).AddSeconds(1), T0.AddDays(5) })
+        {
+            foreach (var (key, team) in new[] { ((string?)null, (string?)null), ("key-1", null), (null, "team-2"), ("key-3", "team-1") })
+            {
+                Assert.Equal(await reference.GetSpendAsync(key, team, from, Ct), await store.GetSpendAsync(key, team, from, Ct));
+            }
+        }
+    }
+
     [Fact]
     public async Task Spend_SinceTime_IsExactForKeyTeamAndAll()
     {

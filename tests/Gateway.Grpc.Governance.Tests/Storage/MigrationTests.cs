@@ -21,7 +21,7 @@ public sealed class SqliteMigrationTests : IDisposable
 
         Assert.True(File.Exists(path));
         Assert.Equal("wal", await ScalarAsync(path, "PRAGMA journal_mode"));
-        Assert.Equal("1,2,3,4", await ScalarAsync(path, "SELECT group_concat(version, ',') FROM (SELECT version FROM gw_schema_migrations ORDER BY version)"));
+        Assert.Equal("1,2,3,4,5", await ScalarAsync(path, "SELECT group_concat(version, ',') FROM (SELECT version FROM gw_schema_migrations ORDER BY version)"));
     }
 
     [Fact]
@@ -41,7 +41,7 @@ public sealed class SqliteMigrationTests : IDisposable
         {
             await Task.WhenAll(stores.Select(s => Task.Run(() => s.MigrateAsync(CancellationToken.None))));
 
-            Assert.Equal("4", await ScalarAsync(path, "SELECT COUNT(*) FROM gw_schema_migrations"));
+            Assert.Equal("5", await ScalarAsync(path, "SELECT COUNT(*) FROM gw_schema_migrations"));
             await stores[0].CreateTeamAsync(new TeamRecord { Id = "t", Name = "t" }, CancellationToken.None);
             Assert.NotNull(await stores[3].GetTeamAsync("t", CancellationToken.None));
         }
@@ -115,6 +115,29 @@ public sealed class SqliteMigrationTests : IDisposable
         Assert.Equal("|0", await ScalarAsync(path, "SELECT cache || '|' || saved_cost_usd FROM gw_ledger WHERE request_id = 'miss'"));
     }
 
+    [Fact]
+    public async Task Migrate_FromVersion4_BackfillsTheRollupFromTheLedger()
+    {
+        var path = Path.Combine(_directory.Path, "upgrade.db");
+        await using var store = new SqliteGovernanceStore(path);
+        await store.MigrateAsync(CancellationToken.None);
+        await store.AppendLedgerAsync(RollupBackfill.Ledger, CancellationToken.None);
+
+        // Back to version 4 (step 5 undone: no rollup, the three ledger indexes back), then up again.
+        foreach (var statement in RollupBackfill.UndoStep5)
+        {
+            await ScalarAsync(path, statement);
+        }
+
+        Assert.Equal("0", await ScalarAsync(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'gw_usage_hourly'"));
+        await store.MigrateAsync(CancellationToken.None);
+
+        Assert.Equal("5", await ScalarAsync(path, "SELECT MAX(version) FROM gw_schema_migrations"));
+        Assert.Equal("gw_ledger_ts", await ScalarAsync(path, "SELECT group_concat(name) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'gw_ledger' AND name LIKE 'gw_%'"));
+        Assert.True(long.Parse(await ScalarAsync(path, "SELECT COUNT(*) FROM gw_usage_hourly") ?? "0", System.Globalization.CultureInfo.InvariantCulture) > 10);
+        await RollupBackfill.AssertMatchesReferenceAsync(store);
+    }
+
     private static async Task<string?> ScalarAsync(string path, string sql)
     {
         await using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
@@ -146,8 +169,8 @@ public sealed class PostgresMigrationTests(PostgresServer server)
                     await s.MigrateAsync(CancellationToken.None);
                 })));
 
-                Assert.Equal(4L, await ScalarAsync(connectionString, "SELECT COUNT(*) FROM gw_schema_migrations"));
-                Assert.Equal(4L, await ScalarAsync(connectionString, "SELECT MAX(version) FROM gw_schema_migrations"));
+                Assert.Equal(5L, await ScalarAsync(connectionString, "SELECT COUNT(*) FROM gw_schema_migrations"));
+                Assert.Equal(5L, await ScalarAsync(connectionString, "SELECT MAX(version) FROM gw_schema_migrations"));
                 await stores[0].CreateTeamAsync(new TeamRecord { Id = "t", Name = "t" }, CancellationToken.None);
                 Assert.NotNull(await stores[3].GetTeamAsync("t", CancellationToken.None));
             }
@@ -203,10 +226,11 @@ public sealed class PostgresMigrationTests(PostgresServer server)
         await using var store = new PostgresGovernanceStore(connectionString);
         await store.MigrateAsync(CancellationToken.None);
 
-        var indexes = await ScalarAsync(connectionString, "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'gw_ledger' AND indexname IN ('gw_ledger_ts', 'gw_ledger_key_ts', 'gw_ledger_team_ts', 'gw_ledger_model_ts')");
+        // The ledger keeps its ts index (edge hours); per-key/team/model reads go to the rollup.
+        var indexes = await TextAsync(connectionString, "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE schemaname = current_schema() AND tablename IN ('gw_ledger', 'gw_usage_hourly') AND indexdef NOT LIKE 'CREATE UNIQUE%'");
         var unique = await ScalarAsync(connectionString, "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'gw_ledger' AND indexdef LIKE 'CREATE UNIQUE INDEX % (request_id)'");
 
-        Assert.Equal(4L, indexes);
+        Assert.Equal("gw_ledger_ts,gw_usage_hourly_key,gw_usage_hourly_team", indexes);
         Assert.Equal(1L, unique);
     }
 
@@ -223,6 +247,36 @@ public sealed class PostgresMigrationTests(PostgresServer server)
         Assert.Equal(1L, await ScalarAsync(connectionString, "SELECT COUNT(*) FROM gw_ledger WHERE request_id = 'miss' AND cache = '' AND saved_cost_usd = 0"));
     }
 
+    [Fact]
+    public async Task Migrate_FromVersion4_BackfillsTheRollupFromTheLedger()
+    {
+        var connectionString = await server.CreateSchemaAsync();
+        await using var store = new PostgresGovernanceStore(connectionString);
+        await store.MigrateAsync(CancellationToken.None);
+        await store.AppendLedgerAsync(RollupBackfill.Ledger, CancellationToken.None);
+
+        // Back to version 4 (step 5 undone: no rollup, the three ledger indexes back), then up again.
+        foreach (var statement in RollupBackfill.UndoStep5)
+        {
+            await TextAsync(connectionString, statement);
+        }
+
+        Assert.Equal(0L, await ScalarAsync(connectionString, "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'gw_usage_hourly'"));
+        await store.MigrateAsync(CancellationToken.None);
+
+        Assert.Equal(5L, await ScalarAsync(connectionString, "SELECT MAX(version) FROM gw_schema_migrations"));
+        Assert.True(await ScalarAsync(connectionString, "SELECT COUNT(*) FROM gw_usage_hourly") > 10);
+        await RollupBackfill.AssertMatchesReferenceAsync(store);
+    }
+
+    private static async Task<string?> TextAsync(string connectionString, string sql)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return Convert.ToString(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     private static async Task<long> ScalarAsync(string connectionString, string sql)
     {
         await using var connection = new NpgsqlConnection(connectionString);
@@ -236,5 +290,54 @@ public sealed class PostgresMigrationTests(PostgresServer server)
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
         return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>A ledger spread over hours, and the check that a store's usage over it (whole and cut hours) is the reference's.</summary>
+internal static class RollupBackfill
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 20, 10, 0, 0, TimeSpan.Zero);
+
+    public static readonly string[] UndoStep5 =
+    [
+        "DROP TABLE gw_usage_hourly",
+        "CREATE INDEX gw_ledger_key_ts ON gw_ledger (key_id, ts)",
+        "CREATE INDEX gw_ledger_team_ts ON gw_ledger (team_id, ts)",
+        "CREATE INDEX gw_ledger_model_ts ON gw_ledger (model, ts)",
+        "DELETE FROM gw_schema_migrations WHERE version = 5",
+    ];
+
+    public static readonly LedgerEntry[] Ledger = Enumerable.Range(0, 240).Select(i => new LedgerEntry
+    {
+        RequestId = $"r{i}",
+        Timestamp = T0.AddMinutes(i * 7).AddTicks(i * 130),
+        KeyId = i % 4 == 0 ? null : $"k{i % 3}",
+        TeamId = i % 5 == 0 ? null : $"t{i % 2}",
+        Model = i % 2 == 0 ? "gpt-4o" : "sim-small",
+        Deployment = i % 3 == 0 ? "" : "dep-a",
+        Status = i % 6 == 0 ? "UNAVAILABLE" : "OK",
+        InputTokens = i * 11,
+        OutputTokens = i * 3,
+        CostUsd = i % 4 == 0 ? 0m : i / 1_000_000_007m,
+        Cache = i % 4 == 0 ? "hit_exact" : "",
+        SavedCostUsd = i % 4 == 0 ? 0.000123m * i : 0m,
+    }).ToArray();
+
+    public static async Task AssertMatchesReferenceAsync(IGovernanceStore store)
+    {
+        var reference = new InMemoryGovernanceStore();
+        await reference.AppendLedgerAsync(Ledger, CancellationToken.None);
+        foreach (var (from, to) in new[] { (T0.AddHours(-1), T0.AddDays(2)), (T0.AddMinutes(13), T0.AddHours(20).AddMinutes(41)) })
+        {
+            foreach (var groupBy in new UsageGrouping[][] { [], [UsageGrouping.Key, UsageGrouping.Team], [UsageGrouping.Model, UsageGrouping.Deployment, UsageGrouping.Day] })
+            {
+                var query = new UsageQuery { From = from, To = to, GroupBy = groupBy };
+                var expected = await reference.QueryUsageAsync(query, CancellationToken.None);
+                Assert.NotEmpty(expected);
+                Assert.Equal(expected, await store.QueryUsageAsync(query, CancellationToken.None));
+            }
+        }
+
+        Assert.Equal(await reference.GetSpendAsync("k1", null, T0.AddMinutes(1), CancellationToken.None), await store.GetSpendAsync("k1", null, T0.AddMinutes(1), CancellationToken.None));
     }
 }

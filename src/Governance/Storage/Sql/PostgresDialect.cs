@@ -13,7 +13,7 @@ internal sealed class PostgresDialect : SqlDialect
     public override string Name => "PostgreSQL";
 
     // AT TIME ZONE 'UTC' makes the day independent of the session's TimeZone setting.
-    public override string DayOfTimestamp => "((ts AT TIME ZONE 'UTC')::date)";
+    public override string DayOf(string column) => $"(({column} AT TIME ZONE 'UTC')::date)";
 
     // Npgsql writes a UTC DateTime as timestamptz (MinValue/MaxValue as -infinity/infinity, so open query bounds work).
     public override object Timestamp(DateTimeOffset value) => value.UtcDateTime;

@@ -85,5 +85,35 @@ internal static class PostgresSchema
             ALTER TABLE gw_ledger ADD COLUMN cache text NOT NULL DEFAULT '';
             ALTER TABLE gw_ledger ADD COLUMN saved_cost_usd numeric NOT NULL DEFAULT 0;
             """),
+
+        // As SQLite's step 5: whole hours come from the rollup, edge hours from the ledger's ts
+        // index. A missing key or team is '' so the upsert's conflict target matches it.
+        new(5, "hourly usage rollup", """
+            CREATE TABLE gw_usage_hourly (
+                hour timestamptz NOT NULL,
+                key_id text NOT NULL,
+                team_id text NOT NULL,
+                model text NOT NULL,
+                deployment text NOT NULL,
+                requests bigint NOT NULL,
+                ok_requests bigint NOT NULL,
+                input_tokens bigint NOT NULL,
+                output_tokens bigint NOT NULL,
+                cost_usd numeric NOT NULL,
+                cache_hits bigint NOT NULL,
+                saved_cost_usd numeric NOT NULL,
+                PRIMARY KEY (hour, key_id, team_id, model, deployment)
+            );
+            CREATE INDEX gw_usage_hourly_key ON gw_usage_hourly (key_id, hour);
+            CREATE INDEX gw_usage_hourly_team ON gw_usage_hourly (team_id, hour);
+            INSERT INTO gw_usage_hourly
+                SELECT date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', COALESCE(key_id, ''), COALESCE(team_id, ''), model, deployment,
+                    COUNT(*), COUNT(*) FILTER (WHERE status = 'OK'), SUM(input_tokens), SUM(output_tokens), SUM(cost_usd),
+                    COUNT(*) FILTER (WHERE cache <> ''), SUM(saved_cost_usd)
+                FROM gw_ledger GROUP BY 1, 2, 3, 4, 5;
+            DROP INDEX gw_ledger_key_ts;
+            DROP INDEX gw_ledger_team_ts;
+            DROP INDEX gw_ledger_model_ts;
+            """),
     ]);
 }

@@ -8,8 +8,8 @@ internal abstract class SqlDialect
     /// <summary>Product name for messages ("SQLite", "PostgreSQL").</summary>
     public abstract string Name { get; }
 
-    /// <summary>The UTC day of the <c>ts</c> column, read back by <see cref="ReadDay"/>.</summary>
-    public abstract string DayOfTimestamp { get; }
+    /// <summary>The UTC day of a timestamp column, read back by <see cref="ReadDay"/>.</summary>
+    public abstract string DayOf(string column);
 
     public abstract object Timestamp(DateTimeOffset value);
 
@@ -22,7 +22,7 @@ internal abstract class SqlDialect
     /// <summary>An exact sum of a money column that is 0 over no rows.</summary>
     public abstract string SumMoney(string column);
 
-    /// <summary>yyyy-MM-dd from the value of <see cref="DayOfTimestamp"/>.</summary>
+    /// <summary>yyyy-MM-dd from the value of <see cref="DayOf"/>.</summary>
     public abstract string ReadDay(DbDataReader reader, int ordinal);
 
     public abstract void AddJson(DbCommand command, string name, string json);

@@ -110,36 +110,177 @@ internal sealed class SqlStoreCore(SqlDialect dialect, Func<CancellationToken, V
             cancellationToken).ConfigureAwait(false) > 0;
     }
 
+    /// <summary>
+    /// Whole UTC hours are read from the hourly rollup, the partial hours at either edge of the
+    /// range from the ledger (by its ts index), and the parts are summed per group here: every
+    /// ledger row lies in exactly one part, so the result is the ledger's own sum, exactly.
+    /// </summary>
     public async Task<IReadOnlyList<UsageRow>> QueryUsageAsync(UsageQuery query, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(query);
+        var rows = new List<UsageRow>();
+        foreach (var part in Split(query.From, query.To))
+        {
+            rows.AddRange(await QueryUsagePartAsync(query, part, cancellationToken).ConfigureAwait(false));
+        }
+
+        var merged = new Dictionary<(string?, string?, string?, string?, string?), UsageRow>();
+        foreach (var row in rows)
+        {
+            // An aggregate without GROUP BY yields one row even over no rows; the reference yields none.
+            if (row.Requests == 0)
+            {
+                continue;
+            }
+
+            var group = (row.KeyId, row.TeamId, row.Model, row.Day, row.Deployment);
+            merged[group] = merged.TryGetValue(group, out var sum)
+                ? sum with
+                {
+                    Requests = sum.Requests + row.Requests,
+                    SuccessfulRequests = sum.SuccessfulRequests + row.SuccessfulRequests,
+                    InputTokens = sum.InputTokens + row.InputTokens,
+                    OutputTokens = sum.OutputTokens + row.OutputTokens,
+                    CostUsd = sum.CostUsd + row.CostUsd,
+                    CacheHits = sum.CacheHits + row.CacheHits,
+                    SavedCostUsd = sum.SavedCostUsd + row.SavedCostUsd,
+                }
+                : row;
+        }
+
+        var result = merged.Values.ToList();
+        result.Sort(static (a, b) =>
+        {
+            var c = string.CompareOrdinal(a.Day, b.Day);
+            c = c != 0 ? c : string.CompareOrdinal(a.TeamId, b.TeamId);
+            c = c != 0 ? c : string.CompareOrdinal(a.KeyId, b.KeyId);
+            c = c != 0 ? c : string.CompareOrdinal(a.Model, b.Model);
+            return c != 0 ? c : string.CompareOrdinal(a.Deployment, b.Deployment);
+        });
+        return result;
+    }
+
+    public async Task<decimal> GetSpendAsync(string? keyId, string? teamId, DateTimeOffset from, CancellationToken cancellationToken)
+    {
+        var total = 0m;
+        foreach (var part in Split(from, to: null))
+        {
+            var sql = new StringBuilder("SELECT ").Append(dialect.SumMoney("cost_usd"))
+                .Append(part.Rollup ? " FROM gw_usage_hourly WHERE hour >= @from" : " FROM gw_ledger WHERE ts >= @from")
+                .Append(part.To is null ? "" : part.Rollup ? " AND hour < @to" : " AND ts < @to");
+            AppendFilters(sql, keyId, teamId, model: null);
+            var sums = await QueryAsync(
+                sql.ToString(),
+                command =>
+                {
+                    dialect.AddTimestamp(command, "from", part.From);
+                    if (part.To is { } to)
+                    {
+                        dialect.AddTimestamp(command, "to", to);
+                    }
+
+                    BindFilters(command, keyId, teamId, model: null);
+                },
+                reader => dialect.ReadMoney(reader, 0),
+                cancellationToken).ConfigureAwait(false);
+            total += sums.Count == 0 ? 0m : sums[0];
+        }
+
+        return total;
+    }
+
+    /// <summary>One part of a time range: read from the ledger or, for whole hours, from the rollup. A null end is open.</summary>
+    private readonly record struct RangePart(bool Rollup, DateTimeOffset From, DateTimeOffset? To);
+
+    /// <summary>
+    /// [from, to) as up to three parts: the ledger for [from, first whole hour), the rollup for
+    /// the whole hours, the ledger for [last whole hour, to). A range inside less than one whole
+    /// hour is read from the ledger alone.
+    /// </summary>
+    private static List<RangePart> Split(DateTimeOffset from, DateTimeOffset? to)
+    {
+        var parts = new List<RangePart>(3);
+        var fromTicks = from.UtcTicks;
+        var firstHour = UsageRollup.HourOf(fromTicks);
+        if (firstHour != fromTicks)
+        {
+            // The first whole hour starts after from; past the calendar's end there is none.
+            if (firstHour > DateTimeOffset.MaxValue.UtcTicks - TimeSpan.TicksPerHour)
+            {
+                parts.Add(new RangePart(Rollup: false, from, to));
+                return parts;
+            }
+
+            firstHour += TimeSpan.TicksPerHour;
+        }
+
+        var lastHour = to is { } end ? UsageRollup.HourOf(end.UtcTicks) : (long?)null;
+        if (lastHour is { } last && last <= firstHour)
+        {
+            parts.Add(new RangePart(Rollup: false, from, to));
+            return parts;
+        }
+
+        var wholeFrom = new DateTimeOffset(firstHour, TimeSpan.Zero);
+        if (firstHour != fromTicks)
+        {
+            parts.Add(new RangePart(Rollup: false, from, wholeFrom));
+        }
+
+        if (lastHour is { } lastWhole)
+        {
+            var wholeTo = new DateTimeOffset(lastWhole, TimeSpan.Zero);
+            parts.Add(new RangePart(Rollup: true, wholeFrom, wholeTo));
+            if (wholeTo < to!.Value)
+            {
+                parts.Add(new RangePart(Rollup: false, wholeTo, to));
+            }
+        }
+        else
+        {
+            parts.Add(new RangePart(Rollup: true, wholeFrom, To: null));
+        }
+
+        return parts;
+    }
+
+    private async Task<List<UsageRow>> QueryUsagePartAsync(UsageQuery query, RangePart part, CancellationToken cancellationToken)
+    {
         var byKey = query.GroupBy.Contains(UsageGrouping.Key);
         var byTeam = query.GroupBy.Contains(UsageGrouping.Team);
         var byModel = query.GroupBy.Contains(UsageGrouping.Model);
         var byDay = query.GroupBy.Contains(UsageGrouping.Day);
         var byDeployment = query.GroupBy.Contains(UsageGrouping.Deployment);
 
+        // The rollup keeps a missing key or team as ''; NULLIF gives it back as NULL.
+        var (key, team, time) = part.Rollup ? ("NULLIF(key_id, '')", "NULLIF(team_id, '')", "hour") : ("key_id", "team_id", "ts");
+        var day = dialect.DayOf(time);
         var sql = new StringBuilder("SELECT ")
-            .Append(byKey ? "key_id" : "NULL").Append(", ")
-            .Append(byTeam ? "team_id" : "NULL").Append(", ")
+            .Append(byKey ? key : "NULL").Append(", ")
+            .Append(byTeam ? team : "NULL").Append(", ")
             .Append(byModel ? "model" : "NULL").Append(", ")
-            .Append(byDay ? dialect.DayOfTimestamp : "NULL").Append(", ")
-            .Append("COUNT(*), SUM(input_tokens), SUM(output_tokens), ").Append(dialect.SumMoney("cost_usd"))
-            .Append(", SUM(CASE WHEN cache <> '' THEN 1 ELSE 0 END), ").Append(dialect.SumMoney("saved_cost_usd")).Append(", ")
+            .Append(byDay ? day : "NULL").Append(", ")
+            .Append(part.Rollup ? "SUM(requests)" : "COUNT(*)").Append(", SUM(input_tokens), SUM(output_tokens), ").Append(dialect.SumMoney("cost_usd"))
+            .Append(part.Rollup ? ", SUM(cache_hits), " : ", SUM(CASE WHEN cache <> '' THEN 1 ELSE 0 END), ").Append(dialect.SumMoney("saved_cost_usd")).Append(", ")
             .Append(byDeployment ? "deployment" : "NULL").Append(", ")
-            .Append("SUM(CASE WHEN status = 'OK' THEN 1 ELSE 0 END)")
-            .Append(" FROM gw_ledger WHERE ts >= @from AND ts < @to");
+            .Append(part.Rollup ? "SUM(ok_requests)" : "SUM(CASE WHEN status = 'OK' THEN 1 ELSE 0 END)")
+            .Append(part.Rollup ? " FROM gw_usage_hourly WHERE " : " FROM gw_ledger WHERE ").Append(time).Append(" >= @from");
+        if (part.To is not null)
+        {
+            sql.Append(" AND ").Append(time).Append(" < @to");
+        }
+
         AppendFilters(sql, query.KeyId, query.TeamId, query.Model);
 
         var groups = new List<string>(5);
         if (byKey)
         {
-            groups.Add("key_id");
+            groups.Add(key);
         }
 
         if (byTeam)
         {
-            groups.Add("team_id");
+            groups.Add(team);
         }
 
         if (byModel)
@@ -149,7 +290,7 @@ internal sealed class SqlStoreCore(SqlDialect dialect, Func<CancellationToken, V
 
         if (byDay)
         {
-            groups.Add(dialect.DayOfTimestamp);
+            groups.Add(day);
         }
 
         if (byDeployment)
@@ -162,12 +303,16 @@ internal sealed class SqlStoreCore(SqlDialect dialect, Func<CancellationToken, V
             sql.Append(" GROUP BY ").AppendJoin(", ", groups);
         }
 
-        var rows = await QueryAsync(
+        return await QueryAsync(
             sql.ToString(),
             command =>
             {
-                dialect.AddTimestamp(command, "from", query.From);
-                dialect.AddTimestamp(command, "to", query.To);
+                dialect.AddTimestamp(command, "from", part.From);
+                if (part.To is { } to)
+                {
+                    dialect.AddTimestamp(command, "to", to);
+                }
+
                 BindFilters(command, query.KeyId, query.TeamId, query.Model);
             },
             reader => new UsageRow
@@ -176,45 +321,21 @@ internal sealed class SqlStoreCore(SqlDialect dialect, Func<CancellationToken, V
                 TeamId = reader.IsDBNull(1) ? null : reader.GetString(1),
                 Model = reader.IsDBNull(2) ? null : reader.GetString(2),
                 Day = reader.IsDBNull(3) ? null : dialect.ReadDay(reader, 3),
-                Requests = reader.GetInt64(4),
-                InputTokens = reader.IsDBNull(5) ? 0 : Convert.ToInt64(reader.GetValue(5), System.Globalization.CultureInfo.InvariantCulture),
-                OutputTokens = reader.IsDBNull(6) ? 0 : Convert.ToInt64(reader.GetValue(6), System.Globalization.CultureInfo.InvariantCulture),
+                Requests = Long(reader, 4),
+                InputTokens = Long(reader, 5),
+                OutputTokens = Long(reader, 6),
                 CostUsd = dialect.ReadMoney(reader, 7),
-                CacheHits = reader.IsDBNull(8) ? 0 : Convert.ToInt64(reader.GetValue(8), System.Globalization.CultureInfo.InvariantCulture),
+                CacheHits = Long(reader, 8),
                 SavedCostUsd = dialect.ReadMoney(reader, 9),
                 Deployment = reader.IsDBNull(10) ? null : reader.GetString(10),
-                SuccessfulRequests = reader.IsDBNull(11) ? 0 : Convert.ToInt64(reader.GetValue(11), System.Globalization.CultureInfo.InvariantCulture),
+                SuccessfulRequests = Long(reader, 11),
             },
             cancellationToken).ConfigureAwait(false);
-
-        // An aggregate without GROUP BY yields one row even over no rows; the reference yields none.
-        rows.RemoveAll(static r => r.Requests == 0);
-        rows.Sort(static (a, b) =>
-        {
-            var c = string.CompareOrdinal(a.Day, b.Day);
-            c = c != 0 ? c : string.CompareOrdinal(a.TeamId, b.TeamId);
-            c = c != 0 ? c : string.CompareOrdinal(a.KeyId, b.KeyId);
-            c = c != 0 ? c : string.CompareOrdinal(a.Model, b.Model);
-            return c != 0 ? c : string.CompareOrdinal(a.Deployment, b.Deployment);
-        });
-        return rows;
     }
 
-    public async Task<decimal> GetSpendAsync(string? keyId, string? teamId, DateTimeOffset from, CancellationToken cancellationToken)
-    {
-        var sql = new StringBuilder("SELECT ").Append(dialect.SumMoney("cost_usd")).Append(" FROM gw_ledger WHERE ts >= @from");
-        AppendFilters(sql, keyId, teamId, model: null);
-        var sums = await QueryAsync(
-            sql.ToString(),
-            command =>
-            {
-                dialect.AddTimestamp(command, "from", from);
-                BindFilters(command, keyId, teamId, model: null);
-            },
-            reader => dialect.ReadMoney(reader, 0),
-            cancellationToken).ConfigureAwait(false);
-        return sums.Count == 0 ? 0m : sums[0];
-    }
+    /// <summary>A SUM or COUNT as a long: NULL over no rows is 0; PostgreSQL's SUM(bigint) is numeric.</summary>
+    private static long Long(DbDataReader reader, int ordinal)
+        => reader.IsDBNull(ordinal) ? 0 : Convert.ToInt64(reader.GetValue(ordinal), System.Globalization.CultureInfo.InvariantCulture);
 
     public async Task<bool> TryRecordBudgetAlertAsync(string scope, string period, int thresholdPercent, CancellationToken cancellationToken)
         => await ExecuteAsync(

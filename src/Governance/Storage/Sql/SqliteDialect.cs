@@ -8,12 +8,15 @@ internal sealed class SqliteDialect : SqlDialect
 {
     public const string DecimalSumFunction = "gw_decimal_sum";
 
+    /// <summary>Exact a + b of two decimal TEXT values (the rollup's upsert).</summary>
+    public const string DecimalAddFunction = "gw_decimal_add";
+
     public static readonly SqliteDialect Instance = new();
 
     public override string Name => "SQLite";
 
     // Ticks are never negative, so integer division is the floor: the day number since 0001-01-01.
-    public override string DayOfTimestamp => "(ts / 864000000000)";
+    public override string DayOf(string column) => $"({column} / 864000000000)";
 
     public override object Timestamp(DateTimeOffset value) => value.UtcTicks;
 
