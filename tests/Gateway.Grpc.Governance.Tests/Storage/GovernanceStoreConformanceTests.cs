@@ -330,14 +330,7 @@ public abstract class GovernanceStoreConformanceTests : IAsyncLifetime
     public async Task Usage_EveryGrouping_MatchesTheInMemoryReference()
     {
         var store = await CreateStoreAsync();
-        var reference = new InMemoryGovernanceStore();
-        var entries = GeneratedLedger(600);
-        for (var i = 0; i < entries.Count; i += 97)
-        {
-            var batch = entries.Skip(i).Take(97).ToArray();
-            await store.AppendLedgerAsync(batch, Ct);
-            await reference.AppendLedgerAsync(batch, Ct);
-        }
+        var reference = await AppendToBothAsync(store, GeneratedLedger(600), batchSize: 97);
 
         var groupings = new[] { UsageGrouping.Key, UsageGrouping.Team, UsageGrouping.Model, UsageGrouping.Day, UsageGrouping.Deployment };
         for (var mask = 0; mask < 32; mask++)
@@ -367,14 +360,7 @@ public abstract class GovernanceStoreConformanceTests : IAsyncLifetime
     public async Task Usage_RangesCuttingHours_MatchTheInMemoryReference()
     {
         var store = await CreateStoreAsync();
-        var reference = new InMemoryGovernanceStore();
-        var entries = GeneratedLedger(400);
-        for (var i = 0; i < entries.Count; i += 53)
-        {
-            var batch = entries.Skip(i).Take(53).ToArray();
-            await store.AppendLedgerAsync(batch, Ct);
-            await reference.AppendLedgerAsync(batch, Ct);
-        }
+        var reference = await AppendToBothAsync(store, GeneratedLedger(400), batchSize: 53);
 
         var ranges = new (DateTimeOffset From, DateTimeOffset To)[]
         {
@@ -517,6 +503,20 @@ public abstract class GovernanceStoreConformanceTests : IAsyncLifetime
         Estimated = false,
         Attempts = 1,
     };
+
+    /// <summary>Appends the entries in batches to the store and to a fresh in-memory reference, which is returned.</summary>
+    protected static async Task<InMemoryGovernanceStore> AppendToBothAsync(IGovernanceStore store, List<LedgerEntry> entries, int batchSize)
+    {
+        var reference = new InMemoryGovernanceStore();
+        for (var i = 0; i < entries.Count; i += batchSize)
+        {
+            var batch = entries.Skip(i).Take(batchSize).ToArray();
+            await store.AppendLedgerAsync(batch, Ct);
+            await reference.AppendLedgerAsync(batch, Ct);
+        }
+
+        return reference;
+    }
 
     /// <summary>A deterministic ledger over three days, several keys/teams/models, null key and team rows, and costs with many decimals.</summary>
     protected static List<LedgerEntry> GeneratedLedger(int count)

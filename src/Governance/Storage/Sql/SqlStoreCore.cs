@@ -165,20 +165,13 @@ internal sealed class SqlStoreCore(SqlDialect dialect, Func<CancellationToken, V
         var total = 0m;
         foreach (var part in Split(from, to: null))
         {
-            var sql = new StringBuilder("SELECT ").Append(dialect.SumMoney("cost_usd"))
-                .Append(part.Rollup ? " FROM gw_usage_hourly WHERE hour >= @from" : " FROM gw_ledger WHERE ts >= @from")
-                .Append(part.To is null ? "" : part.Rollup ? " AND hour < @to" : " AND ts < @to");
+            var sql = part.AppendSource(new StringBuilder("SELECT ").Append(dialect.SumMoney("cost_usd")));
             AppendFilters(sql, keyId, teamId, model: null);
             var sums = await QueryAsync(
                 sql.ToString(),
                 command =>
                 {
-                    dialect.AddTimestamp(command, "from", part.From);
-                    if (part.To is { } to)
-                    {
-                        dialect.AddTimestamp(command, "to", to);
-                    }
-
+                    part.Bind(command, dialect);
                     BindFilters(command, keyId, teamId, model: null);
                 },
                 reader => dialect.ReadMoney(reader, 0),
@@ -190,7 +183,27 @@ internal sealed class SqlStoreCore(SqlDialect dialect, Func<CancellationToken, V
     }
 
     /// <summary>One part of a time range: read from the ledger or, for whole hours, from the rollup. A null end is open.</summary>
-    private readonly record struct RangePart(bool Rollup, DateTimeOffset From, DateTimeOffset? To);
+    private readonly record struct RangePart(bool Rollup, DateTimeOffset From, DateTimeOffset? To)
+    {
+        /// <summary>The part's time column: the rollup's hour or the ledger's ts.</summary>
+        public string Time => Rollup ? "hour" : "ts";
+
+        /// <summary>Appends " FROM table WHERE time &gt;= @from [AND time &lt; @to]" (bound by <see cref="Bind"/>).</summary>
+        public StringBuilder AppendSource(StringBuilder sql)
+        {
+            sql.Append(Rollup ? " FROM gw_usage_hourly WHERE " : " FROM gw_ledger WHERE ").Append(Time).Append(" >= @from");
+            return To is null ? sql : sql.Append(" AND ").Append(Time).Append(" < @to");
+        }
+
+        public void Bind(DbCommand command, SqlDialect dialect)
+        {
+            dialect.AddTimestamp(command, "from", From);
+            if (To is { } to)
+            {
+                dialect.AddTimestamp(command, "to", to);
+            }
+        }
+    }
 
     /// <summary>
     /// [from, to) as up to three parts: the ledger for [from, first whole hour), the rollup for
@@ -253,8 +266,8 @@ internal sealed class SqlStoreCore(SqlDialect dialect, Func<CancellationToken, V
         var byDeployment = query.GroupBy.Contains(UsageGrouping.Deployment);
 
         // The rollup keeps a missing key or team as ''; NULLIF gives it back as NULL.
-        var (key, team, time) = part.Rollup ? ("NULLIF(key_id, '')", "NULLIF(team_id, '')", "hour") : ("key_id", "team_id", "ts");
-        var day = dialect.DayOf(time);
+        var (key, team) = part.Rollup ? ("NULLIF(key_id, '')", "NULLIF(team_id, '')") : ("key_id", "team_id");
+        var day = dialect.DayOf(part.Time);
         var sql = new StringBuilder("SELECT ")
             .Append(byKey ? key : "NULL").Append(", ")
             .Append(byTeam ? team : "NULL").Append(", ")
@@ -263,13 +276,8 @@ internal sealed class SqlStoreCore(SqlDialect dialect, Func<CancellationToken, V
             .Append(part.Rollup ? "SUM(requests)" : "COUNT(*)").Append(", SUM(input_tokens), SUM(output_tokens), ").Append(dialect.SumMoney("cost_usd"))
             .Append(part.Rollup ? ", SUM(cache_hits), " : ", SUM(CASE WHEN cache <> '' THEN 1 ELSE 0 END), ").Append(dialect.SumMoney("saved_cost_usd")).Append(", ")
             .Append(byDeployment ? "deployment" : "NULL").Append(", ")
-            .Append(part.Rollup ? "SUM(ok_requests)" : "SUM(CASE WHEN status = 'OK' THEN 1 ELSE 0 END)")
-            .Append(part.Rollup ? " FROM gw_usage_hourly WHERE " : " FROM gw_ledger WHERE ").Append(time).Append(" >= @from");
-        if (part.To is not null)
-        {
-            sql.Append(" AND ").Append(time).Append(" < @to");
-        }
-
+            .Append(part.Rollup ? "SUM(ok_requests)" : "SUM(CASE WHEN status = 'OK' THEN 1 ELSE 0 END)");
+        part.AppendSource(sql);
         AppendFilters(sql, query.KeyId, query.TeamId, query.Model);
 
         var groups = new List<string>(5);
@@ -307,12 +315,7 @@ internal sealed class SqlStoreCore(SqlDialect dialect, Func<CancellationToken, V
             sql.ToString(),
             command =>
             {
-                dialect.AddTimestamp(command, "from", part.From);
-                if (part.To is { } to)
-                {
-                    dialect.AddTimestamp(command, "to", to);
-                }
-
+                part.Bind(command, dialect);
                 BindFilters(command, query.KeyId, query.TeamId, query.Model);
             },
             reader => new UsageRow
