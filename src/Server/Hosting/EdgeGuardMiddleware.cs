@@ -71,19 +71,14 @@ internal sealed partial class EdgeGuardMiddleware(RequestDelegate next, GatewayO
     /// </summary>
     private void RewriteUnreadableMessage(HttpContext context)
     {
-        if (context.RequestAborted.IsCancellationRequested
+        // The status first: an answered call (OK, or any status but UNKNOWN) returns here without
+        // touching the endpoint metadata or the request's items.
+        if (RejectedCallMiddleware.GrpcStatus(context, out var target) != "2"
+            || target is null
+            || context.RequestAborted.IsCancellationRequested
             || RejectedCallMiddleware.WasHandled(context)
-            || context.GetEndpoint()?.Metadata.GetMetadata<global::Grpc.AspNetCore.Server.GrpcMethodMetadata>() is null)
-        {
-            return;
-        }
-
-        var headers = context.Response.HasStarted ? null : context.Response.Headers;
-        var trailers = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseTrailersFeature>()?.Trailers;
-        var target = headers is not null && headers["grpc-status"].ToString() == "2" ? headers
-            : trailers is { IsReadOnly: false } && trailers["grpc-status"].ToString() == "2" ? trailers
-            : null;
-        if (target is null || !target["grpc-message"].ToString().StartsWith("Exception was thrown by handler", StringComparison.Ordinal))
+            || context.GetEndpoint()?.Metadata.GetMetadata<global::Grpc.AspNetCore.Server.GrpcMethodMetadata>() is null
+            || !target["grpc-message"].ToString().StartsWith("Exception was thrown by handler", StringComparison.Ordinal))
         {
             return;
         }

@@ -90,6 +90,27 @@ internal sealed class RejectedCallMiddleware(RequestDelegate next, GatewayMetric
     /// <summary>True once a gateway handler (through the interceptor) answered the call.</summary>
     public static bool WasHandled(HttpContext context) => context.Items.ContainsKey(Handled);
 
+    /// <summary>
+    /// The call's <c>grpc-status</c> (empty when none was written) and the writable collection that
+    /// holds it: the response headers of a trailers-only answer not yet sent, else the trailers;
+    /// null when it can no longer be changed.
+    /// </summary>
+    public static string GrpcStatus(HttpContext context, out IHeaderDictionary? writable)
+    {
+        var headers = context.Response.Headers;
+        var status = headers["grpc-status"].ToString();
+        if (status.Length > 0)
+        {
+            writable = context.Response.HasStarted ? null : headers;
+            return status;
+        }
+
+        var trailers = context.Features.Get<IHttpResponseTrailersFeature>()?.Trailers;
+        status = trailers?["grpc-status"].ToString() ?? string.Empty;
+        writable = trailers is { IsReadOnly: false } ? trailers : null;
+        return status;
+    }
+
     public async Task InvokeAsync(HttpContext context)
     {
         await next(context).ConfigureAwait(false);
@@ -99,12 +120,7 @@ internal sealed class RejectedCallMiddleware(RequestDelegate next, GatewayMetric
             return;
         }
 
-        var status = context.Response.Headers["grpc-status"].ToString();
-        if (status.Length == 0 && context.Features.Get<IHttpResponseTrailersFeature>() is { } trailers)
-        {
-            status = trailers.Trailers["grpc-status"].ToString();
-        }
-
+        var status = GrpcStatus(context, out _);
         if (status.Length == 0 || status == "0" || context.Items.ContainsKey(Handled))
         {
             return;
