@@ -39,6 +39,12 @@ var builder = WebApplication.CreateSlimBuilder();
 builder.Logging.ClearProviders();
 builder.Logging.AddConsole();
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
+// As the gateway (GatewayApp.ConfigureLogging): with any logger of this category enabled, ASP.NET
+// Core's hosting starts an Activity per request for log correlation, and HttpClient then
+// propagates it upstream (a traceparent header, its diagnostics handler). The gateway switches
+// the category off; so does the floor it is compared with, or the two would differ in more than
+// code (2026-12-06: 12.7 -> 9.9 KB allocated and about 9 % less CPU per call here).
+builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
     kestrel.AddServerHeader = false;
