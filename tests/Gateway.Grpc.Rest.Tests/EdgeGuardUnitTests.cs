@@ -1,3 +1,5 @@
+using System.Diagnostics.Metrics;
+using Gateway.Grpc.Observability.Metrics;
 using Gateway.Grpc.Server.Configuration;
 using Gateway.Grpc.Server.Hosting;
 using Gateway.Grpc.Server.Pipeline;
@@ -5,6 +7,7 @@ using Grpc.AspNetCore.Server;
 using Grpc.Core;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Gateway.Grpc.Rest.Tests;
@@ -66,6 +69,7 @@ public sealed class EdgeGuardUnitTests
                 return Task.CompletedTask;
             },
             new GatewayOptions(),
+            new GatewayMetrics(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>()),
             NullLogger<EdgeGuardMiddleware>.Instance);
 
     private static DefaultHttpContext StartedGrpcCall(out IHeaderDictionary trailers)

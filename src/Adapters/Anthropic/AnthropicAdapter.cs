@@ -13,7 +13,7 @@ internal sealed class AnthropicAdapter(ISecretResolver secrets, TimeProvider tim
     protected override HttpRequestMessage CreateRequest(ProviderCall call, DeploymentSettings settings, bool stream)
     {
         var maxTokens = settings.GetInt("default_max_tokens", 4096);
-        var request = new HttpRequestMessage(HttpMethod.Post, new Uri(settings.BaseUrl + "/v1/messages"))
+        var request = new HttpRequestMessage(HttpMethod.Post, settings.Endpoint("v1/messages"))
         {
             Content = JsonWriting.Content((call, maxTokens, stream), static (w, s) => AnthropicFormat.WriteRequest(w, s.call.Request, s.call.Deployment.UpstreamModel, s.maxTokens, s.stream)),
         };

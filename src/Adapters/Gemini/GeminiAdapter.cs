@@ -23,7 +23,7 @@ internal sealed class GeminiAdapter(ISecretResolver secrets, TimeProvider timePr
         var settings = DeploymentSettings.For(Provider, call.Deployment);
         var model = ModelPath(call.Deployment);
         var batch = inputs.Count > 1;
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"{settings.BaseUrl}/{settings.Get("api_version")}/{model}:{(batch ? "batchEmbedContents" : "embedContent")}"))
+        using var request = new HttpRequestMessage(HttpMethod.Post, settings.Endpoint(batch ? "batchEmbedContents" : "embedContent", OperationUrl))
         {
             // embedContent takes one EmbedContentRequest as the body; batchEmbedContents a list of them.
             Content = batch
@@ -122,11 +122,15 @@ internal sealed class GeminiAdapter(ISecretResolver secrets, TimeProvider timePr
     private static string ModelPath(DeploymentInfo deployment)
         => deployment.UpstreamModel.Contains('/', StringComparison.Ordinal) ? deployment.UpstreamModel : "models/" + deployment.UpstreamModel;
 
+    /// <summary>"{base_url}/{api_version}/models/{model}:{operation}".</summary>
+    private static string OperationUrl(DeploymentSettings settings, DeploymentInfo deployment, string operation)
+        => $"{settings.BaseUrl}/{settings.Get("api_version")}/{ModelPath(deployment)}:{operation}";
+
     protected override HttpRequestMessage CreateRequest(ProviderCall call, DeploymentSettings settings, bool stream)
     {
         var jsonSchema = settings.Get("schema_mode") == "json_schema";
         var operation = stream ? "streamGenerateContent?alt=sse" : "generateContent";
-        return new HttpRequestMessage(HttpMethod.Post, new Uri($"{settings.BaseUrl}/{settings.Get("api_version")}/{ModelPath(call.Deployment)}:{operation}"))
+        return new HttpRequestMessage(HttpMethod.Post, settings.Endpoint(operation, OperationUrl))
         {
             Content = JsonWriting.Content((call.Request, jsonSchema), static (w, s) => GeminiFormat.WriteRequest(w, s.Request, s.jsonSchema)),
         };

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Gateway.Grpc.Adapters.Configuration;
@@ -16,11 +17,14 @@ internal sealed class DeploymentSettings
 
     private readonly IReadOnlyDictionary<string, string> _raw;
     private readonly string _provider;
+    private readonly DeploymentInfo _deployment;
+    private readonly ConcurrentDictionary<string, Uri> _endpoints = new(StringComparer.Ordinal);
 
     private DeploymentSettings(string provider, DeploymentInfo deployment)
     {
         _provider = provider;
         _raw = deployment.Settings;
+        _deployment = deployment;
         var errors = AdapterSettingsValidator.Validate(provider, deployment.Settings);
         if (errors.Count > 0)
         {
@@ -69,6 +73,17 @@ internal sealed class DeploymentSettings
         Cache.AddOrUpdate(deployment, settings);
         return settings;
     }
+
+    /// <summary>
+    /// The upstream URL of <paramref name="operation"/>, built by <paramref name="build"/> from these
+    /// settings and their deployment on first use and kept from then on: it depends on nothing
+    /// else (base_url is never a secret reference), so a call neither formats nor parses it again.
+    /// </summary>
+    public Uri Endpoint(string operation, Func<DeploymentSettings, DeploymentInfo, string, string> build)
+        => _endpoints.TryGetValue(operation, out var uri) ? uri : _endpoints.GetOrAdd(operation, new Uri(build(this, _deployment, operation)));
+
+    /// <summary><c>{base_url}/{path}</c>, kept as <see cref="Endpoint(string, Func{DeploymentSettings, DeploymentInfo, string, string})"/> keeps it.</summary>
+    public Uri Endpoint(string path) => Endpoint(path, static (settings, _, relative) => $"{settings.BaseUrl}/{relative}");
 
     /// <summary>The setting's value, else the schema default, else null.</summary>
     public string? Get(string name)

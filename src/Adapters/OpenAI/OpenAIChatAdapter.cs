@@ -51,7 +51,7 @@ internal sealed class OpenAIChatAdapter : HttpProviderAdapter, IEmbeddingsAdapte
         }
 
         var settings = DeploymentSettings.For(Provider, call.Deployment);
-        using var request = new HttpRequestMessage(HttpMethod.Post, Url(settings, call.Deployment, "embeddings"))
+        using var request = new HttpRequestMessage(HttpMethod.Post, Url(settings, "embeddings"))
         {
             Content = JsonWriting.Content((call, _flavor), static (w, s) =>
             {
@@ -150,7 +150,7 @@ internal sealed class OpenAIChatAdapter : HttpProviderAdapter, IEmbeddingsAdapte
             settings.Get("max_tokens_field") ?? "max_tokens",
             stream,
             _flavor != OpenAIFlavor.Compatible || settings.GetBool("stream_usage"));
-        var request = new HttpRequestMessage(HttpMethod.Post, Url(settings, call.Deployment, "chat/completions"))
+        var request = new HttpRequestMessage(HttpMethod.Post, Url(settings, "chat/completions"))
         {
             Content = JsonWriting.Content((call.Request, options), static (w, s) => OpenAIChatFormat.WriteRequest(w, s.Request, s.options)),
         };
@@ -181,15 +181,13 @@ internal sealed class OpenAIChatAdapter : HttpProviderAdapter, IEmbeddingsAdapte
     protected override StreamTranslator CreateTranslator(ProviderCall call, DeploymentSettings settings)
         => new OpenAIStreamTranslator(call.Request, StreamError);
 
-    private Uri Url(DeploymentSettings settings, DeploymentInfo deployment, string operation)
-    {
-        if (_flavor == OpenAIFlavor.Azure)
-        {
-            var name = settings.Get("deployment") is { Length: > 0 } d ? d : deployment.UpstreamModel;
-            return new Uri($"{settings.BaseUrl}/openai/deployments/{Uri.EscapeDataString(name)}/{operation}?api-version={Uri.EscapeDataString(settings.Get("api_version")!)}");
-        }
+    private Uri Url(DeploymentSettings settings, string operation)
+        => _flavor == OpenAIFlavor.Azure ? settings.Endpoint(operation, AzureUrl) : settings.Endpoint(operation);
 
-        return new Uri($"{settings.BaseUrl}/{operation}");
+    private static string AzureUrl(DeploymentSettings settings, DeploymentInfo deployment, string operation)
+    {
+        var name = settings.Get("deployment") is { Length: > 0 } d ? d : deployment.UpstreamModel;
+        return $"{settings.BaseUrl}/openai/deployments/{Uri.EscapeDataString(name)}/{operation}?api-version={Uri.EscapeDataString(settings.Get("api_version")!)}";
     }
 
     private void AddOpenAIHeaders(HttpRequestMessage request, DeploymentSettings settings)

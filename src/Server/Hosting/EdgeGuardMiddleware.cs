@@ -1,4 +1,5 @@
 using System.Globalization;
+using Gateway.Grpc.Observability.Metrics;
 using Gateway.Grpc.Server.Configuration;
 using Gateway.Grpc.Server.Pipeline;
 using Gateway.Grpc.Server.Rest;
@@ -16,8 +17,10 @@ namespace Gateway.Grpc.Server.Hosting;
 /// into a logged error and an answer that names the request id -- a 500 with an OpenAI-shaped
 /// body on HTTP, INTERNAL on gRPC -- never an empty body or a reset. Kestrel's own framing
 /// errors (a body over its limit, a chunked body that breaks off) become 413/400 the same way.
+/// Once a gRPC call has its final status, the edge also counts it if no handler answered it
+/// (<see cref="RejectedCalls"/>): one middleware, one read of the status.
 /// </summary>
-internal sealed partial class EdgeGuardMiddleware(RequestDelegate next, GatewayOptions options, ILogger<EdgeGuardMiddleware> logger)
+internal sealed partial class EdgeGuardMiddleware(RequestDelegate next, GatewayOptions options, GatewayMetrics metrics, ILogger<EdgeGuardMiddleware> logger)
 {
     private readonly int _maxHeaderBytes = options.RequestLimits.MaxHeaderBytes;
 
@@ -36,6 +39,7 @@ internal sealed partial class EdgeGuardMiddleware(RequestDelegate next, GatewayO
             if (grpc)
             {
                 WriteGrpcStatus(context, StatusCode.InvalidArgument, message);
+                RejectedCalls.Count(context, metrics, RejectedCalls.GrpcStatus(context, out _));
                 return;
             }
 
@@ -50,13 +54,11 @@ internal sealed partial class EdgeGuardMiddleware(RequestDelegate next, GatewayO
         catch (Exception ex)
         {
             await HandleAsync(context, grpc, ex).ConfigureAwait(false);
+            RejectedCalls.Count(context, metrics, RejectedCalls.GrpcStatus(context, out _));
             return;
         }
 
-        if (grpc)
-        {
-            RewriteUnreadableMessage(context);
-        }
+        RejectedCalls.Count(context, metrics, grpc ? RewriteUnreadableMessage(context) : RejectedCalls.GrpcStatus(context, out _));
     }
 
     /// <summary>
@@ -69,24 +71,28 @@ internal sealed partial class EdgeGuardMiddleware(RequestDelegate next, GatewayO
     /// UNKNOWN is the read that broke off (a streaming call such as reflection's), and nobody
     /// is there to read a status.
     /// </summary>
-    private void RewriteUnreadableMessage(HttpContext context)
+    /// <returns>The call's grpc-status once the rewrite is done (empty when none was written).</returns>
+    private string RewriteUnreadableMessage(HttpContext context)
     {
         // The status first: an answered call (OK, or any status but UNKNOWN) returns here without
         // touching the endpoint metadata or the request's items.
-        if (RejectedCallMiddleware.GrpcStatus(context, out var target) != "2"
+        var status = RejectedCalls.GrpcStatus(context, out var target);
+        if (status != "2"
             || target is null
             || context.RequestAborted.IsCancellationRequested
-            || RejectedCallMiddleware.WasHandled(context)
+            || RejectedCalls.WasHandled(context)
             || context.GetEndpoint()?.Metadata.GetMetadata<global::Grpc.AspNetCore.Server.GrpcMethodMetadata>() is null
             || !target["grpc-message"].ToString().StartsWith("Exception was thrown by handler", StringComparison.Ordinal))
         {
-            return;
+            return status;
         }
 
         var requestId = CallerHeaders.ResolveRequestId(context);
         Log.UnreadableMessage(logger, context.Request.Path, requestId);
-        target["grpc-status"] = ((int)StatusCode.InvalidArgument).ToString(CultureInfo.InvariantCulture);
+        status = ((int)StatusCode.InvalidArgument).ToString(CultureInfo.InvariantCulture);
+        target["grpc-status"] = status;
         target["grpc-message"] = Uri.EscapeDataString("The request message could not be parsed: a string field is not valid UTF-8, or the protobuf encoding is malformed. Send the message as the generated client writes it (strings as UTF-8).");
+        return status;
     }
 
     private async Task HandleAsync(HttpContext context, bool grpc, Exception exception)

@@ -267,7 +267,6 @@ public static class GatewayApp
         // calls never need a local token count (no tokens-per-minute limit, providers that report
         // usage) never loads it. A missing vocabulary is reported once, through this logger.
         ChatTokenCounter.DefaultLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gateway.Tokenizer");
-        app.UseRejectedCallMetrics();
         app.UseEdgeGuard();
         if (options.GrpcWeb.Enabled)
         {

@@ -3,7 +3,6 @@ using Gateway.Grpc.Server.Telemetry;
 using Grpc.AspNetCore.Server;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
@@ -16,7 +15,7 @@ namespace Gateway.Grpc.Server.Pipeline;
 /// and the edge of error handling -- a failure that is not an <see cref="RpcException"/> (a bug)
 /// is logged with the request id and answered INTERNAL with a message that names only the
 /// request id, never exception text. Calls a handler never saw (unknown method, malformed or
-/// oversized message, wrong content-type) are counted by <see cref="RejectedCallMiddleware"/>.
+/// oversized message, wrong content-type) are counted by <see cref="RejectedCalls"/>.
 /// </summary>
 internal sealed partial class GatewayServerInterceptor(ILogger<GatewayServerInterceptor> logger) : Interceptor
 {
@@ -50,7 +49,7 @@ internal sealed partial class GatewayServerInterceptor(ILogger<GatewayServerInte
 
     private Exception Fail(ServerCallContext context, string requestId, Exception exception)
     {
-        RejectedCallMiddleware.MarkHandled(context.GetHttpContext());
+        RejectedCalls.MarkHandled(context.GetHttpContext());
         switch (exception)
         {
             case RpcException:
@@ -79,9 +78,11 @@ internal sealed partial class GatewayServerInterceptor(ILogger<GatewayServerInte
 /// Counts gRPC calls answered before any handler ran (grpc-dotnet rejects an unknown method, a
 /// malformed or oversized message, a bad content-type or grpc-timeout itself) in
 /// <c>gateway.requests.rejected</c>, by method and status. A call the interceptor saw fail is
-/// not counted here; a call that ended OK never is.
+/// not counted here; a call that ended OK never is. <see cref="Hosting.EdgeGuardMiddleware"/>
+/// calls <see cref="Count"/> once the call has its final status (the edge's own answers, such as
+/// headers over the limit, included).
 /// </summary>
-internal sealed class RejectedCallMiddleware(RequestDelegate next, GatewayMetrics metrics)
+internal static class RejectedCalls
 {
     private static readonly object Handled = new();
 
@@ -111,17 +112,20 @@ internal sealed class RejectedCallMiddleware(RequestDelegate next, GatewayMetric
         return status;
     }
 
-    public async Task InvokeAsync(HttpContext context)
+    /// <summary>
+    /// Counts the finished call if it was a gRPC call that ended non-OK (<paramref name="status"/>,
+    /// from <see cref="GrpcStatus"/>) without reaching a handler.
+    /// </summary>
+    public static void Count(HttpContext context, GatewayMetrics metrics, string status)
     {
-        await next(context).ConfigureAwait(false);
-        var grpcMethod = context.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>();
-        if (grpcMethod is null && !context.Request.ContentType.AsSpan().StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase))
+        if (status.Length == 0 || status == "0")
         {
             return;
         }
 
-        var status = GrpcStatus(context, out _);
-        if (status.Length == 0 || status == "0" || context.Items.ContainsKey(Handled))
+        var grpcMethod = context.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>();
+        if ((grpcMethod is null && !context.Request.ContentType.AsSpan().StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase))
+            || WasHandled(context))
         {
             return;
         }
@@ -131,9 +135,4 @@ internal sealed class RejectedCallMiddleware(RequestDelegate next, GatewayMetric
         var method = grpcMethod?.Method.FullName ?? "unknown";
         metrics.RecordRejectedCall(method, CallTelemetry.StatusName(code));
     }
-}
-
-internal static class RejectedCallMiddlewareExtensions
-{
-    public static IApplicationBuilder UseRejectedCallMetrics(this IApplicationBuilder app) => app.UseMiddleware<RejectedCallMiddleware>();
 }
