@@ -43,7 +43,8 @@ internal static class Report
         sb.AppendLine("  `proxy_pass` with upstream keep-alive for REST), 2 workers.");
         sb.AppendLine("- **passthrough**: the library floor, `bench/Passthrough`: Grpc.AspNetCore in (Kestrel, h2c), one shared");
         sb.AppendLine("  Grpc.Net.Client channel out to the simulator's gRPC port, deadline and cancellation forwarded, nothing else");
-        sb.AppendLine("  (same GC settings as the gateway). gateway/passthrough is what the gateway's features cost.");
+        sb.AppendLine("  (the gateway's GC settings, and its logging filter: no per-request hosting Activity). gateway/passthrough is");
+        sb.AppendLine("  what the gateway's features cost.");
         sb.AppendLine("- **portkey**: Portkey OSS (`@portkey-ai/gateway` on Node, `x-portkey-provider: openai`, the simulator as");
         sb.AppendLine("  `x-portkey-custom-host`), REST only, when npm could install it.");
         sb.AppendLine("- **gateway**: `src/Server` in Release in front of the same simulator: model `bench-grpc` (provider `grpc`,");
