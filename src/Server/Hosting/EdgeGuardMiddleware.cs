@@ -39,7 +39,7 @@ internal sealed partial class EdgeGuardMiddleware(RequestDelegate next, GatewayO
             if (grpc)
             {
                 WriteGrpcStatus(context, StatusCode.InvalidArgument, message);
-                RejectedCalls.Count(context, metrics, RejectedCalls.GrpcStatus(context, out _));
+                RejectedCalls.Count(context, metrics, status: null);
                 return;
             }
 
@@ -54,11 +54,11 @@ internal sealed partial class EdgeGuardMiddleware(RequestDelegate next, GatewayO
         catch (Exception ex)
         {
             await HandleAsync(context, grpc, ex).ConfigureAwait(false);
-            RejectedCalls.Count(context, metrics, RejectedCalls.GrpcStatus(context, out _));
+            RejectedCalls.Count(context, metrics, status: null);
             return;
         }
 
-        RejectedCalls.Count(context, metrics, grpc ? RewriteUnreadableMessage(context) : RejectedCalls.GrpcStatus(context, out _));
+        RejectedCalls.Count(context, metrics, grpc ? RewriteUnreadableMessage(context) : null);
     }
 
     /// <summary>

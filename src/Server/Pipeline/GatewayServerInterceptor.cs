@@ -113,19 +113,26 @@ internal static class RejectedCalls
     }
 
     /// <summary>
-    /// Counts the finished call if it was a gRPC call that ended non-OK (<paramref name="status"/>,
-    /// from <see cref="GrpcStatus"/>) without reaching a handler.
+    /// Counts the finished call if it was a gRPC call that ended non-OK without reaching a handler.
+    /// <paramref name="status"/> is its grpc-status when the caller has already read it (from
+    /// <see cref="GrpcStatus"/>); null reads it here, and only for a gRPC call, so a REST request
+    /// pays one endpoint-metadata lookup and no header reads.
     /// </summary>
-    public static void Count(HttpContext context, GatewayMetrics metrics, string status)
+    public static void Count(HttpContext context, GatewayMetrics metrics, string? status)
     {
-        if (status.Length == 0 || status == "0")
+        if (status is "" or "0")
         {
             return;
         }
 
         var grpcMethod = context.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>();
-        if ((grpcMethod is null && !context.Request.ContentType.AsSpan().StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase))
-            || WasHandled(context))
+        if (grpcMethod is null && !context.Request.ContentType.AsSpan().StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase))
+        {
+            return;
+        }
+
+        status ??= GrpcStatus(context, out _);
+        if (status.Length == 0 || status == "0" || WasHandled(context))
         {
             return;
         }
