@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the non-.NET test harness needs, only when it is missing:
-#   - Debian packages: python3-grpcio python3-protobuf (for /usr/bin/python3), protoc and the
-#     gRPC plugins, nghttp2-client (h2load, nghttp), redis-server (the shared rate-limit tests
-#     start their own on free loopback ports; the package's service is not used);
+#   - Debian packages: python3-grpcio python3-protobuf (for /usr/bin/python3), protoc with the
+#     well-known types (libprotobuf-dev) and the gRPC plugins, nghttp2-client (h2load, nghttp),
+#     redis-server (the shared rate-limit tests start their own on free loopback ports; the
+#     package's service is not used);
 #   - tests/interop/node_modules from package-lock.json (npm ci), when missing or stale.
 # Idempotent, quiet on success, loud on failure, never reads stdin (safe with CI=true).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INTEROP="$ROOT/tests/interop"
-APT_PACKAGES=(python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc nghttp2-client redis-server)
+APT_PACKAGES=(python3-grpcio python3-protobuf protobuf-compiler libprotobuf-dev protobuf-compiler-grpc nghttp2-client redis-server)
 LOG="$(mktemp -t test-deps.XXXXXX.log)"
 trap 'rm -f "$LOG"' EXIT
 
@@ -42,6 +43,9 @@ as_root() {
 missing=()
 /usr/bin/python3 -c 'import grpc, google.protobuf' >/dev/null 2>&1 || missing+=(python3-grpcio python3-protobuf)
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+# The well-known types (google/protobuf/*.proto) protoc imports: libprotobuf-dev, which a protoc
+# installed without recommended packages lacks.
+[[ -f /usr/include/google/protobuf/duration.proto ]] || missing+=(libprotobuf-dev)
 command -v grpc_python_plugin >/dev/null 2>&1 || missing+=(protobuf-compiler-grpc)
 command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
 [[ -x /usr/bin/redis-server ]] || missing+=(redis-server)

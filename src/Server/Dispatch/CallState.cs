@@ -11,9 +11,14 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
 {
     public static readonly ResiliencePropertyKey<CallState> Key = new("gateway.call");
 
-    private readonly Lock _lock = new();
+    // Guards the attempts, the failed set and the spans (the attempts list is the lock: one object less per call).
     private readonly List<Attempt> _attempts = [];
-    private readonly HashSet<string> _failed = new(StringComparer.Ordinal);
+
+    // Made on the first failure: most calls never fail an attempt.
+    private HashSet<string>? _failed;
+
+    // True once a hedge started: attempts then run side by side and may end after the call answered.
+    private bool _hedged;
 
     // Attempt spans by attempt number - 1 (first end wins: a hedge loser is completed by the
     // coordinator and again by its own attempt).
@@ -56,8 +61,9 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
 
     public Attempt NewAttempt(DeploymentRuntime deployment, bool hedged)
     {
-        lock (_lock)
+        lock (_attempts)
         {
+            _hedged |= hedged;
             var attempt = new Attempt
             {
                 Number = _attempts.Count + 1,
@@ -75,7 +81,7 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
     /// <param name="endTrace">False when the attempt goes on (a stream after its first event): its span and metrics wait for the end.</param>
     public void Complete(Attempt attempt, AttemptOutcome outcome, TimeSpan latency, string? error = null, bool endTrace = true)
     {
-        lock (_lock)
+        lock (_attempts)
         {
             attempt.Outcome = outcome;
             attempt.Latency = Duration.FromTimeSpan(latency);
@@ -99,7 +105,7 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
     public void EndTrace(Attempt attempt, AttemptOutcome outcome, TimeSpan latency, string? error)
     {
         Activity? activity;
-        lock (_lock)
+        lock (_attempts)
         {
             var index = attempt.Number - 1;
             if (index < 0 || index >= _traces.Count || _traces[index].Ended)
@@ -116,7 +122,7 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
 
     private Activity? TraceOf(Attempt attempt)
     {
-        lock (_lock)
+        lock (_attempts)
         {
             var index = attempt.Number - 1;
             return index >= 0 && index < _traces.Count ? _traces[index].Activity : null;
@@ -125,29 +131,35 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
 
     public void MarkFailed(DeploymentRuntime deployment)
     {
-        lock (_lock)
+        lock (_attempts)
         {
-            _failed.Add(deployment.Info.Name);
+            (_failed ??= new HashSet<string>(StringComparer.Ordinal)).Add(deployment.Info.Name);
         }
     }
 
     public bool HasFailed(DeploymentRuntime deployment)
     {
-        lock (_lock)
+        lock (_attempts)
         {
-            return _failed.Contains(deployment.Info.Name);
+            return _failed is not null && _failed.Contains(deployment.Info.Name);
         }
     }
 
     /// <summary>A snapshot of every attempt so far, for the response, the finish event or an error.</summary>
-    public RoutingInfo Routing(DeploymentRuntime? served)
+    /// <param name="finished">
+    /// The call's dispatch is over (a unary answer). Without hedges no attempt can still change, so
+    /// the attempts themselves go into the routing instead of copies; with hedges a loser may still
+    /// be ending while the answer is serialized, so it gets copies like every other snapshot.
+    /// </param>
+    public RoutingInfo Routing(DeploymentRuntime? served, bool finished = false)
     {
-        lock (_lock)
+        lock (_attempts)
         {
             var routing = new RoutingInfo { Deployment = served?.Info.Name ?? "", Provider = served?.Info.Provider ?? "" };
+            var copy = !finished || _hedged;
             foreach (var attempt in _attempts)
             {
-                routing.Attempts.Add(attempt.Clone());
+                routing.Attempts.Add(copy ? attempt.Clone() : attempt);
             }
 
             return routing;
@@ -157,7 +169,7 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
     /// <summary>Compact ASCII form for the <c>gateway-attempts</c> trailer: <c>1:deployment:outcome[:error][:hedged][:fallback]</c>, comma-separated.</summary>
     public string AttemptsTrailer()
     {
-        lock (_lock)
+        lock (_attempts)
         {
             return string.Join(',', _attempts.Select(a =>
                 $"{a.Number}:{a.Deployment}:{OutcomeName(a.Outcome)}" + (a.Error.Length > 0 ? ":" + a.Error : "") + (a.Hedged ? ":hedged" : "") + (a.Fallback ? ":fallback" : "")));

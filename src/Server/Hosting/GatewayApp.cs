@@ -165,7 +165,7 @@ public static class GatewayApp
             .ValidateOnStart();
         services.AddSingleton(static sp => sp.GetRequiredService<IOptions<GatewayOptions>>().Value);
         services.AddSingleton(TimeProvider.System);
-        services.AddGrpc(o =>
+        var grpc = services.AddGrpc(o =>
         {
             o.MaxReceiveMessageSize = options.MaxReceiveMessageSize;
             o.MaxSendMessageSize = null;
@@ -173,8 +173,8 @@ public static class GatewayApp
             // gzip is grpc-dotnet's built-in provider: requests may arrive gzip-compressed. Responses
             // go uncompressed (no ResponseCompressionAlgorithm): a stream's deltas are a few bytes
             // each, and gzip makes such a frame larger and costs ~2 us per message.
-            o.Interceptors.Add<GatewayServerInterceptor>();
         }).AddJsonTranscoding();
+        AddServerInterceptor(grpc);
         // Registered in DI, the interceptor and the services are shared instances grpc-dotnet takes
         // from the container; otherwise it builds one of each per call through a factory compiled
         // from an expression tree. None of them holds per-call state.
@@ -354,6 +354,36 @@ public static class GatewayApp
     /// the gateway itself (serving while it runs), <c>deployment/&lt;name&gt;</c> one entry per
     /// deployment driven by its circuit.
     /// </summary>
+    /// <summary>
+    /// <see cref="GatewayServerInterceptor"/> on every gRPC service the gateway maps except
+    /// gateway.v1.Completion: the gateway's own Models and Admin services, grpc.health.v1 and both
+    /// reflection versions. Completion applies the same edge inline (its request id in the service,
+    /// its error mapping through <see cref="CompletionCall.GrpcEdge"/>), because a global
+    /// interceptor cannot be left off one service and grpc-dotnet's interceptor pipeline costs
+    /// every call three async state machines (about 450 B and half a microsecond, measured with
+    /// bench/AllocHook). The health service's class is internal to Grpc.AspNetCore.HealthChecks,
+    /// so it is looked up by name; a rename in a later version fails start-up here, not silently.
+    /// </summary>
+    private static void AddServerInterceptor(global::Grpc.AspNetCore.Server.IGrpcServerBuilder grpc)
+    {
+        grpc.AddServiceOptions<ModelsGrpcService>(static o => o.Interceptors.Add<GatewayServerInterceptor>());
+        grpc.AddServiceOptions<AdminGrpcService>(static o => o.Interceptors.Add<GatewayServerInterceptor>());
+        grpc.AddServiceOptions<global::Grpc.Reflection.ReflectionServiceImpl>(static o => o.Interceptors.Add<GatewayServerInterceptor>());
+        grpc.AddServiceOptions<global::Grpc.Reflection.ReflectionV1ServiceImpl>(static o => o.Interceptors.Add<GatewayServerInterceptor>());
+        var health = typeof(global::Grpc.AspNetCore.HealthChecks.GrpcHealthChecksOptions).Assembly
+            .GetType("Grpc.AspNetCore.HealthChecks.Internal.HealthServiceIntegration", throwOnError: true)!;
+        grpc.Services.AddSingleton(
+            typeof(IConfigureOptions<>).MakeGenericType(typeof(global::Grpc.AspNetCore.Server.GrpcServiceOptions<>).MakeGenericType(health)),
+            typeof(InterceptedService<>).MakeGenericType(health));
+    }
+
+    /// <summary>Adds <see cref="GatewayServerInterceptor"/> to one service's options (for a service class the gateway cannot name).</summary>
+    private sealed class InterceptedService<TService> : IConfigureOptions<global::Grpc.AspNetCore.Server.GrpcServiceOptions<TService>>
+        where TService : class
+    {
+        public void Configure(global::Grpc.AspNetCore.Server.GrpcServiceOptions<TService> options) => options.Interceptors.Add<GatewayServerInterceptor>();
+    }
+
     private static void AddHealth(IServiceCollection services, GatewayOptions options)
     {
         var health = services.AddHealthChecks().AddCheck("self", static () => HealthCheckResult.Healthy(), tags: ["self"]);

@@ -32,6 +32,13 @@ internal sealed class CompletionCall
     /// <summary>Cancelled when the caller goes away or the deadline passes.</summary>
     public CancellationToken CancellationToken { get; init; }
 
+    /// <summary>
+    /// A gRPC call's edge (the interceptor's error handling, applied by the pipeline because the
+    /// Completion service is not behind the interceptor); null for REST, whose door renders
+    /// failures itself.
+    /// </summary>
+    public GatewayServerInterceptor? GrpcEdge { get; init; }
+
     /// <summary>True when the deadline has passed (a cancellation then reads as DEADLINE_EXCEEDED).</summary>
     public bool DeadlinePassed(TimeProvider timeProvider) => Deadline != DateTime.MaxValue && timeProvider.GetUtcNow().UtcDateTime >= Deadline;
 }

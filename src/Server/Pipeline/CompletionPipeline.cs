@@ -25,13 +25,81 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
 {
     public const string RequestIdHeader = CallerHeaders.RequestIdHeader;
 
-    /// <summary>A unary completion.</summary>
+    /// <summary>
+    /// A unary completion. One method, one state machine per call: telemetry around admission,
+    /// cache, dispatch and settlement (the outer catch), the admission's settlement on a failure
+    /// (the inner one).
+    /// </summary>
     public async Task<CompletionResponse> CompleteAsync(CompletionRequest request, CompletionCall call)
     {
         var observed = telemetry.Begin(call, request, stream: false);
         try
         {
-            var response = await CompleteCoreAsync(request, call, observed).ConfigureAwait(false);
+            var directive = ReadCacheDirective(call);
+            var (group, fit, id, admission, guard, notes) = await AdmitAsync(request, call, observed, stream: false).ConfigureAwait(false);
+            CallOutcome? outcome = null;
+            CompletionResponse response;
+            try
+            {
+                var plan = PlanCache(request, group, admission, directive, call);
+                if (await TryCacheHitAsync(plan, request, admission, observed, call).ConfigureAwait(false) is { } hit)
+                {
+                    response = hit.Response;
+                    response.Id = id;
+                    response.Created = timeProvider.GetUtcNow().ToUnixTimeSeconds();
+                }
+                else
+                {
+                    CascadeRun? cascade = null;
+                    RoutingInfo routing;
+                    if (group.Kind == ModelKind.Cascade)
+                    {
+                        cascade = await CascadeAsync(group, request, call, fit).ConfigureAwait(false);
+                        (response, routing) = (cascade.Response!, cascade.Routing!);
+                    }
+                    else if (responseFormat.Applies(request))
+                    {
+                        (response, routing) = await DispatchWithResponseFormatAsync(request, call, fit, group, id).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        // Inline, not through DispatchOnceAsync: one state machine (and no closure) less per call.
+                        var state = dispatcher.NewCall(request, call.Deadline, call.CancellationToken, fit);
+                        (response, var served) = await dispatcher.CompleteAsync(group, state).ConfigureAwait(false);
+                        routing = state.Routing(served, finished: true);
+                    }
+
+                    notes?.ApplyTo(routing);
+                    response.Id = id;
+                    response.Created = timeProvider.GetUtcNow().ToUnixTimeSeconds();
+                    response.Routing = routing;
+                    var usage = response.Usage ??= new Usage();
+                    outcome = Outcome(routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, cascade?.Served ?? group, null);
+                    if (cascade is not null)
+                    {
+                        outcome = outcome with { OtherUsage = cascade.Others };
+                    }
+
+                    if (guard is not null)
+                    {
+                        // Output guardrails. A blocked answer is still billed (the catch settles this outcome with the block's status).
+                        await guard.ApplyOutputAsync(response).ConfigureAwait(false);
+                    }
+
+                    await admission.CompleteAsync(outcome).ConfigureAwait(false);
+                    cascade?.AddOthersTo(usage);
+                    usage.CostUsd = (double)admission.CostUsd;
+                    await CacheUnaryAsync(plan, response).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex)
+            {
+                // Nothing was served (outcome null) unless the failure came after the answer (an output guardrail, settlement).
+                var status = StatusOf(ex, call);
+                await admission.CompleteAsync(outcome is null ? new CallOutcome { Status = status } : outcome with { Status = status }).ConfigureAwait(false);
+                throw;
+            }
+
             observed.OnResponse(response);
             observed.Complete(StatusCode.OK);
             return response;
@@ -39,6 +107,11 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         catch (Exception ex)
         {
             telemetry.Fail(observed, ex, call);
+            if (call.GrpcEdge?.Fail(call, ex) is { } mapped && !ReferenceEquals(mapped, ex))
+            {
+                throw mapped;
+            }
+
             throw;
         }
     }
@@ -61,6 +134,11 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         catch (Exception ex)
         {
             telemetry.Fail(observed, ex, call);
+            if (call.GrpcEdge?.Fail(call, ex) is { } mapped && !ReferenceEquals(mapped, ex))
+            {
+                throw mapped;
+            }
+
             throw;
         }
         finally
@@ -69,79 +147,12 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         }
     }
 
-    private async Task<CompletionResponse> CompleteCoreAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed)
-    {
-        var directive = ReadCacheDirective(context);
-        var (group, fit, id, admission, guard, notes) = await AdmitAsync(request, context, observed, stream: false).ConfigureAwait(false);
-        CallOutcome? outcome = null;
-        try
-        {
-            var plan = PlanCache(request, group, admission, directive, context);
-            if (await TryCacheHitAsync(plan, request, admission, observed, context).ConfigureAwait(false) is { } hit)
-            {
-                hit.Response.Id = id;
-                hit.Response.Created = timeProvider.GetUtcNow().ToUnixTimeSeconds();
-                return hit.Response;
-            }
-
-            CascadeRun? cascade = null;
-            (CompletionResponse Response, RoutingInfo Routing) answer;
-            if (group.Kind == ModelKind.Cascade)
-            {
-                cascade = await CascadeAsync(group, request, context, fit).ConfigureAwait(false);
-                answer = (cascade.Response!, cascade.Routing!);
-            }
-            else if (responseFormat.Applies(request))
-            {
-                answer = await DispatchWithResponseFormatAsync(request, context, fit, group, id).ConfigureAwait(false);
-            }
-            else
-            {
-                // Inline, not through DispatchOnceAsync: one state machine (and no closure) less per call.
-                var state = dispatcher.NewCall(request, context.Deadline, context.CancellationToken, fit);
-                var (reply, served) = await dispatcher.CompleteAsync(group, state).ConfigureAwait(false);
-                answer = (reply, state.Routing(served));
-            }
-
-            var (response, routing) = answer;
-            notes?.ApplyTo(routing);
-            response.Id = id;
-            response.Created = timeProvider.GetUtcNow().ToUnixTimeSeconds();
-            response.Routing = routing;
-            var usage = response.Usage ??= new Usage();
-            outcome = Outcome(routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, cascade?.Served ?? group, null);
-            if (cascade is not null)
-            {
-                outcome = outcome with { OtherUsage = cascade.Others };
-            }
-
-            if (guard is not null)
-            {
-                // Output guardrails. A blocked answer is still billed (the catch settles this outcome with the block's status).
-                await guard.ApplyOutputAsync(response).ConfigureAwait(false);
-            }
-
-            await admission.CompleteAsync(outcome).ConfigureAwait(false);
-            cascade?.AddOthersTo(usage);
-            usage.CostUsd = (double)admission.CostUsd;
-            await CacheUnaryAsync(plan, response).ConfigureAwait(false);
-            return response;
-        }
-        catch (Exception ex)
-        {
-            // Nothing was served (outcome null) unless the failure came after the answer (an output guardrail, settlement).
-            var status = StatusOf(ex, context);
-            await admission.CompleteAsync(outcome is null ? new CallOutcome { Status = status } : outcome with { Status = status }).ConfigureAwait(false);
-            throw;
-        }
-    }
-
     /// <summary>One dispatch of a unary call, with a fresh call state.</summary>
     private async Task<(CompletionResponse Response, RoutingInfo Routing)> DispatchOnceAsync(CompletionRequest request, CompletionCall context, ContextFit fit, ModelGroup group)
     {
         var state = dispatcher.NewCall(request, context.Deadline, context.CancellationToken, fit);
         var (answer, served) = await dispatcher.CompleteAsync(group, state).ConfigureAwait(false);
-        return (answer, state.Routing(served));
+        return (answer, state.Routing(served, finished: true));
     }
 
     /// <summary>A call with a response format: a reply that does not parse is dispatched again (see the response-format checker).</summary>

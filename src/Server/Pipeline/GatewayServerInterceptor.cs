@@ -14,7 +14,10 @@ namespace Gateway.Grpc.Server.Pipeline;
 /// What every gateway gRPC method shares, in one place: the <c>x-request-id</c> response header,
 /// and the edge of error handling -- a failure that is not an <see cref="RpcException"/> (a bug)
 /// is logged with the request id and answered INTERNAL with a message that names only the
-/// request id, never exception text. Calls a handler never saw (unknown method, malformed or
+/// request id, never exception text. Registered on every gRPC service but gateway.v1.Completion
+/// (see <c>GatewayApp.AddGrpcServices</c>), whose two methods apply the same edge inline through
+/// <see cref="Fail(CompletionCall, Exception)"/>: grpc-dotnet's interceptor pipeline would cost the
+/// hot path three async state machines per call. Calls a handler never saw (unknown method, malformed or
 /// oversized message, wrong content-type) are counted by <see cref="RejectedCalls"/>.
 /// </summary>
 internal sealed partial class GatewayServerInterceptor(ILogger<GatewayServerInterceptor> logger) : Interceptor
@@ -45,21 +48,60 @@ internal sealed partial class GatewayServerInterceptor(ILogger<GatewayServerInte
         }
     }
 
+    public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        var requestId = Begin(context);
+        try
+        {
+            return await continuation(requestStream, context).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            throw Fail(context, requestId, ex);
+        }
+    }
+
+    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        var requestId = Begin(context);
+        try
+        {
+            await continuation(requestStream, responseStream, context).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            throw Fail(context, requestId, ex);
+        }
+    }
+
     private static string Begin(ServerCallContext context) => CallerHeaders.ResolveRequestId(context.GetHttpContext());
 
     private Exception Fail(ServerCallContext context, string requestId, Exception exception)
+        => Fail(context.GetHttpContext(), context.Method, context.Deadline, context.CancellationToken, requestId, exception);
+
+    /// <summary>
+    /// The same edge for a gateway.v1.Completion call, which is not behind the interceptor (its
+    /// methods call the pipeline directly, see GatewayApp): the pipeline applies it to a gRPC
+    /// call's failure (<see cref="CompletionCall.GrpcEdge"/>).
+    /// </summary>
+    public Exception Fail(CompletionCall call, Exception exception)
+        => Fail(call.Http, call.Http.Request.Path.Value ?? "", call.Deadline, call.CancellationToken, call.RequestId, exception);
+
+    private Exception Fail(HttpContext http, string method, DateTime deadline, CancellationToken cancellationToken, string requestId, Exception exception)
     {
-        RejectedCalls.MarkHandled(context.GetHttpContext());
+        RejectedCalls.MarkHandled(http);
         switch (exception)
         {
             case RpcException:
                 return exception;
-            case OperationCanceledException when context.CancellationToken.IsCancellationRequested:
-                // grpc-dotnet answers DEADLINE_EXCEEDED itself when the deadline passed; otherwise the caller went away.
-                Log.CallCancelled(logger, context.Method, requestId);
-                return new RpcException(new Status(context.Deadline <= DateTime.UtcNow ? StatusCode.DeadlineExceeded : StatusCode.Cancelled, "The call was cancelled."));
+            case OperationCanceledException when cancellationToken.IsCancellationRequested:
+            case IOException when http.RequestAborted.IsCancellationRequested:
+                // grpc-dotnet answers DEADLINE_EXCEEDED itself when the deadline passed; otherwise the
+                // caller went away (a stream's read then breaks off with an IOException): no error to log.
+                Log.CallCancelled(logger, method, requestId);
+                return new RpcException(new Status(deadline <= DateTime.UtcNow ? StatusCode.DeadlineExceeded : StatusCode.Cancelled, "The call was cancelled."));
             default:
-                Log.HandlerError(logger, context.Method, requestId, exception);
+                Log.HandlerError(logger, method, requestId, exception);
                 return new RpcException(new Status(StatusCode.Internal, $"The gateway had an internal error while processing the request. Quote request id {requestId} when reporting it."));
         }
     }

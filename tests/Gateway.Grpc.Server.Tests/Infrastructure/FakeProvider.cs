@@ -34,6 +34,9 @@ internal sealed record Behavior
 
     public int Tokens { get; init; } = 3;
 
+    /// <summary>Throw this (not a ProviderException: an adapter's bug) instead of answering.</summary>
+    public Exception? Throw { get; init; }
+
     /// <summary>Throw an OperationCanceledException of the adapter's own (its internal timeout), not the caller's.</summary>
     public bool OwnCancellation { get; init; }
 
@@ -132,6 +135,11 @@ internal sealed class FakeProvider : IProviderAdapter
         try
         {
             await BeforeAnswerAsync(behavior, cancellationToken);
+            if (behavior.Throw is { } bug)
+            {
+                throw bug;
+            }
+
             if (behavior.Fail is { } kind)
             {
                 throw new ProviderException(kind, $"scripted {kind}", behavior.RetryAfter);
@@ -167,6 +175,13 @@ internal sealed class FakeProvider : IProviderAdapter
         try
         {
             await BeforeAnswerAsync(behavior, cancellationToken);
+            if (behavior.Throw is { } bug)
+            {
+                ended = true;
+                record.End(cancelled: false);
+                throw bug;
+            }
+
             if (behavior.Fail is { } kind && behavior.TokensBeforeFailure is null)
             {
                 ended = true;
