@@ -198,6 +198,32 @@ public sealed class GrpcUpstreamAdapterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Complete_CallTimeoutShorterThanSetting_SentAsDeadline()
+    {
+        // The dispatcher's attempt limit (ProviderCall.Timeout) caps timeout_ms: the upstream is told the shorter budget.
+        using var sut = CreateSut();
+        Assert.True(((IProviderAdapter)sut).EnforcesTimeout);
+        var call = Call(timeoutMs: "30000") with { Timeout = TimeSpan.FromSeconds(5) };
+        var before = DateTime.UtcNow;
+
+        await sut.CompleteAsync(call, default);
+
+        Assert.InRange(_upstream.LastDeadline, before.AddSeconds(3), DateTime.UtcNow.AddSeconds(6));
+    }
+
+    [Fact]
+    public async Task Complete_CallTimeoutLongerThanSetting_SettingWins()
+    {
+        using var sut = CreateSut();
+        var call = Call(timeoutMs: "5000") with { Timeout = TimeSpan.FromSeconds(60) };
+        var before = DateTime.UtcNow;
+
+        await sut.CompleteAsync(call, default);
+
+        Assert.InRange(_upstream.LastDeadline, before.AddSeconds(3), DateTime.UtcNow.AddSeconds(6));
+    }
+
+    [Fact]
     public async Task Complete_UpstreamSlowerThanTimeout_Timeout()
     {
         _upstream.Unary = async (_, context) =>

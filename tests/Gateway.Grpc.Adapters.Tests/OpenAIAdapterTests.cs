@@ -329,6 +329,34 @@ public sealed class OpenAIAdapterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Complete_CallTimeoutShorterThanSetting_TimeoutAtTheCallsLimit()
+    {
+        // The dispatcher's attempt limit (ProviderCall.Timeout) caps timeout_ms (10 minutes here):
+        // the adapter ends the call there itself, and the upstream request is aborted.
+        var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _upstream.Handler = async ctx =>
+        {
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ctx.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+                aborted.TrySetResult();
+            }
+        };
+        var sut = CreateSut();
+        Assert.True(((IProviderAdapter)sut).EnforcesTimeout);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        var error = await Assert.ThrowsAsync<ProviderException>(() => sut.CompleteAsync(Call(Calls.Hello(), new() { ["timeout_ms"] = "600000" }) with { Timeout = TimeSpan.FromMilliseconds(300) }, default));
+
+        Assert.Equal(ProviderErrorKind.Timeout, error.Kind);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}");
+        await aborted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
     public async Task Stream_NonSseAnswerWhoseBodyNeverEnds_TimeoutNotCancellation()
     {
         // A proxy answers the streaming request with JSON headers and then stalls: the adapter's

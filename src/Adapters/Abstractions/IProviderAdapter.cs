@@ -21,10 +21,29 @@ public interface IProviderAdapter
     /// caller reports as stream_interrupted.
     /// </summary>
     IAsyncEnumerable<CompletionChunk> StreamAsync(ProviderCall call, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// True when <see cref="CompleteAsync"/> ends the call at <see cref="ProviderCall.Timeout"/>
+    /// itself (failing it as <see cref="ProviderErrorKind.Timeout"/>), so the dispatcher starts no
+    /// timer of its own for a unary attempt. False (the default): the dispatcher's timer cancels
+    /// the token instead.
+    /// </summary>
+    bool EnforcesTimeout => false;
 }
 
 /// <summary>A request bound to the deployment that will serve it.</summary>
-public sealed record ProviderCall(CompletionRequest Request, DeploymentInfo Deployment);
+public sealed record ProviderCall(CompletionRequest Request, DeploymentInfo Deployment)
+{
+    /// <summary>
+    /// How long a unary call may take: the attempt's timeout, cut to what is left of the caller's
+    /// deadline. Null: only the deployment's own <c>timeout_ms</c> applies (and for streams, whose
+    /// first-token limit the dispatcher keeps).
+    /// </summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>The shorter of <see cref="Timeout"/> and the deployment's configured limit.</summary>
+    public TimeSpan TimeoutWithin(TimeSpan configured) => Timeout is { } limit && limit < configured ? limit : configured;
+}
 
 /// <summary>What an adapter needs to know about its deployment.</summary>
 public sealed record DeploymentInfo(string Name, string Provider, string UpstreamModel)

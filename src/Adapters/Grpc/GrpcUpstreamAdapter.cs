@@ -30,14 +30,18 @@ internal sealed partial class GrpcUpstreamAdapter(ISecretResolver secrets, TimeP
 
     public string Provider => ProviderNames.Grpc;
 
+    /// <summary>A unary call's <see cref="ProviderCall.Timeout"/> caps its deadline.</summary>
+    public bool EnforcesTimeout => true;
+
     public async Task<CompletionResponse> CompleteAsync(ProviderCall call, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(call);
         var settings = DeploymentSettings.For(Provider, call.Deployment);
         var client = Client(settings);
-        // The deadline is the timeout: Grpc.Net.Client enforces it (and sends it upstream as
-        // grpc-timeout), so a unary call needs no timer or linked token of its own.
-        var deadline = timeProvider.GetUtcNow().UtcDateTime + settings.Timeout;
+        // The deadline is the timeout (the attempt's, when shorter than timeout_ms): Grpc.Net.Client
+        // enforces it and sends it upstream as grpc-timeout, so the upstream knows the budget and a
+        // unary call needs no timer or linked token of its own.
+        var deadline = timeProvider.GetUtcNow().UtcDateTime + call.TimeoutWithin(settings.Timeout);
         var options = new CallOptions(Headers(settings), deadline, cancellationToken);
         using var unary = client.AsyncUnaryCall(UpstreamRequest.Complete, null, options, Prepare(call, settings));
         try

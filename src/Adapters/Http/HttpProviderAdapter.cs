@@ -49,6 +49,9 @@ internal abstract partial class HttpProviderAdapter : IProviderAdapter, IDisposa
 
     public string Provider { get; }
 
+    /// <summary>A unary call's <see cref="ProviderCall.Timeout"/> caps its own timer (<see cref="CallTimeouts"/>).</summary>
+    public bool EnforcesTimeout => true;
+
     protected ISecretResolver Secrets { get; }
 
     protected TimeProvider TimeProvider { get; }
@@ -76,7 +79,7 @@ internal abstract partial class HttpProviderAdapter : IProviderAdapter, IDisposa
         var settings = DeploymentSettings.For(Provider, call.Deployment);
         using var request = CreateRequest(call, settings, stream: false);
         AddHeaders(request, settings);
-        using var timeouts = new CallTimeouts(cancellationToken, settings.Timeout, TimeProvider);
+        using var timeouts = new CallTimeouts(cancellationToken, call.TimeoutWithin(settings.Timeout), TimeProvider);
         using var response = await SendAsync(request, call, timeouts, cancellationToken).ConfigureAwait(false);
         using (var document = await ReadJsonAsync(response, timeouts, cancellationToken).ConfigureAwait(false))
         {

@@ -213,7 +213,12 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         var hedging = group.Options.Hedging;
         if (!hedging.Enabled || state.Request.Routing is { DisableHedging: true } || group.Deployments.Count < 2)
         {
-            var control = new AttemptControl(first, CancellationTokenSource.CreateLinkedTokenSource(cancellationToken));
+            // A unary attempt on an adapter that ends the call at ProviderCall.Timeout itself needs
+            // no cancellation source of its own: no timer of ours, no hedge to abandon it, only the
+            // caller can cancel it. A stream keeps one (its first-token timer, then the handle's
+            // cancellation), and so does a test's clock (its timer fires when the clock moves).
+            var own = operation.IsStream || !first.Adapter.EnforcesTimeout || !ReferenceEquals(timeProvider, TimeProvider.System);
+            var control = new AttemptControl(first, own ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken) : null, cancellationToken);
             return RunOneAsync(group, state, operation, control, hedged: false, cancellationToken);
         }
 
@@ -228,7 +233,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         var deployments = new List<DeploymentRuntime>();
         void Start(DeploymentRuntime deployment, bool hedged)
         {
-            var control = new AttemptControl(deployment, CancellationTokenSource.CreateLinkedTokenSource(cancellationToken));
+            var control = new AttemptControl(deployment, CancellationTokenSource.CreateLinkedTokenSource(cancellationToken), cancellationToken);
             deployments.Add(deployment);
             running.Add((RunOneAsync(group, state, operation, control, hedged, cancellationToken), control));
             if (hedged)
@@ -345,6 +350,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         DeploymentReservation? reservation = null;
         var entered = false;
         var adopted = false;
+        var cutOff = false;
         long? usedTokens = null;
         try
         {
@@ -358,13 +364,18 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
                 limit = remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1);
             }
 
+            // The limit also travels with a unary call: an adapter that enforces it (EnforcesTimeout)
+            // ends the call there itself, and the gRPC one tells its upstream as grpc-timeout.
             control.StartTimer(limit, timeProvider);
-            var call = new ProviderCall(state.Continuation is { } prefix ? prefix.RequestFor(state.Request, deployment.Info.Provider) : state.Request, deployment.Info);
+            var call = new ProviderCall(state.Continuation is { } prefix ? prefix.RequestFor(state.Request, deployment.Info.Provider) : state.Request, deployment.Info)
+            {
+                Timeout = operation.IsStream ? null : limit,
+            };
             deployment.Enter();
             entered = true;
             // Outcome-based: no exception bridge or result wrapper per call. A failure comes back
             // out as the exception it was, a refusal by an open circuit as BrokenCircuitException.
-            var context = ResilienceContextPool.Shared.Get(control.Cts.Token);
+            var context = ResilienceContextPool.Shared.Get(control.Token);
             Outcome<object> outcome;
             try
             {
@@ -430,6 +441,8 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         }
         catch (ProviderException error)
         {
+            // Without a source of our own, the adapter's timeout is the attempt's: cut off while working.
+            cutOff = !control.HasOwnCancellation && error.Kind == ProviderErrorKind.Timeout;
             state.Complete(attempt, AttemptOutcome.Failed, timeProvider.GetElapsedTime(started), error.KindName);
             state.MarkFailed(deployment);
             Log.AttemptFailed(logger, deployment.Info.Name, error.KindName, error.Message);
@@ -454,7 +467,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
                 // the provider answered with an error (nothing was generated), all but the prompt
                 // when it was cut off while working (timed out, lost a hedge, cancelled), all but
                 // its reported usage when it answered after losing a hedge.
-                var keep = usedTokens ?? (entered && control.Cts.IsCancellationRequested ? reservation.PromptEstimate : 0);
+                var keep = usedTokens ?? (entered && (control.Cancelled || cutOff) ? reservation.PromptEstimate : 0);
                 ObserveSettle(SettleAsync(reservation, keep));
             }
         }
@@ -600,15 +613,26 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
     }
 }
 
-/// <summary>One attempt's cancellation: the caller's token, its own timeout, and abandonment by a winning hedge.</summary>
-internal sealed class AttemptControl(DeploymentRuntime deployment, CancellationTokenSource cts) : IDisposable
+/// <summary>
+/// One attempt's cancellation: the caller's token, its own timeout, and abandonment by a winning
+/// hedge. Without a source of its own (<paramref name="cts"/> null: a unary attempt whose adapter
+/// enforces the timeout, never hedged) it is the caller's token alone and has no timer.
+/// </summary>
+internal sealed class AttemptControl(DeploymentRuntime deployment, CancellationTokenSource? cts, CancellationToken callerToken) : IDisposable
 {
     private volatile bool _abandoned;
     private ITimer? _timer;
 
     public DeploymentRuntime Deployment { get; } = deployment;
 
-    public CancellationTokenSource Cts { get; } = cts;
+    /// <summary>What the attempt's work is cancelled by.</summary>
+    public CancellationToken Token => cts?.Token ?? callerToken;
+
+    /// <summary>True when the attempt has a cancellation source (and so a timer) of its own.</summary>
+    public bool HasOwnCancellation => cts is not null;
+
+    /// <summary>True once the attempt was cancelled: by the caller, its timer or a winning hedge.</summary>
+    public bool Cancelled => cts?.IsCancellationRequested ?? callerToken.IsCancellationRequested;
 
     public bool Abandoned => _abandoned;
 
@@ -623,7 +647,7 @@ internal sealed class AttemptControl(DeploymentRuntime deployment, CancellationT
         _abandoned = true;
         try
         {
-            Cts.Cancel();
+            cts?.Cancel();
         }
         catch (ObjectDisposedException)
         {
@@ -631,18 +655,24 @@ internal sealed class AttemptControl(DeploymentRuntime deployment, CancellationT
     }
 
     /// <summary>Cancelled by its own timer: not by the caller, not abandoned.</summary>
-    public bool TimedOut(CancellationToken callerToken) => Cts.IsCancellationRequested && !_abandoned && !callerToken.IsCancellationRequested;
+    public bool TimedOut(CancellationToken callerToken) => cts is { IsCancellationRequested: true } && !_abandoned && !callerToken.IsCancellationRequested;
 
     /// <summary>
-    /// Starts the attempt's timeout on the dispatcher's clock. The system clock keeps the token
-    /// source's own timer (no extra allocation per attempt); any other clock (a test's) gets a
-    /// timer of its own, so a timeout can be reached by moving that clock instead of waiting.
+    /// Starts the attempt's timeout on the dispatcher's clock (nothing without a source of its
+    /// own: the adapter enforces the limit). The system clock keeps the token source's own timer
+    /// (no extra allocation per attempt); any other clock (a test's) gets a timer of its own, so a
+    /// timeout can be reached by moving that clock instead of waiting.
     /// </summary>
     public void StartTimer(TimeSpan limit, TimeProvider timeProvider)
     {
+        if (cts is null)
+        {
+            return;
+        }
+
         if (ReferenceEquals(timeProvider, TimeProvider.System))
         {
-            Cts.CancelAfter(limit);
+            cts.CancelAfter(limit);
             return;
         }
 
@@ -652,7 +682,7 @@ internal sealed class AttemptControl(DeploymentRuntime deployment, CancellationT
     /// <summary>Stops the timeout: from here on only the caller's deadline bounds the attempt.</summary>
     public void StopTimer()
     {
-        Cts.CancelAfter(Timeout.InfiniteTimeSpan);
+        cts?.CancelAfter(Timeout.InfiniteTimeSpan);
         _timer?.Dispose();
     }
 
@@ -660,7 +690,7 @@ internal sealed class AttemptControl(DeploymentRuntime deployment, CancellationT
     {
         try
         {
-            Cts.Cancel();
+            cts?.Cancel();
         }
         catch (ObjectDisposedException)
         {
@@ -670,7 +700,7 @@ internal sealed class AttemptControl(DeploymentRuntime deployment, CancellationT
     public void Dispose()
     {
         _timer?.Dispose();
-        Cts.Dispose();
+        cts?.Dispose();
     }
 }
 
