@@ -392,24 +392,28 @@ public sealed partial class GovernanceService(
     internal async ValueTask SettleAsync(Admission admission, CallOutcome outcome)
     {
         var used = outcome.InputTokens + outcome.OutputTokens + outcome.AbandonedInputTokens + outcome.AbandonedOutputTokens + OtherTokens(outcome, input: true) + OtherTokens(outcome, input: false);
-        foreach (var reservation in admission.Reservations)
+        if (admission.HasReservations)
         {
-            if (reservation.Kind != LimitKind.Tokens)
+            foreach (var reservation in admission.Reservations)
             {
-                continue;
+                if (reservation.Kind != LimitKind.Tokens)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    await limits.AdjustTokensAsync(reservation.Key, reservation.Limit, reservation.Algorithm, reservation.Reservation, used - admission.TokenEstimate, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    Log.SettleStepFailed(logger, "token reservation " + reservation.Key, admission.Call.RequestId, ex);
+                }
             }
 
-            try
-            {
-                await limits.AdjustTokensAsync(reservation.Key, reservation.Limit, reservation.Algorithm, reservation.Reservation, used - admission.TokenEstimate, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception ex)
-            {
-                Log.SettleStepFailed(logger, "token reservation " + reservation.Key, admission.Call.RequestId, ex);
-            }
+            admission.Reservations.Clear();
         }
 
-        admission.Reservations.Clear();
         await ReleaseLeasesAsync(admission).ConfigureAwait(false);
         var (total, abandoned) = Price(admission.Request, outcome);
         admission.CostUsd = total;
@@ -464,20 +468,23 @@ public sealed partial class GovernanceService(
     private async ValueTask SettleBudgetsAsync(Admission admission, decimal total)
     {
         var principal = admission.Principal;
-        foreach (var hold in admission.BudgetHolds)
+        if (admission.HasBudgetHolds)
         {
-            var budget = hold.Scope.StartsWith("key:", StringComparison.Ordinal) ? principal.Key?.Limits.MonthlyBudgetUsd : principal.Team?.Limits.MonthlyBudgetUsd;
-            try
+            foreach (var hold in admission.BudgetHolds)
             {
-                await budgets.SettleAsync(hold, total, budget, CancellationToken.None).ConfigureAwait(false);
+                var budget = hold.Scope.StartsWith("key:", StringComparison.Ordinal) ? principal.Key?.Limits.MonthlyBudgetUsd : principal.Team?.Limits.MonthlyBudgetUsd;
+                try
+                {
+                    await budgets.SettleAsync(hold, total, budget, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    Log.SettleStepFailed(logger, "budget " + hold.Scope, admission.Call.RequestId, ex);
+                }
             }
-            catch (Exception ex)
-            {
-                Log.SettleStepFailed(logger, "budget " + hold.Scope, admission.Call.RequestId, ex);
-            }
-        }
 
-        admission.BudgetHolds.Clear();
+            admission.BudgetHolds.Clear();
+        }
 
         // Scopes without a budget still keep their spend (reports, later budgets).
         if (principal.Key is { Limits.MonthlyBudgetUsd: null } key)
@@ -505,6 +512,11 @@ public sealed partial class GovernanceService(
 
     internal async ValueTask ReleaseLeasesAsync(Admission admission)
     {
+        if (!admission.HasLeases)
+        {
+            return;
+        }
+
         foreach (var lease in admission.Leases)
         {
             try
@@ -523,33 +535,41 @@ public sealed partial class GovernanceService(
     /// <summary>Undoes the reservations of a call refused part-way through admission: requests, tokens, budget, leases.</summary>
     internal async ValueTask RollbackAsync(Admission admission)
     {
-        foreach (var reservation in admission.Reservations)
+        if (admission.HasReservations)
         {
-            var amount = reservation.Kind == LimitKind.Tokens ? admission.TokenEstimate : 1;
-            try
+            foreach (var reservation in admission.Reservations)
             {
-                await limits.AdjustTokensAsync(reservation.Key, reservation.Limit, reservation.Algorithm, reservation.Reservation, -amount, CancellationToken.None).ConfigureAwait(false);
+                var amount = reservation.Kind == LimitKind.Tokens ? admission.TokenEstimate : 1;
+                try
+                {
+                    await limits.AdjustTokensAsync(reservation.Key, reservation.Limit, reservation.Algorithm, reservation.Reservation, -amount, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    Log.SettleStepFailed(logger, "rollback of " + reservation.Key, admission.Call.RequestId, ex);
+                }
             }
-            catch (Exception ex)
-            {
-                Log.SettleStepFailed(logger, "rollback of " + reservation.Key, admission.Call.RequestId, ex);
-            }
+
+            admission.Reservations.Clear();
         }
 
-        admission.Reservations.Clear();
-        foreach (var hold in admission.BudgetHolds)
+        if (admission.HasBudgetHolds)
         {
-            try
+            foreach (var hold in admission.BudgetHolds)
             {
-                await budgets.ReleaseAsync(hold).ConfigureAwait(false);
+                try
+                {
+                    await budgets.ReleaseAsync(hold).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    Log.SettleStepFailed(logger, "budget release " + hold.Scope, admission.Call.RequestId, ex);
+                }
             }
-            catch (Exception ex)
-            {
-                Log.SettleStepFailed(logger, "budget release " + hold.Scope, admission.Call.RequestId, ex);
-            }
+
+            admission.BudgetHolds.Clear();
         }
 
-        admission.BudgetHolds.Clear();
         await ReleaseLeasesAsync(admission).ConfigureAwait(false);
     }
 
@@ -615,14 +635,29 @@ public sealed class Admission
 
     internal decimal? CostEstimate { get; set; }
 
-    internal List<BudgetHold> BudgetHolds { get; } = [];
+    // Made on first use: a call without keys, limits or budgets (the open default) holds none.
+    private List<BudgetHold>? _budgetHolds;
+    private List<TokenReservation>? _reservations;
+    private List<string>? _leases;
+    private Metadata? _headers;
 
-    internal List<TokenReservation> Reservations { get; } = [];
+    internal List<BudgetHold> BudgetHolds => _budgetHolds ??= [];
 
-    internal List<string> Leases { get; } = [];
+    internal bool HasBudgetHolds => _budgetHolds is { Count: > 0 };
+
+    internal List<TokenReservation> Reservations => _reservations ??= [];
+
+    internal bool HasReservations => _reservations is { Count: > 0 };
+
+    internal List<string> Leases => _leases ??= [];
+
+    internal bool HasLeases => _leases is { Count: > 0 };
 
     /// <summary>x-ratelimit-* values of the tightest limits, for response headers.</summary>
-    public Metadata Headers { get; } = [];
+    public Metadata Headers => _headers ??= [];
+
+    /// <summary>True when there are <see cref="Headers"/> to send (reading it then costs nothing).</summary>
+    public bool HasHeaders => _headers is { Count: > 0 };
 
     /// <summary>Cost of the call, known after <see cref="CompleteAsync"/>.</summary>
     public decimal CostUsd { get; internal set; }

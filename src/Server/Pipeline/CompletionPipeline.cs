@@ -409,10 +409,13 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             throw;
         }
 
-        var headers = context.Http.Response.Headers;
-        foreach (var header in admission.Headers)
+        if (admission.HasHeaders)
         {
-            headers[header.Key] = header.Value;
+            var headers = context.Http.Response.Headers;
+            foreach (var header in admission.Headers)
+            {
+                headers[header.Key] = header.Value;
+            }
         }
 
         return (group, fit, id, admission, guard, notes);

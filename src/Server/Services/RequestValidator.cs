@@ -86,7 +86,7 @@ internal static class RequestValidator
         }
 
         if (request.ToolChoice is { ChoiceCase: ToolChoice.ChoiceOneofCase.FunctionName } choice
-            && !request.Tools.Any(t => t.Name == choice.FunctionName))
+            && !HasTool(request, choice.FunctionName))
         {
             throw Invalid($"tool_choice.function_name: '{choice.FunctionName}' is not one of the request's tools.");
         }
@@ -108,6 +108,21 @@ internal static class RequestValidator
                 throw Invalid($"metadata.{key}: the value is {value.Length} characters; at most {MaxMetadataValueLength}.");
             }
         }
+    }
+
+    // A loop, not Tools.Any(lambda): the lambda's closure over the tool_choice pattern variable
+    // would be allocated on every call (its scope is the whole method), tool_choice or not.
+    private static bool HasTool(CompletionRequest request, string name)
+    {
+        for (var i = 0; i < request.Tools.Count; i++)
+        {
+            if (request.Tools[i].Name == name)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>
