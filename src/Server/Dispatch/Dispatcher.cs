@@ -32,13 +32,13 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
     public Task<(CompletionResponse Response, DeploymentRuntime Served)> CompleteAsync(ModelGroup group, CallState state)
         => RunAsync(group, state, UnaryOperation.Instance);
 
-    /// <summary>Opens a stream: retries, fallbacks and hedging apply until the first event.</summary>
-    public async Task<StreamHandle> OpenStreamAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken, ContextFit fit = default)
-    {
-        var state = new CallState(request, deadline, timeProvider, cancellationToken, telemetry) { ContextTokens = fit.Tokens, InFallback = fit.Fallback, Needs = fit.Needs };
-        var (handle, _) = await RunAsync(group, state, StreamOperation.Instance).ConfigureAwait(false);
-        return handle;
-    }
+    /// <summary>
+    /// Opens a stream: retries, fallbacks and hedging apply until the first event. The result is
+    /// the handle and the deployment serving it (no wrapper: one state machine less held by every
+    /// open stream while it waits for its first event).
+    /// </summary>
+    public Task<(StreamHandle Handle, DeploymentRuntime Served)> OpenStreamAsync(ModelGroup group, CompletionRequest request, DateTime deadline, CancellationToken cancellationToken, ContextFit fit = default)
+        => RunAsync(group, NewCall(request, deadline, cancellationToken, fit), StreamOperation.Instance);
 
     /// <summary>
     /// Opens the stream that takes over a stream that failed mid-way: same call state (so its

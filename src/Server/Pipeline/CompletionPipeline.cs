@@ -119,7 +119,8 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
     /// <summary>
     /// A streamed completion. Retries, fallback and hedging are transparent until the first
     /// event; the stream's contract: OK only after <c>finish</c>; an upstream failure after output
-    /// began becomes an <c>error</c> event and a non-OK status, never a finish.
+    /// began becomes an <c>error</c> event and a non-OK status, never a finish. One method, one
+    /// state machine held by every open stream (telemetry, admission, cache, dispatch, pump).
     /// </summary>
     public async Task StreamAsync(CompletionRequest request, ICompletionEventWriter events, CompletionCall call)
     {
@@ -128,7 +129,129 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         metrics.StreamStarted(model);
         try
         {
-            await StreamCoreAsync(request, new ObservingWriter(events, observed), call, observed).ConfigureAwait(false);
+            ICompletionEventWriter stream = new ObservingWriter(events, observed);
+            var directive = ReadCacheDirective(call);
+            var (group, fit, id, admission, guard, notes) = await AdmitAsync(request, call, observed, stream: true).ConfigureAwait(false);
+            var token = call.CancellationToken;
+            CachePlan plan;
+            CacheHit? hit;
+            try
+            {
+                plan = PlanCache(request, group, admission, directive, call);
+                hit = await TryCacheHitAsync(plan, request, admission, observed, call).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                await admission.CompleteAsync(new CallOutcome { Status = StatusOf(ex, call) }).ConfigureAwait(false);
+                throw;
+            }
+
+            if (hit is not null)
+            {
+                await ReplayAsync(hit, id, guard is null ? stream : guard.Wrap(stream), token).ConfigureAwait(false);
+                observed.Complete(StatusCode.OK);
+                return;
+            }
+
+            // The cache records what the caller is sent (after the output guardrails, masked values
+            // restored), so the recorder sits between the guardrails and the caller.
+            var recorder = plan.Status == CacheStatus.Unspecified ? null : new CacheRecordingWriter(stream, plan);
+            stream = recorder ?? stream;
+            if (responseFormat.Applies(request))
+            {
+                // Checks the text the caller was sent (after the guardrails); an answer that fails the
+                // schema ends in an error event, so the recorder never sees a finish and never caches it.
+                stream = responseFormat.WrapStream(stream, request, id);
+            }
+
+            if (guard is not null)
+            {
+                // Output guardrails: text passes a bounded hold-back window on its way out.
+                stream = guard.Wrap(stream);
+            }
+
+            if (group.Kind == ModelKind.Cascade)
+            {
+                await StreamCascadeAsync(group, request, stream, call, fit, id, admission, notes).ConfigureAwait(false);
+                observed.Complete(StatusCode.OK);
+                return;
+            }
+
+            // Made only for model groups that continue streams: everyone else pays one field check.
+            var takeover = group.Options.Continuation.Enabled ? new StreamTakeover(group, group.Options.Continuation) : null;
+            var started = timeProvider.GetTimestamp();
+            long? ttft = null;
+            Usage? usage = null;
+            CallOutcome? served = null;
+            var outputPieces = 0L;
+            StreamHandle? handle = null;
+            var status = StatusCode.Unknown;
+            try
+            {
+                (handle, _) = await dispatcher.OpenStreamAsync(group, request, call.Deadline, token, fit).ConfigureAwait(false);
+                ttft = (long)timeProvider.GetElapsedTime(started).TotalMilliseconds;
+                await PumpAsync(handle, id, stream, token, chunk =>
+                {
+                    if (chunk.EventCase == CompletionChunk.EventOneofCase.Usage)
+                    {
+                        usage = chunk.Usage;
+                        var current = takeover?.Current ?? handle;
+                        // The outcome is known from here on (no attempt starts after the first token,
+                        // unless a continuation takes over, and then this is the last attempt's usage):
+                        // priced before the event goes out, and settled with the same figures below.
+                        served = Outcome(current.Routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, ttft);
+                        dispatcher.ObserveSettle(current.ReportUsageAsync(usage.InputTokens + usage.OutputTokens));
+                        if (takeover?.Prior is { } prior)
+                        {
+                            served = served with { OtherUsage = prior };
+                            takeover.AddPriorTo(usage);
+                        }
+
+                        usage.CostUsd = (double)governance.CostOf(request, served);
+                    }
+                    else if (chunk.EventCase is CompletionChunk.EventOneofCase.Delta or CompletionChunk.EventOneofCase.ToolCallDelta)
+                    {
+                        outputPieces++;
+                    }
+                }, takeover, notes).ConfigureAwait(false);
+                status = StatusCode.OK;
+                if (served is not null)
+                {
+                    // The usage event already went out, priced from this outcome.
+                    await admission.CompleteAsync(served).ConfigureAwait(false);
+                }
+
+                if (recorder?.Answer() is { } answer)
+                {
+                    await cache.StoreAsync(plan, answer).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex)
+            {
+                status = StatusOf(ex, call);
+                throw;
+            }
+            finally
+            {
+                if (handle is not null)
+                {
+                    await handle.DisposeAsync().ConfigureAwait(false);
+                }
+
+                if (takeover?.Current is { } continued)
+                {
+                    await continued.DisposeAsync().ConfigureAwait(false);
+                    handle = continued;
+                }
+
+                if (status != StatusCode.OK || usage is null)
+                {
+                    // The provider served part of an answer (or did not say how much): count it ourselves.
+                    var input = outputPieces > 0 || status == StatusCode.OK ? governance.Settings.CountPromptTokens(request) : 0;
+                    await admission.CompleteAsync(Outcome(handle?.Routing, status, usage?.InputTokens ?? input, usage?.OutputTokens ?? outputPieces, usage?.CachedInputTokens ?? 0, true, request, group, ttft)).ConfigureAwait(false);
+                }
+            }
+
             observed.Complete(StatusCode.OK);
         }
         catch (Exception ex)
@@ -158,129 +281,6 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
     /// <summary>A call with a response format: a reply that does not parse is dispatched again (see the response-format checker).</summary>
     private Task<(CompletionResponse Response, RoutingInfo Routing)> DispatchWithResponseFormatAsync(CompletionRequest request, CompletionCall context, ContextFit fit, ModelGroup group, string id)
         => responseFormat.CompleteAsync(request, () => DispatchOnceAsync(request, context, fit, group), id);
-
-    private async Task StreamCoreAsync(CompletionRequest request, ICompletionEventWriter stream, CompletionCall context, CallTelemetry observed)
-    {
-        var directive = ReadCacheDirective(context);
-        var (group, fit, id, admission, guard, notes) = await AdmitAsync(request, context, observed, stream: true).ConfigureAwait(false);
-        var token = context.CancellationToken;
-        CachePlan plan;
-        CacheHit? hit;
-        try
-        {
-            plan = PlanCache(request, group, admission, directive, context);
-            hit = await TryCacheHitAsync(plan, request, admission, observed, context).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            await admission.CompleteAsync(new CallOutcome { Status = StatusOf(ex, context) }).ConfigureAwait(false);
-            throw;
-        }
-
-        if (hit is not null)
-        {
-            await ReplayAsync(hit, id, guard is null ? stream : guard.Wrap(stream), token).ConfigureAwait(false);
-            return;
-        }
-
-        // The cache records what the caller is sent (after the output guardrails, masked values
-        // restored), so the recorder sits between the guardrails and the caller.
-        var recorder = plan.Status == CacheStatus.Unspecified ? null : new CacheRecordingWriter(stream, plan);
-        stream = recorder ?? stream;
-        if (responseFormat.Applies(request))
-        {
-            // Checks the text the caller was sent (after the guardrails); an answer that fails the
-            // schema ends in an error event, so the recorder never sees a finish and never caches it.
-            stream = responseFormat.WrapStream(stream, request, id);
-        }
-
-        if (guard is not null)
-        {
-            // Output guardrails: text passes a bounded hold-back window on its way out.
-            stream = guard.Wrap(stream);
-        }
-
-        if (group.Kind == ModelKind.Cascade)
-        {
-            await StreamCascadeAsync(group, request, stream, context, fit, id, admission, notes).ConfigureAwait(false);
-            return;
-        }
-
-        // Made only for model groups that continue streams: everyone else pays one field check.
-        var takeover = group.Options.Continuation.Enabled ? new StreamTakeover(group, group.Options.Continuation) : null;
-        var started = timeProvider.GetTimestamp();
-        long? ttft = null;
-        Usage? usage = null;
-        CallOutcome? served = null;
-        var outputPieces = 0L;
-        StreamHandle? handle = null;
-        var status = StatusCode.Unknown;
-        try
-        {
-            handle = await dispatcher.OpenStreamAsync(group, request, context.Deadline, token, fit).ConfigureAwait(false);
-            ttft = (long)timeProvider.GetElapsedTime(started).TotalMilliseconds;
-            await PumpAsync(handle, id, stream, token, chunk =>
-            {
-                if (chunk.EventCase == CompletionChunk.EventOneofCase.Usage)
-                {
-                    usage = chunk.Usage;
-                    var current = takeover?.Current ?? handle;
-                    // The outcome is known from here on (no attempt starts after the first token,
-                    // unless a continuation takes over, and then this is the last attempt's usage):
-                    // priced before the event goes out, and settled with the same figures below.
-                    served = Outcome(current.Routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, ttft);
-                    dispatcher.ObserveSettle(current.ReportUsageAsync(usage.InputTokens + usage.OutputTokens));
-                    if (takeover?.Prior is { } prior)
-                    {
-                        served = served with { OtherUsage = prior };
-                        takeover.AddPriorTo(usage);
-                    }
-
-                    usage.CostUsd = (double)governance.CostOf(request, served);
-                }
-                else if (chunk.EventCase is CompletionChunk.EventOneofCase.Delta or CompletionChunk.EventOneofCase.ToolCallDelta)
-                {
-                    outputPieces++;
-                }
-            }, takeover, notes).ConfigureAwait(false);
-            status = StatusCode.OK;
-            if (served is not null)
-            {
-                // The usage event already went out, priced from this outcome.
-                await admission.CompleteAsync(served).ConfigureAwait(false);
-            }
-
-            if (recorder?.Answer() is { } answer)
-            {
-                await cache.StoreAsync(plan, answer).ConfigureAwait(false);
-            }
-        }
-        catch (Exception ex)
-        {
-            status = StatusOf(ex, context);
-            throw;
-        }
-        finally
-        {
-            if (handle is not null)
-            {
-                await handle.DisposeAsync().ConfigureAwait(false);
-            }
-
-            if (takeover?.Current is { } continued)
-            {
-                await continued.DisposeAsync().ConfigureAwait(false);
-                handle = continued;
-            }
-
-            if (status != StatusCode.OK || usage is null)
-            {
-                // The provider served part of an answer (or did not say how much): count it ourselves.
-                var input = outputPieces > 0 || status == StatusCode.OK ? governance.Settings.CountPromptTokens(request) : 0;
-                await admission.CompleteAsync(Outcome(handle?.Routing, status, usage?.InputTokens ?? input, usage?.OutputTokens ?? outputPieces, usage?.CachedInputTokens ?? 0, true, request, group, ttft)).ConfigureAwait(false);
-            }
-        }
-    }
 
     private async Task PumpAsync(StreamHandle handle, string id, ICompletionEventWriter stream, CancellationToken token, Action<CompletionChunk> observe, StreamTakeover? takeover = null, RouteNotes? notes = null)
     {
