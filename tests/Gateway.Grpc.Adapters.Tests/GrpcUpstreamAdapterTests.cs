@@ -185,42 +185,20 @@ public sealed class GrpcUpstreamAdapterTests : IAsyncLifetime
         Assert.Equal(ProviderErrorKind.ConnectionFailure, error.Kind);
     }
 
-    [Fact]
-    public async Task Complete_TimeoutSetting_SentAsDeadline()
+    [Theory]
+    [InlineData("30000", null, 30)] // timeout_ms alone
+    [InlineData("30000", 5, 5)] // the dispatcher's attempt limit (ProviderCall.Timeout) is shorter: the upstream is told that budget
+    [InlineData("5000", 60, 5)] // timeout_ms is shorter: it wins
+    public async Task Complete_ShorterOfTimeoutSettingAndCallTimeout_SentAsDeadline(string timeoutMs, int? callTimeoutSeconds, int expectedSeconds)
     {
-        using var sut = CreateSut();
-        var call = Call(timeoutMs: "30000");
-        var before = DateTime.UtcNow;
-
-        await sut.CompleteAsync(call, default);
-
-        Assert.InRange(_upstream.LastDeadline, before.AddSeconds(25), DateTime.UtcNow.AddSeconds(31));
-    }
-
-    [Fact]
-    public async Task Complete_CallTimeoutShorterThanSetting_SentAsDeadline()
-    {
-        // The dispatcher's attempt limit (ProviderCall.Timeout) caps timeout_ms: the upstream is told the shorter budget.
         using var sut = CreateSut();
         Assert.True(((IProviderAdapter)sut).EnforcesTimeout);
-        var call = Call(timeoutMs: "30000") with { Timeout = TimeSpan.FromSeconds(5) };
+        var call = Call(timeoutMs: timeoutMs) with { Timeout = callTimeoutSeconds is { } t ? TimeSpan.FromSeconds(t) : null };
         var before = DateTime.UtcNow;
 
         await sut.CompleteAsync(call, default);
 
-        Assert.InRange(_upstream.LastDeadline, before.AddSeconds(3), DateTime.UtcNow.AddSeconds(6));
-    }
-
-    [Fact]
-    public async Task Complete_CallTimeoutLongerThanSetting_SettingWins()
-    {
-        using var sut = CreateSut();
-        var call = Call(timeoutMs: "5000") with { Timeout = TimeSpan.FromSeconds(60) };
-        var before = DateTime.UtcNow;
-
-        await sut.CompleteAsync(call, default);
-
-        Assert.InRange(_upstream.LastDeadline, before.AddSeconds(3), DateTime.UtcNow.AddSeconds(6));
+        Assert.InRange(_upstream.LastDeadline, before.AddSeconds(expectedSeconds - 2), DateTime.UtcNow.AddSeconds(expectedSeconds + 1));
     }
 
     [Fact]
