@@ -15,10 +15,11 @@ namespace Gateway.Grpc.Server.Pipeline;
 /// and the edge of error handling -- a failure that is not an <see cref="RpcException"/> (a bug)
 /// is logged with the request id and answered INTERNAL with a message that names only the
 /// request id, never exception text. Registered on every gRPC service but gateway.v1.Completion
-/// (see <c>GatewayApp.AddGrpcServices</c>), whose two methods apply the same edge inline through
-/// <see cref="Fail(CompletionCall, Exception)"/>: grpc-dotnet's interceptor pipeline would cost the
-/// hot path three async state machines per call. Calls a handler never saw (unknown method, malformed or
-/// oversized message, wrong content-type) are counted by <see cref="RejectedCalls"/>.
+/// (see <c>GatewayApp.AddServerInterceptor</c>), whose two methods apply the same edge inline
+/// through <see cref="Fail(CompletionCall, Exception)"/>: grpc-dotnet's interceptor pipeline would
+/// cost the hot path three async state machines per call. Calls a handler never saw (unknown
+/// method, malformed or oversized message, wrong content-type) are counted by
+/// <see cref="RejectedCalls"/>.
 /// </summary>
 internal sealed partial class GatewayServerInterceptor(ILogger<GatewayServerInterceptor> logger) : Interceptor
 {
