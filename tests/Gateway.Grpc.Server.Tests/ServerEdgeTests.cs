@@ -1,7 +1,13 @@
+using Gateway.Grpc.Server.Pipeline;
+using Gateway.Grpc.Server.Services;
 using Gateway.Grpc.Server.Tests.Infrastructure;
 using Gateway.V1;
+using Grpc.AspNetCore.Server;
 using Grpc.Core;
 using Grpc.Health.V1;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Gateway.Grpc.Server.Tests;
 
@@ -61,6 +67,32 @@ public sealed class ServerEdgeTests
         using var fresh = client.CompleteAsync(GatewayHarness.Request("m"));
         Assert.StartsWith("cmpl-", (await fresh.ResponseHeadersAsync).GetValue("x-request-id"), StringComparison.Ordinal);
         await fresh.ResponseAsync;
+    }
+
+    [Fact]
+    public async Task EveryMappedGrpcService_ButCompletion_HasTheInterceptor()
+    {
+        // The interceptor is registered per service (a global one would put its pipeline on
+        // Completion too): a service mapped later without it fails here, not silently.
+        await using var gateway = await GatewayHarness.StartAsync(new ConfigBuilder().Model("m", ["d1"]).Build(), new FakeProvider());
+        var services = gateway.App.Services.GetRequiredService<EndpointDataSource>().Endpoints
+            .Select(e => e.Metadata.GetMetadata<GrpcMethodMetadata>()?.ServiceType)
+            .OfType<Type>()
+            .Distinct()
+            .ToList();
+        Assert.Contains(typeof(CompletionGrpcService), services);
+        Assert.True(services.Count >= 6, $"expected Completion, Models, Admin, health and both reflection services, found {string.Join(", ", services.Select(t => t.Name))}");
+
+        foreach (var service in services)
+        {
+            var optionsType = typeof(IOptions<>).MakeGenericType(typeof(GrpcServiceOptions<>).MakeGenericType(service));
+            var options = (GrpcServiceOptions)optionsType.GetProperty(nameof(IOptions<object>.Value))!.GetValue(gateway.App.Services.GetRequiredService(optionsType))!;
+            var intercepted = options.Interceptors.Count(i => i.Type == typeof(GatewayServerInterceptor));
+            Assert.True(intercepted == (service == typeof(CompletionGrpcService) ? 0 : 1), $"{service.Name}: the interceptor is registered {intercepted} time(s)");
+        }
+
+        // And none globally, where grpc-dotnet would add it to every service, Completion included.
+        Assert.Empty(gateway.App.Services.GetRequiredService<IOptions<GrpcServiceOptions>>().Value.Interceptors);
     }
 
     [Fact]
