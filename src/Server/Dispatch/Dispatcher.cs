@@ -481,7 +481,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         {
             return Outcome.FromResult<object>(await s.Operation.StartAsync(s.Deployment, s.Call, context.CancellationToken).ConfigureAwait(false));
         }
-        catch (OperationCanceledException) when (s.Control.TimedOut(s.CallerToken))
+        catch (OperationCanceledException) when (s.Control.TimedOut)
         {
             // Converted inside the breaker so that timeouts count against the deployment.
             return Outcome.FromException<object>(new ProviderException(ProviderErrorKind.Timeout, $"No {(s.Operation.IsStream ? "first token" : "response")} from '{s.Deployment.Info.Name}' within {s.Limit.TotalMilliseconds:0} ms."));
@@ -655,7 +655,7 @@ internal sealed class AttemptControl(DeploymentRuntime deployment, CancellationT
     }
 
     /// <summary>Cancelled by its own timer: not by the caller, not abandoned.</summary>
-    public bool TimedOut(CancellationToken callerToken) => cts is { IsCancellationRequested: true } && !_abandoned && !callerToken.IsCancellationRequested;
+    public bool TimedOut => cts is { IsCancellationRequested: true } && !_abandoned && !callerToken.IsCancellationRequested;
 
     /// <summary>
     /// Starts the attempt's timeout on the dispatcher's clock (nothing without a source of its

@@ -350,11 +350,6 @@ public static class GatewayApp
     }
 
     /// <summary>
-    /// grpc.health.v1 through Grpc.AspNetCore.HealthChecks: "" and each served service name are
-    /// the gateway itself (serving while it runs), <c>deployment/&lt;name&gt;</c> one entry per
-    /// deployment driven by its circuit.
-    /// </summary>
-    /// <summary>
     /// <see cref="GatewayServerInterceptor"/> on every gRPC service the gateway maps except
     /// gateway.v1.Completion: the gateway's own Models and Admin services, grpc.health.v1 and both
     /// reflection versions. Completion applies the same edge inline (its request id in the service,
@@ -366,24 +361,35 @@ public static class GatewayApp
     /// </summary>
     private static void AddServerInterceptor(global::Grpc.AspNetCore.Server.IGrpcServerBuilder grpc)
     {
-        grpc.AddServiceOptions<ModelsGrpcService>(static o => o.Interceptors.Add<GatewayServerInterceptor>());
-        grpc.AddServiceOptions<AdminGrpcService>(static o => o.Interceptors.Add<GatewayServerInterceptor>());
-        grpc.AddServiceOptions<global::Grpc.Reflection.ReflectionServiceImpl>(static o => o.Interceptors.Add<GatewayServerInterceptor>());
-        grpc.AddServiceOptions<global::Grpc.Reflection.ReflectionV1ServiceImpl>(static o => o.Interceptors.Add<GatewayServerInterceptor>());
-        var health = typeof(global::Grpc.AspNetCore.HealthChecks.GrpcHealthChecksOptions).Assembly
-            .GetType("Grpc.AspNetCore.HealthChecks.Internal.HealthServiceIntegration", throwOnError: true)!;
-        grpc.Services.AddSingleton(
-            typeof(IConfigureOptions<>).MakeGenericType(typeof(global::Grpc.AspNetCore.Server.GrpcServiceOptions<>).MakeGenericType(health)),
-            typeof(InterceptedService<>).MakeGenericType(health));
+        Type[] intercepted =
+        [
+            typeof(ModelsGrpcService),
+            typeof(AdminGrpcService),
+            typeof(global::Grpc.Reflection.ReflectionServiceImpl),
+            typeof(global::Grpc.Reflection.ReflectionV1ServiceImpl),
+            typeof(global::Grpc.AspNetCore.HealthChecks.GrpcHealthChecksOptions).Assembly
+                .GetType("Grpc.AspNetCore.HealthChecks.Internal.HealthServiceIntegration", throwOnError: true)!,
+        ];
+        foreach (var service in intercepted)
+        {
+            grpc.Services.AddSingleton(
+                typeof(IConfigureOptions<>).MakeGenericType(typeof(global::Grpc.AspNetCore.Server.GrpcServiceOptions<>).MakeGenericType(service)),
+                typeof(InterceptedService<>).MakeGenericType(service));
+        }
     }
 
-    /// <summary>Adds <see cref="GatewayServerInterceptor"/> to one service's options (for a service class the gateway cannot name).</summary>
+    /// <summary>Adds <see cref="GatewayServerInterceptor"/> to one service's options (what <c>AddServiceOptions&lt;T&gt;</c> does, for a type named at run time).</summary>
     private sealed class InterceptedService<TService> : IConfigureOptions<global::Grpc.AspNetCore.Server.GrpcServiceOptions<TService>>
         where TService : class
     {
         public void Configure(global::Grpc.AspNetCore.Server.GrpcServiceOptions<TService> options) => options.Interceptors.Add<GatewayServerInterceptor>();
     }
 
+    /// <summary>
+    /// grpc.health.v1 through Grpc.AspNetCore.HealthChecks: "" and each served service name are
+    /// the gateway itself (serving while it runs), <c>deployment/&lt;name&gt;</c> one entry per
+    /// deployment driven by its circuit.
+    /// </summary>
     private static void AddHealth(IServiceCollection services, GatewayOptions options)
     {
         var health = services.AddHealthChecks().AddCheck("self", static () => HealthCheckResult.Healthy(), tags: ["self"]);

@@ -106,8 +106,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         }
         catch (Exception ex)
         {
-            telemetry.Fail(observed, ex, call);
-            if (call.GrpcEdge?.Fail(call, ex) is { } mapped && !ReferenceEquals(mapped, ex))
+            if (Failed(observed, ex, call) is { } mapped)
             {
                 throw mapped;
             }
@@ -256,8 +255,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         }
         catch (Exception ex)
         {
-            telemetry.Fail(observed, ex, call);
-            if (call.GrpcEdge?.Fail(call, ex) is { } mapped && !ReferenceEquals(mapped, ex))
+            if (Failed(observed, ex, call) is { } mapped)
             {
                 throw mapped;
             }
@@ -268,6 +266,16 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         {
             metrics.StreamEnded(model);
         }
+    }
+
+    /// <summary>
+    /// Records a failed call and returns what a gRPC caller is answered instead of the exception
+    /// (the interceptor's edge, <see cref="CompletionCall.GrpcEdge"/>), or null to rethrow it as it is.
+    /// </summary>
+    private Exception? Failed(CallTelemetry observed, Exception exception, CompletionCall call)
+    {
+        telemetry.Fail(observed, exception, call);
+        return call.GrpcEdge?.Fail(call, exception) is { } mapped && !ReferenceEquals(mapped, exception) ? mapped : null;
     }
 
     /// <summary>One dispatch of a unary call, with a fresh call state.</summary>
