@@ -203,6 +203,35 @@ public sealed class DispatchTests
         Assert.Equal(DeploymentState.Healthy, await StateOfAsync(gateway, "bad"));
     }
 
+    [Fact]
+    public async Task CircuitBreaker_AnswerArrivingAfterItOpened_IsServed_AndLeavesItOpen()
+    {
+        // The first call to "bad" waits at a gate and then answers; every later one fails.
+        var gate = new TaskCompletionSource();
+        var (gateway, fake, _) = await CircuitScenario.StartAsync(
+            new Behavior { Gate = gate.Task },
+            Behavior.Error(ProviderErrorKind.ServerError));
+        await using var __ = gateway;
+
+        // Round robin starts on "bad": this call is held there while the circuit is closed.
+        var late = gateway.CompleteAsync(GatewayHarness.Request("m"));
+        await fake.FirstCall.WaitAsync(TimeSpan.FromSeconds(10));
+        for (var i = 0; i < 8; i++)
+        {
+            Assert.Equal("good", (await gateway.CompleteAsync(GatewayHarness.Request("m"))).Routing.Deployment);
+        }
+
+        Assert.Equal(DeploymentState.Open, await StateOfAsync(gateway, "bad"));
+
+        // Its answer arrives while the circuit is open: the caller gets it, and the success does
+        // not close the circuit (only a half-open probe after the break can).
+        gate.SetResult();
+        var response = await late.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("bad", response.Routing.Deployment);
+        Assert.Equal("answer from bad", response.Message.Content);
+        Assert.Equal(DeploymentState.Open, await StateOfAsync(gateway, "bad"));
+    }
+
     private static async Task<DeploymentState> StateOfAsync(GatewayHarness gateway, string deployment)
     {
         var models = await new Models.ModelsClient(gateway.Channel).ListModelsAsync(new ListModelsRequest()).ResponseAsync;

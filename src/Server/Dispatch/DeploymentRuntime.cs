@@ -122,6 +122,58 @@ internal sealed class DeploymentRuntime
     public CircuitState CircuitState => _circuitState?.CircuitState ?? CircuitState.Closed;
 
     /// <summary>
+    /// True when an attempt may run outside the breaker and report its outcome afterwards
+    /// (<see cref="ReportAsync"/>): the circuit is closed, or there is none. A closed circuit
+    /// lets every call through, so asking first and reporting after is what Polly's own
+    /// execution does, without a breaker execution (its context and state machines) held open
+    /// for the whole upstream call. Any other state runs the attempt inside <see cref="Circuit"/>,
+    /// so that Polly alone decides which call is the half-open probe.
+    /// </summary>
+    public bool ReportsAfter => _circuitState is null || _circuitState.CircuitState == CircuitState.Closed;
+
+    /// <summary>
+    /// Reports the outcome of an attempt that ran outside the breaker (<see cref="ReportsAfter"/>)
+    /// through a breaker execution that only hands that outcome back, so Polly counts it and
+    /// opens the circuit exactly as if the attempt had run inside. Reported only while the
+    /// circuit is still closed: an outcome that arrives once it has opened (other calls broke it
+    /// meanwhile) is ignored, as Polly ignores results that arrive while a circuit is open, and
+    /// a half-open circuit is decided by its own probe.
+    /// </summary>
+    public ValueTask ReportAsync(Outcome<object> outcome)
+    {
+        if (_circuitState is null || _circuitState.CircuitState != CircuitState.Closed)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        // Held only for this synchronous execution, so the shared pool's few contexts suffice.
+        var context = ResilienceContextPool.Shared.Get(CancellationToken.None);
+        var pending = Circuit.ExecuteOutcomeAsync(static (_, reported) => ValueTask.FromResult(reported), context, outcome);
+        if (pending.IsCompleted)
+        {
+            // The answer is the reported outcome, or a refusal when the circuit opened in between.
+            _ = pending.Result;
+            ResilienceContextPool.Shared.Return(context);
+            return ValueTask.CompletedTask;
+        }
+
+        // Only when this outcome opens the circuit and the state-change handler runs later.
+        return AwaitReportAsync(pending, context);
+
+        static async ValueTask AwaitReportAsync(ValueTask<Outcome<object>> pending, ResilienceContext context)
+        {
+            try
+            {
+                await pending.ConfigureAwait(false);
+            }
+            finally
+            {
+                ResilienceContextPool.Shared.Return(context);
+            }
+        }
+    }
+
+    /// <summary>
     /// Open circuits are skipped until their break has elapsed; then the deployment is offered
     /// again so that Polly can let a half-open probe through.
     /// </summary>

@@ -373,20 +373,38 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
             };
             deployment.Enter();
             entered = true;
-            // Outcome-based: no exception bridge or result wrapper per call. A failure comes back
-            // out as the exception it was, a refusal by an open circuit as BrokenCircuitException.
-            var context = ResilienceContextPool.Shared.Get(control.Token);
             Outcome<object> outcome;
-            try
+            if (deployment.ReportsAfter)
             {
-                outcome = await deployment.Circuit.ExecuteOutcomeAsync(
-                    BreakerCallAsync,
-                    context,
-                    (Operation: operation, Deployment: deployment, Call: call, Control: control, CallerToken: callerToken, Limit: limit)).ConfigureAwait(false);
+                // A closed circuit: the call runs here and its outcome is reported to the breaker
+                // afterwards (no breaker execution held open for the whole upstream call).
+                try
+                {
+                    outcome = Outcome.FromResult<object>(await operation.StartAsync(deployment, call, control.Token).ConfigureAwait(false));
+                }
+                catch (Exception ex)
+                {
+                    outcome = Outcome.FromException<object>(AttemptFailure(ex, operation, deployment, control, callerToken, limit));
+                }
+
+                await deployment.ReportAsync(outcome).ConfigureAwait(false);
             }
-            finally
+            else
             {
-                ResilienceContextPool.Shared.Return(context);
+                // Open or half-open: Polly decides whether this call is let through (the probe) and
+                // refuses the others with BrokenCircuitException. Outcome-based: no exception bridge.
+                var context = ResilienceContextPool.Shared.Get(control.Token);
+                try
+                {
+                    outcome = await deployment.Circuit.ExecuteOutcomeAsync(
+                        BreakerCallAsync,
+                        context,
+                        (Operation: operation, Deployment: deployment, Call: call, Control: control, CallerToken: callerToken, Limit: limit)).ConfigureAwait(false);
+                }
+                finally
+                {
+                    ResilienceContextPool.Shared.Return(context);
+                }
             }
 
             outcome.ThrowIfException();
@@ -481,22 +499,29 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         {
             return Outcome.FromResult<object>(await s.Operation.StartAsync(s.Deployment, s.Call, context.CancellationToken).ConfigureAwait(false));
         }
-        catch (OperationCanceledException) when (s.Control.TimedOut)
-        {
-            // Converted inside the breaker so that timeouts count against the deployment.
-            return Outcome.FromException<object>(new ProviderException(ProviderErrorKind.Timeout, $"No {(s.Operation.IsStream ? "first token" : "response")} from '{s.Deployment.Info.Name}' within {s.Limit.TotalMilliseconds:0} ms."));
-        }
-        catch (OperationCanceledException) when (!s.Control.Abandoned && !s.CallerToken.IsCancellationRequested)
-        {
-            // Cancelled by nobody here (an adapter's or handler's own timeout): an attempt that
-            // gave no answer in time, never a cancellation of the caller's call.
-            return Outcome.FromException<object>(new ProviderException(ProviderErrorKind.Timeout, $"'{s.Deployment.Info.Name}' gave no answer in time (its request was cancelled by its own timeout)."));
-        }
         catch (Exception ex)
         {
-            return Outcome.FromException<object>(ex);
+            return Outcome.FromException<object>(AttemptFailure(ex, s.Operation, s.Deployment, s.Control, s.CallerToken, s.Limit));
         }
     }
+
+    /// <summary>
+    /// What a failed provider call counts as, before the breaker sees it: a cancellation that was
+    /// not the caller's (nor a hedge abandoning the attempt) is a timeout, so that it counts
+    /// against the deployment.
+    /// </summary>
+    private static Exception AttemptFailure<T>(Exception error, IAttemptOperation<T> operation, DeploymentRuntime deployment, AttemptControl control, CancellationToken callerToken, TimeSpan limit)
+        where T : class
+        => error switch
+        {
+            // The attempt's own timer.
+            OperationCanceledException when control.TimedOut => new ProviderException(ProviderErrorKind.Timeout, $"No {(operation.IsStream ? "first token" : "response")} from '{deployment.Info.Name}' within {limit.TotalMilliseconds:0} ms."),
+
+            // Cancelled by nobody here (an adapter's or handler's own timeout): an attempt that
+            // gave no answer in time, never a cancellation of the caller's call.
+            OperationCanceledException when !control.Abandoned && !callerToken.IsCancellationRequested => new ProviderException(ProviderErrorKind.Timeout, $"'{deployment.Info.Name}' gave no answer in time (its request was cancelled by its own timeout)."),
+            _ => error,
+        };
 
     /// <summary>Runs a settlement nobody waits for, logging (not dropping) its failure.</summary>
     internal void ObserveSettle(ValueTask settle)

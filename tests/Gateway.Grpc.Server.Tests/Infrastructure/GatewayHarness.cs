@@ -131,10 +131,11 @@ internal static class CircuitScenario
 {
     public static readonly TimeSpan BreakDuration = TimeSpan.FromMilliseconds(800);
 
-    public static async Task<(GatewayHarness Gateway, FakeProvider Fake, ManualTimeProvider Clock)> StartAsync()
+    /// <param name="bad">What calls to "bad" do (default: every call a server error).</param>
+    public static async Task<(GatewayHarness Gateway, FakeProvider Fake, ManualTimeProvider Clock)> StartAsync(params Behavior[] bad)
     {
         var fake = new FakeProvider();
-        fake.Script("bad", Behavior.Error(ProviderErrorKind.ServerError));
+        fake.Script("bad", bad.Length > 0 ? bad : [Behavior.Error(ProviderErrorKind.ServerError)]);
         fake.Script("good", Behavior.Ok());
         var config = new ConfigBuilder().Model("m", ["bad", "good"], (c, p) =>
         {
