@@ -4,7 +4,9 @@
 // gateway's own code that led to it. Bytes per call are the sampled shares scaled to the bytes
 // per call measured exactly elsewhere (bench/AllocHook), so sampling noise moves the small rows.
 //
-// Usage: Gateway.Grpc.Bench.AllocSites <trace.nettrace> <bytes-per-call> <out.md> [rows]
+// Usage: Gateway.Grpc.Bench.AllocSites <trace.nettrace> <bytes-per-call> <out.md> [rows] [type-substring]
+// With a type substring, the distinct call stacks that allocated matching types (and how many
+// samples each) go to standard error: where a row of the table comes from.
 using System.Globalization;
 using System.Text;
 using Microsoft.Diagnostics.Tracing.Etlx;
@@ -18,6 +20,8 @@ if (args.Length < 3)
 
 var bytesPerCall = double.Parse(args[1], CultureInfo.InvariantCulture);
 var rows = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 40;
+var stacksFor = args.Length > 4 ? args[4] : null;
+var stacks = new Dictionary<string, int>(StringComparer.Ordinal);
 var etlx = TraceLog.CreateFromEventPipeDataFile(args[0]);
 using var log = new TraceLog(etlx);
 var bySite = new Dictionary<(string Site, string Type), long>();
@@ -43,6 +47,19 @@ foreach (var ev in log.Events)
             site = Method(frame.CodeAddress.FullMethodName);
             break;
         }
+    }
+
+    if (stacksFor is not null && (tick.TypeName ?? "").Contains(stacksFor, StringComparison.Ordinal))
+    {
+        var trace = new StringBuilder(tick.TypeName).AppendLine();
+        var depth = 0;
+        for (var frame = ev.CallStack(); frame is not null && depth < 40; frame = frame.Caller, depth++)
+        {
+            trace.Append("    ").AppendLine(frame.CodeAddress.FullMethodName);
+        }
+
+        var text = trace.ToString();
+        stacks[text] = stacks.GetValueOrDefault(text) + 1;
     }
 
     var key = (site ?? "(no gateway frame: Kestrel, grpc-dotnet, HttpClient, runtime)", Type(tick.TypeName ?? "?"));
@@ -76,6 +93,11 @@ foreach (var ((site, type), bytes) in bySite.OrderByDescending(p => p.Value).Tak
 }
 
 File.WriteAllText(args[2], md.ToString());
+foreach (var (stack, count) in stacks.OrderByDescending(p => p.Value))
+{
+    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{count} samples: {stack}"));
+}
+
 return 0;
 
 static string Cell(string text) => text.Replace("|", "/", StringComparison.Ordinal);

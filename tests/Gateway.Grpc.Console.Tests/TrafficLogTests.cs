@@ -70,4 +70,35 @@ public sealed class TrafficLogTests
         var row = Assert.Single(log.Since(0, 10).Entries);
         Assert.DoesNotContain("secret prompt", System.Text.Json.JsonSerializer.Serialize(row), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void ErrorsOverTime_LastHourByMinute_OlderMinutesDropped()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(1));
+        var log = new TrafficLog(new ConsoleOptions { TailSize = 10 }, clock);
+        var now = clock.GetUtcNow();
+        AccessLogEntry Failed(TimeSpan ago, string errorKind) => new()
+        {
+            Timestamp = now - ago,
+            RequestId = "r",
+            Route = "grpc",
+            Model = "m",
+            Status = "UNAVAILABLE",
+            ErrorKind = errorKind,
+        };
+
+        // Oldest first, as calls finish: 61 minutes ago falls out once a newer minute opens.
+        log.Add(Failed(TimeSpan.FromMinutes(61), "timeout"));
+        log.Add(Failed(TimeSpan.FromMinutes(59), "timeout"));
+        log.Add(Failed(TimeSpan.FromMinutes(59), "server_error"));
+        log.Add(Failed(TimeSpan.Zero, "timeout"));
+        log.Add(Entry("ok"));
+
+        var (minutes, series) = log.ErrorsOverTime();
+        Assert.Equal(60, minutes.Count);
+        Assert.Equal(now.UtcDateTime.ToString("HH:mm", System.Globalization.CultureInfo.InvariantCulture), minutes[^1]);
+        var timeouts = series["timeout"];
+        Assert.Equal((1, 1, 2), (timeouts[0], timeouts[59], timeouts.Sum()));
+        Assert.Equal((1, 1), (series["server_error"][0], series["server_error"].Sum()));
+    }
 }

@@ -59,14 +59,20 @@ internal sealed class TrafficLog(ConsoleOptions options, TimeProvider timeProvid
                 if (!_errorsByMinute.TryGetValue(minute, out var kinds))
                 {
                     _errorsByMinute[minute] = kinds = new Dictionary<string, int>(StringComparer.Ordinal);
-                    foreach (var old in _errorsByMinute.Keys.Where(m => m <= minute - Minutes).ToList())
-                    {
-                        _errorsByMinute.Remove(old);
-                    }
+                    DropMinutesBefore_NeedsLock(minute - Minutes + 1);
                 }
 
                 kinds[kind] = kinds.GetValueOrDefault(kind) + 1;
             }
+        }
+    }
+
+    // Its own method: a lambda capturing the entry's minute inside Add would make a closure on every call.
+    private void DropMinutesBefore_NeedsLock(long first)
+    {
+        foreach (var old in _errorsByMinute.Keys.Where(m => m < first).ToList())
+        {
+            _errorsByMinute.Remove(old);
         }
     }
 

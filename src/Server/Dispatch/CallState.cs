@@ -11,18 +11,19 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
 {
     public static readonly ResiliencePropertyKey<CallState> Key = new("gateway.call");
 
-    // Guards the attempts, the failed set and the spans (the attempts list is the lock: one object less per call).
-    private readonly List<Attempt> _attempts = [];
+    // The first attempt and its span live in fields (most calls make one attempt); later ones go
+    // to _more. The state itself is the lock over attempts, spans and the failed set: CallState
+    // is internal and never handed out, so nobody else locks on it.
+    private Attempt? _first;
+    private Activity? _firstTrace;
+    private bool _firstEnded;
+    private List<(Attempt Attempt, Activity? Trace, bool Ended)>? _more;
 
     // Made on the first failure: most calls never fail an attempt.
     private HashSet<string>? _failed;
 
     // True once a hedge started: attempts then run side by side and may end after the call answered.
     private bool _hedged;
-
-    // Attempt spans by attempt number - 1 (first end wins: a hedge loser is completed by the
-    // coordinator and again by its own attempt).
-    private readonly List<(Activity? Activity, bool Ended)> _traces = [];
 
     public DispatchTelemetry Telemetry { get; } = telemetry ?? DispatchTelemetry.None;
 
@@ -61,27 +62,39 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
 
     public Attempt NewAttempt(DeploymentRuntime deployment, bool hedged)
     {
-        lock (_attempts)
+        lock (this)
         {
             _hedged |= hedged;
             var attempt = new Attempt
             {
-                Number = _attempts.Count + 1,
+                Number = AttemptCount + 1,
                 Deployment = deployment.Info.Name,
                 Provider = deployment.Info.Provider,
                 Hedged = hedged,
                 Fallback = InFallback,
             };
-            _attempts.Add(attempt);
-            _traces.Add((Telemetry.AttemptStarted(deployment, attempt.Number, hedged, InFallback), false));
+            var trace = Telemetry.AttemptStarted(deployment, attempt.Number, hedged, InFallback);
+            if (_first is null)
+            {
+                (_first, _firstTrace) = (attempt, trace);
+            }
+            else
+            {
+                (_more ??= []).Add((attempt, trace, false));
+            }
+
             return attempt;
         }
     }
 
+    private int AttemptCount => _first is null ? 0 : 1 + (_more?.Count ?? 0);
+
+    private Attempt AttemptAt(int index) => index == 0 ? _first! : _more![index - 1].Attempt;
+
     /// <param name="endTrace">False when the attempt goes on (a stream after its first event): its span and metrics wait for the end.</param>
     public void Complete(Attempt attempt, AttemptOutcome outcome, TimeSpan latency, string? error = null, bool endTrace = true)
     {
-        lock (_attempts)
+        lock (this)
         {
             attempt.Outcome = outcome;
             attempt.Latency = Duration.FromTimeSpan(latency);
@@ -105,16 +118,34 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
     public void EndTrace(Attempt attempt, AttemptOutcome outcome, TimeSpan latency, string? error)
     {
         Activity? activity;
-        lock (_attempts)
+        lock (this)
         {
             var index = attempt.Number - 1;
-            if (index < 0 || index >= _traces.Count || _traces[index].Ended)
+            if (index < 0 || index >= AttemptCount)
             {
                 return;
             }
 
-            activity = _traces[index].Activity;
-            _traces[index] = (null, true);
+            if (index == 0)
+            {
+                if (_firstEnded)
+                {
+                    return;
+                }
+
+                (activity, _firstTrace, _firstEnded) = (_firstTrace, null, true);
+            }
+            else
+            {
+                var slot = _more![index - 1];
+                if (slot.Ended)
+                {
+                    return;
+                }
+
+                activity = slot.Trace;
+                _more[index - 1] = (slot.Attempt, null, true);
+            }
         }
 
         Telemetry.AttemptEnded(activity, attempt, outcome, latency, error);
@@ -122,16 +153,16 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
 
     private Activity? TraceOf(Attempt attempt)
     {
-        lock (_attempts)
+        lock (this)
         {
             var index = attempt.Number - 1;
-            return index >= 0 && index < _traces.Count ? _traces[index].Activity : null;
+            return index < 0 || index >= AttemptCount ? null : index == 0 ? _firstTrace : _more![index - 1].Trace;
         }
     }
 
     public void MarkFailed(DeploymentRuntime deployment)
     {
-        lock (_attempts)
+        lock (this)
         {
             (_failed ??= new HashSet<string>(StringComparer.Ordinal)).Add(deployment.Info.Name);
         }
@@ -139,7 +170,7 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
 
     public bool HasFailed(DeploymentRuntime deployment)
     {
-        lock (_attempts)
+        lock (this)
         {
             return _failed is not null && _failed.Contains(deployment.Info.Name);
         }
@@ -153,12 +184,13 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
     /// </param>
     public RoutingInfo Routing(DeploymentRuntime? served, bool finished = false)
     {
-        lock (_attempts)
+        lock (this)
         {
             var routing = new RoutingInfo { Deployment = served?.Info.Name ?? "", Provider = served?.Info.Provider ?? "" };
             var copy = !finished || _hedged;
-            foreach (var attempt in _attempts)
+            for (var i = 0; i < AttemptCount; i++)
             {
+                var attempt = AttemptAt(i);
                 routing.Attempts.Add(copy ? attempt.Clone() : attempt);
             }
 
@@ -169,9 +201,9 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
     /// <summary>Compact ASCII form for the <c>gateway-attempts</c> trailer: <c>1:deployment:outcome[:error][:hedged][:fallback]</c>, comma-separated.</summary>
     public string AttemptsTrailer()
     {
-        lock (_attempts)
+        lock (this)
         {
-            return string.Join(',', _attempts.Select(a =>
+            return string.Join(',', Enumerable.Range(0, AttemptCount).Select(AttemptAt).Select(a =>
                 $"{a.Number}:{a.Deployment}:{OutcomeName(a.Outcome)}" + (a.Error.Length > 0 ? ":" + a.Error : "") + (a.Hedged ? ":hedged" : "") + (a.Fallback ? ":fallback" : "")));
         }
     }

@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using Gateway.Grpc.Adapters;
 using Gateway.Grpc.Governance;
 using Gateway.Grpc.Governance.Limits;
@@ -373,42 +374,35 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
             };
             deployment.Enter();
             entered = true;
-            Outcome<object> outcome;
+            T result;
             if (deployment.ReportsAfter)
             {
                 // A closed circuit: the call runs here and its outcome is reported to the breaker
                 // afterwards (no breaker execution held open for the whole upstream call).
+                Exception? failure = null;
+                result = null!;
                 try
                 {
-                    outcome = Outcome.FromResult<object>(await operation.StartAsync(deployment, call, control.Token).ConfigureAwait(false));
+                    result = await operation.StartAsync(deployment, call, control.Token).ConfigureAwait(false);
                 }
                 catch (Exception ex)
                 {
-                    outcome = Outcome.FromException<object>(AttemptFailure(ex, operation, deployment, control, callerToken, limit));
+                    failure = AttemptFailure(ex, operation, deployment, control, callerToken, limit);
                 }
 
-                await deployment.ReportAsync(outcome).ConfigureAwait(false);
+                await deployment.ReportAsync(failure is null ? Outcome.FromResult<object>(result) : Outcome.FromException<object>(failure)).ConfigureAwait(false);
+                if (failure is not null)
+                {
+                    ExceptionDispatchInfo.Throw(failure);
+                }
             }
             else
             {
                 // Open or half-open: Polly decides whether this call is let through (the probe) and
-                // refuses the others with BrokenCircuitException. Outcome-based: no exception bridge.
-                var context = ResilienceContextPool.Shared.Get(control.Token);
-                try
-                {
-                    outcome = await deployment.Circuit.ExecuteOutcomeAsync(
-                        BreakerCallAsync,
-                        context,
-                        (Operation: operation, Deployment: deployment, Call: call, Control: control, CallerToken: callerToken, Limit: limit)).ConfigureAwait(false);
-                }
-                finally
-                {
-                    ResilienceContextPool.Shared.Return(context);
-                }
+                // refuses the others with BrokenCircuitException.
+                result = await ThroughBreakerAsync(operation, deployment, call, control, callerToken, limit).ConfigureAwait(false);
             }
 
-            outcome.ThrowIfException();
-            var result = (T)outcome.Result!;
             var elapsed = timeProvider.GetElapsedTime(started);
             if (control.Abandoned)
             {
@@ -488,6 +482,29 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
                 var keep = usedTokens ?? (entered && (control.Cancelled || cutOff) ? reservation.PromptEstimate : 0);
                 ObserveSettle(SettleAsync(reservation, keep));
             }
+        }
+    }
+
+    /// <summary>
+    /// An attempt on a circuit that is not closed, inside the breaker (Outcome-based: no exception
+    /// bridge). Its failure, or the breaker's refusal (BrokenCircuitException), is thrown.
+    /// </summary>
+    private static async Task<T> ThroughBreakerAsync<T>(IAttemptOperation<T> operation, DeploymentRuntime deployment, ProviderCall call, AttemptControl control, CancellationToken callerToken, TimeSpan limit)
+        where T : class
+    {
+        var context = ResilienceContextPool.Shared.Get(control.Token);
+        try
+        {
+            var outcome = await deployment.Circuit.ExecuteOutcomeAsync(
+                BreakerCallAsync,
+                context,
+                (Operation: operation, Deployment: deployment, Call: call, Control: control, CallerToken: callerToken, Limit: limit)).ConfigureAwait(false);
+            outcome.ThrowIfException();
+            return (T)outcome.Result!;
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
         }
     }
 

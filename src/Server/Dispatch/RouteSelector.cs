@@ -36,9 +36,11 @@ internal static class RouteSelector
         return group.Strategy switch
         {
             RoutingStrategies.Weighted => Weighted(deployments, candidates),
-            RoutingStrategies.LeastInFlight => Min(deployments, candidates, offset, static d => d.InFlight),
-            RoutingStrategies.LowestLatency => Min(deployments, candidates, offset, static d => double.IsNaN(d.LatencyScoreMs) ? -1 : d.LatencyScoreMs),
-            RoutingStrategies.LowestCost => Min(deployments, candidates, offset, d => EstimatedCost(d, state)),
+            // Scores take their argument as a parameter, not a capture: a lambda capturing `state`
+            // would make its closure on every call, whatever the strategy.
+            RoutingStrategies.LeastInFlight => Min(deployments, candidates, offset, 0, static (d, _) => d.InFlight),
+            RoutingStrategies.LowestLatency => Min(deployments, candidates, offset, 0, static (d, _) => double.IsNaN(d.LatencyScoreMs) ? -1 : d.LatencyScoreMs),
+            RoutingStrategies.LowestCost => Min(deployments, candidates, offset, CallTokens(state), static (d, tokens) => EstimatedCost(d, tokens)),
             _ => deployments[candidates[offset]],
         };
     }
@@ -92,14 +94,14 @@ internal static class RouteSelector
     }
 
     /// <summary>Lowest score wins; ties go round-robin from <paramref name="offset"/>.</summary>
-    private static DeploymentRuntime Min(IReadOnlyList<DeploymentRuntime> deployments, ReadOnlySpan<int> candidates, int offset, Func<DeploymentRuntime, double> score)
+    private static DeploymentRuntime Min<TArg>(IReadOnlyList<DeploymentRuntime> deployments, ReadOnlySpan<int> candidates, int offset, TArg arg, Func<DeploymentRuntime, TArg, double> score)
     {
         DeploymentRuntime? best = null;
         var bestScore = double.MaxValue;
         for (var k = 0; k < candidates.Length; k++)
         {
             var d = deployments[candidates[(offset + k) % candidates.Length]];
-            var s = score(d);
+            var s = score(d, arg);
             if (best is null || s < bestScore)
             {
                 best = d;
@@ -110,10 +112,10 @@ internal static class RouteSelector
         return best!;
     }
 
-    private static double EstimatedCost(DeploymentRuntime d, CallState state)
-    {
-        var input = TokenEstimator.CountPrompt(state.Request);
-        var output = state.Request.HasMaxTokens ? state.Request.MaxTokens : 256;
-        return ((d.InputCostPerMillion * input) + (d.OutputCostPerMillion * output)) / 1_000_000.0;
-    }
+    /// <summary>The call's prompt tokens (estimated) and the output it may ask for (max_tokens, else 256).</summary>
+    private static (long Input, long Output) CallTokens(CallState state)
+        => (TokenEstimator.CountPrompt(state.Request), state.Request.HasMaxTokens ? state.Request.MaxTokens : 256);
+
+    private static double EstimatedCost(DeploymentRuntime d, (long Input, long Output) tokens)
+        => ((d.InputCostPerMillion * tokens.Input) + (d.OutputCostPerMillion * tokens.Output)) / 1_000_000.0;
 }

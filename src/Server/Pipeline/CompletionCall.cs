@@ -1,3 +1,6 @@
+using Gateway.Grpc.Governance;
+using Gateway.Grpc.Server.Dispatch;
+using Gateway.Grpc.Server.Guardrails;
 using Gateway.V1;
 using Microsoft.AspNetCore.Http;
 
@@ -38,6 +41,25 @@ internal sealed class CompletionCall
     /// failures itself.
     /// </summary>
     public GatewayServerInterceptor? GrpcEdge { get; init; }
+
+    /// <summary>The model group that serves the call: set by admission, read by everything after it.</summary>
+    public ModelGroup Group { get; private set; } = null!;
+
+    /// <summary>What the context-window and capability checks found (set by admission).</summary>
+    public ContextFit Fit { get; private set; }
+
+    /// <summary>The call's admission (limits, budgets), settled when it ends (set by admission).</summary>
+    public Admission Admission { get; private set; } = null!;
+
+    /// <summary>The call's guardrails, when any apply (set by admission).</summary>
+    public GuardrailCall? Guard { get; private set; }
+
+    /// <summary>What the task router decided, for the routing info (set by admission).</summary>
+    public CompletionPipeline.RouteNotes? Notes { get; private set; }
+
+    /// <summary>Records what admission decided, once, before dispatch.</summary>
+    internal void Admitted(ModelGroup group, ContextFit fit, Admission admission, GuardrailCall? guard, CompletionPipeline.RouteNotes? notes)
+        => (Group, Fit, Admission, Guard, Notes) = (group, fit, admission, guard, notes);
 
     /// <summary>True when the deadline has passed (a cancellation then reads as DEADLINE_EXCEEDED).</summary>
     public bool DeadlinePassed(TimeProvider timeProvider) => Deadline != DateTime.MaxValue && timeProvider.GetUtcNow().UtcDateTime >= Deadline;

@@ -298,7 +298,7 @@ internal sealed partial class CompletionPipeline
     }
 
     /// <summary>What a router decided, for the answer's routing and the access log.</summary>
-    private sealed class RouteNotes(string taskClass, string routedModel)
+    internal sealed class RouteNotes(string taskClass, string routedModel)
     {
         public string TaskClass { get; } = taskClass;
 

@@ -36,59 +36,59 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         try
         {
             var directive = ReadCacheDirective(call);
-            var (group, fit, id, admission, guard, notes) = await AdmitAsync(request, call, observed, stream: false).ConfigureAwait(false);
+            await AdmitAsync(request, call, observed, stream: false).ConfigureAwait(false);
             CallOutcome? outcome = null;
             CompletionResponse response;
             try
             {
-                var plan = PlanCache(request, group, admission, directive, call);
-                if (await TryCacheHitAsync(plan, request, admission, observed, call).ConfigureAwait(false) is { } hit)
+                var plan = PlanCache(request, call.Group, call.Admission, directive, call);
+                if (await TryCacheHitAsync(plan, request, call.Admission, observed, call).ConfigureAwait(false) is { } hit)
                 {
                     response = hit.Response;
-                    response.Id = id;
+                    response.Id = call.RequestId;
                     response.Created = timeProvider.GetUtcNow().ToUnixTimeSeconds();
                 }
                 else
                 {
                     CascadeRun? cascade = null;
                     RoutingInfo routing;
-                    if (group.Kind == ModelKind.Cascade)
+                    if (call.Group.Kind == ModelKind.Cascade)
                     {
-                        cascade = await CascadeAsync(group, request, call, fit).ConfigureAwait(false);
+                        cascade = await CascadeAsync(call.Group, request, call, call.Fit).ConfigureAwait(false);
                         (response, routing) = (cascade.Response!, cascade.Routing!);
                     }
                     else if (responseFormat.Applies(request))
                     {
-                        (response, routing) = await DispatchWithResponseFormatAsync(request, call, fit, group, id).ConfigureAwait(false);
+                        (response, routing) = await DispatchWithResponseFormatAsync(request, call, call.Fit, call.Group, call.RequestId).ConfigureAwait(false);
                     }
                     else
                     {
                         // Inline, not through DispatchOnceAsync: one state machine (and no closure) less per call.
-                        var state = dispatcher.NewCall(request, call.Deadline, call.CancellationToken, fit);
-                        (response, var served) = await dispatcher.CompleteAsync(group, state).ConfigureAwait(false);
+                        var state = dispatcher.NewCall(request, call.Deadline, call.CancellationToken, call.Fit);
+                        (response, var served) = await dispatcher.CompleteAsync(call.Group, state).ConfigureAwait(false);
                         routing = state.Routing(served, finished: true);
                     }
 
-                    notes?.ApplyTo(routing);
-                    response.Id = id;
+                    call.Notes?.ApplyTo(routing);
+                    response.Id = call.RequestId;
                     response.Created = timeProvider.GetUtcNow().ToUnixTimeSeconds();
                     response.Routing = routing;
                     var usage = response.Usage ??= new Usage();
-                    outcome = Outcome(routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, cascade?.Served ?? group, null);
+                    outcome = Outcome(routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, cascade?.Served ?? call.Group, null);
                     if (cascade is not null)
                     {
                         outcome = outcome with { OtherUsage = cascade.Others };
                     }
 
-                    if (guard is not null)
+                    if (call.Guard is not null)
                     {
                         // Output guardrails. A blocked answer is still billed (the catch settles this outcome with the block's status).
-                        await guard.ApplyOutputAsync(response).ConfigureAwait(false);
+                        await call.Guard.ApplyOutputAsync(response).ConfigureAwait(false);
                     }
 
-                    await admission.CompleteAsync(outcome).ConfigureAwait(false);
+                    await call.Admission.CompleteAsync(outcome).ConfigureAwait(false);
                     cascade?.AddOthersTo(usage);
-                    usage.CostUsd = (double)admission.CostUsd;
+                    usage.CostUsd = (double)call.Admission.CostUsd;
                     await CacheUnaryAsync(plan, response).ConfigureAwait(false);
                 }
             }
@@ -96,7 +96,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             {
                 // Nothing was served (outcome null) unless the failure came after the answer (an output guardrail, settlement).
                 var status = StatusOf(ex, call);
-                await admission.CompleteAsync(outcome is null ? new CallOutcome { Status = status } : outcome with { Status = status }).ConfigureAwait(false);
+                await call.Admission.CompleteAsync(outcome is null ? new CallOutcome { Status = status } : outcome with { Status = status }).ConfigureAwait(false);
                 throw;
             }
 
@@ -130,24 +130,24 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         {
             ICompletionEventWriter stream = new ObservingWriter(events, observed);
             var directive = ReadCacheDirective(call);
-            var (group, fit, id, admission, guard, notes) = await AdmitAsync(request, call, observed, stream: true).ConfigureAwait(false);
+            await AdmitAsync(request, call, observed, stream: true).ConfigureAwait(false);
             var token = call.CancellationToken;
             CachePlan plan;
             CacheHit? hit;
             try
             {
-                plan = PlanCache(request, group, admission, directive, call);
-                hit = await TryCacheHitAsync(plan, request, admission, observed, call).ConfigureAwait(false);
+                plan = PlanCache(request, call.Group, call.Admission, directive, call);
+                hit = await TryCacheHitAsync(plan, request, call.Admission, observed, call).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
-                await admission.CompleteAsync(new CallOutcome { Status = StatusOf(ex, call) }).ConfigureAwait(false);
+                await call.Admission.CompleteAsync(new CallOutcome { Status = StatusOf(ex, call) }).ConfigureAwait(false);
                 throw;
             }
 
             if (hit is not null)
             {
-                await ReplayAsync(hit, id, guard is null ? stream : guard.Wrap(stream), token).ConfigureAwait(false);
+                await ReplayAsync(hit, call.RequestId, call.Guard is null ? stream : call.Guard.Wrap(stream), token).ConfigureAwait(false);
                 observed.Complete(StatusCode.OK);
                 return;
             }
@@ -160,24 +160,24 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             {
                 // Checks the text the caller was sent (after the guardrails); an answer that fails the
                 // schema ends in an error event, so the recorder never sees a finish and never caches it.
-                stream = responseFormat.WrapStream(stream, request, id);
+                stream = responseFormat.WrapStream(stream, request, call.RequestId);
             }
 
-            if (guard is not null)
+            if (call.Guard is not null)
             {
                 // Output guardrails: text passes a bounded hold-back window on its way out.
-                stream = guard.Wrap(stream);
+                stream = call.Guard.Wrap(stream);
             }
 
-            if (group.Kind == ModelKind.Cascade)
+            if (call.Group.Kind == ModelKind.Cascade)
             {
-                await StreamCascadeAsync(group, request, stream, call, fit, id, admission, notes).ConfigureAwait(false);
+                await StreamCascadeAsync(call.Group, request, stream, call, call.Fit, call.RequestId, call.Admission, call.Notes).ConfigureAwait(false);
                 observed.Complete(StatusCode.OK);
                 return;
             }
 
             // Made only for model groups that continue streams: everyone else pays one field check.
-            var takeover = group.Options.Continuation.Enabled ? new StreamTakeover(group, group.Options.Continuation) : null;
+            var takeover = call.Group.Options.Continuation.Enabled ? new StreamTakeover(call.Group, call.Group.Options.Continuation) : null;
             var started = timeProvider.GetTimestamp();
             long? ttft = null;
             Usage? usage = null;
@@ -187,9 +187,9 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             var status = StatusCode.Unknown;
             try
             {
-                (handle, _) = await dispatcher.OpenStreamAsync(group, request, call.Deadline, token, fit).ConfigureAwait(false);
+                (handle, _) = await dispatcher.OpenStreamAsync(call.Group, request, call.Deadline, token, call.Fit).ConfigureAwait(false);
                 ttft = (long)timeProvider.GetElapsedTime(started).TotalMilliseconds;
-                await PumpAsync(handle, id, stream, token, chunk =>
+                await PumpAsync(handle, call.RequestId, stream, token, chunk =>
                 {
                     if (chunk.EventCase == CompletionChunk.EventOneofCase.Usage)
                     {
@@ -198,7 +198,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
                         // The outcome is known from here on (no attempt starts after the first token,
                         // unless a continuation takes over, and then this is the last attempt's usage):
                         // priced before the event goes out, and settled with the same figures below.
-                        served = Outcome(current.Routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, group, ttft);
+                        served = Outcome(current.Routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, call.Group, ttft);
                         dispatcher.ObserveSettle(current.ReportUsageAsync(usage.InputTokens + usage.OutputTokens));
                         if (takeover?.Prior is { } prior)
                         {
@@ -212,12 +212,12 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
                     {
                         outputPieces++;
                     }
-                }, takeover, notes).ConfigureAwait(false);
+                }, takeover, call.Notes).ConfigureAwait(false);
                 status = StatusCode.OK;
                 if (served is not null)
                 {
                     // The usage event already went out, priced from this outcome.
-                    await admission.CompleteAsync(served).ConfigureAwait(false);
+                    await call.Admission.CompleteAsync(served).ConfigureAwait(false);
                 }
 
                 if (recorder?.Answer() is { } answer)
@@ -247,7 +247,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
                 {
                     // The provider served part of an answer (or did not say how much): count it ourselves.
                     var input = outputPieces > 0 || status == StatusCode.OK ? governance.Settings.CountPromptTokens(request) : 0;
-                    await admission.CompleteAsync(Outcome(handle?.Routing, status, usage?.InputTokens ?? input, usage?.OutputTokens ?? outputPieces, usage?.CachedInputTokens ?? 0, true, request, group, ttft)).ConfigureAwait(false);
+                    await call.Admission.CompleteAsync(Outcome(handle?.Routing, status, usage?.InputTokens ?? input, usage?.OutputTokens ?? outputPieces, usage?.CachedInputTokens ?? 0, true, request, call.Group, ttft)).ConfigureAwait(false);
                 }
             }
 
@@ -375,7 +375,12 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
     /// (which may move the call to a context fallback), input guardrails, then admission (limits
     /// and budgets).
     /// </summary>
-    private async ValueTask<(ModelGroup Group, ContextFit Fit, string Id, Admission Admission, GuardrailCall? Guard, RouteNotes? Notes)> AdmitAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed, bool stream)
+    /// <summary>
+    /// Validation, authentication, model resolution, input guardrails and admission. What it
+    /// decides goes on the call (<see cref="CompletionCall.Group"/> and the rest), not into a
+    /// returned tuple: the callers' state machines then hold none of it as locals of their own.
+    /// </summary>
+    private async ValueTask AdmitAsync(CompletionRequest request, CompletionCall context, CallTelemetry observed, bool stream)
     {
         RequestValidator.Validate(request, options.RequestLimits);
         var principal = await governance.AuthenticateAsync(context.ApiKey, context.CancellationToken).ConfigureAwait(false);
@@ -426,7 +431,7 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
             }
         }
 
-        return (group, fit, id, admission, guard, notes);
+        context.Admitted(group, fit, admission, guard, notes);
     }
 
     private CallOutcome Outcome(RoutingInfo? routing, StatusCode status, long input, long output, long cached, bool estimated, CompletionRequest request, ModelGroup group, long? ttft)
