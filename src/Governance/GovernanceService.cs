@@ -52,9 +52,16 @@ public sealed class GovernanceSettings
 /// <summary>What a call needs to know when it is admitted.</summary>
 public readonly record struct CallInfo(string RequestId, string Route, bool Stream);
 
-/// <summary>How a call ended, for settlement, spend and the ledger.</summary>
-public sealed record CallOutcome
+/// <summary>
+/// How a call ended, for settlement, spend and the ledger. A value (copied, never shared): a
+/// settlement that completes at once (the usual case) allocates nothing for it.
+/// </summary>
+public readonly record struct CallOutcome
 {
+    public CallOutcome()
+    {
+    }
+
     public string Deployment { get; init; } = "";
 
     public string Provider { get; init; } = "";

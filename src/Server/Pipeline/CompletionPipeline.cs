@@ -37,7 +37,6 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
         {
             var directive = ReadCacheDirective(call);
             await AdmitAsync(request, call, observed, stream: false).ConfigureAwait(false);
-            CallOutcome? outcome = null;
             CompletionResponse response;
             try
             {
@@ -73,30 +72,14 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
                     response.Id = call.RequestId;
                     response.Created = timeProvider.GetUtcNow().ToUnixTimeSeconds();
                     response.Routing = routing;
-                    var usage = response.Usage ??= new Usage();
-                    outcome = Outcome(routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, cascade?.Served ?? call.Group, null);
-                    if (cascade is not null)
-                    {
-                        outcome = outcome with { OtherUsage = cascade.Others };
-                    }
-
-                    if (call.Guard is not null)
-                    {
-                        // Output guardrails. A blocked answer is still billed (the catch settles this outcome with the block's status).
-                        await call.Guard.ApplyOutputAsync(response).ConfigureAwait(false);
-                    }
-
-                    await call.Admission.CompleteAsync(outcome).ConfigureAwait(false);
-                    cascade?.AddOthersTo(usage);
-                    usage.CostUsd = (double)call.Admission.CostUsd;
-                    await CacheUnaryAsync(plan, response).ConfigureAwait(false);
+                    await AnswerAsync(request, call, response, routing, cascade, plan).ConfigureAwait(false);
                 }
             }
             catch (Exception ex)
             {
-                // Nothing was served (outcome null) unless the failure came after the answer (an output guardrail, settlement).
-                var status = StatusOf(ex, call);
-                await call.Admission.CompleteAsync(outcome is null ? new CallOutcome { Status = status } : outcome with { Status = status }).ConfigureAwait(false);
+                // Nothing was served: the admission is settled with the failure (a no-op when the
+                // answer phase already settled it with what was served).
+                await call.Admission.CompleteAsync(new CallOutcome { Status = StatusOf(ex, call) }).ConfigureAwait(false);
                 throw;
             }
 
@@ -113,6 +96,41 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
 
             throw;
         }
+    }
+
+    /// <summary>
+    /// A unary answer's last phase: output guardrails, settlement, cache. Its own method so that
+    /// the outcome (a value) lives in this state machine, which completes at once when nothing
+    /// here waits, and not in the caller's, which is on the heap for the whole call.
+    /// </summary>
+    private async ValueTask AnswerAsync(CompletionRequest request, CompletionCall call, CompletionResponse response, RoutingInfo routing, CascadeRun? cascade, CachePlan plan)
+    {
+        var usage = response.Usage ??= new Usage();
+        var outcome = Outcome(routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, cascade?.Served ?? call.Group, null);
+        if (cascade is not null)
+        {
+            outcome = outcome with { OtherUsage = cascade.Others };
+        }
+
+        try
+        {
+            if (call.Guard is not null)
+            {
+                // Output guardrails. A blocked answer is still billed (settled below with the block's status).
+                await call.Guard.ApplyOutputAsync(response).ConfigureAwait(false);
+            }
+
+            await call.Admission.CompleteAsync(outcome).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            await call.Admission.CompleteAsync(outcome with { Status = StatusOf(ex, call) }).ConfigureAwait(false);
+            throw;
+        }
+
+        cascade?.AddOthersTo(usage);
+        usage.CostUsd = (double)call.Admission.CostUsd;
+        await CacheUnaryAsync(plan, response).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -198,15 +216,16 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
                         // The outcome is known from here on (no attempt starts after the first token,
                         // unless a continuation takes over, and then this is the last attempt's usage):
                         // priced before the event goes out, and settled with the same figures below.
-                        served = Outcome(current.Routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, call.Group, ttft);
+                        var outcome = Outcome(current.Routing, StatusCode.OK, usage.InputTokens, usage.OutputTokens, usage.CachedInputTokens, usage.Estimated, request, call.Group, ttft);
                         dispatcher.ObserveSettle(current.ReportUsageAsync(usage.InputTokens + usage.OutputTokens));
                         if (takeover?.Prior is { } prior)
                         {
-                            served = served with { OtherUsage = prior };
+                            outcome = outcome with { OtherUsage = prior };
                             takeover.AddPriorTo(usage);
                         }
 
-                        usage.CostUsd = (double)governance.CostOf(request, served);
+                        usage.CostUsd = (double)governance.CostOf(request, outcome);
+                        served = outcome;
                     }
                     else if (chunk.EventCase is CompletionChunk.EventOneofCase.Delta or CompletionChunk.EventOneofCase.ToolCallDelta)
                     {
@@ -214,10 +233,10 @@ internal sealed partial class CompletionPipeline(ModelCatalog catalog, Dispatche
                     }
                 }, takeover, call.Notes).ConfigureAwait(false);
                 status = StatusCode.OK;
-                if (served is not null)
+                if (served is { } priced)
                 {
                     // The usage event already went out, priced from this outcome.
-                    await call.Admission.CompleteAsync(served).ConfigureAwait(false);
+                    await call.Admission.CompleteAsync(priced).ConfigureAwait(false);
                 }
 
                 if (recorder?.Answer() is { } answer)
