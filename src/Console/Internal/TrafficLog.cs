@@ -39,13 +39,13 @@ internal sealed class TrafficLog(ConsoleOptions options, TimeProvider timeProvid
     private readonly Lock _lock = new();
     // The finished calls' access-log entries themselves (the tail's rows are made when the
     // console reads them, not per call); an entry with captured bodies is held without them.
-    private readonly (long Seq, AccessLogEntry? Entry)[] _ring = new (long, AccessLogEntry?)[Math.Max(10, options.TailSize)];
+    // Entries are held in place (values); a slot whose Seq is 0 was never written (seqs start at 1).
+    private readonly (long Seq, AccessLogEntry Entry)[] _ring = new (long, AccessLogEntry)[Math.Max(10, options.TailSize)];
     private readonly Dictionary<long, Dictionary<string, int>> _errorsByMinute = [];
     private long _seq;
 
-    public void Add(AccessLogEntry e)
+    public void Add(in AccessLogEntry e)
     {
-        ArgumentNullException.ThrowIfNull(e);
         var minute = e.Timestamp.ToUnixTimeSeconds() / 60;
         var kind = e.Status == "OK" ? null : (string.IsNullOrEmpty(e.ErrorKind) ? e.Status.ToLowerInvariant() : e.ErrorKind);
         // Prompt and Completion of the access-log entry are deliberately not kept.
@@ -84,8 +84,10 @@ internal sealed class TrafficLog(ConsoleOptions options, TimeProvider timeProvid
         {
             for (var seq = _seq; seq > afterSeq && seq > _seq - _ring.Length && result.Count < limit; seq--)
             {
-                if (_ring[seq % _ring.Length] is (var at, { } e) && at == seq)
+                ref readonly var slot = ref _ring[seq % _ring.Length];
+                if (slot.Seq == seq)
                 {
+                    ref readonly var e = ref slot.Entry;
                     result.Add(new TrafficEntry(
                         seq, e.Timestamp, e.RequestId, e.Route, e.Stream, e.KeyId, e.Team, e.Model, e.Deployment, e.Provider,
                         e.Status, e.ErrorKind, e.Attempts, e.AttemptTrail, Math.Round(e.LatencyMs, 1),
@@ -138,7 +140,7 @@ internal sealed class TrafficTap(IAccessLog inner, TrafficLog traffic) : IAccess
 {
     public bool Enabled => true;
 
-    public void Write(AccessLogEntry entry)
+    public void Write(in AccessLogEntry entry)
     {
         traffic.Add(entry);
         if (inner.Enabled)

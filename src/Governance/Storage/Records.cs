@@ -73,9 +73,16 @@ public sealed record KeyRecord
     public DateTimeOffset UpdatedAt { get; init; }
 }
 
-/// <summary>One row of the spend ledger: one gateway call.</summary>
-public sealed record LedgerEntry
+/// <summary>
+/// One row of the spend ledger: one gateway call. A value: queued rows sit in the writer's
+/// channel and batch, so a call's row costs no allocation of its own.
+/// </summary>
+public readonly record struct LedgerEntry
 {
+    public LedgerEntry()
+    {
+    }
+
     /// <summary>The call's request id (unique; a second write of the same id is ignored).</summary>
     public required string RequestId { get; init; }
 

@@ -3,9 +3,15 @@ namespace Gateway.Grpc.Observability.AccessLog;
 /// <summary>
 /// One call as the access log records it. Identifies the caller by key id, never by key; holds
 /// prompt and completion text only when the call's <see cref="IBodyCapturePolicy"/> said so.
+/// A value: the writer's bounded queue and the console's ring hold entries in place, so a call's
+/// line costs no allocation of its own.
 /// </summary>
-public sealed class AccessLogEntry
+public record struct AccessLogEntry
 {
+    public AccessLogEntry()
+    {
+    }
+
     public DateTimeOffset Timestamp { get; set; }
 
     public string RequestId { get; set; } = "";
@@ -87,18 +93,8 @@ public sealed class AccessLogEntry
     public string? Completion { get; set; }
 
     /// <summary>This entry as it is, or a copy of it without <see cref="Prompt"/> and <see cref="Completion"/> when it has either.</summary>
-    public AccessLogEntry WithoutBodies()
-    {
-        if (Prompt is null && Completion is null)
-        {
-            return this;
-        }
-
-        var copy = (AccessLogEntry)MemberwiseClone();
-        copy.Prompt = null;
-        copy.Completion = null;
-        return copy;
-    }
+    public readonly AccessLogEntry WithoutBodies()
+        => Prompt is null && Completion is null ? this : this with { Prompt = null, Completion = null };
 }
 
 /// <summary>Where access-log lines go.</summary>
@@ -107,7 +103,7 @@ public interface IAccessLog
     bool Enabled { get; }
 
     /// <summary>Queues the entry; never blocks the call (lines are dropped and counted when the sink falls behind).</summary>
-    void Write(AccessLogEntry entry);
+    void Write(in AccessLogEntry entry);
 
     /// <summary>Completes when every line queued so far is written (a wrapper forwards to the log it wraps).</summary>
     Task FlushAsync() => Task.CompletedTask;
@@ -150,7 +146,7 @@ internal sealed class NullAccessLog : IAccessLog
 
     public bool Enabled => false;
 
-    public void Write(AccessLogEntry entry)
+    public void Write(in AccessLogEntry entry)
     {
     }
 }

@@ -15,7 +15,7 @@ internal sealed partial class AccessLogWriter : IAccessLog, IAsyncDisposable
 {
     private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, SkipValidation = true };
 
-    private readonly Channel<object> _queue;
+    private readonly Channel<Queued> _queue;
     private readonly Stream _output;
     private readonly bool _ownsOutput;
     private readonly Task _pump;
@@ -34,7 +34,7 @@ internal sealed partial class AccessLogWriter : IAccessLog, IAsyncDisposable
         _ownsOutput = ownsOutput;
         _metrics = metrics;
         _logger = logger;
-        _queue = Channel.CreateBounded<object>(
+        _queue = Channel.CreateBounded<Queued>(
             new BoundedChannelOptions(capacity) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true },
             OnDropped);
         _pump = Task.Run(PumpAsync);
@@ -46,13 +46,13 @@ internal sealed partial class AccessLogWriter : IAccessLog, IAsyncDisposable
 
     public static bool IsStdout(string? path) => string.IsNullOrEmpty(path) || path is "-" or "stdout";
 
-    public void Write(AccessLogEntry entry) => _queue.Writer.TryWrite(entry);
+    public void Write(in AccessLogEntry entry) => _queue.Writer.TryWrite(new Queued(entry, null));
 
     /// <summary>Completes once every entry queued before the call is written and flushed.</summary>
     public Task FlushAsync()
     {
         var marker = new FlushMarker();
-        if (!_queue.Writer.TryWrite(marker))
+        if (!_queue.Writer.TryWrite(new Queued(default, marker)))
         {
             marker.Done.TrySetResult();
         }
@@ -61,7 +61,7 @@ internal sealed partial class AccessLogWriter : IAccessLog, IAsyncDisposable
     }
 
     /// <summary>The JSON line of an entry (without the line feed). Fields that do not apply are left out.</summary>
-    internal static void WriteEntry(Utf8JsonWriter json, AccessLogEntry e)
+    internal static void WriteEntry(Utf8JsonWriter json, in AccessLogEntry e)
     {
         json.WriteStartObject();
         json.WriteString("ts", e.Timestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
@@ -142,9 +142,9 @@ internal sealed partial class AccessLogWriter : IAccessLog, IAsyncDisposable
         });
     }
 
-    private void OnDropped(object item)
+    private void OnDropped(Queued item)
     {
-        if (item is FlushMarker marker)
+        if (item.Marker is { } marker)
         {
             marker.Done.TrySetResult();
             return;
@@ -169,14 +169,14 @@ internal sealed partial class AccessLogWriter : IAccessLog, IAsyncDisposable
             // Drain what is there, write it in one go, flush once.
             while (reader.TryRead(out var item))
             {
-                if (item is FlushMarker marker)
+                if (item.Marker is { } marker)
                 {
                     markers.Add(marker);
                     continue;
                 }
 
                 json.Reset(buffer);
-                WriteEntry(json, (AccessLogEntry)item);
+                WriteEntry(json, item.Entry);
                 json.Flush();
                 buffer.Write("\n"u8);
                 if (buffer.WrittenCount >= 64 * 1024)
@@ -232,6 +232,9 @@ internal sealed partial class AccessLogWriter : IAccessLog, IAsyncDisposable
             await _output.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>A line to write, or (with a marker) a flush request: the queue holds them in place.</summary>
+    private readonly record struct Queued(AccessLogEntry Entry, FlushMarker? Marker);
 
     private sealed class FlushMarker
     {
