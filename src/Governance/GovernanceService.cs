@@ -638,33 +638,41 @@ public sealed class Admission
 
     internal long Started { get; }
 
-    internal long TokenEstimate { get; set; }
+    // What limits and budgets hold for the call, made on first use: a call without keys, limits
+    // or budgets (the open default) holds none, and its admission carries one null field for them.
+    private Holds? _holds;
 
-    internal decimal? CostEstimate { get; set; }
+    private Holds Held => _holds ??= new Holds();
 
-    // Made on first use: a call without keys, limits or budgets (the open default) holds none.
-    private List<BudgetHold>? _budgetHolds;
-    private List<TokenReservation>? _reservations;
-    private List<string>? _leases;
-    private Metadata? _headers;
+    internal long TokenEstimate
+    {
+        get => _holds?.TokenEstimate ?? 0;
+        set => Held.TokenEstimate = value;
+    }
 
-    internal List<BudgetHold> BudgetHolds => _budgetHolds ??= [];
+    internal decimal? CostEstimate
+    {
+        get => _holds?.CostEstimate;
+        set => Held.CostEstimate = value;
+    }
 
-    internal bool HasBudgetHolds => _budgetHolds is { Count: > 0 };
+    internal List<BudgetHold> BudgetHolds => Held.BudgetHolds ??= [];
 
-    internal List<TokenReservation> Reservations => _reservations ??= [];
+    internal bool HasBudgetHolds => _holds?.BudgetHolds is { Count: > 0 };
 
-    internal bool HasReservations => _reservations is { Count: > 0 };
+    internal List<TokenReservation> Reservations => Held.Reservations ??= [];
 
-    internal List<string> Leases => _leases ??= [];
+    internal bool HasReservations => _holds?.Reservations is { Count: > 0 };
 
-    internal bool HasLeases => _leases is { Count: > 0 };
+    internal List<string> Leases => Held.Leases ??= [];
+
+    internal bool HasLeases => _holds?.Leases is { Count: > 0 };
 
     /// <summary>x-ratelimit-* values of the tightest limits, for response headers.</summary>
-    public Metadata Headers => _headers ??= [];
+    public Metadata Headers => Held.Headers ??= [];
 
     /// <summary>True when there are <see cref="Headers"/> to send (reading it then costs nothing).</summary>
-    public bool HasHeaders => _headers is { Count: > 0 };
+    public bool HasHeaders => _holds?.Headers is { Count: > 0 };
 
     /// <summary>Cost of the call, known after <see cref="CompleteAsync"/>.</summary>
     public decimal CostUsd { get; internal set; }
@@ -697,4 +705,14 @@ public sealed class Admission
 
     internal ValueTask RollbackAsync()
         => Interlocked.Exchange(ref _completed, 1) == 0 ? _service.RollbackAsync(this) : ValueTask.CompletedTask;
+
+    private sealed class Holds
+    {
+        public long TokenEstimate;
+        public decimal? CostEstimate;
+        public List<BudgetHold>? BudgetHolds;
+        public List<TokenReservation>? Reservations;
+        public List<string>? Leases;
+        public Metadata? Headers;
+    }
 }

@@ -188,6 +188,8 @@ internal sealed class CallState(CompletionRequest request, DateTime deadline, Ti
         {
             var routing = new RoutingInfo { Deployment = served?.Info.Name ?? "", Provider = served?.Info.Provider ?? "" };
             var copy = !finished || _hedged;
+            // Sized to the attempts (Google.Protobuf would start at 8 for the first one).
+            routing.Attempts.Capacity = AttemptCount;
             for (var i = 0; i < AttemptCount; i++)
             {
                 var attempt = AttemptAt(i);

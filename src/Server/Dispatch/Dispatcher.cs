@@ -52,7 +52,45 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         return handle;
     }
 
-    private async Task<(T Result, DeploymentRuntime Served)> RunAsync<T>(ModelGroup group, CallState state, IAttemptOperation<T> operation)
+    /// <summary>
+    /// A call on its group: the first attempt, then retries and fallbacks when it fails. Not an
+    /// async method: an unhedged first attempt is handed back as it is, and when it fails it goes
+    /// on with the rest itself (<see cref="RunOneAsync{T}"/>'s <c>recover</c>), so a call served by
+    /// its first attempt holds no state machine of this layer. Hedged groups go straight to
+    /// <see cref="RunLoopAsync{T}"/>.
+    /// </summary>
+    private Task<(T Result, DeploymentRuntime Served)> RunAsync<T>(ModelGroup group, CallState state, IAttemptOperation<T> operation)
+        where T : class
+    {
+        if (Hedges(group, state))
+        {
+            return RunLoopAsync(group, state, operation, null);
+        }
+
+        DeploymentRuntime first;
+        try
+        {
+            group.RetryBudget.RecordRequest();
+            first = Choose(group, state);
+        }
+        catch (ProviderException failed)
+        {
+            return RunLoopAsync(group, state, operation, failed);
+        }
+        catch (Exception ex)
+        {
+            return Task.FromException<(T, DeploymentRuntime)>(ex);
+        }
+
+        return RunOneAsync(group, state, operation, NewControl(first, operation, state.CancellationToken), hedged: false, state.CancellationToken, recover: true);
+    }
+
+    /// <summary>
+    /// Attempts, retries (Polly) and fallbacks to other groups. <paramref name="failed"/>: the
+    /// call's first attempt already failed this way on <paramref name="group"/> (its request was
+    /// counted in the retry budget), so the loop starts from that failure instead of a new attempt.
+    /// </summary>
+    private async Task<(T Result, DeploymentRuntime Served)> RunLoopAsync<T>(ModelGroup group, CallState state, IAttemptOperation<T> operation, ProviderException? failed)
         where T : class
     {
         // Made on the first fallback: most calls never leave their group.
@@ -62,24 +100,43 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         while (true)
         {
             ProviderException error;
-            try
+            if (failed is not null)
+            {
+                // The failure the call came in with, handled as if this loop's attempt had thrown it.
+                (error, failed) = (failed, null);
+                if (current.Retries && ModelGroup.IsRetryable(error.Kind))
+                {
+                    try
+                    {
+                        return await RetryAsync(current, state, operation, error).ConfigureAwait(false);
+                    }
+                    catch (ProviderException retried)
+                    {
+                        error = retried;
+                    }
+                }
+            }
+            else
             {
                 try
                 {
-                    // The first attempt runs outside Polly: most calls succeed at once, and the
-                    // retry pipeline (its context, properties and state machines) costs about a
-                    // kilobyte per call. A failure it would handle hands over to it (RetryAsync).
-                    current.RetryBudget.RecordRequest();
-                    return await AttemptAsync(current, state, operation, state.CancellationToken).ConfigureAwait(false);
+                    try
+                    {
+                        // The first attempt runs outside Polly: most calls succeed at once, and the
+                        // retry pipeline (its context, properties and state machines) costs about a
+                        // kilobyte per call. A failure it would handle hands over to it (RetryAsync).
+                        current.RetryBudget.RecordRequest();
+                        return await AttemptAsync(current, state, operation, state.CancellationToken).ConfigureAwait(false);
+                    }
+                    catch (ProviderException first) when (current.Retries && ModelGroup.IsRetryable(first.Kind))
+                    {
+                        return await RetryAsync(current, state, operation, first).ConfigureAwait(false);
+                    }
                 }
-                catch (ProviderException first) when (current.Retries && ModelGroup.IsRetryable(first.Kind))
+                catch (ProviderException attemptFailed)
                 {
-                    return await RetryAsync(current, state, operation, first).ConfigureAwait(false);
+                    error = attemptFailed;
                 }
-            }
-            catch (ProviderException failed)
-            {
-                error = failed;
             }
 
             visited ??= new HashSet<string>(StringComparer.Ordinal) { group.Name };
@@ -202,28 +259,39 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         DeploymentRuntime first;
         try
         {
-            EnsureBudget(group, state);
-            first = RouteSelector.Choose(group, state)
-                ?? throw new ProviderException(ProviderErrorKind.Overloaded, $"No deployment of '{group.Name}' is available (circuits open).");
+            first = Choose(group, state);
         }
         catch (Exception ex)
         {
             return Task.FromException<(T, DeploymentRuntime)>(ex);
         }
 
-        var hedging = group.Options.Hedging;
-        if (!hedging.Enabled || state.Request.Routing is { DisableHedging: true } || group.Deployments.Count < 2)
-        {
-            // A unary attempt on an adapter that ends the call at ProviderCall.Timeout itself needs
-            // no cancellation source of its own: no timer of ours, no hedge to abandon it, only the
-            // caller can cancel it. A stream keeps one (its first-token timer, then the handle's
-            // cancellation), and so does a test's clock (its timer fires when the clock moves).
-            var own = operation.IsStream || !first.Adapter.EnforcesTimeout || !ReferenceEquals(timeProvider, TimeProvider.System);
-            var control = new AttemptControl(first, own ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken) : null, cancellationToken);
-            return RunOneAsync(group, state, operation, control, hedged: false, cancellationToken);
-        }
+        return Hedges(group, state)
+            ? HedgeAsync(group, first, state, operation, cancellationToken)
+            : RunOneAsync(group, state, operation, NewControl(first, operation, cancellationToken), hedged: false, cancellationToken);
+    }
 
-        return HedgeAsync(group, first, state, operation, cancellationToken);
+    /// <summary>The deployment for an attempt, once the call's deadline leaves it time; throws when none is available.</summary>
+    private static DeploymentRuntime Choose(ModelGroup group, CallState state)
+    {
+        EnsureBudget(group, state);
+        return RouteSelector.Choose(group, state)
+            ?? throw new ProviderException(ProviderErrorKind.Overloaded, $"No deployment of '{group.Name}' is available (circuits open).");
+    }
+
+    private static bool Hedges(ModelGroup group, CallState state)
+        => group.Options.Hedging.Enabled && state.Request.Routing is not { DisableHedging: true } && group.Deployments.Count >= 2;
+
+    /// <summary>The control of an unhedged attempt.</summary>
+    private AttemptControl NewControl<T>(DeploymentRuntime deployment, IAttemptOperation<T> operation, CancellationToken cancellationToken)
+        where T : class
+    {
+        // A unary attempt on an adapter that ends the call at ProviderCall.Timeout itself needs
+        // no cancellation source of its own: no timer of ours, no hedge to abandon it, only the
+        // caller can cancel it. A stream keeps one (its first-token timer, then the handle's
+        // cancellation), and so does a test's clock (its timer fires when the clock moves).
+        var own = operation.IsStream || !deployment.Adapter.EnforcesTimeout || !ReferenceEquals(timeProvider, TimeProvider.System);
+        return new AttemptControl(deployment, own ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken) : null, cancellationToken);
     }
 
     private async Task<(T Result, DeploymentRuntime Served)> HedgeAsync<T>(ModelGroup group, DeploymentRuntime first, CallState state, IAttemptOperation<T> operation, CancellationToken cancellationToken)
@@ -340,149 +408,165 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         => options.Adaptive && first.P95(operation.IsStream) is { } p95 ? p95 : TimeSpan.FromMilliseconds(options.DelayMs);
 
     /// <summary>Runs one attempt on one deployment through its circuit breaker, with its own timeout.</summary>
-    private async Task<(T Result, DeploymentRuntime Served)> RunOneAsync<T>(ModelGroup group, CallState state, IAttemptOperation<T> operation, AttemptControl control, bool hedged, CancellationToken callerToken)
+    /// <param name="recover">
+    /// The call's first attempt, started by <see cref="RunAsync{T}"/> without a loop around it: a
+    /// provider failure goes on to retries and fallbacks (<see cref="RunLoopAsync{T}"/>) from here,
+    /// once this attempt has released what it held.
+    /// </param>
+    private async Task<(T Result, DeploymentRuntime Served)> RunOneAsync<T>(ModelGroup group, CallState state, IAttemptOperation<T> operation, AttemptControl control, bool hedged, CancellationToken callerToken, bool recover = false)
         where T : class
     {
-        var deployment = control.Deployment;
-        var attempt = state.NewAttempt(deployment, hedged);
-        control.Attempt = attempt;
-        control.Started = timeProvider.GetTimestamp();
-        var started = control.Started;
-        DeploymentReservation? reservation = null;
-        var entered = false;
-        var adopted = false;
-        var cutOff = false;
-        long? usedTokens = null;
+        ProviderException? failed;
         try
         {
-            // The deployment's own limits first (a Redis round trip when shared): the attempt's
-            // timer starts only once the request can actually go upstream.
-            reservation = await ReserveDeploymentLimitsAsync(deployment, state, callerToken).ConfigureAwait(false);
-            var limit = TimeSpan.FromMilliseconds(operation.IsStream ? group.Options.Timeouts.FirstTokenMs : group.Options.Timeouts.AttemptMs);
-            var remaining = state.Remaining;
-            if (remaining != Timeout.InfiniteTimeSpan && remaining < limit)
+            var deployment = control.Deployment;
+            var attempt = state.NewAttempt(deployment, hedged);
+            control.Attempt = attempt;
+            control.Started = timeProvider.GetTimestamp();
+            DeploymentReservation? reservation = null;
+            var entered = false;
+            var adopted = false;
+            var cutOff = false;
+            // What an answer that lost a hedge reported using (-1: none came back, or it did not say).
+            long usedTokens = -1;
+            try
             {
-                limit = remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1);
-            }
-
-            // The limit also travels with a unary call: an adapter that enforces it (EnforcesTimeout)
-            // ends the call there itself, and the gRPC one tells its upstream as grpc-timeout.
-            control.StartTimer(limit, timeProvider);
-            var call = new ProviderCall(state.Continuation is { } prefix ? prefix.RequestFor(state.Request, deployment.Info.Provider) : state.Request, deployment.Info)
-            {
-                Timeout = operation.IsStream ? null : limit,
-            };
-            deployment.Enter();
-            entered = true;
-            T result;
-            if (deployment.ReportsAfter)
-            {
-                // A closed circuit: the call runs here and its outcome is reported to the breaker
-                // afterwards (no breaker execution held open for the whole upstream call).
-                Exception? failure = null;
-                result = null!;
-                try
+                // The deployment's own limits first (a Redis round trip when shared): the attempt's
+                // timer starts only once the request can actually go upstream.
+                reservation = await ReserveDeploymentLimitsAsync(deployment, state, callerToken).ConfigureAwait(false);
+                var limit = TimeSpan.FromMilliseconds(operation.IsStream ? group.Options.Timeouts.FirstTokenMs : group.Options.Timeouts.AttemptMs);
+                var remaining = state.Remaining;
+                if (remaining != Timeout.InfiniteTimeSpan && remaining < limit)
                 {
-                    result = await operation.StartAsync(deployment, call, control.Token).ConfigureAwait(false);
-                }
-                catch (Exception ex)
-                {
-                    failure = AttemptFailure(ex, operation, deployment, control, callerToken, limit);
+                    limit = remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1);
                 }
 
-                await deployment.ReportAsync(failure is null ? Outcome.FromResult<object>(result) : Outcome.FromException<object>(failure)).ConfigureAwait(false);
-                if (failure is not null)
+                // The limit also travels with a unary call: an adapter that enforces it (EnforcesTimeout)
+                // ends the call there itself, and the gRPC one tells its upstream as grpc-timeout.
+                control.StartTimer(limit, timeProvider);
+                var call = new ProviderCall(state.Continuation is { } prefix ? prefix.RequestFor(state.Request, deployment.Info.Provider) : state.Request, deployment.Info)
                 {
-                    ExceptionDispatchInfo.Throw(failure);
+                    Timeout = operation.IsStream ? null : limit,
+                };
+                deployment.Enter();
+                entered = true;
+                T result;
+                if (deployment.ReportsAfter)
+                {
+                    // A closed circuit: the call runs here and its outcome is reported to the breaker
+                    // afterwards (no breaker execution held open for the whole upstream call).
+                    Exception? failure = null;
+                    result = null!;
+                    try
+                    {
+                        result = await operation.StartAsync(deployment, call, control.Token).ConfigureAwait(false);
+                    }
+                    catch (Exception ex)
+                    {
+                        failure = AttemptFailure(ex, operation, deployment, control, callerToken, limit);
+                    }
+
+                    await deployment.ReportAsync(failure is null ? Outcome.FromResult<object>(result) : Outcome.FromException<object>(failure)).ConfigureAwait(false);
+                    if (failure is not null)
+                    {
+                        ExceptionDispatchInfo.Throw(failure);
+                    }
                 }
-            }
-            else
-            {
-                // Open or half-open: Polly decides whether this call is let through (the probe) and
-                // refuses the others with BrokenCircuitException.
-                result = await ThroughBreakerAsync(operation, deployment, call, control, callerToken, limit).ConfigureAwait(false);
-            }
-
-            var elapsed = timeProvider.GetElapsedTime(started);
-            if (control.Abandoned)
-            {
-                // A hedge won while this one was finishing: let the coordinator discard it. What
-                // it reported using is what its deployment is charged.
-                state.Complete(attempt, AttemptOutcome.Cancelled, elapsed);
-                usedTokens = operation.UsedTokens(result);
-                return (result, deployment);
-            }
-
-            // A stream's attempt goes on after its first event: its span ends with the stream.
-            state.Complete(attempt, AttemptOutcome.Success, elapsed, endTrace: !operation.IsStream);
-            if (operation.IsStream)
-            {
-                deployment.RecordFirstToken(elapsed);
-            }
-            else
-            {
-                deployment.RecordLatency(elapsed);
-            }
-
-            adopted = true;
-            control.TokenReservation = reservation;
-            return (operation.Adopt(result, control, attempt, state, this), deployment);
-        }
-        catch (OperationCanceledException) when (control.Abandoned || callerToken.IsCancellationRequested)
-        {
-            state.Complete(attempt, AttemptOutcome.Cancelled, timeProvider.GetElapsedTime(started));
-            throw;
-        }
-        catch (OperationCanceledException)
-        {
-            // Cancelled by nobody on the call's side, outside the breaker (a limit store whose own
-            // client gave up, the attempt's timer firing before the breaker ran): an attempt that
-            // gave no answer in time, never the caller's cancellation and never an internal error.
-            state.Complete(attempt, AttemptOutcome.Failed, timeProvider.GetElapsedTime(started), "timeout");
-            state.MarkFailed(deployment);
-            var timeout = new ProviderException(ProviderErrorKind.Timeout, $"The attempt on '{deployment.Info.Name}' was cancelled before it answered (not by the caller).");
-            Log.AttemptFailed(logger, deployment.Info.Name, timeout.KindName, timeout.Message);
-            throw timeout;
-        }
-
-        catch (BrokenCircuitException)
-        {
-            state.Complete(attempt, AttemptOutcome.Failed, timeProvider.GetElapsedTime(started), "circuit_open");
-            state.MarkFailed(deployment);
-            throw new ProviderException(ProviderErrorKind.Overloaded, $"Circuit of '{deployment.Info.Name}' is open.");
-        }
-        catch (ProviderException error)
-        {
-            // Without a source of our own, the adapter's timeout is the attempt's: cut off while working.
-            cutOff = !control.HasOwnCancellation && error.Kind == ProviderErrorKind.Timeout;
-            state.Complete(attempt, AttemptOutcome.Failed, timeProvider.GetElapsedTime(started), error.KindName);
-            state.MarkFailed(deployment);
-            Log.AttemptFailed(logger, deployment.Info.Name, error.KindName, error.Message);
-            throw;
-        }
-        finally
-        {
-            // An adopted stream keeps its slot and cancellation until the handle is disposed.
-            if (!adopted || !operation.IsStream)
-            {
-                if (entered)
+                else
                 {
-                    deployment.Exit();
+                    // Open or half-open: Polly decides whether this call is let through (the probe) and
+                    // refuses the others with BrokenCircuitException.
+                    result = await ThroughBreakerAsync(operation, deployment, call, control, callerToken, limit).ConfigureAwait(false);
                 }
 
-                control.Dispose();
+                var elapsed = timeProvider.GetElapsedTime(control.Started);
+                if (control.Abandoned)
+                {
+                    // A hedge won while this one was finishing: let the coordinator discard it. What
+                    // it reported using is what its deployment is charged.
+                    state.Complete(attempt, AttemptOutcome.Cancelled, elapsed);
+                    usedTokens = operation.UsedTokens(result) ?? -1;
+                    return (result, deployment);
+                }
+
+                // A stream's attempt goes on after its first event: its span ends with the stream.
+                state.Complete(attempt, AttemptOutcome.Success, elapsed, endTrace: !operation.IsStream);
+                if (operation.IsStream)
+                {
+                    deployment.RecordFirstToken(elapsed);
+                }
+                else
+                {
+                    deployment.RecordLatency(elapsed);
+                }
+
+                adopted = true;
+                control.TokenReservation = reservation;
+                return (operation.Adopt(result, control, attempt, state, this), deployment);
+            }
+            catch (OperationCanceledException) when (control.Abandoned || callerToken.IsCancellationRequested)
+            {
+                state.Complete(attempt, AttemptOutcome.Cancelled, timeProvider.GetElapsedTime(control.Started));
+                throw;
+            }
+            catch (OperationCanceledException)
+            {
+                // Cancelled by nobody on the call's side, outside the breaker (a limit store whose own
+                // client gave up, the attempt's timer firing before the breaker ran): an attempt that
+                // gave no answer in time, never the caller's cancellation and never an internal error.
+                state.Complete(attempt, AttemptOutcome.Failed, timeProvider.GetElapsedTime(control.Started), "timeout");
+                state.MarkFailed(deployment);
+                var timeout = new ProviderException(ProviderErrorKind.Timeout, $"The attempt on '{deployment.Info.Name}' was cancelled before it answered (not by the caller).");
+                Log.AttemptFailed(logger, deployment.Info.Name, timeout.KindName, timeout.Message);
+                throw timeout;
             }
 
-            if (!adopted && reservation is not null)
+            catch (BrokenCircuitException)
             {
-                // An attempt whose answer is not used gives its reservation back: all of it when
-                // the provider answered with an error (nothing was generated), all but the prompt
-                // when it was cut off while working (timed out, lost a hedge, cancelled), all but
-                // its reported usage when it answered after losing a hedge.
-                var keep = usedTokens ?? (entered && (control.Cancelled || cutOff) ? reservation.PromptEstimate : 0);
-                ObserveSettle(SettleAsync(reservation, keep));
+                state.Complete(attempt, AttemptOutcome.Failed, timeProvider.GetElapsedTime(control.Started), "circuit_open");
+                state.MarkFailed(deployment);
+                throw new ProviderException(ProviderErrorKind.Overloaded, $"Circuit of '{deployment.Info.Name}' is open.");
+            }
+            catch (ProviderException error)
+            {
+                // Without a source of our own, the adapter's timeout is the attempt's: cut off while working.
+                cutOff = !control.HasOwnCancellation && error.Kind == ProviderErrorKind.Timeout;
+                state.Complete(attempt, AttemptOutcome.Failed, timeProvider.GetElapsedTime(control.Started), error.KindName);
+                state.MarkFailed(deployment);
+                Log.AttemptFailed(logger, deployment.Info.Name, error.KindName, error.Message);
+                throw;
+            }
+            finally
+            {
+                // An adopted stream keeps its slot and cancellation until the handle is disposed.
+                if (!adopted || !operation.IsStream)
+                {
+                    if (entered)
+                    {
+                        deployment.Exit();
+                    }
+
+                    control.Dispose();
+                }
+
+                if (!adopted && reservation is not null)
+                {
+                    // An attempt whose answer is not used gives its reservation back: all of it when
+                    // the provider answered with an error (nothing was generated), all but the prompt
+                    // when it was cut off while working (timed out, lost a hedge, cancelled), all but
+                    // its reported usage when it answered after losing a hedge.
+                    var keep = usedTokens >= 0 ? usedTokens : (entered && (control.Cancelled || cutOff) ? reservation.PromptEstimate : 0);
+                    ObserveSettle(SettleAsync(reservation, keep));
+                }
             }
         }
+        catch (ProviderException error) when (recover)
+        {
+            // The attempt's own finally has run: its slot, cancellation and reservation are released.
+            failed = error;
+        }
+
+        return await RunLoopAsync(group, state, operation, failed).ConfigureAwait(false);
     }
 
     /// <summary>
