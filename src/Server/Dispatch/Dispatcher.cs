@@ -100,42 +100,36 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
         while (true)
         {
             ProviderException error;
-            if (failed is not null)
-            {
-                // The failure the call came in with, handled as if this loop's attempt had thrown it.
-                (error, failed) = (failed, null);
-                if (current.Retries && ModelGroup.IsRetryable(error.Kind))
-                {
-                    try
-                    {
-                        return await RetryAsync(current, state, operation, error).ConfigureAwait(false);
-                    }
-                    catch (ProviderException retried)
-                    {
-                        error = retried;
-                    }
-                }
-            }
-            else
+            if (failed is null)
             {
                 try
                 {
-                    try
-                    {
-                        // The first attempt runs outside Polly: most calls succeed at once, and the
-                        // retry pipeline (its context, properties and state machines) costs about a
-                        // kilobyte per call. A failure it would handle hands over to it (RetryAsync).
-                        current.RetryBudget.RecordRequest();
-                        return await AttemptAsync(current, state, operation, state.CancellationToken).ConfigureAwait(false);
-                    }
-                    catch (ProviderException first) when (current.Retries && ModelGroup.IsRetryable(first.Kind))
-                    {
-                        return await RetryAsync(current, state, operation, first).ConfigureAwait(false);
-                    }
+                    // The first attempt runs outside Polly: most calls succeed at once, and the
+                    // retry pipeline (its context, properties and state machines) costs about a
+                    // kilobyte per call. A failure it would handle hands over to it (RetryAsync).
+                    current.RetryBudget.RecordRequest();
+                    return await AttemptAsync(current, state, operation, state.CancellationToken).ConfigureAwait(false);
                 }
                 catch (ProviderException attemptFailed)
                 {
                     error = attemptFailed;
+                }
+            }
+            else
+            {
+                // The failure the call came in with, handled as if this loop's attempt had thrown it.
+                (error, failed) = (failed, null);
+            }
+
+            if (current.Retries && ModelGroup.IsRetryable(error.Kind))
+            {
+                try
+                {
+                    return await RetryAsync(current, state, operation, error).ConfigureAwait(false);
+                }
+                catch (ProviderException retried)
+                {
+                    error = retried;
                 }
             }
 
