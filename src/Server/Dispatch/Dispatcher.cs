@@ -274,7 +274,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
     }
 
     private static bool Hedges(ModelGroup group, CallState state)
-        => group.Options.Hedging.Enabled && state.Request.Routing is not { DisableHedging: true } && group.Deployments.Count >= 2;
+        => group.Options.Hedging.Enabled && state.Request.Routing is not { DisableHedging: true } && group.Deployments.Length >= 2;
 
     /// <summary>The control of an unhedged attempt.</summary>
     private AttemptControl NewControl<T>(DeploymentRuntime deployment, IAttemptOperation<T> operation, CancellationToken cancellationToken)

@@ -13,7 +13,7 @@ internal sealed class ModelGroup
 {
     private int _next = -1;
 
-    public ModelGroup(ModelOptions options, IReadOnlyList<DeploymentRuntime> deployments, TimeProvider timeProvider)
+    public ModelGroup(ModelOptions options, DeploymentRuntime[] deployments, TimeProvider timeProvider)
     {
         Options = options;
         Name = options.Name;
@@ -26,7 +26,7 @@ internal sealed class ModelGroup
         };
         Deployments = deployments;
         // A model that only sets per-deployment windows advertises the largest.
-        ContextWindow = options.ContextWindow > 0 ? options.ContextWindow : deployments.Count == 0 ? 0 : deployments.Max(static d => d.ContextWindow);
+        ContextWindow = options.ContextWindow > 0 ? options.ContextWindow : deployments.Length == 0 ? 0 : deployments.Max(static d => d.ContextWindow);
         Strategy = options.Strategy.ToLowerInvariant();
         RetryBudget = new RetryBudget(options.Retry.BudgetRatio, options.Retry.BudgetMinPerSecond, timeProvider);
         var retry = options.Retry;
@@ -86,7 +86,7 @@ internal sealed class ModelGroup
 
     public string Strategy { get; }
 
-    public IReadOnlyList<DeploymentRuntime> Deployments { get; }
+    public DeploymentRuntime[] Deployments { get; }
 
     public RetryBudget RetryBudget { get; }
 

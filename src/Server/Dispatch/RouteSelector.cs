@@ -18,7 +18,7 @@ internal static class RouteSelector
         }
 
         var deployments = group.Deployments;
-        Span<int> candidates = stackalloc int[deployments.Count];
+        Span<int> candidates = stackalloc int[deployments.Length];
         var count = Collect(deployments, state, running, candidates, skipFailed: true);
         if (count == 0 && running is null)
         {
@@ -45,10 +45,10 @@ internal static class RouteSelector
         };
     }
 
-    private static int Collect(IReadOnlyList<DeploymentRuntime> deployments, CallState state, IReadOnlyCollection<DeploymentRuntime>? running, Span<int> candidates, bool skipFailed)
+    private static int Collect(DeploymentRuntime[] deployments, CallState state, IReadOnlyCollection<DeploymentRuntime>? running, Span<int> candidates, bool skipFailed)
     {
         var count = 0;
-        for (var i = 0; i < deployments.Count; i++)
+        for (var i = 0; i < deployments.Length; i++)
         {
             var d = deployments[i];
             if (!d.IsAvailable || (skipFailed && state.HasFailed(d)) || (running is not null && running.Contains(d)) || !Fits(d, state))
@@ -67,7 +67,7 @@ internal static class RouteSelector
         => (state.ContextTokens == 0 || d.ContextWindow == 0 || d.ContextWindow >= state.ContextTokens)
             && (state.Needs == Routing.Capability.None || d.Serves(state.Needs, state.Request.MaxTokens));
 
-    private static DeploymentRuntime Weighted(IReadOnlyList<DeploymentRuntime> deployments, ReadOnlySpan<int> candidates)
+    private static DeploymentRuntime Weighted(DeploymentRuntime[] deployments, ReadOnlySpan<int> candidates)
     {
         var total = 0;
         foreach (var i in candidates)
@@ -94,7 +94,7 @@ internal static class RouteSelector
     }
 
     /// <summary>Lowest score wins; ties go round-robin from <paramref name="offset"/>.</summary>
-    private static DeploymentRuntime Min<TArg>(IReadOnlyList<DeploymentRuntime> deployments, ReadOnlySpan<int> candidates, int offset, TArg arg, Func<DeploymentRuntime, TArg, double> score)
+    private static DeploymentRuntime Min<TArg>(DeploymentRuntime[] deployments, ReadOnlySpan<int> candidates, int offset, TArg arg, Func<DeploymentRuntime, TArg, double> score)
     {
         DeploymentRuntime? best = null;
         var bestScore = double.MaxValue;

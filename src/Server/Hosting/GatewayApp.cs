@@ -820,6 +820,7 @@ public static class GatewayApp
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss.fff ";
         });
+        ScopelessConsoleLoggerProvider.Register(logging.Services);
         logging.SetMinimumLevel(LogLevel.Information);
         logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
