@@ -89,7 +89,7 @@ internal sealed class UpstreamRequest
 
     private static readonly Marshaller<CompletionResponse> ResponseMarshaller = Marshallers.Create(
         static (_, _) => throw new NotSupportedException("Upstream responses are only read."),
-        static context => CompletionResponse.Parser.ParseFrom(context.PayloadAsReadOnlySequence()));
+        static context => UpstreamResponseReader.Read(context.PayloadAsReadOnlySequence()));
 
     private static readonly Marshaller<CompletionChunk> ChunkMarshaller = Marshallers.Create(
         static (_, _) => throw new NotSupportedException("Upstream stream events are only read."),
