@@ -11,7 +11,9 @@ namespace Gateway.Grpc.Governance.Ledger;
 /// batches with retries on store errors, and drained on graceful shutdown. A caller may wait for
 /// its row's commit (<see cref="EnqueueAsync"/>): a batch holding such a row is written at once
 /// instead of being topped up for the flush interval, so waiting costs one store round trip
-/// (rows that arrive meanwhile share the next one).
+/// (rows that arrive meanwhile share the next one). A batch is gathered by waiting out the flush
+/// interval once, not by waking for each row: a busy gateway pays one timer per batch, not a
+/// waiter and a thread-pool hop per call.
 /// </summary>
 public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDisposable
 {
@@ -24,6 +26,10 @@ public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDi
     private long _backlog;
     private long _written;
     private bool _failing;
+    private bool _stopping;
+
+    /// <summary>Completed to end the current batch's top-up early: a row whose caller waits for its commit, or shutdown.</summary>
+    private TaskCompletionSource _topUpEnd = NewSignal();
 
     public LedgerWriter(IGovernanceStore store, ILogger<LedgerWriter> logger, int batchSize = 500, TimeSpan? flushInterval = null)
     {
@@ -55,6 +61,7 @@ public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDi
 
         var committed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Enqueue(new Queued(entry, committed));
+        Volatile.Read(ref _topUpEnd).TrySetResult();
         try
         {
             await committed.Task.WaitAsync(commitWait).ConfigureAwait(false);
@@ -95,7 +102,9 @@ public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDi
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        Volatile.Write(ref _stopping, true);
         _queue.Writer.TryComplete();
+        Volatile.Read(ref _topUpEnd).TrySetResult();
         if (_loop is not null)
         {
             await _loop.ConfigureAwait(false);
@@ -109,33 +118,24 @@ public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDi
         var batch = new List<LedgerEntry>(_batchSize);
         var waiters = new List<TaskCompletionSource>();
         var reader = _queue.Reader;
+        // No token on this wait: the channel then reuses one waiter, and an idle writer costs nothing per row.
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            // Gather a batch: what is there now, topped up for at most the flush interval unless a
-            // caller waits for one of its rows.
-            using (var window = new CancellationTokenSource(_flushInterval))
+            // A spent signal is replaced before the drain, so a waited row queued after the drain
+            // always finds the signal this loop is about to wait on.
+            if (Volatile.Read(ref _topUpEnd).Task.IsCompleted && !Volatile.Read(ref _stopping))
             {
-                try
-                {
-                    while (batch.Count < _batchSize)
-                    {
-                        if (reader.TryRead(out var queued))
-                        {
-                            batch.Add(queued.Entry);
-                            if (queued.Committed is { } committed)
-                            {
-                                waiters.Add(committed);
-                            }
-                        }
-                        else if (waiters.Count > 0 || !await reader.WaitToReadAsync(window.Token).ConfigureAwait(false))
-                        {
-                            break;
-                        }
-                    }
-                }
-                catch (OperationCanceledException)
-                {
-                }
+                Volatile.Write(ref _topUpEnd, NewSignal());
+            }
+
+            Drain(reader, batch, waiters);
+            if (batch.Count < _batchSize && waiters.Count == 0 && !Volatile.Read(ref _stopping))
+            {
+                // Top the batch up for the flush interval. Rows that arrive meanwhile just queue
+                // (nothing wakes this loop for each of them); a row whose caller waits for its
+                // commit, or shutdown, ends the top-up at once.
+                await Task.WhenAny(Volatile.Read(ref _topUpEnd).Task, Task.Delay(_flushInterval)).ConfigureAwait(false);
+                Drain(reader, batch, waiters);
             }
 
             await WriteWithRetryAsync(batch, waiters).ConfigureAwait(false);
@@ -143,6 +143,20 @@ public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDi
             waiters.Clear();
         }
     }
+
+    private void Drain(ChannelReader<Queued> reader, List<LedgerEntry> batch, List<TaskCompletionSource> waiters)
+    {
+        while (batch.Count < _batchSize && reader.TryRead(out var queued))
+        {
+            batch.Add(queued.Entry);
+            if (queued.Committed is { } committed)
+            {
+                waiters.Add(committed);
+            }
+        }
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private async Task WriteWithRetryAsync(List<LedgerEntry> batch, List<TaskCompletionSource> waiters)
     {

@@ -29,6 +29,40 @@ public sealed class LedgerCommitWaitTests
     }
 
     [Fact]
+    public async Task WaitedRow_ArrivesWhileABatchTopsUp_EndsTheTopUp_BothRowsCommitted()
+    {
+        var store = new InMemoryGovernanceStore();
+        await using var writer = new LedgerWriter(store, NullLogger<LedgerWriter>.Instance, flushInterval: TimeSpan.FromMinutes(10));
+        await writer.StartAsync(CancellationToken.None);
+
+        // A row nobody waits for: its batch tops up for the ten-minute window.
+        writer.Enqueue(Row("unwaited"));
+        await Task.Delay(200);
+        Assert.Equal(0, await RowsAsync(store));
+
+        // A waited row ends that top-up: it and the row before it are written now.
+        var waited = writer.EnqueueAsync(Row("waited"), TimeSpan.FromMinutes(1)).AsTask();
+        Assert.Same(waited, await Task.WhenAny(waited, Task.Delay(TimeSpan.FromSeconds(30))));
+        Assert.Equal(2, await RowsAsync(store));
+    }
+
+    [Fact]
+    public async Task StopAsync_DuringATopUp_WritesTheBatchWithoutWaitingOutTheWindow()
+    {
+        var store = new InMemoryGovernanceStore();
+        var writer = new LedgerWriter(store, NullLogger<LedgerWriter>.Instance, flushInterval: TimeSpan.FromMinutes(10));
+        await writer.StartAsync(CancellationToken.None);
+        writer.Enqueue(Row("queued-1"));
+        writer.Enqueue(Row("queued-2"));
+        await Task.Delay(200);
+
+        var stop = writer.StopAsync(CancellationToken.None);
+        Assert.Same(stop, await Task.WhenAny(stop, Task.Delay(TimeSpan.FromSeconds(30))));
+        Assert.Equal(2, await RowsAsync(store));
+        Assert.Equal(0, writer.Backlog);
+    }
+
+    [Fact]
     public async Task StoreFails_WaitEndsAtTheFailure_RowLandsOnARetry()
     {
         var inner = new InMemoryGovernanceStore();
