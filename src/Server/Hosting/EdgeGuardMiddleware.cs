@@ -20,7 +20,7 @@ namespace Gateway.Grpc.Server.Hosting;
 /// Once a gRPC call has its final status, the edge also counts it if no handler answered it
 /// (<see cref="RejectedCalls"/>): one middleware, one read of the status.
 /// </summary>
-internal sealed partial class EdgeGuardMiddleware(RequestDelegate next, GatewayOptions options, GatewayMetrics metrics, ILogger<EdgeGuardMiddleware> logger)
+internal sealed partial class EdgeGuardMiddleware(RequestDelegate next, GatewayOptions options, GatewayMetrics metrics, IServiceProvider services, ILogger<EdgeGuardMiddleware> logger)
 {
     private readonly int _maxHeaderBytes = options.RequestLimits.MaxHeaderBytes;
 
@@ -47,6 +47,15 @@ internal sealed partial class EdgeGuardMiddleware(RequestDelegate next, GatewayO
             return;
         }
 
+        if (grpc && IsCompletionCall(context))
+        {
+            // The Completion service and everything its calls use are singletons, so a completion
+            // call is served from the root provider: grpc-dotnet activates the service from
+            // RequestServices, which would otherwise open (and dispose) a DI scope per call for
+            // nothing. Other endpoints keep their request scope.
+            context.RequestServices = services;
+        }
+
         try
         {
             await next(context).ConfigureAwait(false);
@@ -60,6 +69,9 @@ internal sealed partial class EdgeGuardMiddleware(RequestDelegate next, GatewayO
 
         RejectedCalls.Count(context, metrics, grpc ? RewriteUnreadableMessage(context) : null);
     }
+
+    private static bool IsCompletionCall(HttpContext context)
+        => context.GetEndpoint()?.Metadata.GetMetadata<global::Grpc.AspNetCore.Server.GrpcMethodMetadata>()?.ServiceType == typeof(Services.CompletionGrpcService);
 
     /// <summary>
     /// grpc-dotnet deserializes the request before any interceptor sees it, and answers a message
