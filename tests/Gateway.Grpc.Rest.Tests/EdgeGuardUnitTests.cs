@@ -70,6 +70,7 @@ public sealed class EdgeGuardUnitTests
             },
             new GatewayOptions(),
             new GatewayMetrics(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>()),
+            new ServiceCollection().BuildServiceProvider(),
             NullLogger<EdgeGuardMiddleware>.Instance);
 
     private static DefaultHttpContext StartedGrpcCall(out IHeaderDictionary trailers)
