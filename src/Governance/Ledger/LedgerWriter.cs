@@ -102,6 +102,7 @@ public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDi
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        // Set before the completion (whose lock is a fence) and the signal read below.
         Volatile.Write(ref _stopping, true);
         _queue.Writer.TryComplete();
         Volatile.Read(ref _topUpEnd).TrySetResult();
@@ -122,10 +123,12 @@ public sealed partial class LedgerWriter : ILedgerSink, IHostedService, IAsyncDi
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             // A spent signal is replaced before the drain, so a waited row queued after the drain
-            // always finds the signal this loop is about to wait on.
+            // (or StopAsync after the check below) always finds the signal this loop is about to
+            // wait on. The exchange is a full fence: the replacement is visible before the drain
+            // and the stopping check read.
             if (Volatile.Read(ref _topUpEnd).Task.IsCompleted && !Volatile.Read(ref _stopping))
             {
-                Volatile.Write(ref _topUpEnd, NewSignal());
+                Interlocked.Exchange(ref _topUpEnd, NewSignal());
             }
 
             Drain(reader, batch, waiters);
