@@ -67,22 +67,8 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
             return RunLoopAsync(group, state, operation, null);
         }
 
-        DeploymentRuntime first;
-        try
-        {
-            group.RetryBudget.RecordRequest();
-            first = Choose(group, state);
-        }
-        catch (ProviderException failed)
-        {
-            return RunLoopAsync(group, state, operation, failed);
-        }
-        catch (Exception ex)
-        {
-            return Task.FromException<(T, DeploymentRuntime)>(ex);
-        }
-
-        return RunOneAsync(group, state, operation, NewControl(first, operation, state.CancellationToken), hedged: false, state.CancellationToken, recover: true);
+        group.RetryBudget.RecordRequest();
+        return AttemptAsync(group, state, operation, state.CancellationToken, recover: true);
     }
 
     /// <summary>
@@ -247,13 +233,21 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
     /// One retry-level attempt: a deployment, plus hedges when the group hedges. Not an async
     /// method: without hedging it hands back the one attempt's task (no extra state machine).
     /// </summary>
-    private Task<(T Result, DeploymentRuntime Served)> AttemptAsync<T>(ModelGroup group, CallState state, IAttemptOperation<T> operation, CancellationToken cancellationToken)
+    /// <param name="recover">
+    /// The call's unhedged first attempt (<see cref="RunAsync{T}"/>): a provider failure, choosing
+    /// the deployment or in the attempt, goes on to retries and fallbacks (<see cref="RunLoopAsync{T}"/>).
+    /// </param>
+    private Task<(T Result, DeploymentRuntime Served)> AttemptAsync<T>(ModelGroup group, CallState state, IAttemptOperation<T> operation, CancellationToken cancellationToken, bool recover = false)
         where T : class
     {
         DeploymentRuntime first;
         try
         {
             first = Choose(group, state);
+        }
+        catch (ProviderException failed) when (recover)
+        {
+            return RunLoopAsync(group, state, operation, failed);
         }
         catch (Exception ex)
         {
@@ -262,7 +256,7 @@ internal sealed partial class Dispatcher(ModelCatalog catalog, IRateLimitBackend
 
         return Hedges(group, state)
             ? HedgeAsync(group, first, state, operation, cancellationToken)
-            : RunOneAsync(group, state, operation, NewControl(first, operation, cancellationToken), hedged: false, cancellationToken);
+            : RunOneAsync(group, state, operation, NewControl(first, operation, cancellationToken), hedged: false, cancellationToken, recover);
     }
 
     /// <summary>The deployment for an attempt, once the call's deadline leaves it time; throws when none is available.</summary>
