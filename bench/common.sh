@@ -159,3 +159,13 @@ warm_unary() {
     -H 'content-type: application/grpc' -H 'te: trailers' >/dev/null 2>&1 || echo "warm-up of $1 failed" >&2
   sleep 3
 }
+
+# write_profile_facts FILE — the machine facts both profile reports print (date, cores, runtime, perf, load).
+write_profile_facts() {
+  {
+    echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "nproc: $(nproc); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+    echo ".NET: runtime $(dotnet --list-runtimes | awk '/Microsoft.NETCore.App/{v=$2} END{print v}'); $(perf --version)"
+    echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  } >"$1"
+}

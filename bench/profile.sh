@@ -95,12 +95,7 @@ if [[ -x $DOTNET_TRACE ]]; then
     || log "reading the allocation trace failed (see $WORK/dotnet-trace.log)"
 fi
 
-{
-  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "nproc: $(nproc); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-  echo ".NET: runtime $(dotnet --list-runtimes | awk '/Microsoft.NETCore.App/{v=$2} END{print v}'); $(perf --version)"
-  echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-} >"$WORK/facts.txt"
+write_profile_facts "$WORK/facts.txt"
 
 ARGS=(--work "$WORK" --calls "$CALLS" --concurrency "$CONC" --cpu-ticks "$((t1 - t0))" --clk-tck "$(getconf CLK_TCK)"
   --alloc-bytes "$((a1 - a0))" --command "bench/profile.sh $CALLS $CONC" --out "$ROOT/bench/PROFILE.md")

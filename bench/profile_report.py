@@ -37,88 +37,7 @@ def h2(name):
 
 
 # ---- CPU profile ------------------------------------------------------------------------------
-FRAME = re.compile(r"^\s*([0-9a-f]+)\s+(.*?)\s+\(([^)]*)\)\s*$")
-
-
-def parse_samples(text):
-    for block in text.split("\n\n"):
-        lines = [l for l in block.split("\n") if l.strip()]
-        if len(lines) < 2:
-            continue
-        frames = []
-        for line in lines[1:]:
-            m = FRAME.match(line)
-            if m:
-                frames.append((m.group(2), m.group(3)))
-        if frames:
-            yield frames
-
-
-def assembly(sym):
-    m = re.search(r"\[([\w.]+)\] ", sym)
-    return m.group(1) if m else None
-
-
-def category(frames):
-    syms = [s for s, _ in frames]
-    if any("LowLevelLifoSemaphore" in s or "sched_yield" in s for s in syms):
-        return "thread pool: idle workers spinning (sched_yield) / waiting"
-    sym, dso = frames[0]
-    if "kernel" in dso:
-        call = next((m.group(1) for s in syms for m in [re.match(r"__(?:x64|do)_sys_(\w+)", s)] if m), None)
-        if call in ("sendto", "sendmsg", "write", "writev"):
-            return "kernel: socket send (incl. loopback delivery to the peer)"
-        if call in ("recvfrom", "recvmsg", "read", "readv"):
-            return "kernel: socket receive"
-        if call in ("epoll_wait", "epoll_ctl"):
-            return "kernel: epoll"
-        if call == "futex":
-            return "kernel: futex (thread wake-ups)"
-        if call in ("pwrite64", "pread64", "fsync", "fdatasync", "lstat", "newlstat", "openat", "close", "rename"):
-            return "kernel: file I/O (SQLite ledger, hook files)"
-        if call:
-            return f"kernel: other syscalls ({call})"
-        return "kernel: interrupts, scheduling, page faults"
-    base = os.path.basename(dso)
-    if base.startswith("libclrjit"):
-        return "runtime: JIT compiler"
-    if base.startswith("libcoreclr"):
-        return "runtime: libcoreclr (GC, type checks, stubs)"
-    if "sqlite" in base:
-        return "SQLite engine (ledger writes)"
-    if base.startswith("libc.so") or base.startswith("ld-linux") or base.startswith("libSystem.Native"):
-        return "libc / System.Native (syscall wrappers, memcpy, TLS)"
-    asm = assembly(sym)
-    if asm is None:
-        if sym.startswith("stub ") or "[unknown]" in sym or dso.startswith("[JIT]") or "perf-" in dso:
-            return "runtime: stubs and unnamed JIT'd code"
-        return "other native: " + base
-    if asm.startswith("Gateway.Grpc.Protocol"):
-        return "ours: gRPC protocol layer (Gateway.Grpc.Protocol*)"
-    if asm.startswith("Gateway.") or asm.startswith("Gateway.V1"):
-        return "ours: gateway (dispatch, governance, telemetry, adapters, contracts)"
-    if asm.startswith("Microsoft.AspNetCore"):
-        return "Kestrel / ASP.NET Core (inbound HTTP/2)"
-    if asm == "System.Net.Http":
-        return "HttpClient SocketsHttpHandler (upstream HTTP/2)"
-    if asm == "System.Net.Sockets":
-        return "System.Net.Sockets"
-    if asm == "Polly.Core":
-        return "Polly (retry, circuit breaker pipelines)"
-    if asm == "Google.Protobuf":
-        return "Google.Protobuf (serialize/parse)"
-    if asm in ("Microsoft.Data.Sqlite", "SQLitePCLRaw.core", "SQLitePCLRaw.provider.e_sqlite3"):
-        return "SQLite ADO.NET (ledger writes)"
-    if asm == "System.Private.CoreLib":
-        return "CoreLib (thread pool, async machinery, collections, strings)"
-    if asm.startswith("System.Diagnostics") or asm.startswith("Microsoft.Extensions.Logging") or asm.startswith("OpenTelemetry"):
-        return "diagnostics (Activity, metrics, logging)"
-    if asm.startswith("System.IO.Pipelines") or asm.startswith("System.Threading.Channels"):
-        return "Pipelines / Channels"
-    if asm.startswith("System.Text.Json"):
-        return "System.Text.Json (access log)"
-    return "other managed: " + asm
-
+from perf_buckets import assembly, category, command_and_machine, parse_samples  # noqa: E402  (bench/, beside this script)
 
 samples = list(parse_samples(read("perf.txt")))
 cats = collections.Counter(category(f) for f in samples)
@@ -192,15 +111,7 @@ w("through the gateway (model `bench-grpc`, provider `grpc`) to the provider sim
 w("endpoint (zero think time, 20 output tokens): the hop `bench/run.sh` measures. h2load drives it;")
 w("everything shares the machine's cores.")
 w("")
-w("```sh")
-w(a.command)
-w("```")
-w("")
-w("## Machine")
-w("")
-for line in read("facts.txt").splitlines():
-    w(f"- {line}")
-w("")
+command_and_machine(w, a.command, read("facts.txt"))
 w("## CPU per call")
 w("")
 w(f"- concurrency {a.concurrency}, {a.calls:,} calls after a 20 s warm-up: {h2cpu['rps']:,.0f} req/s, mean {h2cpu['mean']} per call,")

@@ -13,6 +13,8 @@
 #   WARM=15                seconds of gRPC warm-up per target
 #   BENCH_ROUNDS=3         interleaved rounds of the h2load gRPC unary and REST points (the report
 #                          shows per-field medians; ratios are the medians of the per-round ones)
+#   BENCH_PROFILE=0        skip the profiles run at the end (bench/profile.sh -> PROFILE.md,
+#                          bench/profile-diff.sh -> PROFILE-DIFF.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -409,8 +411,10 @@ if [[ -n $ONLY ]]; then REPORT=$WORK/RESULTS.md; COMMAND="BENCH_ONLY=$ONLY $COMM
 "${LOADGEN[@]}" report --in "$OUT/results.jsonl" --facts "$OUT/facts.txt" --command "$COMMAND" \
   --notes "$ROOT/bench/NOTES.md" --sections "$ROOT/bench/results/sections" --out "$REPORT"
 log "done: $REPORT"
-# The hot-path profile (perf, syscalls, allocations by type) goes to bench/PROFILE.md.
+# The hot-path profile (perf, syscalls, allocations by type) goes to bench/PROFILE.md, and the
+# gateway-vs-passthrough CPU comparison at 8x8 (the CPU target's point) to bench/PROFILE-DIFF.md.
 if [[ -z $ONLY && ${BENCH_PROFILE:-1} == 1 ]]; then
   cleanup; PIDS=()
   "$ROOT/bench/profile.sh" 20000 1
+  "$ROOT/bench/profile-diff.sh" 10 3
 fi
