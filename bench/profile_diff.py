@@ -24,12 +24,18 @@ def read(name):
 
 
 def bucket(frames):
-    """PROFILE.md's bucket, with the gateway's own code by assembly and the OpenTelemetry SDK apart."""
+    """PROFILE.md's bucket, with the gateway's own code by assembly, the generated messages and the OpenTelemetry SDK apart."""
     name = category(frames)
     sym = frames[0][0]
     asm = assembly(sym)
+    if "] Gateway.V1." in sym:
+        # protoc's message code: in Gateway.Grpc.Contracts for the gateway, compiled into the
+        # passthrough's own assembly for the passthrough; the same code on both sides.
+        return "generated protobuf messages (Gateway.V1)"
+    if asm and asm.startswith("Gateway.Grpc.Bench"):
+        return "the passthrough's own service code"
     if name.startswith("ours:") and asm:
-        return "ours: " + ("Gateway.Grpc.Contracts (generated messages)" if asm.startswith("Gateway.V1") else asm)
+        return "ours: " + asm
     if asm and asm.startswith("OpenTelemetry"):
         return "OpenTelemetry SDK (metric aggregation)"
     return name
@@ -113,8 +119,9 @@ w(f"## Where the difference goes (`perf record -F 999 -g`, 8 s each: {samples['p
   f"{perf_rps('passthrough'):,.0f} req/s, {samples['gateway']:,} gateway samples at {perf_rps('gateway'):,.0f} req/s)")
 w("")
 w("Each sample goes to one bucket by its innermost frame (the buckets of PROFILE.md, with the")
-w("gateway's assemblies and the OpenTelemetry SDK apart); each process's median CPU per call above is")
-w("spread over its buckets by their share of its samples. Rows sorted by the difference.")
+w("gateway's assemblies, the generated protobuf messages and the OpenTelemetry SDK apart); each")
+w("process's median CPU per call above is spread over its buckets by their share of its samples.")
+w("Rows sorted by the difference.")
 w("")
 w("| bucket | passthrough µs/call | gateway µs/call | difference | share of the difference |")
 w("| --- | ---: | ---: | ---: | ---: |")
