@@ -15,6 +15,7 @@
 #                          shows per-field medians; ratios are the medians of the per-round ones)
 #   BENCH_PROFILE=0        skip the profiles run at the end (bench/profile.sh -> PROFILE.md,
 #                          bench/profile-diff.sh -> PROFILE-DIFF.md)
+#   BENCH_KEEP_DB=1        keep the gateways' SQLite stores in the work directory (deleted by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -26,6 +27,15 @@ ROUND=
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_ROUNDS: a positive whole number, got '$ROUNDS'" >&2; exit 2; }
 case $ONLY in "" | passthrough) ;; *) echo "BENCH_ONLY: only 'passthrough' is known" >&2; exit 2 ;; esac
 WORK=$(mktemp -d /tmp/gw-bench.XXXXXX)
+# The long run writes about 150 MB of ledger per minute into $WORK: refuse to start without room
+# for it (a full disk aborts every process mid-run and leaves no report).
+NEED_MB=$((2048 + SOAK_MIN * 200))
+FREE_MB=$(df -Pm "$WORK" | awk 'NR == 2 {print $4}')
+if ((FREE_MB < NEED_MB)); then
+  rmdir "$WORK"
+  echo "bench: /tmp has ${FREE_MB} MB free, this run needs about ${NEED_MB} MB (old /tmp/gw-bench.* directories can go)" >&2
+  exit 2
+fi
 OUT=$ROOT/bench/results
 [[ -z $ONLY ]] || OUT=$WORK/results
 mkdir -p "$OUT"
@@ -35,8 +45,12 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   if [[ -f $WORK/nginx/nginx.pid ]]; then nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -s stop 2>/dev/null || true; fi
   wait 2>/dev/null || true
+  # The gateways' SQLite stores hold every benchmarked call's ledger row (about 3 GB after a
+  # 20-minute long run); the report is built from results.jsonl, so only the logs are kept.
+  [[ -n ${BENCH_KEEP_DB:-} ]] || rm -f "$WORK"/*.db "$WORK"/*.db-wal "$WORK"/*.db-shm
 }
 trap cleanup EXIT
+
 
 log() { echo "[bench $(date +%T)] $*" >&2; }
 
