@@ -19,6 +19,7 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  rm -f "$WORK"/*.db "$WORK"/*.db-wal "$WORK"/*.db-shm # the gateway's ledger of the profiled calls
 }
 trap cleanup EXIT
 log() { echo "[profile-diff $(date +%T)] $*" >&2; }
