@@ -169,3 +169,14 @@ write_profile_facts() {
     echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   } >"$1"
 }
+
+# stop_processes — the EXIT cleanup the scripts share: stops every process in PIDS and waits for
+# them, then deletes the gateways' SQLite stores in WORK (every benchmarked call's ledger row,
+# about 3 GB after a 20-minute long run; reports are built from their own files). BENCH_KEEP_DB=1
+# keeps the stores.
+stop_processes() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [[ -n ${BENCH_KEEP_DB:-} ]] || rm -f "$WORK"/*.db "$WORK"/*.db-wal "$WORK"/*.db-shm
+}

@@ -89,6 +89,19 @@ def category(frames):
 
 
 
+def self_name(frames, width=140, native_library=False):
+    """The innermost frame's name for a top-functions table: JIT tier tags and arguments dropped,
+    kernel frames marked; with native_library, other native frames carry their library's name."""
+    sym, dso = frames[0]
+    sym = re.sub(r"\[(OptimizedTier1|Optimized|Tier0|Tier1|QuickJitted|OptimizedTier1OSR|PreJIT)\]", "", sym)
+    sym = re.sub(r"\(.*$", "", sym)
+    if "kernel" in dso:
+        sym = "[kernel] " + sym
+    elif native_library and assembly(sym) is None and not sym.startswith("stub"):
+        sym = f"[{os.path.basename(dso)}] {sym}"
+    return sym[:width]
+
+
 def command_and_machine(w, command, facts):
     """The report's command block and its "Machine" list (from write_profile_facts in common.sh)."""
     w("```sh")

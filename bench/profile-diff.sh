@@ -16,15 +16,10 @@ SECS=${1:-10}
 ROUNDS=${2:-3}
 WORK=$(mktemp -d /tmp/gw-profile-diff.XXXXXX)
 PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -f "$WORK"/*.db "$WORK"/*.db-wal "$WORK"/*.db-shm # the gateway's ledger of the profiled calls
-}
-trap cleanup EXIT
 log() { echo "[profile-diff $(date +%T)] $*" >&2; }
 
 . "$ROOT/bench/common.sh"
+trap stop_processes EXIT
 install_tools h2load:nghttp2-client perf:linux-perf
 build_release
 start_simulator

@@ -17,15 +17,10 @@ CALLS=${1:-20000}
 CONC=${2:-1}
 WORK=$(mktemp -d /tmp/gw-profile.XXXXXX)
 PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -f "$WORK"/*.db "$WORK"/*.db-wal "$WORK"/*.db-shm # the gateway's ledger of the profiled calls
-}
-trap cleanup EXIT
 log() { echo "[profile $(date +%T)] $*" >&2; }
 
 . "$ROOT/bench/common.sh"
+trap stop_processes EXIT
 install_tools h2load:nghttp2-client perf:linux-perf strace:strace
 build_release
 build_release bench/AllocSites

@@ -6,7 +6,7 @@ import os
 import re
 import statistics
 
-from perf_buckets import assembly, category, command_and_machine, parse_samples  # bench/, beside this script
+from perf_buckets import assembly, category, command_and_machine, parse_samples, self_name  # bench/, beside this script
 
 p = argparse.ArgumentParser()
 p.add_argument("--work", required=True)
@@ -41,17 +41,6 @@ def bucket(frames):
     return name
 
 
-def function(frames):
-    sym, dso = frames[0]
-    sym = re.sub(r"\[(OptimizedTier1|Optimized|Tier0|Tier1|QuickJitted|OptimizedTier1OSR|PreJIT)\]", "", sym)
-    sym = re.sub(r"\(.*$", "", sym)
-    if "kernel" in dso:
-        sym = "[kernel] " + sym
-    elif assembly(sym) is None and not sym.startswith("stub"):
-        sym = f"[{os.path.basename(dso)}] {sym}"
-    return sym[:150]
-
-
 # ---- CPU per call from the rounds (no perf attached) -------------------------------------------
 rounds = collections.defaultdict(list)  # target -> [(round, cpu_us, rps, alloc_b)]
 for line in read("rounds.txt").splitlines():
@@ -68,11 +57,17 @@ for t in TARGETS:
     frames = list(parse_samples(read(f"perf-{t}.txt")))
     samples[t] = len(frames) or 1
     buckets[t] = collections.Counter(bucket(f) for f in frames)
-    functions[t] = collections.Counter(function(f) for f in frames)
+    functions[t] = collections.Counter(self_name(f, width=150, native_library=True) for f in frames)
 
 
 def us(t, counter, key):
     return counter[t][key] / samples[t] * cpu[t]
+
+
+def by_difference(counter):
+    """(gateway - passthrough µs per call, key) for every key either side has, largest first."""
+    keys = set(counter["passthrough"]) | set(counter["gateway"])
+    return sorted(((us("gateway", counter, k) - us("passthrough", counter, k), k) for k in keys), reverse=True)
 
 
 def perf_rps(t):
@@ -125,9 +120,7 @@ w("Rows sorted by the difference.")
 w("")
 w("| bucket | passthrough µs/call | gateway µs/call | difference | share of the difference |")
 w("| --- | ---: | ---: | ---: | ---: |")
-keys = set(buckets["passthrough"]) | set(buckets["gateway"])
-rows = sorted(((us("gateway", buckets, k) - us("passthrough", buckets, k), k) for k in keys), reverse=True)
-for d, k in rows:
+for d, k in by_difference(buckets):
     pt, gw = us("passthrough", buckets, k), us("gateway", buckets, k)
     if max(pt, gw) < 0.05:
         continue
@@ -137,9 +130,7 @@ w("## Functions that cost the gateway most over the passthrough (self time, µs 
 w("")
 w("| passthrough | gateway | difference | function |")
 w("| ---: | ---: | ---: | --- |")
-keys = set(functions["passthrough"]) | set(functions["gateway"])
-rows = sorted(((us("gateway", functions, k) - us("passthrough", functions, k), k) for k in keys), reverse=True)
-for d, k in rows[:30]:
+for d, k in by_difference(functions)[:30]:
     w(f"| {us('passthrough', functions, k):.2f} | {us('gateway', functions, k):.2f} | {d:+.2f} | `{k}` |")
 w("")
 open(a.out, "w", encoding="utf-8").write("\n".join(out))

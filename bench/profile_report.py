@@ -37,7 +37,7 @@ def h2(name):
 
 
 # ---- CPU profile ------------------------------------------------------------------------------
-from perf_buckets import assembly, category, command_and_machine, parse_samples  # noqa: E402  (bench/, beside this script)
+from perf_buckets import assembly, category, command_and_machine, parse_samples, self_name  # noqa: E402  (bench/, beside this script)
 
 samples = list(parse_samples(read("perf.txt")))
 cats = collections.Counter(category(f) for f in samples)
@@ -45,12 +45,7 @@ total = sum(cats.values()) or 1
 busy = [f for f in samples if not category(f).startswith("thread pool: idle")]
 top_self = collections.Counter()
 for frames in busy:
-    sym, dso = frames[0]
-    sym = re.sub(r"\[(OptimizedTier1|Optimized|Tier0|Tier1|QuickJitted|OptimizedTier1OSR|PreJIT)\]", "", sym)
-    sym = re.sub(r"\(.*$", "", sym)
-    if "kernel" in dso:
-        sym = "[kernel] " + sym
-    top_self[sym[:140]] += 1
+    top_self[self_name(frames)] += 1
 
 cpu_us_per_call = a.cpu_ticks / a.clk_tck * 1e6 / max(a.calls, 1)
 h2cpu = h2("h2-cpu.txt")

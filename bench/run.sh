@@ -42,12 +42,8 @@ mkdir -p "$OUT"
 : > "$OUT/results.jsonl"
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   if [[ -f $WORK/nginx/nginx.pid ]]; then nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -s stop 2>/dev/null || true; fi
-  wait 2>/dev/null || true
-  # The gateways' SQLite stores hold every benchmarked call's ledger row (about 3 GB after a
-  # 20-minute long run); the report is built from results.jsonl, so only the logs are kept.
-  [[ -n ${BENCH_KEEP_DB:-} ]] || rm -f "$WORK"/*.db "$WORK"/*.db-wal "$WORK"/*.db-shm
+  stop_processes
 }
 trap cleanup EXIT
 
