@@ -83,6 +83,8 @@ public sealed class ConsoleGatewayFixture : IAsyncLifetime
 
         await _simulator.DisposeAsync();
         File.Delete(AuditPath);
+        // The trail's writer lock (JsonLinesAuditStore) stays beside it after the gateway stops.
+        File.Delete(AuditPath + ".lock");
     }
 
     /// <summary>A client with no cookies and no redirects followed, for the plain HTTP tests.</summary>
