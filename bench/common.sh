@@ -152,6 +152,20 @@ start_idle_gateway() {
   GW_HTTP_PORT=$IG_HTTP_PORT wait_for_gateway
 }
 
+# start_bench_gateway [NAME=VALUE...] — starts the gateway under test on $WORK/config/gateway.yaml
+# (written by the caller) on fresh loopback ports GW_GRPC_PORT and GW_HTTP_PORT, with the allocation
+# hook and the runtime settings (RUNTIME_ENV), its SQLite ledger in $WORK/gateway.db (deleted by
+# stop_processes) and its output in $WORK/gateway.out/.err; the arguments join its environment (the
+# hook's files, perf settings). Sets GW_PID; the caller waits for it with wait_for_gateway.
+start_bench_gateway() {
+  GW_GRPC_PORT=$(free_port); GW_HTTP_PORT=$(free_port)
+  env "$@" DOTNET_STARTUP_HOOKS="$HOOK" "${RUNTIME_ENV[@]}" dotnet "$SERVER_DLL" --grpcAddress "127.0.0.1:$GW_GRPC_PORT" \
+    --httpAddress "127.0.0.1:$GW_HTTP_PORT" --store:kind sqlite --store:path "$WORK/gateway.db" \
+    --config "$WORK/config/gateway.yaml" >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
+  GW_PID=$!
+  PIDS+=($GW_PID)
+}
+
 # warm_unary URL-BASE BODY-FILE — 5 s of unary load (h2load 8 x 1) through a fresh process before
 # its idle streams are measured, then 3 s for it to settle.
 warm_unary() {

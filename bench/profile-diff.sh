@@ -35,13 +35,7 @@ maxStreamsPerConnection: 5000
 models:
 $(bench_grpc_model_yaml)
 EOF
-GW_GRPC_PORT=$(free_port); GW_HTTP_PORT=$(free_port)
-BENCH_ALLOC_FILE=$WORK/hook/gw-alloc.txt DOTNET_STARTUP_HOOKS=$HOOK \
-  env "${RUNTIME_ENV[@]}" dotnet "$SERVER_DLL" --grpcAddress 127.0.0.1:$GW_GRPC_PORT \
-  --httpAddress 127.0.0.1:$GW_HTTP_PORT --config "$WORK/config/gateway.yaml" --store:path "$WORK/gateway.db" \
-  >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
-GW_PID=$!
-PIDS+=($GW_PID)
+start_bench_gateway BENCH_ALLOC_FILE="$WORK/hook/gw-alloc.txt"
 wait_for_gateway 300
 
 "${LOADGEN[@]}" frame --model bench-grpc --out "$WORK/req-gateway.bin" >/dev/null

@@ -40,15 +40,8 @@ logLevel: Warning
 models:
 $(bench_grpc_model_yaml)
 EOF
-GW_GRPC_PORT=$(free_port); GW_HTTP_PORT=$(free_port)
-DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 \
-BENCH_ALLOC_FILE=$WORK/hook/alloc.txt BENCH_ALLOC_TYPES_FILE=$WORK/hook/types.txt \
-DOTNET_STARTUP_HOOKS=$HOOK \
-  env "${RUNTIME_ENV[@]}" dotnet "$SERVER_DLL" --grpcAddress 127.0.0.1:$GW_GRPC_PORT \
-  --httpAddress 127.0.0.1:$GW_HTTP_PORT --config "$WORK/config/gateway.yaml" --store:path "$WORK/gateway.db" \
-  >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
-GW_PID=$!
-PIDS+=($GW_PID)
+start_bench_gateway DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 \
+  BENCH_ALLOC_FILE="$WORK/hook/alloc.txt" BENCH_ALLOC_TYPES_FILE="$WORK/hook/types.txt"
 wait_for_gateway 300
 
 "${LOADGEN[@]}" frame --model bench-grpc --out "$WORK/req.bin" >/dev/null

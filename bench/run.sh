@@ -142,7 +142,6 @@ if [[ ${BENCH_PORTKEY:-1} == 1 ]]; then
 fi
 
 # ---- 5. gateway ------------------------------------------------------------------------------
-GW_GRPC_PORT=$(free_port); GW_HTTP_PORT=$(free_port)
 export BENCH_OPENAI_KEY=bench-not-a-secret
 # The config gets a directory of its own, apart from the logs and hook files this script writes
 # (earlier gateway builds watched a directory tree for changes; none is watched now).
@@ -172,12 +171,7 @@ $(bench_grpc_model_yaml bench-idle-grpc sim-idle-grpc)
 EOF
 log "starting gateway"
 mkdir -p "$WORK/hook"
-BENCH_ALLOC_FILE=$WORK/hook/alloc.txt DOTNET_STARTUP_HOOKS=$HOOK \
-  env "${RUNTIME_ENV[@]}" dotnet "$SERVER_DLL" --grpcAddress 127.0.0.1:$GW_GRPC_PORT --httpAddress 127.0.0.1:$GW_HTTP_PORT \
-  --store:kind sqlite --store:path "$WORK/gateway.db" \
-  --config "$WORK/config/gateway.yaml" >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
-GW_PID=$!
-PIDS+=($GW_PID)
+start_bench_gateway BENCH_ALLOC_FILE="$WORK/hook/alloc.txt"
 wait_for_gateway
 sleep 2
 "${LOADGEN[@]}" rss --pid "$GW_PID" --label "gateway idle (just started)" --out "$OUT/results.jsonl" >/dev/null
