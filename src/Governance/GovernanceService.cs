@@ -370,7 +370,10 @@ public sealed partial class GovernanceService(
     {
         var model = outcome.PricedModel.Length > 0 ? outcome.PricedModel : request.Model;
         var cost = pricing.Cost(model, outcome.InputTokens, outcome.OutputTokens, outcome.CachedInputTokens, out _);
-        var abandoned = pricing.Cost(model, outcome.AbandonedInputTokens, outcome.AbandonedOutputTokens, 0, out _);
+        // Most calls abandon nothing (no hedge lost): no second lookup and no decimal arithmetic for them.
+        var abandoned = outcome.AbandonedInputTokens > 0 || outcome.AbandonedOutputTokens > 0
+            ? pricing.Cost(model, outcome.AbandonedInputTokens, outcome.AbandonedOutputTokens, 0, out _)
+            : 0m;
         if (outcome.OtherUsage is { } others)
         {
             foreach (var other in others)

@@ -219,6 +219,27 @@ public abstract class GovernanceStoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Ledger_NonAsciiAndLongText_ComesBackExactly()
+    {
+        // Short text is written as UTF-8 from a stack buffer, text too long for it another way: both must read back as given.
+        var store = await CreateStoreAsync();
+        var longModel = "modèle-" + new string('ü', 700);
+        await store.AppendLedgerAsync(
+        [
+            Entry("u1", T0, key: "clé-1", team: "équipe-日本", model: "modèle-ß", cost: 0.5m),
+            Entry("u2", T0.AddMinutes(1), key: "clé-1", team: "équipe-日本", model: longModel, cost: 0.25m),
+        ], Ct);
+
+        var rows = await store.QueryUsageAsync(new UsageQuery { From = T0, To = T0.AddDays(1), GroupBy = [UsageGrouping.Model, UsageGrouping.Team, UsageGrouping.Key] }, Ct);
+
+        Assert.Equal(2, rows.Count);
+        var shortRow = Assert.Single(rows, static r => r.Model == "modèle-ß");
+        var longRow = Assert.Single(rows, r => r.Model == longModel);
+        Assert.Equal(("équipe-日本", "clé-1", 1L, 0.5m), (shortRow.TeamId, shortRow.KeyId, shortRow.Requests, shortRow.CostUsd));
+        Assert.Equal(("équipe-日本", "clé-1", 1L, 0.25m), (longRow.TeamId, longRow.KeyId, longRow.Requests, longRow.CostUsd));
+    }
+
+    [Fact]
     public async Task Usage_GroupedByTeamAndModel_SumsExactly()
     {
         var store = await CreateStoreAsync();
