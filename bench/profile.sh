@@ -8,7 +8,10 @@
 #     the counts are what matter);
 #   - allocations by type (the runtime's GCAllocationTick samples, via bench/AllocHook), and by
 #     call site (the same samples with their stacks, taken by dotnet-trace and read by
-#     bench/AllocSites; dotnet-trace is installed into bench/.tools when missing).
+#     bench/AllocSites; dotnet-trace is installed into bench/.tools when missing);
+#   - the pipeline's own work by part, in process (bench/Pipeline.Benchmarks: no network, the
+#     default host beside one with metrics off and one without a ledger), once the gateway is
+#     stopped.
 # Not part of the test suite. Usage: bench/profile.sh [calls-per-phase] [concurrency]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +27,8 @@ trap stop_processes EXIT
 install_tools h2load:nghttp2-client perf:linux-perf strace:strace
 build_release
 build_release bench/AllocSites
+build_release bench/Pipeline.Benchmarks
+PIPELINE_BENCH=$ROOT/bench/Pipeline.Benchmarks/bin/Release/net10.0/Gateway.Grpc.Bench.Pipeline.dll
 ALLOC_SITES=$ROOT/bench/AllocSites/bin/Release/net10.0/Gateway.Grpc.Bench.AllocSites.dll
 DOTNET_TRACE=$ROOT/bench/.tools/dotnet-trace
 if [[ ! -x $DOTNET_TRACE ]]; then
@@ -83,6 +88,11 @@ if [[ -x $DOTNET_TRACE ]]; then
   dotnet "$ALLOC_SITES" "$WORK/alloc.nettrace" "$(((a1 - a0) / CALLS))" "$WORK/alloc-sites.md" 40 \
     || log "reading the allocation trace failed (see $WORK/dotnet-trace.log)"
 fi
+
+log "the pipeline's parts in process (bench/Pipeline.Benchmarks, 9 rounds), with the gateway and the simulator stopped"
+stop_processes
+dotnet "$PIPELINE_BENCH" 200000 2 9 >"$WORK/pipeline-bench.out" 2>"$WORK/pipeline-bench.err" \
+  || log "the pipeline benchmark failed (see $WORK/pipeline-bench.err): no in-process section this run"
 
 write_profile_facts "$WORK/facts.txt"
 

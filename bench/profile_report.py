@@ -185,6 +185,29 @@ if os.path.exists(sites):
     w("")
     w(open(sites, encoding="utf-8").read().rstrip())
     w("")
+pipeline = os.path.join(a.work, "pipeline-bench.out")
+if os.path.exists(pipeline):
+    lines = [l.rstrip() for l in open(pipeline, encoding="utf-8") if l.strip() and not re.match(r"^\S*\s*(info|warn|dbug):|^\d\d:\d\d:\d\d", l)]
+    if any(l.startswith("|") for l in lines):
+        w("## The pipeline's own work by part, in process (`bench/Pipeline.Benchmarks`)")
+        w("")
+        w("The gateway's host built as `bench/run.sh` configures it, in the benchmark's own process, with an")
+        w("adapter that answers at once: each part of a unary call run on 2 worker threads, with no network,")
+        w("HTTP/2, protobuf or thread hops, so the figures are the gateway's own work and are smaller than the")
+        w("same work costs under the load above (where caches are cold and threads hop). Three hosts side by")
+        w("side: the default, metrics off (`telemetry:metrics:prometheus: false`), and a host whose settlement")
+        w("drops its ledger row (a sink only the benchmark has); what the metrics and the ledger row cost a call")
+        w("is the difference between the first row's columns. CPU is the whole process's, the ledger writer's")
+        w("inserts included (a round ends when every queued row is written).")
+        w("")
+        for l in lines:
+            if not l.startswith("|"):
+                w(f"- {l}")
+        w("")
+        for l in lines:
+            if l.startswith("|"):
+                w(l)
+        w("")
 notes = os.path.join(os.path.dirname(a.out), "PROFILE-NOTES.md")
 if os.path.exists(notes):
     w(open(notes, encoding="utf-8").read().rstrip())
