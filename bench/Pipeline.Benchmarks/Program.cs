@@ -262,7 +262,7 @@ internal sealed class Bench : IAsyncDisposable
                 _ = contextWindows.Check(group, request);
                 return ValueTask.CompletedTask;
             }),
-            new("the 12 metric records of a served call alone", FloodsLedger: false, Run: () =>
+            new("the 11 metric records of a served call alone", FloodsLedger: false, Run: () =>
             {
                 // What the dispatcher's attempt and the call's end record, with the tags they give.
                 metrics.RecordAttempt("sim-grpc", ImmediateAdapter.Kind, "success", error: null, TimeSpan.FromMilliseconds(1.2), "sim-small");
