@@ -142,12 +142,14 @@ public sealed class MemoryBoundTests(ITestOutputHelper output)
     private sealed class GatewayProcess : IAsyncDisposable
     {
         private readonly Process _process;
+        private readonly string _workDir;
         private readonly StringBuilder _log = new();
         private int _trims;
 
-        private GatewayProcess(Process process, Uri grpc, Uri http)
+        private GatewayProcess(Process process, string workDir, Uri grpc, Uri http)
         {
             _process = process;
+            _workDir = workDir;
             Grpc = grpc;
             Http = http;
         }
@@ -185,35 +187,44 @@ public sealed class MemoryBoundTests(ITestOutputHelper output)
             }
 
             var process = new Process { StartInfo = start };
-            var gateway = new GatewayProcess(process, new Uri("http://127.0.0.1:" + grpcPort.ToString(CultureInfo.InvariantCulture)), new Uri("http://127.0.0.1:" + httpPort.ToString(CultureInfo.InvariantCulture)));
+            var gateway = new GatewayProcess(process, workDir, new Uri("http://127.0.0.1:" + grpcPort.ToString(CultureInfo.InvariantCulture)), new Uri("http://127.0.0.1:" + httpPort.ToString(CultureInfo.InvariantCulture)));
             process.OutputDataReceived += (_, e) => gateway.OnLine(e.Data);
             process.ErrorDataReceived += (_, e) => gateway.OnLine(e.Data);
             process.Start();
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
 
-            using var probe = new HttpClient { BaseAddress = gateway.Http, Timeout = TimeSpan.FromSeconds(2) };
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (true)
+            try
             {
-                Assert.False(process.HasExited, "the gateway exited at start-up:\n" + gateway.Log());
-                try
+                using var probe = new HttpClient { BaseAddress = gateway.Http, Timeout = TimeSpan.FromSeconds(2) };
+                var deadline = DateTime.UtcNow.AddSeconds(60);
+                while (true)
                 {
-                    using var health = await probe.GetAsync("/healthz");
-                    if (health.IsSuccessStatusCode)
+                    Assert.False(process.HasExited, "the gateway exited at start-up:\n" + gateway.Log());
+                    try
                     {
-                        return gateway;
+                        using var health = await probe.GetAsync("/healthz");
+                        if (health.IsSuccessStatusCode)
+                        {
+                            return gateway;
+                        }
                     }
-                }
-                catch (HttpRequestException)
-                {
-                }
-                catch (TaskCanceledException)
-                {
-                }
+                    catch (HttpRequestException)
+                    {
+                    }
+                    catch (TaskCanceledException)
+                    {
+                    }
 
-                Assert.True(DateTime.UtcNow < deadline, "the gateway did not answer /healthz within 60 s:\n" + gateway.Log());
-                await Task.Delay(100);
+                    Assert.True(DateTime.UtcNow < deadline, "the gateway did not answer /healthz within 60 s:\n" + gateway.Log());
+                    await Task.Delay(100);
+                }
+            }
+            catch
+            {
+                // A gateway that did not come up still leaves no process and no directory behind.
+                await gateway.DisposeAsync();
+                throw;
             }
         }
 
@@ -288,6 +299,7 @@ public sealed class MemoryBoundTests(ITestOutputHelper output)
             }
 
             _process.Dispose();
+            Directory.Delete(_workDir, recursive: true);
         }
     }
 }
