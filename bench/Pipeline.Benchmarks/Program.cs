@@ -214,12 +214,20 @@ internal sealed class Bench : IAsyncDisposable
 
         // One HTTP exchange per worker thread, as a connection's stream would give the pipeline.
         var http = new ThreadLocal<HttpContext>(static () => new DefaultHttpContext());
-        CompletionCall Call() => new()
+        CompletionCall Call()
         {
-            Http = http.Value!,
-            Route = CompletionCall.GrpcRoute,
-            RequestId = CallerHeaders.ResolveRequestId(http.Value!),
-        };
+            // A new request id for every call, as each call's own exchange gives it: the exchange is
+            // reused here, and an id already answered on it would be read back (and the ledger keeps
+            // one row per request id, so every call but the first would insert nothing).
+            var exchange = http.Value!;
+            exchange.Response.Headers.Remove(CallerHeaders.RequestIdHeader);
+            return new()
+            {
+                Http = exchange,
+                Route = CompletionCall.GrpcRoute,
+                RequestId = CallerHeaders.ResolveRequestId(exchange),
+            };
+        }
 
         List<Part> parts =
         [
