@@ -820,17 +820,14 @@ public static class GatewayApp
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss.fff ";
         });
-        ScopelessConsoleLoggerProvider.Register(logging.Services);
-        logging.SetMinimumLevel(LogLevel.Information);
+        var minimumLevel = Enum.TryParse<LogLevel>(options.LogLevel, ignoreCase: true, out var parsed) ? parsed : LogLevel.Information;
+        ScopelessConsoleLoggerProvider.Register(logging.Services, minimumLevel);
+        logging.SetMinimumLevel(minimumLevel);
         logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
         // An unready check is an answer of /readyz (with its reason), not an error to log each probe.
         logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", LogLevel.Critical);
-        if (Enum.TryParse<LogLevel>(options.LogLevel, ignoreCase: true, out var parsed))
-        {
-            logging.SetMinimumLevel(parsed);
-        }
     }
 
     private static (string? ConfigPath, string[] Remaining) ExtractConfigPath(string[] args)

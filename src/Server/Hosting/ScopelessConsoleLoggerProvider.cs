@@ -13,20 +13,29 @@ namespace Gateway.Grpc.Server.Hosting;
 /// that suppresses and restores flow around a timer (Grpc.Net.Client does, for each call with a
 /// deadline) clones that context twice. Hidden from the factory behind this wrapper, the console
 /// logger gets no scope provider and <c>BeginScope</c> pushes nothing. Logging is otherwise the
-/// console provider's own: same alias ("Console"), same options, same formatter.
+/// console provider's own: same alias ("Console"), same options, same formatter, except that
+/// grpc-dotnet's call-handler category goes through <see cref="ClientFaultLogger"/> (a caller's
+/// unreadable request at Debug, without a stack trace).
 /// </summary>
 [ProviderAlias("Console")]
-internal sealed class ScopelessConsoleLoggerProvider(ConsoleLoggerProvider console) : ILoggerProvider
+internal sealed class ScopelessConsoleLoggerProvider(ConsoleLoggerProvider console, LogLevel minimumLevel) : ILoggerProvider
 {
-    public ILogger CreateLogger(string categoryName) => console.CreateLogger(categoryName);
+    public ILogger CreateLogger(string categoryName)
+    {
+        var logger = console.CreateLogger(categoryName);
+        return categoryName == ClientFaultLogger.Category ? new ClientFaultLogger(logger, minimumLevel) : logger;
+    }
 
     // The container owns (and disposes) the console provider.
     public void Dispose()
     {
     }
 
-    /// <summary>Puts the wrapper where <c>AddSimpleConsole</c> registered the console provider.</summary>
-    public static void Register(IServiceCollection services)
+    /// <summary>
+    /// Puts the wrapper where <c>AddSimpleConsole</c> registered the console provider;
+    /// <paramref name="minimumLevel"/> is the gateway's minimum log level (<c>logLevel</c>).
+    /// </summary>
+    public static void Register(IServiceCollection services, LogLevel minimumLevel)
     {
         services.RemoveAll<ConsoleLoggerProvider>();
         for (var i = services.Count - 1; i >= 0; i--)
@@ -38,6 +47,6 @@ internal sealed class ScopelessConsoleLoggerProvider(ConsoleLoggerProvider conso
         }
 
         services.AddSingleton<ConsoleLoggerProvider>();
-        services.AddSingleton<ILoggerProvider>(static sp => new ScopelessConsoleLoggerProvider(sp.GetRequiredService<ConsoleLoggerProvider>()));
+        services.AddSingleton<ILoggerProvider>(sp => new ScopelessConsoleLoggerProvider(sp.GetRequiredService<ConsoleLoggerProvider>(), minimumLevel));
     }
 }
