@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using Gateway.Grpc.Server.Hosting;
 using Gateway.Grpc.Server.Tests.Infrastructure;
 using Google.Protobuf;
@@ -98,90 +96,31 @@ public sealed class ClientFaultLoggingTests
     [Fact]
     public async Task RealGateway_UnparseableMessage_IsAnsweredAndCounted_WithNoErrorInTheLog()
     {
-        var server = Path.Combine(ExternalProcess.RepoRoot, "src", "Server", "bin", "Release", "net10.0", "Gateway.Grpc.Server.dll");
-        Assert.True(File.Exists(server), $"build the solution first ({server} is missing)");
-        var grpcPort = FreePort();
-        var httpPort = FreePort();
-        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { server, "--grpcAddress", $"127.0.0.1:{grpcPort}", "--httpAddress", $"127.0.0.1:{httpPort}", "--store:kind", "memory" })
+        await using var gateway = await GatewayProcess.StartAsync(["--store:kind", "memory"]);
+
+        // One gRPC frame whose 5-byte message is a truncated protobuf field.
+        using var grpc = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{gateway.GrpcPort}/gateway.v1.Completion/Complete")
         {
-            start.ArgumentList.Add(argument);
-        }
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ByteArrayContent([0, 0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0xff]),
+        };
+        request.Content.Headers.TryAddWithoutValidation("content-type", "application/grpc");
+        request.Headers.TryAddWithoutValidation("te", "trailers");
+        using var response = await grpc.SendAsync(request);
+        await response.Content.ReadAsByteArrayAsync();
+        var status = response.TrailingHeaders.TryGetValues("grpc-status", out var trailing) ? trailing.Single()
+            : response.Headers.GetValues("grpc-status").Single();
+        Assert.Equal("3", status);
 
-        using var process = Process.Start(start)!;
-        var log = new System.Text.StringBuilder();
-        process.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        try
-        {
-            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromSeconds(5) };
-            var up = DateTime.UtcNow.AddSeconds(60);
-            while (true)
-            {
-                try
-                {
-                    if ((await http.GetAsync(new Uri("/readyz", UriKind.Relative))).StatusCode == HttpStatusCode.OK)
-                    {
-                        break;
-                    }
-                }
-                catch (HttpRequestException)
-                {
-                }
+        var metrics = await gateway.Http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Contains("method=\"/gateway.v1.Completion/Complete\",status=\"INVALID_ARGUMENT\"} 1", metrics, StringComparison.Ordinal);
 
-                Assert.True(DateTime.UtcNow < up && !process.HasExited, "the gateway did not become ready:\n" + Text(log));
-                await Task.Delay(100);
-            }
-
-            // One gRPC frame whose 5-byte message is a truncated protobuf field.
-            using var grpc = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-            using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{grpcPort}/gateway.v1.Completion/Complete")
-            {
-                Version = HttpVersion.Version20,
-                VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-                Content = new ByteArrayContent([0, 0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0xff]),
-            };
-            request.Content.Headers.TryAddWithoutValidation("content-type", "application/grpc");
-            request.Headers.TryAddWithoutValidation("te", "trailers");
-            using var response = await grpc.SendAsync(request);
-            await response.Content.ReadAsByteArrayAsync();
-            var status = response.TrailingHeaders.TryGetValues("grpc-status", out var trailing) ? trailing.Single()
-                : response.Headers.GetValues("grpc-status").Single();
-            Assert.Equal("3", status);
-
-            var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-            Assert.Contains("method=\"/gateway.v1.Completion/Complete\",status=\"INVALID_ARGUMENT\"} 1", metrics, StringComparison.Ordinal);
-
-            // The log is written asynchronously: give it a moment, then read it.
-            await Task.Delay(500);
-            var text = Text(log);
-            Assert.DoesNotContain(" fail: ", text, StringComparison.Ordinal);
-            Assert.DoesNotContain("InvalidProtocolBufferException", text, StringComparison.Ordinal);
-        }
-        finally
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync();
-            }
-        }
-    }
-
-    private static string Text(System.Text.StringBuilder log)
-    {
-        lock (log)
-        {
-            return log.ToString();
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        // The log is written asynchronously: give it a moment, then read it.
+        await Task.Delay(500);
+        var text = gateway.Log();
+        Assert.DoesNotContain(" fail: ", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("InvalidProtocolBufferException", text, StringComparison.Ordinal);
     }
 }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using Gateway.Grpc.Server.Tests.Infrastructure;
 using Gateway.V1;
 using Grpc.Core;
@@ -16,64 +15,20 @@ namespace Gateway.Grpc.Server.Tests;
 /// </summary>
 public sealed class ShutdownTests
 {
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     [Fact]
     public async Task Sigterm_ReadinessFalseFirst_InFlightStreamDrains_LedgerFlushed_ExitZero()
     {
-        var server = Path.Combine(ExternalProcess.RepoRoot, "src", "Server", "bin", "Release", "net10.0", "Gateway.Grpc.Server.dll");
-        Assert.True(File.Exists(server), $"build the solution first ({server} is missing)");
         var directory = Directory.CreateTempSubdirectory("gw-shutdown-");
-        var grpcPort = FreePort();
-        var httpPort = FreePort();
         var database = Path.Combine(directory.FullName, "gateway.db");
-        var start = new ProcessStartInfo("dotnet")
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = directory.FullName,
-        };
-        foreach (var argument in new[]
-        {
-            server, "--grpcAddress", $"127.0.0.1:{grpcPort}", "--httpAddress", $"127.0.0.1:{httpPort}",
-            "--store:kind", "sqlite", "--store:path", database, "--shutdown:drainDelaySeconds", "1", "--logLevel", "Warning",
-        })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(start)!;
-        var log = new System.Text.StringBuilder();
-        process.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        GatewayProcess? gateway = null;
         try
         {
-            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromSeconds(5) };
-            var up = DateTime.UtcNow.AddSeconds(60);
-            while (true)
-            {
-                try
-                {
-                    if ((await http.GetAsync(new Uri("/readyz", UriKind.Relative))).StatusCode == HttpStatusCode.OK)
-                    {
-                        break;
-                    }
-                }
-                catch (HttpRequestException)
-                {
-                }
-
-                Assert.True(DateTime.UtcNow < up && !process.HasExited, "the gateway did not become ready:\n" + log);
-                await Task.Delay(100);
-            }
+            gateway = await GatewayProcess.StartAsync(
+                ["--store:kind", "sqlite", "--store:path", database, "--shutdown:drainDelaySeconds", "1", "--logLevel", "Warning"],
+                directory.FullName);
+            var process = gateway.Process;
+            var grpcPort = gateway.GrpcPort;
+            var http = gateway.Http;
 
             // A stream of 80 tokens at 20 tokens/s: about four seconds of output, longer than the
             // one-second drain delay, so it is still running when the listeners close.
@@ -123,7 +78,7 @@ public sealed class ShutdownTests
 
             using var exited = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             await process.WaitForExitAsync(exited.Token);
-            Assert.True(process.ExitCode == 0, "exit code " + process.ExitCode + ":\n" + log);
+            Assert.True(process.ExitCode == 0, "exit code " + process.ExitCode + ":\n" + gateway.Log());
 
             // The drained stream's ledger row was flushed before the process ended.
             await using var connection = new SqliteConnection($"Data Source={database}");
@@ -134,9 +89,9 @@ public sealed class ShutdownTests
         }
         finally
         {
-            if (!process.HasExited)
+            if (gateway is not null)
             {
-                process.Kill(entireProcessTree: true);
+                await gateway.DisposeAsync();
             }
 
             SqliteConnection.ClearAllPools();

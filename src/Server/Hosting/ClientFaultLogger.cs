@@ -52,5 +52,5 @@ internal sealed class ClientFaultLogger(ILogger inner, LogLevel minimumLevel) : 
     /// </summary>
     internal static bool IsCallerFault(Exception exception)
         => exception is InvalidProtocolBufferException or IOException or OperationCanceledException
-           || (exception.InnerException is { } inner && inner is InvalidProtocolBufferException);
+           || exception.InnerException is InvalidProtocolBufferException;
 }
