@@ -141,6 +141,9 @@ public sealed class MemoryBoundTests(ITestOutputHelper output)
     /// <summary>The gateway as its own process on free loopback ports, its output captured.</summary>
     private sealed class GatewayProcess : IAsyncDisposable
     {
+        /// <summary>The exit code the gateway uses when it cannot bind its ports (src/Server/Program.cs).</summary>
+        private const int CannotBind = 3;
+
         private readonly Process _process;
         private readonly string _workDir;
         private readonly StringBuilder _log = new();
@@ -158,12 +161,28 @@ public sealed class MemoryBoundTests(ITestOutputHelper output)
 
         public Uri Http { get; }
 
+        /// <summary>
+        /// Starts the gateway and waits for <c>/healthz</c>. A port found free here can be taken by
+        /// another process before the gateway binds it; the gateway then exits with code 3 and is
+        /// started again on other ports (three tries).
+        /// </summary>
         public static async Task<GatewayProcess> StartAsync()
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                var gateway = await TryStartAsync(lastAttempt: attempt == 3);
+                if (gateway is not null)
+                {
+                    return gateway;
+                }
+            }
+        }
+
+        private static async Task<GatewayProcess?> TryStartAsync(bool lastAttempt)
         {
             var server = Path.Combine(AppContext.BaseDirectory, "Gateway.Grpc.Server.dll");
             Assert.True(File.Exists(server), server + " is missing: build the solution first.");
-            var grpcPort = FreePort();
-            var httpPort = FreePort();
+            var (grpcPort, httpPort) = FreePorts();
             var workDir = Directory.CreateTempSubdirectory("gw-memory-").FullName;
             var start = new ProcessStartInfo("dotnet")
             {
@@ -200,7 +219,18 @@ public sealed class MemoryBoundTests(ITestOutputHelper output)
                 var deadline = DateTime.UtcNow.AddSeconds(60);
                 while (true)
                 {
-                    Assert.False(process.HasExited, "the gateway exited at start-up:\n" + gateway.Log());
+                    if (process.HasExited)
+                    {
+                        await process.WaitForExitAsync();
+                        if (process.ExitCode == CannotBind && !lastAttempt)
+                        {
+                            await gateway.DisposeAsync();
+                            return null;
+                        }
+
+                        Assert.Fail($"the gateway exited at start-up (code {process.ExitCode}):\n" + gateway.Log());
+                    }
+
                     try
                     {
                         using var health = await probe.GetAsync("/healthz");
@@ -283,11 +313,14 @@ public sealed class MemoryBoundTests(ITestOutputHelper output)
             }
         }
 
-        private static int FreePort()
+        /// <summary>Two distinct free loopback ports (both held while the second is chosen).</summary>
+        private static (int Grpc, int Http) FreePorts()
         {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
+            using var first = new TcpListener(IPAddress.Loopback, 0);
+            using var second = new TcpListener(IPAddress.Loopback, 0);
+            first.Start();
+            second.Start();
+            return (((IPEndPoint)first.LocalEndpoint).Port, ((IPEndPoint)second.LocalEndpoint).Port);
         }
 
         public async ValueTask DisposeAsync()

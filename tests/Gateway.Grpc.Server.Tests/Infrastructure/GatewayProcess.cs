@@ -11,6 +11,9 @@ namespace Gateway.Grpc.Server.Tests.Infrastructure;
 /// </summary>
 internal sealed class GatewayProcess : IAsyncDisposable
 {
+    /// <summary>The exit code the gateway uses when it cannot bind its ports (src/Server/Program.cs).</summary>
+    private const int CannotBind = 3;
+
     private readonly StringBuilder _log = new();
 
     private GatewayProcess(Process process, int grpcPort, int httpPort)
@@ -32,59 +35,32 @@ internal sealed class GatewayProcess : IAsyncDisposable
 
     /// <summary>
     /// Starts the gateway with <c>--grpcAddress</c> and <c>--httpAddress</c> on free ports and
-    /// <paramref name="arguments"/> after them, and waits up to 60 s for readiness.
+    /// <paramref name="arguments"/> after them, and waits up to 60 s for readiness. A port found
+    /// free here can be taken by another process before the gateway binds it; the gateway then
+    /// exits with <see cref="CannotBind"/> and is started again on other ports (three tries).
     /// </summary>
     public static async Task<GatewayProcess> StartAsync(IEnumerable<string> arguments, string? workingDirectory = null)
     {
         var server = Path.Combine(ExternalProcess.RepoRoot, "src", "Server", "bin", "Release", "net10.0", "Gateway.Grpc.Server.dll");
         Assert.True(File.Exists(server), $"build the solution first ({server} is missing)");
-        var grpcPort = FreePort();
-        var httpPort = FreePort();
-        var start = new ProcessStartInfo("dotnet")
+        var rest = arguments.ToArray();
+        for (var attempt = 1; ; attempt++)
         {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        if (workingDirectory is not null)
-        {
-            start.WorkingDirectory = workingDirectory;
-        }
-
-        foreach (var argument in new[] { server, "--grpcAddress", $"127.0.0.1:{grpcPort}", "--httpAddress", $"127.0.0.1:{httpPort}" }.Concat(arguments))
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        var gateway = new GatewayProcess(Process.Start(start)!, grpcPort, httpPort);
-        gateway.Process.OutputDataReceived += (_, e) => gateway.Append(e.Data);
-        gateway.Process.ErrorDataReceived += (_, e) => gateway.Append(e.Data);
-        gateway.Process.BeginOutputReadLine();
-        gateway.Process.BeginErrorReadLine();
-        try
-        {
-            var up = DateTime.UtcNow.AddSeconds(60);
-            while (true)
+            var gateway = Launch(server, rest, workingDirectory);
+            try
             {
-                try
+                if (await gateway.WaitReadyAsync(lastAttempt: attempt == 3))
                 {
-                    if ((await gateway.Http.GetAsync(new Uri("/readyz", UriKind.Relative))).StatusCode == HttpStatusCode.OK)
-                    {
-                        return gateway;
-                    }
+                    return gateway;
                 }
-                catch (HttpRequestException)
-                {
-                }
-
-                Assert.True(DateTime.UtcNow < up && !gateway.Process.HasExited, "the gateway did not become ready:\n" + gateway.Log());
-                await Task.Delay(100);
             }
-        }
-        catch
-        {
+            catch
+            {
+                await gateway.DisposeAsync();
+                throw;
+            }
+
             await gateway.DisposeAsync();
-            throw;
         }
     }
 
@@ -109,6 +85,65 @@ internal sealed class GatewayProcess : IAsyncDisposable
         Process.Dispose();
     }
 
+    private static GatewayProcess Launch(string server, string[] arguments, string? workingDirectory)
+    {
+        var (grpcPort, httpPort) = FreePorts();
+        var start = new ProcessStartInfo("dotnet")
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        if (workingDirectory is not null)
+        {
+            start.WorkingDirectory = workingDirectory;
+        }
+
+        foreach (var argument in new[] { server, "--grpcAddress", $"127.0.0.1:{grpcPort}", "--httpAddress", $"127.0.0.1:{httpPort}" }.Concat(arguments))
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        var gateway = new GatewayProcess(Process.Start(start)!, grpcPort, httpPort);
+        gateway.Process.OutputDataReceived += (_, e) => gateway.Append(e.Data);
+        gateway.Process.ErrorDataReceived += (_, e) => gateway.Append(e.Data);
+        gateway.Process.BeginOutputReadLine();
+        gateway.Process.BeginErrorReadLine();
+        return gateway;
+    }
+
+    /// <summary>True once <c>/readyz</c> answers 200; false if the process exited because its ports were taken.</summary>
+    private async Task<bool> WaitReadyAsync(bool lastAttempt)
+    {
+        var up = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                if ((await Http.GetAsync(new Uri("/readyz", UriKind.Relative))).StatusCode == HttpStatusCode.OK)
+                {
+                    return true;
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                // Not listening yet.
+            }
+
+            if (Process.HasExited)
+            {
+                await Process.WaitForExitAsync();
+                if (Process.ExitCode == CannotBind && !lastAttempt)
+                {
+                    return false;
+                }
+            }
+
+            Assert.True(DateTime.UtcNow < up && !Process.HasExited, "the gateway did not become ready:\n" + Log());
+            await Task.Delay(100);
+        }
+    }
+
     private void Append(string? line)
     {
         lock (_log)
@@ -117,10 +152,13 @@ internal sealed class GatewayProcess : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
+    /// <summary>Two distinct free loopback ports (both held while the second is chosen).</summary>
+    private static (int Grpc, int Http) FreePorts()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var first = new TcpListener(IPAddress.Loopback, 0);
+        using var second = new TcpListener(IPAddress.Loopback, 0);
+        first.Start();
+        second.Start();
+        return (((IPEndPoint)first.LocalEndpoint).Port, ((IPEndPoint)second.LocalEndpoint).Port);
     }
 }
