@@ -313,14 +313,11 @@ public sealed class MemoryBoundTests(ITestOutputHelper output)
             }
         }
 
-        /// <summary>Two distinct free loopback ports (both held while the second is chosen).</summary>
+        /// <summary>Two distinct free loopback ports (tests/Shared/LoopbackPort.cs).</summary>
         private static (int Grpc, int Http) FreePorts()
         {
-            using var first = new TcpListener(IPAddress.Loopback, 0);
-            using var second = new TcpListener(IPAddress.Loopback, 0);
-            first.Start();
-            second.Start();
-            return (((IPEndPoint)first.LocalEndpoint).Port, ((IPEndPoint)second.LocalEndpoint).Port);
+            var ports = Gateway.Grpc.TestSupport.LoopbackPort.Reserve(2);
+            return (ports[0], ports[1]);
         }
 
         public async ValueTask DisposeAsync()

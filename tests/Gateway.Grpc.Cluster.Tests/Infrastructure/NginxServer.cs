@@ -179,9 +179,7 @@ internal sealed class NginxServer : IAsyncDisposable
 
     private static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        return Gateway.Grpc.TestSupport.LoopbackPort.Reserve();
     }
 
     public async ValueTask DisposeAsync()

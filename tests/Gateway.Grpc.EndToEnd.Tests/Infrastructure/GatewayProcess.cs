@@ -209,9 +209,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
 
     private static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        return Gateway.Grpc.TestSupport.LoopbackPort.Reserve();
     }
 
     private static void Kill(Process process)

@@ -143,9 +143,7 @@ public sealed class PostgresServer : IAsyncLifetime
 
     private static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        return Gateway.Grpc.TestSupport.LoopbackPort.Reserve();
     }
 }
 

@@ -57,9 +57,7 @@ internal sealed class RedisServer : IAsyncDisposable
 
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        return Gateway.Grpc.TestSupport.LoopbackPort.Reserve();
     }
 
     /// <summary>(Re)starts the server on the same port and returns once it logs that it accepts connections.</summary>

@@ -80,8 +80,6 @@ internal sealed class RedisServer : IAsyncDisposable
 
     private static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        return Gateway.Grpc.TestSupport.LoopbackPort.Reserve();
     }
 }
