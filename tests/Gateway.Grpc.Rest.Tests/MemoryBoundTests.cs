@@ -1,9 +1,8 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 using System.Text;
+using Gateway.Grpc.TestSupport;
 using Gateway.V1;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -36,7 +35,7 @@ public sealed class MemoryBoundTests(ITestOutputHelper output)
             Assert.Fail("This test reads VmRSS from /proc: run it on Linux.");
         }
 
-        await using var gateway = await GatewayProcess.StartAsync();
+        await using var gateway = await TrimmingGateway.StartAsync();
         using var http = new HttpClient { BaseAddress = gateway.Http, Timeout = TimeSpan.FromSeconds(60) };
         using var channel = GrpcChannel.ForAddress(gateway.Grpc, new GrpcChannelOptions { MaxSendMessageSize = null });
         var grpc = new Completion.CompletionClient(channel);
@@ -138,121 +137,42 @@ public sealed class MemoryBoundTests(ITestOutputHelper output)
 
     private static string Mb(long bytes) => (bytes / (1024.0 * 1024.0)).ToString("0.0", CultureInfo.InvariantCulture);
 
-    /// <summary>The gateway as its own process on free loopback ports, its output captured.</summary>
-    private sealed class GatewayProcess : IAsyncDisposable
+    /// <summary>
+    /// The gateway as its own process (tests/Shared/GatewayProcess.cs) in a work directory of its
+    /// own, on the embedded default with an idle trim 2 s after the last call, at Debug so its
+    /// trims show in the log (event IdleTrim), which the test waits for.
+    /// </summary>
+    private sealed class TrimmingGateway : IAsyncDisposable
     {
-        /// <summary>The exit code the gateway uses when it cannot bind its ports (src/Server/Program.cs).</summary>
-        private const int CannotBind = 3;
-
-        private readonly Process _process;
         private readonly string _workDir;
-        private readonly StringBuilder _log = new();
+        private GatewayProcess? _process;
         private int _trims;
 
-        private GatewayProcess(Process process, string workDir, Uri grpc, Uri http)
+        private TrimmingGateway(string workDir)
         {
-            _process = process;
             _workDir = workDir;
-            Grpc = grpc;
-            Http = http;
         }
 
-        public Uri Grpc { get; }
+        public Uri Grpc => Process.GrpcAddress;
 
-        public Uri Http { get; }
+        public Uri Http => Process.HttpAddress;
 
-        /// <summary>
-        /// Starts the gateway and waits for <c>/healthz</c>. A port found free here can be taken by
-        /// another process before the gateway binds it; the gateway then exits with code 3 and is
-        /// started again on other ports (three tries).
-        /// </summary>
-        public static async Task<GatewayProcess> StartAsync()
+        private GatewayProcess Process => _process ?? throw new InvalidOperationException("not started");
+
+        public static async Task<TrimmingGateway> StartAsync()
         {
-            for (var attempt = 1; ; attempt++)
-            {
-                var gateway = await TryStartAsync(lastAttempt: attempt == 3);
-                if (gateway is not null)
-                {
-                    return gateway;
-                }
-            }
-        }
-
-        private static async Task<GatewayProcess?> TryStartAsync(bool lastAttempt)
-        {
-            var server = Path.Combine(AppContext.BaseDirectory, "Gateway.Grpc.Server.dll");
-            Assert.True(File.Exists(server), server + " is missing: build the solution first.");
-            var (grpcPort, httpPort) = FreePorts();
-            var workDir = Directory.CreateTempSubdirectory("gw-memory-").FullName;
-            var start = new ProcessStartInfo("dotnet")
-            {
-                WorkingDirectory = workDir,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            foreach (var argument in new[]
-            {
-                server,
-                "--grpcAddress", "127.0.0.1:" + grpcPort.ToString(CultureInfo.InvariantCulture),
-                "--httpAddress", "127.0.0.1:" + httpPort.ToString(CultureInfo.InvariantCulture),
-                "--store:kind", "memory",
-                "--idleTrimSeconds", "2",
-                // Debug shows the idle trim (event IdleTrim), which the test waits for.
-                "--logLevel", "Debug",
-            })
-            {
-                start.ArgumentList.Add(argument);
-            }
-
-            var process = new Process { StartInfo = start };
-            var gateway = new GatewayProcess(process, workDir, new Uri("http://127.0.0.1:" + grpcPort.ToString(CultureInfo.InvariantCulture)), new Uri("http://127.0.0.1:" + httpPort.ToString(CultureInfo.InvariantCulture)));
-            process.OutputDataReceived += (_, e) => gateway.OnLine(e.Data);
-            process.ErrorDataReceived += (_, e) => gateway.OnLine(e.Data);
-            process.Start();
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-
+            var gateway = new TrimmingGateway(Directory.CreateTempSubdirectory("gw-memory-").FullName);
             try
             {
-                using var probe = new HttpClient { BaseAddress = gateway.Http, Timeout = TimeSpan.FromSeconds(2) };
-                var deadline = DateTime.UtcNow.AddSeconds(60);
-                while (true)
-                {
-                    if (process.HasExited)
-                    {
-                        await process.WaitForExitAsync();
-                        if (process.ExitCode == CannotBind && !lastAttempt)
-                        {
-                            await gateway.DisposeAsync();
-                            return null;
-                        }
-
-                        Assert.Fail($"the gateway exited at start-up (code {process.ExitCode}):\n" + gateway.Log());
-                    }
-
-                    try
-                    {
-                        using var health = await probe.GetAsync("/healthz");
-                        if (health.IsSuccessStatusCode)
-                        {
-                            return gateway;
-                        }
-                    }
-                    catch (HttpRequestException)
-                    {
-                    }
-                    catch (TaskCanceledException)
-                    {
-                    }
-
-                    Assert.True(DateTime.UtcNow < deadline, "the gateway did not answer /healthz within 60 s:\n" + gateway.Log());
-                    await Task.Delay(100);
-                }
+                gateway._process = await GatewayProcess.StartAsync(
+                    ["--store:kind", "memory", "--idleTrimSeconds", "2", "--logLevel", "Debug"],
+                    gateway._workDir,
+                    gateway.OnLine);
+                return gateway;
             }
             catch
             {
-                // A gateway that did not come up still leaves no process and no directory behind.
+                // A gateway that did not come up still leaves no directory behind.
                 await gateway.DisposeAsync();
                 throw;
             }
@@ -260,7 +180,7 @@ public sealed class MemoryBoundTests(ITestOutputHelper output)
 
         public long RssBytes()
         {
-            foreach (var line in File.ReadLines($"/proc/{_process.Id}/status"))
+            foreach (var line in File.ReadLines($"/proc/{Process.Process.Id}/status"))
             {
                 if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
                 {
@@ -286,50 +206,29 @@ public sealed class MemoryBoundTests(ITestOutputHelper output)
             await Task.Delay(500);
         }
 
+        /// <summary>The last 8,000 characters of the gateway's output.</summary>
         public string Log()
         {
-            lock (_log)
-            {
-                var text = _log.ToString();
-                return text.Length <= 8000 ? text : text[^8000..];
-            }
-        }
-
-        private void OnLine(string? line)
-        {
-            if (line is null)
-            {
-                return;
-            }
-
-            if (line.Contains("compacted the heap", StringComparison.Ordinal))
-            {
-                Interlocked.Increment(ref _trims);
-            }
-
-            lock (_log)
-            {
-                _log.AppendLine(line);
-            }
-        }
-
-        /// <summary>Two distinct free loopback ports (tests/Shared/LoopbackPort.cs).</summary>
-        private static (int Grpc, int Http) FreePorts()
-        {
-            var ports = Gateway.Grpc.TestSupport.LoopbackPort.Reserve(2);
-            return (ports[0], ports[1]);
+            var text = Process.Log();
+            return text.Length <= 8000 ? text : text[^8000..];
         }
 
         public async ValueTask DisposeAsync()
         {
-            if (!_process.HasExited)
+            if (_process is not null)
             {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync();
+                await _process.DisposeAsync();
             }
 
-            _process.Dispose();
             Directory.Delete(_workDir, recursive: true);
+        }
+
+        private void OnLine(string line)
+        {
+            if (line.Contains("compacted the heap", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref _trims);
+            }
         }
     }
 }

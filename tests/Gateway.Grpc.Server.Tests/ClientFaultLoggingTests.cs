@@ -1,6 +1,7 @@
 using System.Net;
 using Gateway.Grpc.Server.Hosting;
 using Gateway.Grpc.Server.Tests.Infrastructure;
+using Gateway.Grpc.TestSupport;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 

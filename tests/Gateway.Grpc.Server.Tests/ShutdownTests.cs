@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using Gateway.Grpc.Server.Tests.Infrastructure;
+using Gateway.Grpc.TestSupport;
 using Gateway.V1;
 using Grpc.Core;
 using Grpc.Net.Client;

@@ -1,13 +1,14 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 
-namespace Gateway.Grpc.Server.Tests.Infrastructure;
+namespace Gateway.Grpc.TestSupport;
 
 /// <summary>
-/// The built gateway (src/Server, Release) as its own process on free loopback ports, its console
-/// output captured, started once <c>/readyz</c> answers 200. Disposing kills it if it still runs.
+/// The built gateway (<c>Gateway.Grpc.Server.dll</c>, which the test project copies to its output
+/// by referencing src/Server) as its own process on free loopback ports, its console output
+/// captured, started once <c>/readyz</c> answers 200. Disposing kills it if it still runs.
+/// Linked into the test projects that start it (tests/Shared).
 /// </summary>
 internal sealed class GatewayProcess : IAsyncDisposable
 {
@@ -15,13 +16,17 @@ internal sealed class GatewayProcess : IAsyncDisposable
     private const int CannotBind = 3;
 
     private readonly StringBuilder _log = new();
+    private readonly Action<string>? _onLine;
 
-    private GatewayProcess(Process process, int grpcPort, int httpPort)
+    private GatewayProcess(Process process, int grpcPort, int httpPort, Action<string>? onLine)
     {
         Process = process;
         GrpcPort = grpcPort;
         HttpPort = httpPort;
-        Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromSeconds(5) };
+        _onLine = onLine;
+        GrpcAddress = new Uri($"http://127.0.0.1:{grpcPort}");
+        HttpAddress = new Uri($"http://127.0.0.1:{httpPort}");
+        Http = new HttpClient { BaseAddress = HttpAddress, Timeout = TimeSpan.FromSeconds(5) };
     }
 
     public Process Process { get; }
@@ -29,6 +34,10 @@ internal sealed class GatewayProcess : IAsyncDisposable
     public int GrpcPort { get; }
 
     public int HttpPort { get; }
+
+    public Uri GrpcAddress { get; }
+
+    public Uri HttpAddress { get; }
 
     /// <summary>A client of the HTTP port (5 s timeout).</summary>
     public HttpClient Http { get; }
@@ -38,15 +47,16 @@ internal sealed class GatewayProcess : IAsyncDisposable
     /// <paramref name="arguments"/> after them, and waits up to 60 s for readiness. A port found
     /// free here can be taken by another process before the gateway binds it; the gateway then
     /// exits with <see cref="CannotBind"/> and is started again on other ports (three tries).
+    /// <paramref name="onLine"/>, when given, sees every line of output as it arrives.
     /// </summary>
-    public static async Task<GatewayProcess> StartAsync(IEnumerable<string> arguments, string? workingDirectory = null)
+    public static async Task<GatewayProcess> StartAsync(IEnumerable<string> arguments, string? workingDirectory = null, Action<string>? onLine = null)
     {
-        var server = Path.Combine(ExternalProcess.RepoRoot, "src", "Server", "bin", "Release", "net10.0", "Gateway.Grpc.Server.dll");
+        var server = Path.Combine(AppContext.BaseDirectory, "Gateway.Grpc.Server.dll");
         Assert.True(File.Exists(server), $"build the solution first ({server} is missing)");
         var rest = arguments.ToArray();
         for (var attempt = 1; ; attempt++)
         {
-            var gateway = Launch(server, rest, workingDirectory);
+            var gateway = Launch(server, rest, workingDirectory, onLine);
             try
             {
                 if (await gateway.WaitReadyAsync(lastAttempt: attempt == 3))
@@ -85,7 +95,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
         Process.Dispose();
     }
 
-    private static GatewayProcess Launch(string server, string[] arguments, string? workingDirectory)
+    private static GatewayProcess Launch(string server, string[] arguments, string? workingDirectory, Action<string>? onLine)
     {
         var (grpcPort, httpPort) = FreePorts();
         var start = new ProcessStartInfo("dotnet")
@@ -104,7 +114,7 @@ internal sealed class GatewayProcess : IAsyncDisposable
             start.ArgumentList.Add(argument);
         }
 
-        var gateway = new GatewayProcess(Process.Start(start)!, grpcPort, httpPort);
+        var gateway = new GatewayProcess(Process.Start(start)!, grpcPort, httpPort, onLine);
         gateway.Process.OutputDataReceived += (_, e) => gateway.Append(e.Data);
         gateway.Process.ErrorDataReceived += (_, e) => gateway.Append(e.Data);
         gateway.Process.BeginOutputReadLine();
@@ -146,16 +156,21 @@ internal sealed class GatewayProcess : IAsyncDisposable
 
     private void Append(string? line)
     {
+        if (line is null)
+        {
+            return;
+        }
+
+        _onLine?.Invoke(line);
         lock (_log)
         {
             _log.AppendLine(line);
         }
     }
 
-    /// <summary>Two distinct free loopback ports (tests/Shared/LoopbackPort.cs).</summary>
     private static (int Grpc, int Http) FreePorts()
     {
-        var ports = Gateway.Grpc.TestSupport.LoopbackPort.Reserve(2);
+        var ports = LoopbackPort.Reserve(2);
         return (ports[0], ports[1]);
     }
 }
