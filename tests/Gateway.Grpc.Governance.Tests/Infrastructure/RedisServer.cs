@@ -27,11 +27,25 @@ internal sealed class RedisServer : IAsyncDisposable
 
     public bool IsRunning => _process is { HasExited: false };
 
+    /// <summary>
+    /// A started server. Should its port be taken between being picked and being bound, it is
+    /// started again on another one (three tries).
+    /// </summary>
     public static async Task<RedisServer> StartAsync(params string[] extraArgs)
     {
-        var server = new RedisServer(FreePort(), extraArgs);
-        await server.StartAsync();
-        return server;
+        for (var attempt = 1; ; attempt++)
+        {
+            var server = new RedisServer(FreePort(), extraArgs);
+            try
+            {
+                await server.StartAsync();
+                return server;
+            }
+            catch (InvalidOperationException ex) when (attempt < 3 && ex.Message.Contains("Address already in use", StringComparison.Ordinal))
+            {
+                await server.DisposeAsync();
+            }
+        }
     }
 
     /// <summary>A server on a reserved port that is not started yet (for "Redis comes up later" tests).</summary>
@@ -108,7 +122,15 @@ internal sealed class RedisServer : IAsyncDisposable
                 }
             }
         };
-        process.Exited += (_, _) => ready.TrySetException(new InvalidOperationException("redis-server exited during start-up:\n" + output));
+        process.Exited += (_, _) =>
+        {
+            // Waits for the redirected output to reach its end, so the message holds redis-server's last words.
+            process.WaitForExit();
+            lock (output)
+            {
+                ready.TrySetException(new InvalidOperationException("redis-server exited during start-up:\n" + output));
+            }
+        };
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();

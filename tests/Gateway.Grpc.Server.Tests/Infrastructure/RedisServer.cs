@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
+using System.Text;
 
 namespace Gateway.Grpc.Server.Tests.Infrastructure;
 
@@ -18,11 +17,25 @@ internal sealed class RedisServer : IAsyncDisposable
 
     public string Endpoint => "127.0.0.1:" + Port;
 
+    /// <summary>
+    /// A started server. Should its port be taken between being picked and being bound, it is
+    /// started again on another one (three tries).
+    /// </summary>
     public static async Task<RedisServer> StartAsync()
     {
-        var server = NotStarted();
-        await server.StartServerAsync();
-        return server;
+        for (var attempt = 1; ; attempt++)
+        {
+            var server = NotStarted();
+            try
+            {
+                await server.StartServerAsync();
+                return server;
+            }
+            catch (InvalidOperationException ex) when (attempt < 3 && ex.Message.Contains("Address already in use", StringComparison.Ordinal))
+            {
+                await server.DisposeAsync();
+            }
+        }
     }
 
     /// <summary>A reserved port with nothing listening yet, for "Redis comes up after the gateway" tests.</summary>
@@ -43,22 +56,61 @@ internal sealed class RedisServer : IAsyncDisposable
             start.ArgumentList.Add(arg);
         }
 
-        var process = Process.Start(start)!;
+        // Ready when redis-server says so on stdout: a connection that succeeds could also reach
+        // some other process that holds the port (redis-server then exits with "Address already in use").
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var output = new StringBuilder();
+        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                return;
+            }
+
+            lock (output)
+            {
+                output.AppendLine(e.Data);
+            }
+
+            if (e.Data.Contains("Ready to accept connections", StringComparison.Ordinal))
+            {
+                ready.TrySetResult();
+            }
+        };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (output)
+                {
+                    output.AppendLine(e.Data);
+                }
+            }
+        };
+        process.Exited += (_, _) =>
+        {
+            // Waits for the redirected output to reach its end, so the message holds redis-server's last words.
+            process.WaitForExit();
+            lock (output)
+            {
+                ready.TrySetException(new InvalidOperationException("redis-server exited during start-up:\n" + output));
+            }
+        };
+        process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _process = process;
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (true)
+        try
         {
-            try
+            await ready.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (TimeoutException)
+        {
+            await StopAsync();
+            lock (output)
             {
-                using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, Port);
-                return;
-            }
-            catch (SocketException) when (DateTime.UtcNow < deadline && !process.HasExited)
-            {
-                await Task.Delay(50);
+                throw new InvalidOperationException("redis-server did not become ready within 10 s:\n" + output);
             }
         }
     }
