@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Gateway.Grpc.Adapters.Secrets;
@@ -89,13 +88,12 @@ internal sealed class FakeUpstream : IAsyncDisposable
 
 internal static class Ports
 {
-    /// <summary>A loopback port nobody listens on (bound, then released).</summary>
-    public static int Closed()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
-    }
+    /// <summary>
+    /// A loopback port nobody listens on, picked below the kernel's ephemeral range
+    /// (tests/Shared/LoopbackPort.cs): a server another test binds to port 0 meanwhile cannot be
+    /// handed it, so connecting to it is refused.
+    /// </summary>
+    public static int Closed() => Gateway.Grpc.TestSupport.LoopbackPort.Reserve();
 }
 
 /// <summary>Resolves env:/file: from a dictionary (tests must not depend on the process environment).</summary>

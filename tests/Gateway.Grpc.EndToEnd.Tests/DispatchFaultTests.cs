@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Gateway.Grpc.EndToEnd.Tests.Infrastructure;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -254,12 +252,6 @@ public sealed class DispatchFaultTests(SimulatorFixture sim)
         Assert.True(ended.EndedAt!.Value - ended.StartedAt < TimeSpan.FromSeconds(10), ended.ToString());
     }
 
-    private static int ClosedPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
+    /// <summary>A loopback port nobody listens on, below the kernel's ephemeral range (tests/Shared/LoopbackPort.cs).</summary>
+    private static int ClosedPort() => Gateway.Grpc.TestSupport.LoopbackPort.Reserve();
 }
