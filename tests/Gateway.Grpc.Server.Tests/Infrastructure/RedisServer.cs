@@ -90,8 +90,22 @@ internal sealed class RedisServer : IAsyncDisposable
         };
         process.Exited += (_, _) =>
         {
-            // Waits for the redirected output to reach its end, so the message holds redis-server's last words.
-            process.WaitForExit();
+            if (ready.Task.IsCompleted)
+            {
+                // Stopped or killed by the test after start-up: nothing to report (and the
+                // process object may be disposed by now).
+                return;
+            }
+
+            try
+            {
+                // Waits for the redirected output to reach its end, so the message holds redis-server's last words.
+                process.WaitForExit();
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
+            {
+            }
+
             lock (output)
             {
                 ready.TrySetException(new InvalidOperationException("redis-server exited during start-up:\n" + output));
