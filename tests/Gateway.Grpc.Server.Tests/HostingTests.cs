@@ -5,6 +5,7 @@ using Gateway.Grpc.Adapters.Secrets;
 using Gateway.Grpc.Server.Configuration;
 using Gateway.Grpc.Server.Hosting;
 using Gateway.Grpc.Server.Tests.Infrastructure;
+using Gateway.Grpc.TestSupport;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -63,7 +64,7 @@ public sealed class HostingTests
         Assert.Contains("Redis is not connected", body.GetProperty("checks").GetProperty("redis").GetProperty("description").GetString(), StringComparison.Ordinal);
 
         // Redis comes up: ready again, without a restart.
-        await redis.StartServerAsync();
+        await redis.StartAsync();
         await using var _r = redis;
         var deadline = DateTime.UtcNow.AddSeconds(15);
         while ((await ReadyzAsync(gateway)).Body.GetProperty("checks").GetProperty("redis").GetProperty("status").GetString() != "healthy")

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Grpc.Core;
 using Gateway.Grpc.Server.Tests.Infrastructure;
+using Gateway.Grpc.TestSupport;
 using Gateway.V1;
 
 namespace Gateway.Grpc.Server.Tests;
@@ -200,7 +201,7 @@ public sealed class SharedLimitTests
         var ex = await Assert.ThrowsAsync<RpcException>(() => gateway.CompleteAsync(FastRequest()));
         Assert.Equal(StatusCode.Unavailable, ex.StatusCode);
 
-        await redis.StartServerAsync();
+        await redis.StartAsync();
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (true)
         {
@@ -223,10 +224,10 @@ public sealed class SharedLimitTests
         await using var gateway = await GatewayHarness.StartAsync(Config(redis.Endpoint, "requestsPerMinute", 1000, "sliding-window"));
         Assert.NotNull(await gateway.CompleteAsync(FastRequest()));
 
-        await redis.StopAsync();
+        redis.Kill();
         Assert.NotNull(await gateway.CompleteAsync(FastRequest())); // Served on local limits.
 
-        await redis.StartServerAsync();
+        await redis.StartAsync();
         // The restarted server is empty: once a counter shows up in it, limits are shared again.
         await using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.Endpoint);
         var deadline = DateTime.UtcNow.AddSeconds(10);

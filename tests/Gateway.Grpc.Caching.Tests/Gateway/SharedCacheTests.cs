@@ -1,5 +1,5 @@
 using Gateway.Grpc.EndToEnd.Tests.Infrastructure;
-using Gateway.Grpc.Server.Tests.Infrastructure;
+using Gateway.Grpc.TestSupport;
 using Gateway.V1;
 using Microsoft.Extensions.DependencyInjection;
 

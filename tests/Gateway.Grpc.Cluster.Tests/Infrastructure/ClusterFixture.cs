@@ -1,5 +1,6 @@
 using Gateway.Grpc.EndToEnd.Tests.Infrastructure;
 using Gateway.Grpc.Governance.Tests.Infrastructure;
+using Gateway.Grpc.TestSupport;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Grpc.Net.Client.Configuration;

@@ -4,6 +4,7 @@ using Gateway.Grpc.Governance.Limits;
 using Gateway.Grpc.Governance.Storage;
 using Gateway.Grpc.Governance.Tests.Infrastructure;
 using Gateway.Grpc.Governance.Tests.Limits;
+using Gateway.Grpc.TestSupport;
 using Grpc.Core;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -1,5 +1,6 @@
 using Gateway.Grpc.Governance.Limits;
 using Gateway.Grpc.Governance.Tests.Infrastructure;
+using Gateway.Grpc.TestSupport;
 using Grpc.Core;
 using StackExchange.Redis;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Gateway.Grpc.Governance.Limits;
 using Gateway.Grpc.Governance.Tests.Infrastructure;
+using Gateway.Grpc.TestSupport;
 using Grpc.Core;
 using StackExchange.Redis;
 

@@ -1,5 +1,6 @@
 using Gateway.Grpc.Governance.Limits;
 using Gateway.Grpc.Governance.Tests.Infrastructure;
+using Gateway.Grpc.TestSupport;
 using StackExchange.Redis;
 
 namespace Gateway.Grpc.Governance.Tests.Limits;

@@ -1,11 +1,12 @@
 using System.Diagnostics;
 using System.Text;
 
-namespace Gateway.Grpc.Governance.Tests.Infrastructure;
+namespace Gateway.Grpc.TestSupport;
 
 /// <summary>
-/// A real redis-server on a free loopback port, started and killed by the test. Missing binary: the test
-/// fails with the install command (never skipped).
+/// A real redis-server on a free loopback port, without persistence, started and killed by the
+/// test. Missing binary: the test fails with the install command (never skipped). Linked into the
+/// test projects that use Redis (tests/Shared).
 /// </summary>
 internal sealed class RedisServer : IAsyncDisposable
 {
@@ -35,7 +36,7 @@ internal sealed class RedisServer : IAsyncDisposable
     {
         for (var attempt = 1; ; attempt++)
         {
-            var server = new RedisServer(FreePort(), extraArgs);
+            var server = new RedisServer(LoopbackPort.Reserve(), extraArgs);
             try
             {
                 await server.StartAsync();
@@ -49,7 +50,7 @@ internal sealed class RedisServer : IAsyncDisposable
     }
 
     /// <summary>A server on a reserved port that is not started yet (for "Redis comes up later" tests).</summary>
-    public static RedisServer NotStarted(params string[] extraArgs) => new(FreePort(), extraArgs);
+    public static RedisServer NotStarted(params string[] extraArgs) => new(LoopbackPort.Reserve(), extraArgs);
 
     public static string FindBinary()
     {
@@ -67,10 +68,6 @@ internal sealed class RedisServer : IAsyncDisposable
             "'sudo apt-get install -y redis-server redis-tools' (or run scripts/deps/redis.sh), then rerun.");
     }
 
-    public static int FreePort()
-    {
-        return Gateway.Grpc.TestSupport.LoopbackPort.Reserve();
-    }
 
     /// <summary>(Re)starts the server on the same port and returns once it logs that it accepts connections.</summary>
     public async Task StartAsync()
@@ -191,23 +188,5 @@ internal sealed class RedisServer : IAsyncDisposable
         }
 
         return ValueTask.CompletedTask;
-    }
-}
-
-/// <summary>One server shared by the tests of a class that do not stop it.</summary>
-public sealed class SharedRedisFixture : IAsyncLifetime
-{
-    private RedisServer? _server;
-
-    internal RedisServer Server => _server ?? throw new InvalidOperationException("The fixture has not started.");
-
-    public async Task InitializeAsync() => _server = await RedisServer.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        if (_server is not null)
-        {
-            await _server.DisposeAsync();
-        }
     }
 }
