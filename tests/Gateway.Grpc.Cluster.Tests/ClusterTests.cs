@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Gateway.Admin.V1;
 using Gateway.Grpc.Cluster.Tests.Infrastructure;
 using Gateway.Grpc.EndToEnd.Tests.Infrastructure;
+using Gateway.Grpc.TestSupport;
 using Gateway.Grpc.Governance.Tests.Infrastructure;
 using Gateway.V1;
 using Grpc.Core;

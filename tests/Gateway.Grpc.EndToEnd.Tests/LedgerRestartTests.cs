@@ -1,5 +1,6 @@
 using Gateway.Admin.V1;
 using Gateway.Grpc.EndToEnd.Tests.Infrastructure;
+using Gateway.Grpc.TestSupport;
 using Grpc.Core;
 using Gateway.V1;
 

@@ -1,4 +1,5 @@
 using Gateway.Grpc.EndToEnd.Tests.Infrastructure;
+using Gateway.Grpc.TestSupport;
 using Gateway.V1;
 
 namespace Gateway.Grpc.EndToEnd.Tests;

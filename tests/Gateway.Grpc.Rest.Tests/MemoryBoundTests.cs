@@ -165,7 +165,7 @@ public sealed class MemoryBoundTests(ITestOutputHelper output)
             try
             {
                 gateway._process = await GatewayProcess.StartAsync(
-                    ["--store:kind", "memory", "--idleTrimSeconds", "2", "--logLevel", "Debug"],
+                    new Dictionary<string, string?> { ["store:kind"] = "memory", ["idleTrimSeconds"] = "2", ["logLevel"] = "Debug" },
                     gateway._workDir,
                     gateway.OnLine);
                 return gateway;
@@ -209,7 +209,7 @@ public sealed class MemoryBoundTests(ITestOutputHelper output)
         /// <summary>The last 8,000 characters of the gateway's output.</summary>
         public string Log()
         {
-            var text = Process.Log();
+            var text = Process.Output;
             return text.Length <= 8000 ? text : text[^8000..];
         }
 

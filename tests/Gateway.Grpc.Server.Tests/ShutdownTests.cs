@@ -25,7 +25,7 @@ public sealed class ShutdownTests
         try
         {
             gateway = await GatewayProcess.StartAsync(
-                ["--store:kind", "sqlite", "--store:path", database, "--shutdown:drainDelaySeconds", "1", "--logLevel", "Warning"],
+                new Dictionary<string, string?> { ["store:kind"] = "sqlite", ["store:path"] = database, ["shutdown:drainDelaySeconds"] = "1", ["logLevel"] = "Warning" },
                 directory.FullName);
             var process = gateway.Process;
             var grpcPort = gateway.GrpcPort;
@@ -79,7 +79,7 @@ public sealed class ShutdownTests
 
             using var exited = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             await process.WaitForExitAsync(exited.Token);
-            Assert.True(process.ExitCode == 0, "exit code " + process.ExitCode + ":\n" + gateway.Log());
+            Assert.True(process.ExitCode == 0, "exit code " + process.ExitCode + ":\n" + gateway.Output);
 
             // The drained stream's ledger row was flushed before the process ended.
             await using var connection = new SqliteConnection($"Data Source={database}");
