@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -14,7 +15,9 @@ namespace Gateway.Grpc.TestSupport;
 /// the parallel test assemblies takes its local port from; one of those can take it in between,
 /// and the server then fails with "address already in use" (seen in CI). So the port is picked
 /// at random below the ephemeral range (<c>/proc/sys/net/ipv4/ip_local_port_range</c>), where
-/// the kernel never allocates on its own, and checked by binding it once.
+/// the kernel never allocates on its own, and checked by binding it once. A port is handed out
+/// once per test process: two tests of one assembly starting servers at the same moment cannot
+/// both be given it while neither server has bound it yet.
 /// </remarks>
 internal static class LoopbackPort
 {
@@ -22,13 +25,15 @@ internal static class LoopbackPort
 
     private static readonly int Highest = EphemeralLow() - 1;
 
+    private static readonly ConcurrentDictionary<int, byte> HandedOut = new();
+
     /// <summary>A port nothing listens on now, outside the kernel's ephemeral range.</summary>
     public static int Reserve()
     {
         for (var attempt = 0; Highest - Lowest >= 1000 && attempt < 200; attempt++)
         {
             var port = Random.Shared.Next(Lowest, Highest + 1);
-            if (IsFree(port))
+            if (!HandedOut.ContainsKey(port) && IsFree(port) && HandedOut.TryAdd(port, 0))
             {
                 return port;
             }
