@@ -180,7 +180,7 @@ public sealed class MemoryBoundTests(ITestOutputHelper output)
 
         public long RssBytes()
         {
-            foreach (var line in File.ReadLines($"/proc/{Process.Process.Id}/status"))
+            foreach (var line in File.ReadLines($"/proc/{Process.ProcessId}/status"))
             {
                 if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
                 {

@@ -68,7 +68,6 @@ internal sealed class RedisServer : IAsyncDisposable
             "'sudo apt-get install -y redis-server redis-tools' (or run scripts/deps/redis.sh), then rerun.");
     }
 
-
     /// <summary>(Re)starts the server on the same port and returns once it logs that it accepts connections.</summary>
     public async Task StartAsync()
     {
