@@ -20,7 +20,7 @@ public sealed class PrometheusScrapeTests
         await gateway.StreamAsync(TestGateway.Request("chat"));
 
         var directory = Directory.CreateTempSubdirectory("gateway-prometheus-");
-        var port = Tools.FreePort();
+        var port = Gateway.Grpc.TestSupport.LoopbackPort.Reserve();
         var config = Path.Combine(directory.FullName, "prometheus.yml");
         await File.WriteAllTextAsync(config, $"""
             global:

@@ -43,7 +43,8 @@ internal sealed class NginxServer : IAsyncDisposable
         var binary = Candidates.FirstOrDefault(File.Exists)
             ?? throw new InvalidOperationException("nginx is not installed, and the cluster test balances the replicas with it. Install it with 'sudo apt-get install -y nginx-light' (or run scripts/deps/cluster.sh), then rerun.");
         var directory = Directory.CreateTempSubdirectory("gw-nginx-").FullName;
-        var server = new NginxServer(directory, FreePort(), FreePort());
+        var ports = Gateway.Grpc.TestSupport.LoopbackPort.Reserve(2);
+        var server = new NginxServer(directory, ports[0], ports[1]);
         await File.WriteAllTextAsync(Path.Combine(directory, "nginx.conf"), server.Config(replicas));
         var info = new ProcessStartInfo(binary)
         {
@@ -175,11 +176,6 @@ internal sealed class NginxServer : IAsyncDisposable
         {
             return false;
         }
-    }
-
-    private static int FreePort()
-    {
-        return Gateway.Grpc.TestSupport.LoopbackPort.Reserve();
     }
 
     public async ValueTask DisposeAsync()

@@ -40,7 +40,7 @@ public sealed class PostgresServer : IAsyncLifetime
         }
 
         await RunAsPostgresAsync(asRoot, "initdb", ["-D", DataDirectory, "--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-locale", "--no-sync"]).ConfigureAwait(false);
-        Port = FreePort();
+        Port = Gateway.Grpc.TestSupport.LoopbackPort.Reserve();
         await StartAsync().ConfigureAwait(false);
 
         await using var connection = new NpgsqlConnection(ConnectionString("postgres"));
@@ -137,11 +137,6 @@ public sealed class PostgresServer : IAsyncLifetime
             throw new InvalidOperationException($"{fileName} {string.Join(' ', arguments)} exited with {process.ExitCode}:\n{await stdout.ConfigureAwait(false)}\n{await stderr.ConfigureAwait(false)}"
                 + (File.Exists(log) ? "\nserver.log:\n" + await File.ReadAllTextAsync(log).ConfigureAwait(false) : ""));
         }
-    }
-
-    private static int FreePort()
-    {
-        return Gateway.Grpc.TestSupport.LoopbackPort.Reserve();
     }
 }
 

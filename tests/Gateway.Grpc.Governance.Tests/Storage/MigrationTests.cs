@@ -201,7 +201,7 @@ public sealed class PostgresMigrationTests(PostgresServer server)
     [Fact]
     public async Task Migrate_ServerUnreachable_FailsWithHostAndWithoutThePassword()
     {
-        var closedPort = FreePort();
+        var closedPort = Gateway.Grpc.TestSupport.LoopbackPort.Reserve();
         await using var store = new PostgresGovernanceStore($"Host=127.0.0.1;Port={closedPort};Database=gw;Username=gw;Password=hunter2-secret;Timeout=3");
 
         var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => store.MigrateAsync(CancellationToken.None));
@@ -283,11 +283,6 @@ public sealed class PostgresMigrationTests(PostgresServer server)
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(sql, connection);
         return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
-    }
-
-    private static int FreePort()
-    {
-        return Gateway.Grpc.TestSupport.LoopbackPort.Reserve();
     }
 }
 

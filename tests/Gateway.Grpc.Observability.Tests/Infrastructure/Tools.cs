@@ -52,9 +52,4 @@ internal static class Tools
 
         return (process.ExitCode, await stdout + await stderr);
     }
-
-    public static int FreePort()
-    {
-        return Gateway.Grpc.TestSupport.LoopbackPort.Reserve();
-    }
 }
